@@ -1,0 +1,1 @@
+return Vae.Cli.VaeCommand.Run(args);

@@ -1,0 +1,75 @@
+namespace Vae.Core.Data
+
+open System.IO
+
+/// A data file is not what its reader expects. The message names the file, the field and what was expected.
+type DataFormatException(file: string, field: string, expected: string, found: string, ?inner: exn) =
+    inherit IOException(
+        sprintf "%s: %s: expected %s, found %s" file field expected found,
+        Option.toObj inner)
+    /// The file that was read.
+    member _.File = file
+    /// The field (header part, element or property) that was wrong.
+    member _.Field = field
+    /// What the reader expected.
+    member _.Expected = expected
+    /// What the file held.
+    member _.Found = found
+
+/// A data file's SHA-256 differs from the recorded one.
+type ChecksumMismatchException(file: string, expected: string, actual: string) =
+    inherit DataFormatException(file, "SHA-256", expected, actual)
+
+/// A data set could not be acquired from any source. The message lists what was tried.
+type DataUnavailableException(dataset: string, attempts: string list) =
+    inherit IOException(
+        sprintf "%s could not be acquired; tried:\n  %s" dataset (String.concat "\n  " attempts))
+    /// The data set's name.
+    member _.Dataset = dataset
+    /// One line per source tried, with why it failed.
+    member _.Attempts = attempts
+
+/// Byte-level helpers shared by the readers.
+module internal Bytes =
+    open System.IO.Compression
+
+    /// Whether the bytes start with the gzip magic 1F 8B.
+    let isGzip (b: byte[]) = b.Length >= 2 && b.[0] = 0x1fuy && b.[1] = 0x8buy
+
+    /// Decompresses a whole gzip stream; a corrupt or truncated stream is a DataFormatException.
+    let gunzip (file: string) (b: byte[]) : byte[] =
+        try
+            use input = new MemoryStream(b)
+            use gz = new GZipStream(input, CompressionMode.Decompress)
+            use out = new MemoryStream()
+            gz.CopyTo out
+            out.ToArray()
+        with
+        | :? InvalidDataException | :? EndOfStreamException as e ->
+            raise (DataFormatException(file, "gzip stream", "a complete gzip stream", e.Message, e))
+
+    /// Decompresses a whole zlib stream (MAT-file miCOMPRESSED).
+    let inflateZlib (file: string) (b: byte[]) : byte[] =
+        try
+            use input = new MemoryStream(b)
+            use z = new ZLibStream(input, CompressionMode.Decompress)
+            use out = new MemoryStream()
+            z.CopyTo out
+            out.ToArray()
+        with
+        | :? InvalidDataException | :? EndOfStreamException as e ->
+            raise (DataFormatException(file, "miCOMPRESSED element", "a complete zlib stream", e.Message, e))
+
+    /// Reads a file; a missing file is a FileNotFoundException naming it.
+    let readFile (path: string) : byte[] =
+        if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such file" path, path))
+        File.ReadAllBytes path
+
+    /// The lower-case hex SHA-256 of the bytes.
+    let sha256 (b: byte[]) : string =
+        System.Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData b)
+
+    /// The lower-case hex SHA-256 of a file.
+    let sha256File (path: string) : string =
+        use s = File.OpenRead path
+        System.Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData s)

@@ -1,0 +1,58 @@
+namespace Vae.Core.Data
+
+open System
+open System.Text.RegularExpressions
+
+/// Reader of NumPy .npy files of images: uint8 ('|u1', scaled by 1/255) or little-endian float32
+/// ('<f4', taken as is), C order, shape (count, ...); each item is flattened to one image.
+[<RequireQualifiedAccess>]
+module Npy =
+
+    let private field (header: string) (key: string) =
+        let m = Regex.Match(header, sprintf @"'%s'\s*:\s*('[^']*'|True|False|\([^)]*\))" key)
+        if m.Success then Some m.Groups.[1].Value else None
+
+    /// Parses .npy bytes into images (a 1-D item becomes 1 x d; 2-D items keep their shape).
+    let parse (file: string) (b: byte[]) : Images =
+        let fail f e x : 'a = raise (DataFormatException(file, f, e, x))
+        if b.Length < 10 || b.[0] <> 0x93uy || Text.Encoding.ASCII.GetString(b, 1, 5) <> "NUMPY" then
+            fail "magic string" "\\x93NUMPY" (if b.Length < 6 then sprintf "%d bytes" b.Length else BitConverter.ToString(b, 0, 6))
+        let major = int b.[6]
+        let headerLen, start =
+            match major with
+            | 1 -> int (BitConverter.ToUInt16(b, 8)), 10
+            | 2 | 3 when b.Length >= 12 -> int (BitConverter.ToUInt32(b, 8)), 12
+            | _ -> fail "format version" "1.0, 2.0 or 3.0" (sprintf "%d.%d" major (int b.[7]))
+        if headerLen < 0 || start + headerLen > b.Length then
+            fail "header length" (sprintf "at most %d bytes" (b.Length - start)) (string headerLen)
+        let header = Text.Encoding.Latin1.GetString(b, start, headerLen)
+        let descr = field header "descr" |> Option.defaultWith (fun () -> fail "header 'descr'" "a dtype string" "none")
+        let fortran = field header "fortran_order" |> Option.defaultWith (fun () -> fail "header 'fortran_order'" "False" "none")
+        if fortran <> "False" then fail "header 'fortran_order'" "False (C order)" fortran
+        let shapeText = field header "shape" |> Option.defaultWith (fun () -> fail "header 'shape'" "a tuple" "none")
+        let shape =
+            shapeText.Trim('(', ')').Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+            |> Array.map (fun s ->
+                match Int64.TryParse s with
+                | true, v when v > 0L && v <= int64 Int32.MaxValue -> int v
+                | _ -> fail "header 'shape'" "positive integer sizes" shapeText)
+        if shape.Length < 2 || shape.Length > 3 then
+            fail "header 'shape'" "(count, values) or (count, rows, columns)" shapeText
+        let width =
+            match descr with
+            | "'|u1'" | "'<u1'" -> 1
+            | "'<f4'" -> 4
+            | d -> fail "header 'descr'" "'|u1' (uint8) or '<f4' (little-endian float32)" d
+        let count = shape |> Array.fold (fun acc d -> acc * int64 d) 1L
+        let dataStart = start + headerLen
+        let actual = int64 (b.Length - dataStart)
+        if actual <> count * int64 width then
+            fail "data length" (sprintf "%d bytes for shape %s" (count * int64 width) shapeText) (sprintf "%d bytes" actual)
+        let pixels =
+            if width = 1 then Array.init (int count) (fun i -> float32 b.[dataStart + i] / 255.0f)
+            else Array.init (int count) (fun i -> BitConverter.ToSingle(b, dataStart + 4 * i))
+        let h, w = if shape.Length = 3 then shape.[1], shape.[2] else 1, shape.[1]
+        { Count = shape.[0]; Height = h; Width = w; Pixels = pixels }
+
+    /// Reads a .npy file of images.
+    let read (path: string) : Images = parse path (Bytes.readFile path)
