@@ -159,6 +159,17 @@ namespace Vae.Build
             return result;
         }
 
+        /// <summary>The file offset of the .gnu.version entry of the first dynamic symbol named <paramref name="symbol"/>.</summary>
+        public long SymbolVersionOffset(string symbol)
+        {
+            var dynsym = Find(ShtDynsym) ?? throw Fail("no .dynsym section");
+            var versym = Find(ShtGnuVersym) ?? throw Fail("no .gnu.version section");
+            var strtab = LinkOf(dynsym);
+            for (long i = 0; i < dynsym.Size / 24; i++)
+                if (Str(strtab, U32(dynsym.Offset + 24 * i)) == symbol) return versym.Offset + 2 * i;
+            throw Fail($"no dynamic symbol {symbol}");
+        }
+
         /// <summary>Names of the dynamic symbols that some relocation (.rela.* or .rel.*) refers to.</summary>
         public ISet<string> RelocatedSymbols()
         {

@@ -80,6 +80,9 @@ module Cache =
         let lines = Array.append others [| sprintf "%s  %s" sha name |] |> Array.sort
         writeAtomically sums (Text.Encoding.UTF8.GetBytes(String.Join("\n", lines) + "\n"))
 
+    /// The lower-case hex SHA-256 of a file.
+    let sha256File (path: string) = Bytes.sha256File path
+
     /// Checks a cached file against its recorded SHA-256.
     let verify (path: string) (sha: string) =
         let actual = Bytes.sha256File path

@@ -36,17 +36,38 @@ module internal Bytes =
     /// Whether the bytes start with the gzip magic 1F 8B.
     let isGzip (b: byte[]) = b.Length >= 2 && b.[0] = 0x1fuy && b.[1] = 0x8buy
 
-    /// Decompresses a whole gzip stream; a corrupt or truncated stream is a DataFormatException.
+    let private crcTable =
+        lazy (Array.init 256 (fun n ->
+            let mutable c = uint32 n
+            for _ in 0..7 do c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
+            c))
+
+    /// The CRC-32 (IEEE 802.3) of the bytes, as gzip's trailer records it.
+    let crc32 (b: byte[]) =
+        let t = crcTable.Value
+        let mutable c = 0xFFFFFFFFu
+        for x in b do c <- t.[int ((c ^^^ uint32 x) &&& 0xFFu)] ^^^ (c >>> 8)
+        c ^^^ 0xFFFFFFFFu
+
+    /// Decompresses a whole (single-member) gzip stream; a corrupt or truncated stream is a
+    /// DataFormatException. The trailer's CRC-32 and length are checked: .NET's GZipStream
+    /// returns a truncated stream's prefix without complaint.
     let gunzip (file: string) (b: byte[]) : byte[] =
-        try
-            use input = new MemoryStream(b)
-            use gz = new GZipStream(input, CompressionMode.Decompress)
-            use out = new MemoryStream()
-            gz.CopyTo out
-            out.ToArray()
-        with
-        | :? InvalidDataException | :? EndOfStreamException as e ->
-            raise (DataFormatException(file, "gzip stream", "a complete gzip stream", e.Message, e))
+        let out =
+            try
+                use input = new MemoryStream(b)
+                use gz = new GZipStream(input, CompressionMode.Decompress)
+                use out = new MemoryStream()
+                gz.CopyTo out
+                out.ToArray()
+            with
+            | :? InvalidDataException | :? EndOfStreamException as e ->
+                raise (DataFormatException(file, "gzip stream", "a complete gzip stream", e.Message, e))
+        let trailer o = if b.Length >= 18 then System.BitConverter.ToUInt32(b, b.Length - 8 + o) else 0u
+        if b.Length < 18 || trailer 4 <> uint32 out.Length || trailer 0 <> crc32 out then
+            raise (DataFormatException(file, "gzip stream", "a complete gzip stream (trailer CRC-32 and length matching the data)",
+                                       sprintf "%d bytes that decompress to %d bytes without a matching trailer (truncated?)" b.Length out.Length))
+        out
 
     /// Decompresses a whole zlib stream (MAT-file miCOMPRESSED).
     let inflateZlib (file: string) (b: byte[]) : byte[] =

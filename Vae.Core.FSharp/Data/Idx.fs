@@ -73,3 +73,12 @@ module Idx =
         if a.Dims.Length <> 1 then
             raise (DataFormatException(path, "dimension count", "1 (a label per item)", string a.Dims.Length))
         a.Values
+
+    /// Encodes unsigned bytes as an IDX file (big-endian dimensions), e.g. to export images in MNIST's layout.
+    let encode (dims: int[]) (values: byte[]) : byte[] =
+        if dims.Length < 1 || dims.Length > 4 then invalidArg (nameof dims) "IDX holds 1 to 4 dimensions"
+        if Array.fold (fun acc d -> acc * int64 d) 1L dims <> int64 values.Length then
+            invalidArg (nameof values) "the dimensions do not match the number of values"
+        [| yield! [| 0uy; 0uy; 0x08uy; byte dims.Length |]
+           for d in dims do yield! [| byte (d >>> 24); byte (d >>> 16); byte (d >>> 8); byte d |]
+           yield! values |]

@@ -157,3 +157,35 @@ module MatFile =
         | None ->
             raise (DataFormatException(path, sprintf "variable '%s'" name, "present",
                                        if names.IsEmpty then "no variables" else sprintf "only %s" (String.Join(", ", names))))
+
+    /// Encodes uint8 matrices as a little-endian Level 5 MAT-file; with compress, each variable is a
+    /// zlib miCOMPRESSED element. Names of at most 4 characters use the small element form.
+    let encode (compress: bool) (variables: (string * int[] * byte[]) list) : byte[] =
+        let le (v: int) = BitConverter.GetBytes v
+        let pad (b: byte[]) = Array.append b (Array.zeroCreate ((8 - b.Length % 8) % 8))
+        let el (ty: int) (data: byte[]) = Array.concat [ le ty; le data.Length; pad data ]
+        let matrixBytes (name: string, dims: int[], values: byte[]) =
+            let nameBytes = Text.Encoding.ASCII.GetBytes name
+            let nameEl =
+                if nameBytes.Length <= 4 then Array.concat [ le (MiInt8 ||| (nameBytes.Length <<< 16)); pad nameBytes ] |> Array.truncate 8
+                else el MiInt8 nameBytes
+            let body =
+                Array.concat [ el MiUInt32 (Array.append (le MxUInt8) (le 0))
+                               el MiInt32 (dims |> Array.collect le)
+                               nameEl
+                               el MiUInt8 values ]
+            Array.append (Array.append (le MiMatrix) (le body.Length)) body
+        let header =
+            let text = Text.Encoding.ASCII.GetBytes("MATLAB 5.0 MAT-file, written by Vae".PadRight 116)
+            Array.concat [ text; Array.create 8 0x20uy; [| 0uy; 1uy; byte 'I'; byte 'M' |] ]
+        let elements =
+            variables |> List.map (fun v ->
+                let m = matrixBytes v
+                if not compress then m
+                else
+                    use out = new IO.MemoryStream()
+                    (use z = new IO.Compression.ZLibStream(out, IO.Compression.CompressionLevel.Optimal)
+                     z.Write(m, 0, m.Length))
+                    let zb = out.ToArray()
+                    Array.concat [ le MiCompressed; le zb.Length; zb ])
+        Array.concat (header :: elements)

@@ -56,3 +56,16 @@ module Npy =
 
     /// Reads a .npy file of images.
     let read (path: string) : Images = parse path (Bytes.readFile path)
+
+    /// Encodes images as a version 1.0 .npy file of uint8 (values scaled by 255 and rounded) or float32.
+    let encode (asUInt8: bool) (x: Images) : byte[] =
+        let descr = if asUInt8 then "|u1" else "<f4"
+        let dict = sprintf "{'descr': '%s', 'fortran_order': False, 'shape': (%d, %d, %d), }" descr x.Count x.Height x.Width
+        // The header (magic, version, length, dict, newline) is padded with spaces to a multiple of 64 bytes.
+        let total = (10 + dict.Length + 1 + 63) / 64 * 64
+        let header = dict.PadRight(total - 10 - 1) + "\n"
+        let data =
+            if asUInt8 then x.Pixels |> Array.map (fun v -> byte (MathF.Round(v * 255.0f)))
+            else x.Pixels |> Array.collect (fun (v: float32) -> BitConverter.GetBytes v)
+        Array.concat [ [| 0x93uy |]; Text.Encoding.ASCII.GetBytes "NUMPY"; [| 1uy; 0uy |]
+                       BitConverter.GetBytes(uint16 header.Length); Text.Encoding.ASCII.GetBytes header; data ]

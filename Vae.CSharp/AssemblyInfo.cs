@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Vae.Tests")]
+[assembly: InternalsVisibleTo("Vae.Cli")]

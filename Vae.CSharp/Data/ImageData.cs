@@ -1,0 +1,52 @@
+using TorchSharp;
+using Vae.Core.Data;
+
+namespace Vae.Data;
+
+/// <summary>A set of equally sized grey-scale images with values in [0, 1], stored row-major image after image.</summary>
+public sealed class ImageData
+{
+    internal ImageData(Images images) => Images = images;
+
+    internal Images Images { get; }
+
+    /// <summary>Creates image data from <paramref name="count"/> x <paramref name="height"/> x <paramref name="width"/> values (copied).</summary>
+    public ImageData(int count, int height, int width, ReadOnlySpan<float> pixels)
+    {
+        if (count < 0 || height <= 0 || width <= 0)
+            throw new ArgumentOutOfRangeException(nameof(count), $"count {count}, height {height}, width {width}: expected a non-negative count and positive sizes");
+        if (pixels.Length != (long)count * height * width)
+            throw new ArgumentException($"expected {count} x {height} x {width} = {(long)count * height * width} values, got {pixels.Length}", nameof(pixels));
+        Images = new Images(count, height, width, pixels.ToArray());
+    }
+
+    /// <summary>Number of images.</summary>
+    public int Count => Images.Count;
+    /// <summary>Rows per image.</summary>
+    public int Height => Images.Height;
+    /// <summary>Columns per image.</summary>
+    public int Width => Images.Width;
+    /// <summary>Values per image (<see cref="Height"/> x <see cref="Width"/>).</summary>
+    public int Dimension => Images.Dimension;
+
+    /// <summary>All values, image after image, each row-major.</summary>
+    public ReadOnlySpan<float> Pixels => Images.Pixels;
+
+    /// <summary>The values of image <paramref name="index"/>, row-major.</summary>
+    public ReadOnlySpan<float> Image(int index)
+    {
+        if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), $"image {index} of {Count}");
+        return Images.Pixels.AsSpan(index * Dimension, Dimension);
+    }
+
+    /// <summary>The images as a <see cref="Count"/> x <see cref="Dimension"/> array (a copy).</summary>
+    public float[,] ToArray2D()
+    {
+        var result = new float[Count, Dimension];
+        Buffer.BlockCopy(Images.Pixels, 0, result, 0, Images.Pixels.Length * sizeof(float));
+        return result;
+    }
+
+    /// <summary>The images as a float32 tensor of shape [Count, Dimension] (a copy).</summary>
+    public torch.Tensor ToTensor() => Vae.Core.Torch.ofArray2(Count, Dimension, Images.Pixels);
+}

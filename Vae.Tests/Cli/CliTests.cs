@@ -1,0 +1,61 @@
+using Vae.Cli;
+
+namespace Vae.Tests.Cli;
+
+/// <summary>Runs the vae command in-process and captures its output.</summary>
+public static class Vae
+{
+    public static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = VaeCommand.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+}
+
+public class DataCommandTests
+{
+    [Theory]
+    [InlineData("frobnicate")]
+    [InlineData("data")]
+    [InlineData("data", "fetch")]
+    [InlineData("data", "fetch", "cifar10")]
+    [InlineData("data", "info", "--colour", "red")]
+    [InlineData("data", "fetch", "mnist", "--cache")]
+    [InlineData("data", "fetch", "mnist", "extra", "words")]
+    public void BadUsageIsOneLineAndExitCode2(params string[] args)
+    {
+        var (code, _, err) = Vae.Run(args);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.StartsWith("vae: ", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void InfoListsEveryFileWithItsChecksum()
+    {
+        string cache = TestEnvironment.NewTempDirectory();
+        var (code, output, _) = Vae.Run("data", "info", "--cache", cache);
+        Assert.Equal(VaeCommand.Ok, code);
+        Assert.Contains($"cache: {cache}", output);
+        Assert.Equal(5, output.Split('\n').Count(l => l.EndsWith("missing")));
+    }
+
+    [Fact]
+    public void FetchWithoutAnySourceIsExitCode2AndNamesTheSources()
+    {
+        string cache = TestEnvironment.NewTempDirectory();
+        var (code, _, err) = Vae.Run("data", "fetch", "frey-face", "--cache", cache, "--offline", "--frey-face", "/nonexistent/frey.mat");
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("/nonexistent/frey.mat", err);
+    }
+
+    [Fact]
+    public void VersionReportsLibTorch()
+    {
+        var (code, output, _) = Vae.Run("version");
+        Assert.Equal(VaeCommand.Ok, code);
+        Assert.Contains("libtorch 2.10", output);
+    }
+}
