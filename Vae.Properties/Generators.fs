@@ -1,0 +1,22 @@
+/// Shared helpers for the property tests.
+module Vae.Properties.Generators
+
+open Vae.Core.Data
+
+/// A reader is total on its input: it returns a well-formed value or raises DataFormatException,
+/// never another exception (a crash) and never a value that contradicts itself (garbage).
+let total (read: byte[] -> 'T) (wellFormed: 'T -> bool) (bytes: byte[]) : bool =
+    try wellFormed (read bytes)
+    with :? DataFormatException -> true
+
+/// Applies a mutation to bytes: overwrite one byte, then cut or extend the end.
+let mutate (bytes: byte[]) (position: int) (value: byte) (cut: int) : byte[] =
+    let b = Array.copy bytes
+    if b.Length > 0 then b.[abs position % b.Length] <- value
+    let cut = cut % 40
+    if cut < 20 then b.[.. b.Length - 1 - (cut % max 1 b.Length)] else Array.append b (Array.create (cut - 19) value)
+
+/// Images are well formed when their shape accounts for every value and the values lie in [0, 1].
+let wellFormedImages (x: Images) =
+    x.Count >= 0 && x.Height > 0 && x.Width > 0 && x.Pixels.Length = x.Count * x.Height * x.Width
+    && x.Pixels |> Array.forall (fun v -> v >= 0.0f && v <= 1.0f)

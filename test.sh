@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of the solution: the xunit project (Vae.Tests) and the Expecto property program
+# (Vae.Properties). Set-up included: restore, build (with the libtorch load fix), data acquisition.
+# The last line is "N passed, N failed" for all of them together; the exit code is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+config=${CONFIG:-Release}
+# Tests run libtorch single-threaded, one test at a time (see xunit.runner.json).
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+# Frey Face has no reachable download here: the machine keeps a copy beside the checkout.
+if [ -z "${VAE_FREY_FACE:-}" ] && [ -f ../shared/data/frey_rawface.mat ]; then
+  export VAE_FREY_FACE="$(cd ../shared/data && pwd)/frey_rawface.mat"
+fi
+
+dotnet build Vae.sln -c "$config" -nologo -clp:NoSummary -v:minimal || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+vae="dotnet Vae.Cli/bin/$config/net10.0/Vae.Cli.dll"
+$vae data fetch mnist && $vae data fetch frey-face || { echo "data acquisition failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d)
+dotnet test Vae.Tests -c "$config" --no-build --logger "trx;LogFileName=$results/xunit.trx" --logger "console;verbosity=normal"
+xunit_code=$?
+dotnet "Vae.Properties/bin/$config/net10.0/Vae.Properties.dll" --summary | tee "$results/expecto.log"
+expecto_code=${PIPESTATUS[0]}
+
+# Counts: the TRX counters of xunit, and the Expecto program's own "N passed, N failed" line.
+xp=$(grep -o 'passed="[0-9]*"' "$results/xunit.trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
+xf=$(grep -o 'failed="[0-9]*"' "$results/xunit.trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$results/expecto.log" | grep -oE '^[0-9]+ passed, [0-9]+ failed' | tail -1)
+ep=$(echo "$summary" | cut -d' ' -f1)
+ef=$(echo "$summary" | cut -d' ' -f3)
+# A program that died before reporting counts as one failure.
+[ -n "$xp" ] || { xp=0; xf=$(( ${xf:-0} + 1 )); }
+[ -n "$ep" ] || { ep=0; ef=1; }
+failed=$(( xf + ef ))
+[ "$xunit_code" -eq 0 ] && [ "$expecto_code" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo "xunit: $xp passed, $xf failed; expecto: $ep passed, $ef failed"
+echo "$(( xp + ep )) passed, $failed failed"
+[ "$failed" -eq 0 ]
