@@ -15,6 +15,9 @@ module Torch =
         if n < 1 then invalidArg (nameof n) (sprintf "threads must be at least 1, got %d" n)
         torch.set_num_threads n
 
+    /// A TorchSharp scalar from a float.
+    let scalar (x: float) : Scalar = Scalar.op_Implicit x
+
     /// The number of threads libtorch currently uses.
     let threads () = torch.get_num_threads ()
 
@@ -38,3 +41,28 @@ module Torch =
         if data.Length <> rows * cols then
             invalidArg (nameof data) (sprintf "expected %d x %d = %d values, got %d" rows cols (rows * cols) data.Length)
         torch.tensor (data, System.ReadOnlySpan<int64>([| int64 rows; int64 cols |]))
+
+    /// The value of f (a scalar tensor) and its gradients with respect to xs, by reverse-mode autodiff.
+    /// The xs must require gradients.
+    let valueAndGrad (f: unit -> Tensor) (xs: Tensor[]) : Tensor * Tensor[] =
+        let y = f ()
+        let gs = torch.autograd.grad ([| y |], xs)
+        y, Seq.toArray gs
+
+    /// A generator seeded for reproducible sampling on the CPU.
+    let generator (seed: int64) : torch.Generator = new torch.Generator(uint64 seed, torch.CPU)
+
+    /// Central finite differences of a scalar function with respect to every element of x (float64
+    /// recommended): (f(x + h e_i) - f(x - h e_i)) / 2h. Used to check autodiff gradients.
+    let finiteDifferences (f: unit -> float) (x: Tensor) (h: float) : float[] =
+        use _ = torch.no_grad ()
+        let flat = x.view(-1L)
+        Array.init (int flat.shape.[0]) (fun i ->
+            let i = int64 i
+            let original = flat.[i].item<double> ()
+            flat.[i] <- torch.tensor (original + h, dtype = x.dtype)
+            let up = f ()
+            flat.[i] <- torch.tensor (original - h, dtype = x.dtype)
+            let down = f ()
+            flat.[i] <- torch.tensor (original, dtype = x.dtype)
+            (up - down) / (2.0 * h))

@@ -1,0 +1,103 @@
+namespace Vae.Core
+
+open System
+open TorchSharp
+
+/// Settings of AEVB (Algorithm 1); Aevb.paper gives the paper's.
+type AevbConfig =
+    { Estimator: EstimatorKind
+      /// Samples L of eps per datapoint (the paper: 1).
+      Samples: int
+      /// Minibatch size M (the paper: 100).
+      BatchSize: int
+      Optimizer: AdagradConfig
+      /// Add the N(0, I) prior on weights (not biases), its gradient scaled by M/N (the paper's code).
+      WeightPrior: bool
+      /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
+      Binarize: bool }
+
+/// The state AEVB carries from step to step (the generator is carried beside it).
+type AevbState = { Model: VaeModel; Optimizer: AdagradState }
+
+/// Training stopped because the bound or a gradient was not finite; the parameters are those before the step.
+type NonFiniteBoundException(step: int64, value: float) =
+    inherit ArithmeticException(
+        sprintf "training stopped at step %d: the lower bound or its gradient is not finite (bound %g); the parameters of the last good step are kept" step value)
+    /// The 0-based step whose estimate was not finite.
+    member _.Step = step
+    /// The bound's value at that step.
+    member _.Value = value
+
+/// Auto-Encoding Variational Bayes (Algorithm 1).
+[<RequireQualifiedAccess>]
+module Aevb =
+
+    /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
+    let paper (stepSize: float) =
+        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false }
+
+    /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
+    let init (model: VaeModel) : AevbState =
+        let model = VaeModel.requireGrad true model
+        { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model) }
+
+    /// Draws a minibatch of M datapoints by random indices (with replacement, as the paper's code),
+    /// binarised when asked.
+    let minibatch (c: AevbConfig) (data: Tensor) (g: torch.Generator) : Tensor =
+        let idx = torch.randint(0L, data.shape.[0], [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
+        let x = data.index_select(0L, idx)
+        if c.Binarize then torch.bernoulli(x, generator = g) else x
+
+    /// The objective AEVB ascends for minibatch x and noise eps: the sum of per-datapoint estimates
+    /// plus (M/N) log p(theta) when the weight prior is on. Returns (objective, per-datapoint estimates).
+    let objective (c: AevbConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor * Tensor =
+        let perDatapoint = ElboEstimator.ofKind c.Estimator m x eps
+        let total = perDatapoint.sum()
+        let total = if c.WeightPrior then total + VaeModel.logWeightPrior m * (float x.shape.[0] / float n) else total
+        total, perDatapoint
+
+    /// One step of Algorithm 1 on training data [N; D]: minibatch, noise, gradient of the
+    /// objective, Adagrad ascent (in place). Returns the new state and the minibatch's mean bound
+    /// per datapoint. Raises NonFiniteBoundException, before any update, when the estimate or a gradient is not finite.
+    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: AevbState) : AevbState * float =
+        use _ = torch.NewDisposeScope()
+        let x = minibatch c data g
+        let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
+        let parameters = VaeModel.tensors s.Model
+        let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
+        let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
+        let bound = perDatapoint.mean().item<double> () |> float
+        let gradCheck = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().item<double> ()
+        if not (Double.IsFinite bound && Double.IsFinite gradCheck) then
+            raise (NonFiniteBoundException(s.Optimizer.Steps, bound))
+        let opt = Adagrad.ascend c.Optimizer s.Optimizer parameters grads
+        { s with Optimizer = opt }, bound
+
+/// Evaluation of a model on a data set (no gradients, in batches).
+[<RequireQualifiedAccess>]
+module Evaluation =
+
+    /// Mean per-datapoint lower bound (estimator B with L = 1, or A) over data [N; D], in batches.
+    let bound (kind: EstimatorKind) (m: VaeModel) (data: Tensor) (batch: int) (g: torch.Generator) : float =
+        use _ = torch.no_grad ()
+        let n = data.shape.[0]
+        let mutable total = 0.0
+        for start in 0L .. int64 batch .. n - 1L do
+            use _ = torch.NewDisposeScope()
+            let x = data.narrow(0L, start, min (int64 batch) (n - start))
+            let eps = ElboEstimator.noise 1 (int x.shape.[0]) m g
+            total <- total + (ElboEstimator.ofKind kind m x eps).sum().item<double> ()
+        total / float n
+
+    /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D].
+    let importanceWeighted (m: VaeModel) (data: Tensor) (k: int) (batch: int) (g: torch.Generator) : float =
+        use _ = torch.no_grad ()
+        let n = data.shape.[0]
+        // Chunk K so a chunk's decoder output (chunk x batch x D) stays near 64 MB.
+        let chunk = max 1 (min k (16_000_000 / max 1 (batch * int data.shape.[1])))
+        let mutable total = 0.0
+        for start in 0L .. int64 batch .. n - 1L do
+            use _ = torch.NewDisposeScope()
+            let x = data.narrow(0L, start, min (int64 batch) (n - start))
+            total <- total + (ImportanceWeighted.bound m x k chunk g).sum().item<double> ()
+        total / float n

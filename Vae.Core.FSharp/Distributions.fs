@@ -1,0 +1,40 @@
+namespace Vae.Core
+
+open System
+open TorchSharp
+
+/// Log-densities over the last dimension of a tensor (summed over it), the reparameterised
+/// Gaussian sample (section 2.4) and the analytic KL (Appendix B).
+[<RequireQualifiedAccess>]
+module Distributions =
+
+    let private log2Pi = Math.Log(2.0 * Math.PI)
+
+    /// A diagonal Gaussian N(mean, diag exp(logVar)), parameterised by its log-variance.
+    type DiagonalGaussian = { Mean: Tensor; LogVar: Tensor }
+
+    /// z = mean + exp(logVar / 2) * eps with eps ~ N(0, I): the reparameterisation g_phi(eps, x).
+    let reparameterise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
+        q.Mean + (q.LogVar * 0.5).exp() * eps
+
+    /// log N(x; mean, diag exp(logVar)), summed over the last dimension.
+    let gaussianLogDensity (q: DiagonalGaussian) (x: Tensor) : Tensor =
+        let d = x - q.Mean
+        ((q.LogVar + d * d * (-q.LogVar).exp()) + log2Pi).sum(-1L) * -0.5
+
+    /// log q(z|x) for z = reparameterise q eps, written with eps directly (fewer operations, same value).
+    let gaussianLogDensityOfNoise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
+        ((q.LogVar + eps * eps) + log2Pi).sum(-1L) * -0.5
+
+    /// log N(z; 0, I), summed over the last dimension: the prior p(z).
+    let standardNormalLogDensity (z: Tensor) : Tensor =
+        ((z * z) + log2Pi).sum(-1L) * -0.5
+
+    /// log Bernoulli(x; sigmoid(logits)) = x l - softplus(l), summed over the last dimension.
+    /// Exact for logits of any size (never forms sigmoid(l), so never log 0).
+    let bernoulliLogProbability (logits: Tensor) (x: Tensor) : Tensor =
+        (x * logits - torch.nn.functional.softplus logits).sum(-1L)
+
+    /// KL(N(mean, diag exp(logVar)) || N(0, I)) = -1/2 sum(1 + logVar - mean^2 - exp(logVar)) (Appendix B).
+    let klToStandardNormal (q: DiagonalGaussian) : Tensor =
+        ((q.LogVar + 1.0) - q.Mean * q.Mean - q.LogVar.exp()).sum(-1L) * -0.5

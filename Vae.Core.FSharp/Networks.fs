@@ -1,0 +1,59 @@
+namespace Vae.Core
+
+open TorchSharp
+
+/// An affine layer y = x W^T + b (W is [out; in]).
+type Linear =
+    { Weight: Tensor
+      Bias: Tensor }
+
+/// The MLPs of Appendix C: one tanh hidden layer.
+[<RequireQualifiedAccess>]
+module Linear =
+
+    /// A layer with every weight and bias drawn from N(0, std^2) (the paper: std 0.01 for all parameters).
+    let init (inputs: int) (outputs: int) (std: float) (dtype: torch.ScalarType) (g: torch.Generator) : Linear =
+        { Weight = torch.randn([| int64 outputs; int64 inputs |], dtype = dtype, generator = g).mul_(Torch.scalar std)
+          Bias = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.scalar std) }
+
+    /// x W^T + b over the last dimension of x.
+    let apply (l: Linear) (x: Tensor) : Tensor = torch.nn.functional.linear (x, l.Weight, l.Bias)
+
+/// Gaussian MLP (Appendix C.2): h = tanh(W3 x + b3); mean = W4 h + b4; log sigma^2 = W5 h + b5.
+/// As the encoder q(z|x) its input is x; as a decoder p(x|z) its input is z.
+type GaussianMlp =
+    { Hidden: Linear
+      Mean: Linear
+      LogVar: Linear }
+
+/// Bernoulli MLP (Appendix C.1): y = sigmoid(W2 tanh(W1 z + b1) + b2), kept as logits.
+type BernoulliMlp =
+    { Hidden: Linear
+      Logits: Linear }
+
+[<RequireQualifiedAccess>]
+module GaussianMlp =
+
+    /// A Gaussian MLP from inputs through hidden tanh units to a mean and a log-variance of outputs values.
+    let init (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : GaussianMlp =
+        { Hidden = Linear.init inputs hidden std dtype g
+          Mean = Linear.init hidden outputs std dtype g
+          LogVar = Linear.init hidden outputs std dtype g }
+
+    /// The Gaussian the MLP outputs for input x; with sigmoidMean the mean is squashed into (0, 1)
+    /// (the paper's Frey Face decoder).
+    let apply (sigmoidMean: bool) (p: GaussianMlp) (x: Tensor) : Distributions.DiagonalGaussian =
+        let h = (Linear.apply p.Hidden x).tanh()
+        let mean = Linear.apply p.Mean h
+        { Mean = (if sigmoidMean then mean.sigmoid() else mean); LogVar = Linear.apply p.LogVar h }
+
+[<RequireQualifiedAccess>]
+module BernoulliMlp =
+
+    /// A Bernoulli MLP from inputs through hidden tanh units to outputs logits.
+    let init (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : BernoulliMlp =
+        { Hidden = Linear.init inputs hidden std dtype g
+          Logits = Linear.init hidden outputs std dtype g }
+
+    /// The logits of p(x|z).
+    let logits (p: BernoulliMlp) (z: Tensor) : Tensor = Linear.apply p.Logits ((Linear.apply p.Hidden z).tanh())
