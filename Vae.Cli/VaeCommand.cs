@@ -12,6 +12,11 @@ public static class VaeCommand
         vae: Auto-Encoding Variational Bayes (Kingma & Welling) on TorchSharp
 
         usage:
+          vae train [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
+                    [--latent J] [--hidden H] [--estimator a|b] [--step-size S] [--batch M]
+                    [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
+                    [--eval-every N] [--double] [--out DIR | --resume DIR]
+          vae evaluate --checkpoint FILE [--k 5000] [--points N] [--seed S] [--threads T] [--json]
           vae data fetch mnist|frey-face [--cache DIR] [--frey-face PATH] [--offline]
           vae data info [--cache DIR]
           vae version
@@ -19,11 +24,26 @@ public static class VaeCommand
         """;
 
     /// <summary>Runs the command with the console; returns the process exit code
-    /// (0 ok, 1 failure, 2 bad usage or bad input, 130 interrupted).</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+    /// (0 ok, 1 failure, 2 bad usage or bad input, 130 interrupted). SIGINT and SIGTERM cancel
+    /// training: the current step finishes and a checkpoint is written.</summary>
+    public static int Run(string[] args)
+    {
+        using var cancel = new CancellationTokenSource();
+        void Stop(System.Runtime.InteropServices.PosixSignalContext context)
+        {
+            if (cancel.IsCancellationRequested) return; // a second signal: default handling (terminate)
+            context.Cancel = true;
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("vae: interrupted; finishing the current step and writing a checkpoint");
+            cancel.Cancel();
+        }
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Stop);
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Stop);
+        return Run(args, Console.Out, Console.Error, cancel.Token);
+    }
 
     /// <summary>Runs the command writing to <paramref name="stdout"/> and <paramref name="stderr"/>.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
     {
         try
         {
@@ -35,6 +55,8 @@ public static class VaeCommand
             return args[0] switch
             {
                 "data" => DataVerb.Run(args[1..], stdout, stderr),
+                "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
+                "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
                 "version" => Version(stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}' (try: vae help)"),
             };
@@ -43,6 +65,11 @@ public static class VaeCommand
         {
             stderr.WriteLine($"vae: {e.Message}");
             return BadUsage;
+        }
+        catch (Vae.Core.NonFiniteBoundException e)
+        {
+            stderr.WriteLine($"vae: {e.Message}");
+            return Failure;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {

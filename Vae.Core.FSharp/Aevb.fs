@@ -66,8 +66,8 @@ module Aevb =
         let parameters = VaeModel.tensors s.Model
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        let bound = perDatapoint.mean().item<double> () |> float
-        let gradCheck = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().item<double> ()
+        let bound = perDatapoint.mean().ToDouble() |> float
+        let gradCheck = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
         if not (Double.IsFinite bound && Double.IsFinite gradCheck) then
             raise (NonFiniteBoundException(s.Optimizer.Steps, bound))
         let opt = Adagrad.ascend c.Optimizer s.Optimizer parameters grads
@@ -86,7 +86,7 @@ module Evaluation =
             use _ = torch.NewDisposeScope()
             let x = data.narrow(0L, start, min (int64 batch) (n - start))
             let eps = ElboEstimator.noise 1 (int x.shape.[0]) m g
-            total <- total + (ElboEstimator.ofKind kind m x eps).sum().item<double> ()
+            total <- total + (ElboEstimator.ofKind kind m x eps).sum().ToDouble()
         total / float n
 
     /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D].
@@ -99,5 +99,5 @@ module Evaluation =
         for start in 0L .. int64 batch .. n - 1L do
             use _ = torch.NewDisposeScope()
             let x = data.narrow(0L, start, min (int64 batch) (n - start))
-            total <- total + (ImportanceWeighted.bound m x k chunk g).sum().item<double> ()
+            total <- total + (ImportanceWeighted.bound m x k chunk g).sum().ToDouble()
         total / float n

@@ -59,7 +59,7 @@ module Torch =
         let flat = x.view(-1L)
         Array.init (int flat.shape.[0]) (fun i ->
             let i = int64 i
-            let original = flat.[i].item<double> ()
+            let original = flat.[i].ToDouble()
             flat.[i] <- torch.tensor (original + h, dtype = x.dtype)
             let up = f ()
             flat.[i] <- torch.tensor (original - h, dtype = x.dtype)

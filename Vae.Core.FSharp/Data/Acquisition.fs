@@ -61,15 +61,8 @@ module Cache =
     /// The cache directory the options name.
     let directory (opts: DataOptions) = opts.CacheDirectory |> Option.defaultWith defaultDirectory
 
-    /// Writes bytes to a temporary name beside path and renames it over path: never a partial file.
-    let writeAtomically (path: string) (bytes: byte[]) =
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path)) |> ignore
-        let temp = sprintf "%s.%s.part" path (Guid.NewGuid().ToString("N").Substring(0, 8))
-        try
-            File.WriteAllBytes(temp, bytes)
-            File.Move(temp, path, true)
-        finally
-            if File.Exists temp then File.Delete temp
+    /// Writes bytes atomically (temporary name, then rename).
+    let writeAtomically (path: string) (bytes: byte[]) = Vae.Core.Files.writeAtomically path bytes
 
     /// Records the SHA-256 of an accepted file in the directory's SHA256SUMS (sha256sum's format).
     let record (dir: string) (name: string) (sha: string) =

@@ -1,0 +1,106 @@
+namespace Vae;
+
+/// <summary>The decoder's likelihood p(x|z) (Appendix C).</summary>
+public enum DecoderLikelihood
+{
+    /// <summary>Bernoulli MLP: binary or [0, 1] data such as MNIST.</summary>
+    Bernoulli,
+    /// <summary>Gaussian MLP with an unconstrained mean.</summary>
+    Gaussian,
+    /// <summary>Gaussian MLP whose mean is squashed into (0, 1) by a sigmoid (the paper's Frey Face decoder).</summary>
+    GaussianSigmoidMean,
+}
+
+/// <summary>Which SGVB estimator of the lower bound.</summary>
+public enum SgvbEstimator
+{
+    /// <summary>The generic estimator L^A (eq. 6).</summary>
+    A,
+    /// <summary>The estimator L^B with the analytic KL divergence (eq. 7).</summary>
+    B,
+}
+
+/// <summary>The architecture of a variational auto-encoder. The defaults are the paper's MNIST model.</summary>
+public sealed class VaeModelOptions
+{
+    /// <summary>Values per datapoint (784 for MNIST, 560 for Frey Face).</summary>
+    public int InputDimension { get; init; } = 784;
+    /// <summary>Hidden units of every MLP (500 for MNIST, 200 for Frey Face).</summary>
+    public int HiddenUnits { get; init; } = 500;
+    /// <summary>Latent dimensions J.</summary>
+    public int LatentDimensions { get; init; } = 20;
+    /// <summary>The decoder's likelihood.</summary>
+    public DecoderLikelihood Likelihood { get; init; } = DecoderLikelihood.Bernoulli;
+    /// <summary>Compute in float64 instead of float32.</summary>
+    public bool DoublePrecision { get; init; }
+    /// <summary>Standard deviation of the initial parameters (the paper: 0.01).</summary>
+    public double InitialStandardDeviation { get; init; } = 0.01;
+
+    /// <summary>The paper's Frey Face model: 560 inputs, 200 hidden units, a sigmoid-mean Gaussian decoder.</summary>
+    public static VaeModelOptions FreyFace(int latentDimensions = 10) => new()
+    {
+        InputDimension = 560, HiddenUnits = 200, LatentDimensions = latentDimensions, Likelihood = DecoderLikelihood.GaussianSigmoidMean,
+    };
+
+    internal Vae.Core.ModelConfig ToCore() => new(
+        InputDimension, HiddenUnits, LatentDimensions,
+        Likelihood switch
+        {
+            DecoderLikelihood.Bernoulli => Vae.Core.Likelihood.Bernoulli,
+            DecoderLikelihood.Gaussian => Vae.Core.Likelihood.Gaussian,
+            _ => Vae.Core.Likelihood.GaussianSigmoidMean,
+        },
+        DoublePrecision ? TorchSharp.torch.float64 : TorchSharp.torch.float32,
+        InitialStandardDeviation);
+
+    internal static VaeModelOptions FromCore(Vae.Core.ModelConfig c) => new()
+    {
+        InputDimension = c.InputDim, HiddenUnits = c.HiddenUnits, LatentDimensions = c.LatentDim,
+        Likelihood = c.Likelihood.IsBernoulli ? DecoderLikelihood.Bernoulli : c.Likelihood.IsGaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.GaussianSigmoidMean,
+        DoublePrecision = c.DType == TorchSharp.torch.float64, InitialStandardDeviation = c.InitStd,
+    };
+}
+
+/// <summary>Settings of AEVB (Algorithm 1). The defaults are the paper's: estimator B, L = 1, M = 100,
+/// Adagrad (step size 0.02, 100-minibatch warm-up, regulariser 1e-8), the N(0, I) weight prior, grey levels.</summary>
+public sealed class AevbOptions
+{
+    /// <summary>The SGVB estimator.</summary>
+    public SgvbEstimator Estimator { get; init; } = SgvbEstimator.B;
+    /// <summary>Samples L of the noise per datapoint.</summary>
+    public int SamplesPerDatapoint { get; init; } = 1;
+    /// <summary>Minibatch size M.</summary>
+    public int BatchSize { get; init; } = 100;
+    /// <summary>Adagrad's global step size (the paper chose from 0.01, 0.02 and 0.1).</summary>
+    public double StepSize { get; init; } = 0.02;
+    /// <summary>Minibatches of squared gradients accumulated before the first update.</summary>
+    public int WarmUp { get; init; } = 100;
+    /// <summary>Adagrad's regulariser under the square root.</summary>
+    public double Regulariser { get; init; } = 1e-8;
+    /// <summary>Use the N(0, I) prior on weights (not biases), scaled by M/N.</summary>
+    public bool WeightPrior { get; init; } = true;
+    /// <summary>Binarise each minibatch (x ~ Bernoulli(grey level)) instead of using grey levels.</summary>
+    public bool Binarize { get; init; }
+    /// <summary>The seed of initialisation and of all sampling during training.</summary>
+    public long Seed { get; init; }
+
+    internal void Validate()
+    {
+        if (SamplesPerDatapoint < 1) throw new ArgumentOutOfRangeException(nameof(SamplesPerDatapoint), SamplesPerDatapoint, "samples per datapoint: expected at least 1");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size: expected at least 1");
+        if (!(StepSize > 0) || !double.IsFinite(StepSize)) throw new ArgumentOutOfRangeException(nameof(StepSize), StepSize, "step size: expected a positive number");
+        if (WarmUp < 0) throw new ArgumentOutOfRangeException(nameof(WarmUp), WarmUp, "warm-up: expected at least 0");
+        if (!(Regulariser >= 0)) throw new ArgumentOutOfRangeException(nameof(Regulariser), Regulariser, "regulariser: expected a non-negative number");
+    }
+
+    internal Vae.Core.AevbConfig ToCore() => new(
+        Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
+        SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize);
+
+    internal static AevbOptions FromCore(Vae.Core.AevbConfig c, long seed) => new()
+    {
+        Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
+        SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
+        WarmUp = c.Optimizer.WarmUp, Regulariser = c.Optimizer.Regulariser, WeightPrior = c.WeightPrior, Binarize = c.Binarize, Seed = seed,
+    };
+}

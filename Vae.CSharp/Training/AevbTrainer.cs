@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using Vae.Core;
+using Vae.Data;
+
+namespace Vae;
+
+/// <summary>Progress of a training run, reported a few times a second.</summary>
+/// <param name="Step">Minibatch steps taken.</param>
+/// <param name="SamplesSeen">Training samples evaluated (steps x M).</param>
+/// <param name="TotalSamples">The run's budget in samples.</param>
+/// <param name="SamplesPerSecond">Throughput since this call to Fit started.</param>
+/// <param name="RunningBound">Mean minibatch bound per datapoint over the recent steps (nats).</param>
+public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSamples, double SamplesPerSecond, double RunningBound);
+
+/// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats).</summary>
+/// <param name="SamplesSeen">Training samples evaluated so far.</param>
+/// <param name="Seconds">Training time so far (this process).</param>
+/// <param name="TrainBound">Bound on the training set.</param>
+/// <param name="TestBound">Bound on the test set, or NaN without test data.</param>
+public sealed record EvaluationResult(long SamplesSeen, double Seconds, double TrainBound, double TestBound);
+
+/// <summary>The outcome of <see cref="AevbTrainer.Fit"/>.</summary>
+/// <param name="Steps">Steps taken in total (including before a resume).</param>
+/// <param name="SamplesSeen">Training samples evaluated in total.</param>
+/// <param name="Seconds">Time this call spent.</param>
+/// <param name="SamplesPerSecond">Throughput of this call.</param>
+/// <param name="Cancelled">Whether cancellation stopped the run before its budget.</param>
+/// <param name="Evaluations">The evaluations made by this call.</param>
+public sealed record TrainingSummary(long Steps, long SamplesSeen, double Seconds, double SamplesPerSecond, bool Cancelled, IReadOnlyList<EvaluationResult> Evaluations);
+
+/// <summary>How long to train and what to record.</summary>
+public sealed class TrainingOptions
+{
+    /// <summary>Training samples to evaluate in total (steps x M); a resumed run continues to this total.</summary>
+    public long TotalSamples { get; init; } = 1_000_000;
+    /// <summary>Evaluate the train and test bounds every this many training samples (and at the end); 0: only at the end.</summary>
+    public long EvaluateEvery { get; init; } = 100_000;
+    /// <summary>Test data for the evaluations, or null.</summary>
+    public ImageData? TestData { get; init; }
+    /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
+    public int? TrainEvaluationLimit { get; init; }
+    /// <summary>A run directory: holds <c>checkpoint.vae</c> (written at every evaluation and at the end),
+    /// <c>metrics.csv</c> and <c>options.txt</c>, and a lock so that two runs never share it. Null: nothing written.</summary>
+    public string? RunDirectory { get; init; }
+    /// <summary>Called after each evaluation.</summary>
+    public Action<EvaluationResult>? Evaluated { get; init; }
+    /// <summary>Extra text fields stored in checkpoints (e.g. the command line's options).</summary>
+    public IReadOnlyDictionary<string, string>? CheckpointFields { get; init; }
+}
+
+/// <summary>Trains a <see cref="VariationalAutoEncoder"/> with AEVB (Algorithm 1), reproducibly: the same
+/// options and seed give bit-identical parameters, and a resumed run ends where an uninterrupted one does.</summary>
+public sealed class AevbTrainer
+{
+    /// <summary>The checkpoint file's name inside a run directory.</summary>
+    public const string CheckpointFileName = "checkpoint.vae";
+
+    TrainingRun _run;
+
+    /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="aevb"/>.</summary>
+    public AevbTrainer(VaeModelOptions? model = null, AevbOptions? aevb = null, string dataset = "custom")
+    {
+        aevb ??= new AevbOptions();
+        aevb.Validate();
+        _run = TrainingRunModule.create(new RunSettings((model ?? new VaeModelOptions()).ToCore(), aevb.ToCore(), aevb.Seed, dataset));
+    }
+
+    AevbTrainer(TrainingRun run) => _run = run;
+
+    /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding checkpoint.vae).</summary>
+    public static AevbTrainer Resume(string checkpoint)
+    {
+        string path = Directory.Exists(checkpoint) ? Path.Combine(checkpoint, CheckpointFileName) : checkpoint;
+        return new(TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path)));
+    }
+
+    /// <summary>The model being trained (its parameters change as training proceeds).</summary>
+    public VariationalAutoEncoder Model => new(_run.State.Model);
+    /// <summary>The model's architecture.</summary>
+    public VaeModelOptions ModelOptions => VaeModelOptions.FromCore(_run.Settings.Model);
+    /// <summary>The training settings.</summary>
+    public AevbOptions Options => AevbOptions.FromCore(_run.Settings.Aevb, _run.Settings.Seed);
+    /// <summary>The data set's name recorded with the run.</summary>
+    public string Dataset => _run.Settings.Dataset;
+    /// <summary>Steps taken.</summary>
+    public long Step => _run.Step;
+    /// <summary>Training samples evaluated (steps x M).</summary>
+    public long SamplesSeen => _run.SamplesSeen;
+
+    /// <summary>Saves the whole run (parameters, optimiser and generator state, settings, progress) atomically.</summary>
+    public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? fields = null) =>
+        Checkpoint.save(path, TrainingRunModule.toCheckpoint(ToMap(fields), _run));
+
+    static Microsoft.FSharp.Collections.FSharpMap<string, string> ToMap(IReadOnlyDictionary<string, string>? fields) =>
+        new((fields ?? new Dictionary<string, string>()).Select(kv => Tuple.Create("run." + kv.Key, kv.Value)));
+
+    /// <summary>Trains on <paramref name="train"/> until <see cref="TrainingOptions.TotalSamples"/> samples have been
+    /// evaluated or <paramref name="cancellationToken"/> is cancelled (the current step finishes, then a checkpoint is
+    /// written to the run directory). A non-finite bound throws <see cref="NonFiniteBoundException"/> after saving the
+    /// last good state.</summary>
+    public TrainingSummary Fit(ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        if (train.Dimension != _run.Settings.Model.InputDim)
+            throw new ArgumentException($"train: expected images of {_run.Settings.Model.InputDim} values, got {train.Dimension}", nameof(train));
+        if (options.TestData is { } test && test.Dimension != train.Dimension)
+            throw new ArgumentException($"test data: expected images of {train.Dimension} values, got {test.Dimension}", nameof(options));
+        if (options.TotalSamples < 0 || options.EvaluateEvery < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation interval must be non-negative");
+        if (_run.Settings.Model.Likelihood.IsBernoulli)
+            Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
+
+        using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
+        directory?.WriteOptions(this, train, options);
+        var dtype = _run.Settings.Model.DType;
+        using var trainTensor = train.ToTensor().to_type(dtype);
+        using var testTensor = options.TestData?.ToTensor().to_type(dtype);
+        using var trainEval = options.TrainEvaluationLimit is int limit && limit < train.Count ? trainTensor.narrow(0, 0, limit) : trainTensor.alias();
+
+        long batch = _run.Settings.Aevb.BatchSize;
+        long untilStep = (options.TotalSamples + batch - 1) / batch;
+        long evalSteps = options.EvaluateEvery <= 0 ? long.MaxValue : Math.Max(1, options.EvaluateEvery / batch);
+        var evaluations = new List<EvaluationResult>();
+        var clock = Stopwatch.StartNew();
+        long startStep = _run.Step;
+        double runningSum = 0; int runningCount = 0; double lastReport = 0;
+        var fields = ToMap(options.CheckpointFields);
+
+        EvaluationResult Evaluate()
+        {
+            var g = TrainingRunModule.evaluationGenerator(_run);
+            double trainBound = Evaluation.bound(EstimatorKind.B, _run.State.Model, trainEval, 1000, g);
+            double testBound = testTensor is null ? double.NaN : Evaluation.bound(EstimatorKind.B, _run.State.Model, testTensor, 1000, g);
+            var result = new EvaluationResult(_run.SamplesSeen, clock.Elapsed.TotalSeconds, trainBound, testBound);
+            evaluations.Add(result);
+            directory?.AppendMetrics(result);
+            options.Evaluated?.Invoke(result);
+            return result;
+        }
+
+        void Save() { if (directory is not null) Checkpoint.save(directory.CheckpointPath, TrainingRunModule.toCheckpoint(fields, _run)); }
+
+        try
+        {
+            while (_run.Step < untilStep && !cancellationToken.IsCancellationRequested)
+            {
+                long nextEval = Math.Min(untilStep, (_run.Step / evalSteps + 1) * evalSteps);
+                if (evalSteps == long.MaxValue) nextEval = untilStep;
+                _run = TrainingRunModule.fit(trainTensor, nextEval, cancellationToken, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
+                {
+                    runningSum += bound; runningCount++;
+                    double now = clock.Elapsed.TotalSeconds;
+                    if (progress is not null && now - lastReport >= 0.25)
+                    {
+                        lastReport = now;
+                        progress.Report(new TrainingProgress(run.Step, run.SamplesSeen, options.TotalSamples,
+                            (run.Step - startStep) * batch / Math.Max(now, 1e-9), runningSum / runningCount));
+                        runningSum = 0; runningCount = 0;
+                    }
+                    return null!;
+                }), _run);
+                if (_run.Step == nextEval || _run.Step == untilStep)
+                {
+                    Evaluate();
+                    Save();
+                }
+            }
+        }
+        catch (NonFiniteBoundException)
+        {
+            Save(); // the parameters are those of the last good step
+            throw;
+        }
+        bool cancelled = _run.Step < untilStep;
+        if (cancelled) Save();
+        double seconds = clock.Elapsed.TotalSeconds;
+        return new TrainingSummary(_run.Step, _run.SamplesSeen, seconds, (_run.Step - startStep) * batch / Math.Max(seconds, 1e-9), cancelled, evaluations);
+    }
+
+    /// <summary>Runs <see cref="Fit"/> on a worker thread.</summary>
+    public Task<TrainingSummary> FitAsync(ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Fit(train, options, progress, cancellationToken), CancellationToken.None);
+}

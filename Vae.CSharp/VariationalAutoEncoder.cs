@@ -1,0 +1,129 @@
+using TorchSharp;
+using Vae.Core;
+using Vae.Data;
+using static TorchSharp.torch;
+
+namespace Vae;
+
+/// <summary>The recognition model's Gaussian q(z|x) for a batch: means and log-variances, one row per datapoint.</summary>
+/// <param name="Mean">Means, datapoints x latent dimensions.</param>
+/// <param name="LogVariance">Log-variances, datapoints x latent dimensions.</param>
+public sealed record LatentCode(float[,] Mean, float[,] LogVariance);
+
+/// <summary>A variational auto-encoder (Kingma and Welling): a Gaussian MLP encoder q(z|x), an MLP decoder
+/// p(x|z) and the prior p(z) = N(0, I). Create one with <see cref="Create"/>, train it with
+/// <see cref="AevbTrainer"/>, save and load it as a checkpoint file.</summary>
+public sealed class VariationalAutoEncoder
+{
+    internal VariationalAutoEncoder(VaeModel core) => Core = core;
+
+    internal VaeModel Core { get; }
+
+    /// <summary>The model's architecture.</summary>
+    public VaeModelOptions Options => VaeModelOptions.FromCore(Core.Config);
+
+    /// <summary>A new model with every parameter drawn from N(0, 0.01²) (the options' standard deviation) using <paramref name="seed"/>.</summary>
+    public static VariationalAutoEncoder Create(VaeModelOptions? options = null, long seed = 0)
+    {
+        var config = (options ?? new VaeModelOptions()).ToCore();
+        return new(Vae.Core.VaeModelModule.create(config, Torch.generator(seed)));
+    }
+
+    /// <summary>Loads a model from a model file or a training checkpoint; a bad or mismatched file raises a
+    /// <see cref="CheckpointException"/> naming what is wrong.</summary>
+    public static VariationalAutoEncoder Load(string path) =>
+        new(ModelCheckpoint.read(path, Checkpoint.load(path)));
+
+    /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>.</summary>
+    public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
+
+    Tensor Input(float[,] x, string name)
+    {
+        if (x.GetLength(1) != Core.Config.InputDim)
+            throw new ArgumentException($"{name}: expected rows of {Core.Config.InputDim} values, got {x.GetLength(1)}", name);
+        return torch.tensor(x).to_type(Core.Config.DType);
+    }
+
+    Tensor Latent(float[,] z, string name)
+    {
+        if (z.GetLength(1) != Core.Config.LatentDim)
+            throw new ArgumentException($"{name}: expected rows of {Core.Config.LatentDim} latent values, got {z.GetLength(1)}", name);
+        return torch.tensor(z).to_type(Core.Config.DType);
+    }
+
+    static float[,] ToArray(Tensor t)
+    {
+        using var f = t.detach().to_type(float32).contiguous();
+        var result = new float[f.shape[0], f.shape[1]];
+        f.data<float>().CopyTo(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref result[0, 0], result.Length));
+        return result;
+    }
+
+    /// <summary>q(z|x) for each row of <paramref name="x"/> (datapoints x input dimension).</summary>
+    public LatentCode Encode(float[,] x)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var q = Vae.Core.VaeModelModule.encode(Core, Input(x, nameof(x)));
+        return new LatentCode(ToArray(q.Mean), ToArray(q.LogVar));
+    }
+
+    /// <summary>q(z|x) as tensors (mean, log-variance) for a tensor of datapoints x input dimension.</summary>
+    public (Tensor Mean, Tensor LogVariance) Encode(Tensor x)
+    {
+        var q = Vae.Core.VaeModelModule.encode(Core, x.to_type(Core.Config.DType));
+        return (q.Mean, q.LogVar);
+    }
+
+    /// <summary>The decoder's mean E[x|z] for each row of <paramref name="z"/> (Bernoulli probabilities or Gaussian means).</summary>
+    public float[,] Decode(float[,] z)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, Latent(z, nameof(z))));
+    }
+
+    /// <summary>The decoder's mean E[x|z] for a tensor of latent points.</summary>
+    public Tensor Decode(Tensor z) => Vae.Core.VaeModelModule.decodeMean(Core, z.to_type(Core.Config.DType));
+
+    /// <summary>Decoder means of <paramref name="count"/> draws z ~ N(0, I) from the prior.</summary>
+    public float[,] Sample(int count, long seed = 0)
+    {
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "expected a non-negative count");
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var z = torch.randn([count, Core.Config.LatentDim], dtype: Core.Config.DType, generator: Torch.generator(seed));
+        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, z));
+    }
+
+    /// <summary>Reconstructions: the decoder's mean at the encoder's mean for each row of <paramref name="x"/>.</summary>
+    public float[,] Reconstruct(float[,] x)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var q = Vae.Core.VaeModelModule.encode(Core, Input(x, nameof(x)));
+        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, q.Mean));
+    }
+
+    Tensor Data(ImageData data)
+    {
+        if (data.Dimension != Core.Config.InputDim)
+            throw new ArgumentException($"data: expected images of {Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
+        return data.ToTensor().to_type(Core.Config.DType);
+    }
+
+    /// <summary>The average lower bound per datapoint (nats) over <paramref name="data"/>, one noise sample per datapoint.</summary>
+    public double LowerBound(ImageData data, SgvbEstimator estimator = SgvbEstimator.B, long seed = 0)
+    {
+        using var scope = torch.NewDisposeScope();
+        return Evaluation.bound(estimator == SgvbEstimator.A ? EstimatorKind.A : EstimatorKind.B, Core, Data(data), 1000, Torch.generator(seed));
+    }
+
+    /// <summary>The average K-sample importance-weighted estimate of log p(x) per datapoint (nats; Burda et al.).</summary>
+    public double LogLikelihood(ImageData data, int k = 5000, long seed = 0)
+    {
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "K: expected at least 1");
+        using var scope = torch.NewDisposeScope();
+        return Evaluation.importanceWeighted(Core, Data(data), k, 100, Torch.generator(seed));
+    }
+}

@@ -1,0 +1,45 @@
+using Vae.Data;
+
+namespace Vae.Cli;
+
+/// <summary>The data set options shared by train and evaluate: --dataset, --data-dir, --data-file, --cache, --frey-face.</summary>
+sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, string? Cache, string? FreyFace)
+{
+    public static readonly string[] Options = ["dataset", "data-dir", "data-file", "cache", "frey-face"];
+
+    public static DataChoice From(Arguments a, string fallback = "mnist")
+    {
+        var d = new DataChoice(a.Choice("dataset", fallback, "mnist", "frey-face", "idx", "npy"), a.String("data-dir"), a.String("data-file"), a.String("cache"), a.String("frey-face"));
+        if (d.Dataset == "idx" && d.DataDir is null) throw new UsageException("--dataset idx needs --data-dir DIR");
+        if (d.Dataset == "npy" && d.DataFile is null) throw new UsageException("--dataset npy needs --data-file FILE");
+        return d;
+    }
+
+    /// <summary>The fields that let a resumed run or an evaluation reload the same data.</summary>
+    public Dictionary<string, string> ToFields()
+    {
+        var f = new Dictionary<string, string> { ["dataset"] = Dataset };
+        if (DataDir is not null) f["data-dir"] = Path.GetFullPath(DataDir);
+        if (DataFile is not null) f["data-file"] = Path.GetFullPath(DataFile);
+        return f;
+    }
+
+    public static DataChoice FromFields(IReadOnlyDictionary<string, string> fields, string? cache, string? freyFace) =>
+        new(fields.GetValueOrDefault("run.dataset", "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace);
+
+    public DataSet Load(TextWriter log)
+    {
+        var options = new DataSetOptions
+        {
+            CacheDirectory = Cache, FreyFaceSource = FreyFace,
+            Progress = new ConsoleDownloadProgress(log), Log = line => log.WriteLine(line),
+        };
+        return Dataset switch
+        {
+            "mnist" => DataSets.MnistPaper(options),
+            "frey-face" => DataSets.FreyFace(options),
+            "idx" => DataSets.FromIdxDirectory(DataDir!),
+            _ => DataSets.FromNpy(DataFile!),
+        };
+    }
+}

@@ -1,0 +1,126 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Vae.Data;
+
+namespace Vae.Cli;
+
+/// <summary><c>vae train</c>: AEVB on a data set, into a run directory.</summary>
+static class TrainVerb
+{
+    /// <summary>The default budget: a few minutes on a 2-core machine.</summary>
+    public const long DefaultSamples = 1_000_000;
+
+    static readonly string[] Valued =
+        [.. DataChoice.Options, "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var a = new Arguments("train", args, Valued, ["double"]);
+        a.AtMostPositional(0, "train");
+        if (a.Has("samples") && a.Has("epochs")) throw new UsageException("train: give --samples or --epochs, not both");
+        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        Vae.Core.Torch.setThreads(threads);
+
+        AevbTrainer trainer;
+        DataChoice data;
+        string outDir;
+        if (a.String("resume") is string resume)
+        {
+            foreach (var o in new[] { "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
+                if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
+            string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
+            if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
+            trainer = AevbTrainer.Resume(checkpoint);
+            data = DataChoice.FromFields(Vae.Core.Checkpoint.load(checkpoint).Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
+            outDir = resume;
+        }
+        else
+        {
+            data = DataChoice.From(a);
+            bool frey = data.Dataset == "frey-face";
+            var model = new VaeModelOptions
+            {
+                InputDimension = 784, // replaced by the data's size below
+                LatentDimensions = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000),
+                HiddenUnits = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000),
+                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
+                DoublePrecision = a.Has("double"),
+            };
+            var aevb = new AevbOptions
+            {
+                Estimator = a.Choice("estimator", "b", "a", "b") == "a" ? SgvbEstimator.A : SgvbEstimator.B,
+                StepSize = a.Number("step-size", 0.02, 0),
+                BatchSize = (int)a.Integer("batch", 100, 1, 1_000_000),
+                Seed = a.Integer("seed", 0, 0),
+                Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
+            };
+            if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
+            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{model.LatentDimensions}-{(aevb.Estimator == SgvbEstimator.A ? "a" : "b")}-seed{aevb.Seed}");
+            if (File.Exists(Path.Combine(outDir, AevbTrainer.CheckpointFileName)))
+                throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
+            stderr.WriteLine($"loading {data.Dataset}");
+            var set = data.Load(stderr);
+            model = new VaeModelOptions
+            {
+                InputDimension = set.Train.Dimension, LatentDimensions = model.LatentDimensions, HiddenUnits = model.HiddenUnits,
+                Likelihood = model.Likelihood, DoublePrecision = model.DoublePrecision,
+            };
+            trainer = new AevbTrainer(model, aevb, set.Description);
+            return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
+        }
+        stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
+        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel);
+    }
+
+    static int Train(AevbTrainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", DefaultSamples, 1);
+        long evalEvery = a.Integer("eval-every", Math.Max(trainer.Options.BatchSize, samples / 10), 0);
+        var o = trainer.Options;
+        string binarize = o.Binarize ? "dynamically binarised" : "grey levels";
+        stdout.WriteLine($"AEVB on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, estimator {o.Estimator}, " +
+                         $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
+        stdout.WriteLine($"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
+        var fields = data.ToFields();
+        var summary = trainer.Fit(set.Train, new TrainingOptions
+        {
+            TotalSamples = samples, EvaluateEvery = evalEvery, TestData = set.Test, RunDirectory = outDir, CheckpointFields = fields,
+            Evaluated = r =>
+            {
+                ProgressBar.Clear(stderr);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.SamplesSeen,12:N0} {r.Seconds,9:F1} {r.TrainBound,12:F2} {r.TestBound,12:F2}"));
+            },
+        }, new ProgressBar(stderr), cancel);
+        ProgressBar.Clear(stderr);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(summary.Cancelled ? "interrupted" : "finished")} at {summary.SamplesSeen:N0} samples: {summary.SamplesPerSecond:F0} samples/s over {summary.Seconds:F1} s; checkpoint {Path.Combine(outDir, AevbTrainer.CheckpointFileName)}"));
+        if (summary.Evaluations.Count > 0)
+        {
+            var last = summary.Evaluations[^1];
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final bound per datapoint ({binarize}): train {last.TrainBound:F2}, test {last.TestBound:F2} nats"));
+        }
+        return summary.Cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
+    }
+}
+
+/// <summary>A one-line progress bar with samples/s and the running bound (redrawn on a terminal, a line every 10 s otherwise).</summary>
+sealed class ProgressBar(TextWriter writer) : IProgress<TrainingProgress>
+{
+    static readonly bool Interactive = !Console.IsErrorRedirected;
+    DateTime _lastLine = DateTime.MinValue;
+
+    public void Report(TrainingProgress p)
+    {
+        double fraction = p.TotalSamples == 0 ? 1 : Math.Min(1, (double)p.SamplesSeen / p.TotalSamples);
+        int filled = (int)(fraction * 30);
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"[{new string('#', filled)}{new string('.', 30 - filled)}] {p.SamplesSeen:N0}/{p.TotalSamples:N0} {p.SamplesPerSecond:F0} samples/s bound {p.RunningBound:F2}");
+        if (Interactive) writer.Write("\r" + line + "   ");
+        else if (DateTime.UtcNow - _lastLine > TimeSpan.FromSeconds(10)) { writer.WriteLine(line); _lastLine = DateTime.UtcNow; }
+    }
+
+    public static void Clear(TextWriter writer)
+    {
+        if (Interactive) writer.Write("\r" + new string(' ', 110) + "\r");
+    }
+}

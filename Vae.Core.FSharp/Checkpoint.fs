@@ -1,0 +1,140 @@
+namespace Vae.Core
+
+open System
+open System.IO
+open System.Text
+open TorchSharp
+
+/// A checkpoint file is corrupt, truncated or does not match what loads it. The message names the file and what differs.
+type CheckpointException(file: string, what: string) =
+    inherit IOException(sprintf "%s: %s" file what)
+    /// The checkpoint file.
+    member _.File = file
+
+/// A checkpoint's contents: text fields (settings and progress) and named tensors.
+type CheckpointContents =
+    { /// Settings and progress as text, written in key order.
+      Fields: Map<string, string>
+      /// Named tensors in a fixed order (parameters, optimiser state, RNG state).
+      Tensors: (string * Tensor) list }
+
+/// The versioned checkpoint format. Layout (little-endian): the magic "VAECKPT\000", a uint32 format
+/// version, a uint32 count of text fields and each as (uint32 length, UTF-8 key, uint32 length, UTF-8
+/// value), a uint32 count of tensors and each as (uint32 length, UTF-8 name, uint8 dtype code
+/// 1 = uint8, 2 = float32, 3 = float64, uint8 rank, int64 sizes, raw values), then a CRC-32 of all
+/// preceding bytes. Reading instantiates no type named by the file, and checks every size against
+/// the bytes that remain before allocating anything. No clock time or host name is stored, so equal
+/// states give byte-identical files.
+[<RequireQualifiedAccess>]
+module Checkpoint =
+
+    /// The current format version.
+    let [<Literal>] Version = 1u
+    let private magic = Encoding.ASCII.GetBytes "VAECKPT\000"
+
+    let private code (t: Tensor) =
+        if t.dtype = torch.uint8 then 1uy, 1
+        elif t.dtype = torch.float32 then 2uy, 4
+        elif t.dtype = torch.float64 then 3uy, 8
+        else invalidArg "tensor" (sprintf "checkpoints hold uint8, float32 and float64 tensors, not %O" t.dtype)
+
+    /// The checkpoint as bytes.
+    let toBytes (c: CheckpointContents) : byte[] =
+        use ms = new MemoryStream()
+        use w = new BinaryWriter(ms, Encoding.UTF8, true)
+        let str (s: string) =
+            let b = Encoding.UTF8.GetBytes s
+            w.Write(uint32 b.Length)
+            w.Write b
+        w.Write magic
+        w.Write Version
+        w.Write(uint32 c.Fields.Count)
+        for KeyValue(k, v) in c.Fields do
+            str k
+            str v
+        w.Write(uint32 c.Tensors.Length)
+        for name, t in c.Tensors do
+            let dtype, width = code t
+            str name
+            w.Write dtype
+            w.Write(byte t.shape.Length)
+            for d in t.shape do w.Write d
+            let t = t.detach().contiguous()
+            let bytes = Array.zeroCreate<byte> (int t.NumberOfElements * width)
+            t.bytes.CopyTo(Span<byte>(bytes))
+            w.Write bytes
+        w.Flush()
+        let body = ms.ToArray()
+        Array.append body (BitConverter.GetBytes(Vae.Core.Data.Bytes.crc32 body))
+
+    /// Parses checkpoint bytes; file names the source in errors.
+    let ofBytes (file: string) (b: byte[]) : CheckpointContents =
+        let fail what : 'a = raise (CheckpointException(file, what))
+        if b.Length < magic.Length + 8 || b.[.. magic.Length - 1] <> magic then
+            fail "not a Vae checkpoint (expected the magic bytes VAECKPT)"
+        let crc = BitConverter.ToUInt32(b, b.Length - 4)
+        let body = b.[.. b.Length - 5]
+        let mutable o = magic.Length
+        let need n field =
+            if n < 0L || int64 o + n > int64 body.Length then
+                fail (sprintf "truncated or corrupt: %s needs %d bytes at offset %d, %d remain" field n o (body.Length - o))
+        let u32 field = need 4L field; let v = BitConverter.ToUInt32(body, o) in o <- o + 4; v
+        let str field =
+            let n = int64 (u32 (field + " length"))
+            need n field
+            let s = Encoding.UTF8.GetString(body, o, int n)
+            o <- o + int n
+            s
+        let version = u32 "format version"
+        if version <> Version then fail (sprintf "format version %d, expected %d" version Version)
+        if Vae.Core.Data.Bytes.crc32 body <> crc then fail "corrupt: the CRC-32 of the contents does not match"
+        let fields = [ for _ in 1u .. u32 "field count" -> let k = str "field key" in k, str (sprintf "field '%s'" k) ] |> Map.ofList
+        let tensors =
+            [ for _ in 1u .. u32 "tensor count" do
+                  let name = str "tensor name"
+                  need 2L (sprintf "tensor '%s' header" name)
+                  let dtype, rank = body.[o], int body.[o + 1]
+                  o <- o + 2
+                  let scalar, width =
+                      match dtype with
+                      | 1uy -> torch.uint8, 1 | 2uy -> torch.float32, 4 | 3uy -> torch.float64, 8
+                      | c -> fail (sprintf "tensor '%s': dtype code %d, expected 1, 2 or 3" name c)
+                  if rank > 8 then fail (sprintf "tensor '%s': rank %d, expected at most 8" name rank)
+                  need (8L * int64 rank) (sprintf "tensor '%s' sizes" name)
+                  let dims = Array.init rank (fun i -> BitConverter.ToInt64(body, o + 8 * i))
+                  o <- o + 8 * rank
+                  let count =
+                      dims |> Array.fold (fun acc d ->
+                          if d < 0L || (d > 0L && acc > int64 body.Length / d) then
+                              fail (sprintf "tensor '%s': sizes %A exceed the file" name dims)
+                          acc * d) 1L
+                  need (count * int64 width) (sprintf "tensor '%s' values" name)
+                  let t = torch.empty(dims, dtype = scalar)
+                  Span<byte>(body, o, int count * width).CopyTo(t.bytes)
+                  o <- o + int count * width
+                  yield name, t ]
+        if o <> body.Length then fail (sprintf "%d unexpected bytes after the last tensor" (body.Length - o))
+        { Fields = fields; Tensors = tensors }
+
+    /// Writes the checkpoint atomically (temporary name, then rename).
+    let save (path: string) (c: CheckpointContents) = Files.writeAtomically path (toBytes c)
+
+    /// Reads a checkpoint file.
+    let load (path: string) : CheckpointContents =
+        if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such checkpoint" path, path))
+        ofBytes path (File.ReadAllBytes path)
+
+    /// A text field, or a CheckpointException naming it.
+    let field (file: string) (key: string) (c: CheckpointContents) : string =
+        match c.Fields.TryFind key with
+        | Some v -> v
+        | None -> raise (CheckpointException(file, sprintf "field '%s' is missing" key))
+
+    /// A tensor, checked for dtype and shape, or a CheckpointException naming what differs.
+    let tensor (file: string) (name: string) (dtype: torch.ScalarType) (shape: int64[]) (c: CheckpointContents) : Tensor =
+        match c.Tensors |> List.tryFind (fun (n, _) -> n = name) with
+        | None -> raise (CheckpointException(file, sprintf "tensor '%s' is missing" name))
+        | Some(_, t) when t.dtype <> dtype -> raise (CheckpointException(file, sprintf "tensor '%s' is %O, expected %O" name t.dtype dtype))
+        | Some(_, t) when t.shape <> shape ->
+            raise (CheckpointException(file, sprintf "tensor '%s' has shape [%s], expected [%s]" name (String.Join(", ", t.shape)) (String.Join(", ", shape))))
+        | Some(_, t) -> t

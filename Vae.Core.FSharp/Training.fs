@@ -1,0 +1,158 @@
+namespace Vae.Core
+
+open System
+open System.Globalization
+open System.Threading
+open TorchSharp
+
+/// What a training run is: the model, AEVB's settings, the seed and the data set's name.
+type RunSettings =
+    { Model: ModelConfig
+      Aevb: AevbConfig
+      Seed: int64
+      /// The data set's name and split, recorded in reports and checkpoints.
+      Dataset: string }
+
+/// A training run in progress: settings, state, the generator that drives all its sampling, and the
+/// number of steps taken. Parameters and optimiser state are updated in place by fit.
+type TrainingRun =
+    { Settings: RunSettings
+      State: AevbState
+      Generator: torch.Generator
+      Step: int64 }
+    /// Training samples evaluated so far (steps x M).
+    member r.SamplesSeen = r.Step * int64 r.Settings.Aevb.BatchSize
+
+/// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
+[<RequireQualifiedAccess>]
+module ModelCheckpoint =
+
+    let internal inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
+
+    let private likelihoodName = function Bernoulli -> "bernoulli" | Gaussian -> "gaussian" | GaussianSigmoidMean -> "gaussian-sigmoid-mean"
+
+    /// The model's configuration as text fields.
+    let fields (c: ModelConfig) : (string * string) list =
+        [ "model.input", string c.InputDim
+          "model.hidden", string c.HiddenUnits
+          "model.latent", string c.LatentDim
+          "model.likelihood", likelihoodName c.Likelihood
+          "model.dtype", (if c.DType = torch.float64 then "float64" else "float32")
+          "model.init_std", inv c.InitStd ]
+
+    /// Typed readers of a checkpoint's fields that raise a CheckpointException naming a bad field.
+    type internal Reader(file: string, c: CheckpointContents) =
+        member _.Field k = Checkpoint.field file k c
+        member _.Fail what : 'a = raise (CheckpointException(file, what))
+        member r.Int k = match Int32.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
+        member r.Int64 k = match Int64.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
+        member r.Num k = match Double.TryParse(r.Field k, NumberStyles.Float, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected a number" k (r.Field k))
+        member r.Bool k = match Boolean.TryParse(r.Field k) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected True or False" k (r.Field k))
+
+    /// The model configuration recorded in a checkpoint.
+    let config (file: string) (c: CheckpointContents) : ModelConfig =
+        let r = Reader(file, c)
+        let likelihood =
+            match r.Field "model.likelihood" with
+            | "bernoulli" -> Bernoulli | "gaussian" -> Gaussian | "gaussian-sigmoid-mean" -> GaussianSigmoidMean
+            | v -> r.Fail(sprintf "field 'model.likelihood' = '%s', expected bernoulli, gaussian or gaussian-sigmoid-mean" v)
+        let dtype =
+            match r.Field "model.dtype" with
+            | "float32" -> torch.float32 | "float64" -> torch.float64
+            | v -> r.Fail(sprintf "field 'model.dtype' = '%s', expected float32 or float64" v)
+        let model = { InputDim = r.Int "model.input"; HiddenUnits = r.Int "model.hidden"; LatentDim = r.Int "model.latent"; Likelihood = likelihood; DType = dtype; InitStd = r.Num "model.init_std" }
+        (try VaeModel.validate model with :? ArgumentException as e -> r.Fail e.Message)
+        // Sizes are bounded before anything is allocated from them: the parameters must fit in the file.
+        let count = int64 model.InputDim * int64 model.HiddenUnits * 4L + int64 model.HiddenUnits * int64 model.LatentDim * 3L
+        let available = c.Tensors |> List.sumBy (fun (_, t) -> t.NumberOfElements)
+        if count > available then r.Fail(sprintf "the model's sizes need at least %d parameters, the file holds %d values" count available)
+        model
+
+    /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype).
+    let read (file: string) (c: CheckpointContents) : VaeModel =
+        let config = config file c
+        let shell = VaeModel.create config (Torch.generator 0L)
+        use _ = torch.no_grad ()
+        for p in VaeModel.parameters shell do
+            p.Tensor.copy_(Checkpoint.tensor file p.Name config.DType p.Tensor.shape c) |> ignore
+        shell
+
+    /// A model as checkpoint contents (kind "model").
+    let write (m: VaeModel) : CheckpointContents =
+        { Fields = Map.ofList (("kind", "model") :: fields m.Config)
+          Tensors = [ for p in VaeModel.parameters m -> p.Name, p.Tensor ] }
+
+[<RequireQualifiedAccess>]
+module TrainingRun =
+
+    let private inv = ModelCheckpoint.inv
+
+    /// A new run: the model initialised from the seed's generator, which then drives training.
+    let create (s: RunSettings) : TrainingRun =
+        let g = Torch.generator s.Seed
+        { Settings = s; State = Aevb.init (VaeModel.create s.Model g); Generator = g; Step = 0L }
+
+    /// Runs steps of AEVB on data [N; D] until the step count reaches untilStep or cancellation is
+    /// requested (checked between steps: the current step always finishes). onStep receives the run
+    /// and the minibatch bound after each step. A non-finite bound raises NonFiniteBoundException and
+    /// leaves the parameters of the last good step.
+    let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
+        let mutable run = r
+        while run.Step < untilStep && not cancel.IsCancellationRequested do
+            let state, bound = Aevb.step run.Settings.Aevb data run.Generator run.State
+            run <- { run with State = state; Step = run.Step + 1L }
+            onStep run bound
+        run
+
+    /// A generator for evaluations at the current step: evaluations never draw from the training
+    /// generator, so where and how often a run is evaluated does not change its parameters.
+    let evaluationGenerator (r: TrainingRun) = Torch.generator (r.Settings.Seed * 1_000_003L + r.Step)
+
+    /// The run as checkpoint contents: settings, progress, parameters, Adagrad's accumulators, the generator's state.
+    let toCheckpoint (extra: Map<string, string>) (r: TrainingRun) : CheckpointContents =
+        let s = r.Settings
+        let fields =
+            ModelCheckpoint.fields s.Model @
+            [ "kind", "aevb"
+              "aevb.estimator", (match s.Aevb.Estimator with A -> "a" | B -> "b")
+              "aevb.samples", string s.Aevb.Samples
+              "aevb.batch", string s.Aevb.BatchSize
+              "aevb.step_size", inv s.Aevb.Optimizer.StepSize
+              "aevb.warm_up", string s.Aevb.Optimizer.WarmUp
+              "aevb.regulariser", inv s.Aevb.Optimizer.Regulariser
+              "aevb.weight_prior", string s.Aevb.WeightPrior
+              "aevb.binarize", string s.Aevb.Binarize
+              "seed", string s.Seed
+              "dataset", s.Dataset
+              "progress.step", string r.Step
+              "progress.optimizer_steps", string r.State.Optimizer.Steps ]
+        let ps = VaeModel.parameters r.State.Model
+        { Fields = Map.ofList fields |> Map.foldBack Map.add extra
+          Tensors =
+            [ for p in ps -> p.Name, p.Tensor
+              for p, g in List.zip ps (List.ofArray r.State.Optimizer.SumSquares) -> "adagrad/" + p.Name, g
+              yield "rng", r.Generator.get_state() ] }
+
+    /// A run restored from checkpoint contents; every field and tensor is checked, and a mismatch
+    /// raises a CheckpointException naming it.
+    let ofCheckpoint (file: string) (c: CheckpointContents) : TrainingRun =
+        let r = ModelCheckpoint.Reader(file, c)
+        let field, fail, int, int64, num, bool = r.Field, (fun what -> r.Fail what), r.Int, r.Int64, r.Num, r.Bool
+        if field "kind" <> "aevb" then fail (sprintf "field 'kind' = '%s', expected 'aevb' (a training run)" (field "kind"))
+        let estimator = match field "aevb.estimator" with "a" -> A | "b" -> B | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a or b" v)
+        let aevb =
+            { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
+              Optimizer = { StepSize = num "aevb.step_size"; WarmUp = int "aevb.warm_up"; Regulariser = num "aevb.regulariser" }
+              WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize" }
+        if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
+        let shell = ModelCheckpoint.read file c
+        let dtype = shell.Config.DType
+        let settings = { Model = shell.Config; Aevb = aevb; Seed = int64 "seed"; Dataset = field "dataset" }
+        use _ = torch.no_grad ()
+        let ps = VaeModel.parameters shell
+        let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray
+        let g = Torch.generator 0L
+        let rng = Checkpoint.tensor file "rng" torch.uint8 (g.get_state().shape) c
+        g.set_state rng |> ignore
+        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" } }
+        { Settings = settings; State = state; Generator = g; Step = int64 "progress.step" }

@@ -1,0 +1,147 @@
+/// Mathematical properties of the distributions, estimators and optimiser, checked in float64.
+module Vae.Properties.EstimatorProperties
+
+open System
+open Expecto
+open FsCheck
+open TorchSharp
+open Vae.Core
+
+let private f64 = torch.float64
+let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
+let private item (t: Tensor) = t.item<double> ()
+
+/// A small model of the given likelihood in float64 (parameters spread wider than the paper's 0.01
+/// initialisation so that every term of the gradient matters).
+let private smallModel (likelihood: Likelihood) (seed: int) (d: int) (h: int) (j: int) =
+    let g = Torch.generator (int64 seed)
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5 } g
+
+let private data (likelihood: Likelihood) (seed: int) (m: int) (d: int) =
+    let g = Torch.generator (int64 seed + 1000L)
+    let x = torch.rand([| int64 m; int64 d |], dtype = f64, generator = g)
+    if likelihood = Bernoulli then torch.bernoulli(x, generator = g) else x
+
+let private gaussianOf (seed: int) (j: int) : Distributions.DiagonalGaussian =
+    let g = Torch.generator (int64 seed)
+    { Mean = torch.randn([| int64 j |], dtype = f64, generator = g)
+      LogVar = torch.randn([| int64 j |], dtype = f64, generator = g) * 0.8 }
+
+let private size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
+
+[<Tests>]
+let tests =
+    testList "estimators" [
+        testPropertyWithConfig (config 20) "analytic KL equals a Monte Carlo KL within 5 standard errors" <| fun (seed: int) (j: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let q = gaussianOf seed (size j 1 6)
+            let eps = torch.randn([| 200_000L; q.Mean.shape.[0] |], dtype = f64, generator = Torch.generator (int64 seed + 7L))
+            let z = Distributions.reparameterise q eps
+            let terms = Distributions.gaussianLogDensity q z - Distributions.standardNormalLogDensity z
+            let mc, se = item (terms.mean()), item (terms.std()) / sqrt 200_000.0
+            let analytic = item (Distributions.klToStandardNormal q)
+            abs (analytic - mc) < 5.0 * se + 1e-9
+
+        testPropertyWithConfig (config 50) "KL is non-negative, and zero exactly when q is the prior" <| fun (seed: int) (j: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let q = gaussianOf seed (size j 1 20)
+            let prior : Distributions.DiagonalGaussian = { Mean = torch.zeros_like(q.Mean); LogVar = torch.zeros_like(q.LogVar) }
+            item (Distributions.klToStandardNormal q) > 0.0 && item (Distributions.klToStandardNormal prior) = 0.0
+
+        testPropertyWithConfig (config 20) "reparameterised samples have the requested mean and variance" <| fun (seed: int) (j: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let q = gaussianOf seed (size j 1 4)
+            let n = 100_000
+            let z = Distributions.reparameterise q (torch.randn([| int64 n; q.Mean.shape.[0] |], dtype = f64, generator = Torch.generator (int64 seed + 3L)))
+            let var = q.LogVar.exp()
+            let meanOk = ((z.mean([| 0L |]) - q.Mean).abs() - (var / float n).sqrt() * 5.0).max() |> item < 0.0
+            // The sample variance's standard error is about var * sqrt(2 / n).
+            let varOk = ((z.var(0L) - var).abs() - var * sqrt (2.0 / float n) * 5.0).max() |> item < 0.0
+            meanOk && varOk
+
+        for likelihood in [ Bernoulli; GaussianSigmoidMean; Gaussian ] do
+            for kind in [ A; B ] do
+                testPropertyWithConfig (config 3) (sprintf "estimator %A gradients equal central finite differences (%A decoder, float64)" kind likelihood) <| fun (seed: int) ->
+                    use _ = torch.NewDisposeScope()
+                    let m = smallModel likelihood seed 5 4 2 |> VaeModel.requireGrad true
+                    let x = data likelihood seed 3 5
+                    let eps = torch.randn([| 2L; 3L; 2L |], dtype = f64, generator = Torch.generator (int64 seed + 5L))
+                    let f () = (ElboEstimator.ofKind kind m x eps).sum()
+                    let ps = VaeModel.tensors m
+                    let _, grads = Torch.valueAndGrad f ps
+                    Array.zip ps grads |> Array.forall (fun (p, g) ->
+                        let fd = Torch.finiteDifferences (fun () -> item (f ())) p 1e-6
+                        let ad = g.contiguous().data<double>().ToArray()
+                        Array.forall2 (fun (a: double) (b: double) -> abs (a - b) <= 1e-6 * (1.0 + abs a)) ad fd)
+
+        testPropertyWithConfig (config 5) "estimators A and B agree in expectation" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let m = smallModel Bernoulli seed 8 6 3
+            let x = data Bernoulli seed 4 8
+            let eps = torch.randn([| 20_000L; 4L; 3L |], dtype = f64, generator = Torch.generator (int64 seed + 9L))
+            use _ = torch.no_grad ()
+            let q = VaeModel.encode m x
+            let z = Distributions.reparameterise q eps
+            let a = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z - Distributions.gaussianLogDensityOfNoise q eps
+            let b = VaeModel.logLikelihood m z x - Distributions.klToStandardNormal q
+            // Paired difference per sample; its mean must vanish within 5 standard errors.
+            let diff = (a - b).sum(1L)
+            abs (item (diff.mean())) < 5.0 * item (diff.std()) / sqrt 20_000.0
+
+        testPropertyWithConfig (config 3) "estimator B's gradient has lower variance than A's (measured)" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let m = smallModel Bernoulli seed 8 6 3 |> VaeModel.requireGrad true
+            let x = data Bernoulli seed 4 8
+            let ps = VaeModel.encoderParameters m |> List.map (fun p -> p.Tensor) |> List.toArray
+            let gradVariance kind =
+                let g = Torch.generator (int64 seed + 11L)
+                let draws =
+                    [| for _ in 1 .. 400 ->
+                         let eps = torch.randn([| 1L; 4L; 3L |], dtype = f64, generator = g)
+                         let _, gs = Torch.valueAndGrad (fun () -> (ElboEstimator.ofKind kind m x eps).sum()) ps
+                         torch.cat(gs |> Array.map (fun t -> t.flatten()), 0L) |]
+                item (torch.stack(draws).var(0L).sum())
+            gradVariance B < gradVariance A
+
+        testPropertyWithConfig (config 5) "the importance-weighted bound is above the ELBO and grows with K" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let m = smallModel Bernoulli seed 8 6 2
+            let x = data Bernoulli seed 3 8
+            let g = Torch.generator (int64 seed + 13L)
+            // Expectations over 200 repeats; the standard error is far below the gaps at these K.
+            let mean k = [| for _ in 1 .. 200 -> item ((ImportanceWeighted.bound m x k 64 g).mean()) |] |> Array.average
+            let elbo = Evaluation.bound A m (x.repeat(2000L, 1L)) 1000 g
+            let k1, k10, k100 = mean 1, mean 10, mean 100
+            abs (k1 - elbo) < 0.05 * (1.0 + abs elbo) && k10 > k1 && k100 > k10
+
+        testPropertyWithConfig (config 100) "Bernoulli log-probability matches the direct formula, logits up to ±1000" <| fun (NormalFloat l) (x: bool) (grey: NormalFloat) ->
+            let l = (l % 1000.0)
+            let target = if x then 1.0 else abs grey.Get % 1.0
+            let direct =
+                // log sigmoid(l) = -log(1 + e^-l), log(1 - sigmoid(l)) = -log(1 + e^l), written stably.
+                let logSig v = if v >= 0.0 then -Math.Log(1.0 + Math.Exp(-v)) else v - Math.Log(1.0 + Math.Exp v)
+                target * logSig l + (1.0 - target) * logSig (-l)
+            let ours = Distributions.bernoulliLogProbability (torch.tensor([| l |], dtype = f64)) (torch.tensor([| target |], dtype = f64)) |> item
+            Double.IsFinite ours && abs (ours - direct) <= 1e-9 * (1.0 + abs direct)
+
+        testPropertyWithConfig (config 100) "Gaussian log-density matches the direct formula" <| fun (NormalFloat mu) (NormalFloat lv) (NormalFloat x) ->
+            let mu, lv, x = mu % 100.0, lv % 20.0, x % 100.0
+            let direct = -0.5 * (Math.Log(2.0 * Math.PI) + lv + (x - mu) ** 2.0 / Math.Exp lv)
+            let q : Distributions.DiagonalGaussian = { Mean = torch.tensor([| mu |], dtype = f64); LogVar = torch.tensor([| lv |], dtype = f64) }
+            let ours = Distributions.gaussianLogDensity q (torch.tensor([| x |], dtype = f64)) |> item
+            abs (ours - direct) <= 1e-9 * (1.0 + abs direct)
+
+        testCase "Adagrad matches a hand computation over warm-up and updates" <| fun () ->
+            let p = torch.tensor([| 1.0; -2.0 |], dtype = f64)
+            let c = { StepSize = 0.1; WarmUp = 1; Regulariser = 1e-8 }
+            let grads = [| [| 0.5; 1.0 |]; [| -1.0; 2.0 |]; [| 2.0; -1.0 |] |]
+            let mutable s = Adagrad.init [| p |]
+            for g in grads do s <- Adagrad.ascend c s [| p |] [| torch.tensor(g, dtype = f64) |]
+            // Steps 0 and 1 only accumulate (0-based step > WarmUp updates); step 2 updates with G = sum of squares.
+            let g0 = 0.25 + 1.0 + 4.0
+            let g1 = 1.0 + 4.0 + 1.0
+            let expected = [| 1.0 + 0.1 * 2.0 / sqrt (g0 + 1e-8); -2.0 + 0.1 * -1.0 / sqrt (g1 + 1e-8) |]
+            let actual = p.data<double>().ToArray()
+            Array.iter2 (fun (a: float) e -> Expect.floatClose Accuracy.veryHigh a e "parameters after three steps") actual expected
+            Expect.equal s.Steps 3L "steps"
+    ]
