@@ -77,7 +77,8 @@ static class TrainVerb
         long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", DefaultSamples, 1);
         long evalEvery = a.Integer("eval-every", Math.Max(trainer.Options.BatchSize, samples / 10), 0);
         var o = trainer.Options;
-        string binarize = o.Binarize ? "dynamically binarised" : "grey levels";
+        string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
+            : o.Binarize ? "dynamically binarised" : "grey levels";
         stdout.WriteLine($"AEVB on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, estimator {o.Estimator}, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         stdout.WriteLine($"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");

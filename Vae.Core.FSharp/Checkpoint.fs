@@ -28,6 +28,9 @@ type CheckpointContents =
 [<RequireQualifiedAccess>]
 module Checkpoint =
 
+    /// The CRC-32 a checkpoint ends with (of all its preceding bytes).
+    let crc32 (bytes: byte[]) = Vae.Core.Data.Bytes.crc32 bytes
+
     /// The current format version.
     let [<Literal>] Version = 1u
     let private magic = Encoding.ASCII.GetBytes "VAECKPT\000"

@@ -30,10 +30,14 @@ module Distributions =
     let standardNormalLogDensity (z: Tensor) : Tensor =
         ((z * z) + log2Pi).sum(-1L) * -0.5
 
+    /// softplus(l) = log(1 + e^l) = max(l, 0) + log1p(e^-|l|): exact for every l (libtorch's
+    /// softplus returns l itself above a threshold of 20, off by up to 2e-9).
+    let softplus (l: Tensor) : Tensor = l.clamp_min(Torch.scalar 0.0) + (-l.abs()).exp().log1p()
+
     /// log Bernoulli(x; sigmoid(logits)) = x l - softplus(l), summed over the last dimension.
     /// Exact for logits of any size (never forms sigmoid(l), so never log 0).
     let bernoulliLogProbability (logits: Tensor) (x: Tensor) : Tensor =
-        (x * logits - torch.nn.functional.softplus logits).sum(-1L)
+        (x * logits - softplus logits).sum(-1L)
 
     /// KL(N(mean, diag exp(logVar)) || N(0, I)) = -1/2 sum(1 + logVar - mean^2 - exp(logVar)) (Appendix B).
     let klToStandardNormal (q: DiagonalGaussian) : Tensor =

@@ -53,6 +53,18 @@ module VaeModel =
         if c.DType <> torch.float32 && c.DType <> torch.float64 then fail "dtype" "float32 or float64" c.DType
         if not (c.InitStd > 0.0) then fail "initial standard deviation" "a positive number" c.InitStd
 
+    /// The names and shapes of a configuration's parameters, in the order of parameters, computed
+    /// without allocating anything (checkpoint readers check a file against them first).
+    let parameterShapes (c: ModelConfig) : (string * int64[]) list =
+        let d, h, j = int64 c.InputDim, int64 c.HiddenUnits, int64 c.LatentDim
+        let linear prefix inputs outputs = [ prefix + ".weight", [| outputs; inputs |]; prefix + ".bias", [| outputs |] ]
+        let gaussian prefix inputs outputs =
+            linear (prefix + ".hidden") inputs h @ linear (prefix + ".mean") h outputs @ linear (prefix + ".logvar") h outputs
+        gaussian "encoder" d j
+        @ (match c.Likelihood with
+           | Bernoulli -> linear "decoder.hidden" j h @ linear "decoder.logits" h d
+           | Gaussian | GaussianSigmoidMean -> gaussian "decoder" j d)
+
     /// A model with every parameter drawn from N(0, InitStd^2) using generator g.
     let create (c: ModelConfig) (g: torch.Generator) : VaeModel =
         validate c

@@ -62,10 +62,9 @@ module ModelCheckpoint =
             | v -> r.Fail(sprintf "field 'model.dtype' = '%s', expected float32 or float64" v)
         let model = { InputDim = r.Int "model.input"; HiddenUnits = r.Int "model.hidden"; LatentDim = r.Int "model.latent"; Likelihood = likelihood; DType = dtype; InitStd = r.Num "model.init_std" }
         (try VaeModel.validate model with :? ArgumentException as e -> r.Fail e.Message)
-        // Sizes are bounded before anything is allocated from them: the parameters must fit in the file.
-        let count = int64 model.InputDim * int64 model.HiddenUnits * 4L + int64 model.HiddenUnits * int64 model.LatentDim * 3L
-        let available = c.Tensors |> List.sumBy (fun (_, t) -> t.NumberOfElements)
-        if count > available then r.Fail(sprintf "the model's sizes need at least %d parameters, the file holds %d values" count available)
+        // Every parameter must be in the file with its shape before anything is allocated from the sizes.
+        for name, shape in VaeModel.parameterShapes model do
+            Checkpoint.tensor file name dtype shape c |> ignore
         model
 
     /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype).

@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Vae.Cli;
+
+namespace Vae.Tests.Cli;
+
+public class TrainCommandTests
+{
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int signal);
+
+    static readonly string[] Tiny = ["--latent", "2", "--hidden", "20", "--samples", "3000", "--eval-every", "1000", "--threads", "1"];
+
+    [Theory]
+    [InlineData("--latent", "0")]
+    [InlineData("--latent", "two")]
+    [InlineData("--hidden", "-5")]
+    [InlineData("--estimator", "c")]
+    [InlineData("--step-size", "0")]
+    [InlineData("--step-size", "fast")]
+    [InlineData("--batch", "0")]
+    [InlineData("--samples", "lots")]
+    [InlineData("--epochs", "0")]
+    [InlineData("--seed", "-1")]
+    [InlineData("--threads", "0")]
+    [InlineData("--binarize", "always")]
+    [InlineData("--eval-every", "-1")]
+    [InlineData("--dataset", "cifar")]
+    [InlineData("--dataset", "idx")]
+    [InlineData("--dataset", "npy")]
+    [InlineData("--resume", "/nonexistent/run")]
+    [InlineData("--unknown", "1")]
+    public void BadOptionIsOneLineAndExitCode2(string option, string value)
+    {
+        var (code, _, err) = Vae.Run("train", option, value);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.StartsWith("vae: ", err.Split('\n').Last(l => l.Length > 0));
+    }
+
+    [Fact]
+    public void SamplesAndEpochsTogetherAreRefused()
+    {
+        var (code, _, err) = Vae.Run("train", "--samples", "100", "--epochs", "1");
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("not both", err);
+    }
+
+    [Fact]
+    public void TrainWritesTheRunDirectoryAndEvaluateReadsIt()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        var (code, output, err) = Vae.Run(["train", .. Tiny, "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("grey levels", output);
+        var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
+        Assert.Equal("samples,seconds,train_bound,test_bound", metrics[0]);
+        Assert.Equal(["1000", "2000", "3000"], metrics[1..].Select(l => l.Split(',')[0]));
+        Assert.True(File.Exists(Path.Combine(dir, "checkpoint.vae")));
+        Assert.Contains("binarize = none", File.ReadAllText(Path.Combine(dir, "options.txt")));
+
+        // The same --out again is refused; --resume with a larger budget continues it.
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run(["train", .. Tiny, "--out", dir]).Code);
+        var resumed = Vae.Run("train", "--resume", dir, "--samples", "4000", "--threads", "1");
+        Assert.Equal(VaeCommand.Ok, resumed.Code);
+        Assert.Contains("4,000", resumed.Out);
+
+        var (evalCode, json, evalErr) = Vae.Run("evaluate", "--checkpoint", Path.Combine(dir, "checkpoint.vae"), "--k", "20", "--points", "200", "--json", "--threads", "1");
+        Assert.True(evalCode == VaeCommand.Ok, evalErr);
+        using var doc = JsonDocument.Parse(json);
+        double bound = doc.RootElement.GetProperty("test_bound").GetDouble();
+        double iwae = doc.RootElement.GetProperty("test_iwae").GetDouble();
+        Assert.InRange(bound, -600, -50);
+        Assert.True(iwae > bound);
+        Assert.Equal(200, doc.RootElement.GetProperty("test_points").GetInt32());
+    }
+
+    [Fact]
+    public void EvaluateWithABadCheckpointIsExitCode2()
+    {
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "bad.vae");
+        File.WriteAllBytes(path, new byte[64]);
+        var (code, _, err) = Vae.Run("evaluate", "--checkpoint", path);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("not a Vae checkpoint", err);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--k", "0").Code);
+    }
+
+    [Fact]
+    public async Task SigintFinishesTheStepWritesACheckpointAndExits130()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+#if DEBUG
+        const string config = "Debug";
+#else
+        const string config = "Release";
+#endif
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", config, "net10.0", "Vae.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--latent", "2", "--hidden", "20", "--samples", "100000000", "--threads", "1", "--out", dir])
+        { RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var started = new TaskCompletionSource();
+        p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("samples/s") == true) started.TrySetResult(); };
+        p.BeginErrorReadLine();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        await started.Task.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(0, kill(p.Id, 2)); // SIGINT, as Ctrl-C sends
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal(VaeCommand.Interrupted, p.ExitCode);
+        Assert.Contains("interrupted at", await stdout);
+        var saved = AevbTrainer.Resume(dir);
+        Assert.True(saved.Step > 0);
+    }
+}

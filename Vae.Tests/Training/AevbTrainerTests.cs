@@ -1,0 +1,128 @@
+using Vae.Core;
+
+namespace Vae.Tests.Training;
+
+public class AevbTrainerTests
+{
+    static byte[] Checkpoint(AevbTrainer t)
+    {
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "c.vae");
+        t.SaveCheckpoint(path);
+        return File.ReadAllBytes(path);
+    }
+
+    [Fact]
+    public void TrainingRaisesTheBound()
+    {
+        var trainer = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        double before = trainer.Model.LowerBound(SmallMnist.Test);
+        var summary = trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 60_000, EvaluateEvery = 0, TestData = SmallMnist.Test });
+        Assert.Equal(600, summary.Steps);
+        var last = Assert.Single(summary.Evaluations);
+        Assert.True(last.TestBound > before + 100, $"bound {before:F1} -> {last.TestBound:F1}");
+        Assert.True(last.TrainBound > before + 100);
+    }
+
+    [Fact]
+    public void SameSeedGivesBitIdenticalParametersAndCheckpointFiles()
+    {
+        byte[] Run()
+        {
+            var t = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb(seed: 3));
+            t.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 25_000, EvaluateEvery = 10_000, TestData = SmallMnist.Test });
+            return Checkpoint(t);
+        }
+        var a = Run();
+        var b = Run();
+        Assert.Equal(a, b);
+        var c = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb(seed: 4));
+        c.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 25_000, EvaluateEvery = 0 });
+        Assert.NotEqual(a, Checkpoint(c));
+    }
+
+    [Fact]
+    public void ResumedRunEndsWithTheParametersOfAnUninterruptedOne()
+    {
+        string whole = TestEnvironment.NewTempDirectory(), parts = TestEnvironment.NewTempDirectory();
+        var straight = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        straight.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 10_000, RunDirectory = whole, TestData = SmallMnist.Test });
+
+        var first = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        using (var cts = new CancellationTokenSource())
+        {
+            // Interrupt mid-way (after the warm-up, between evaluations), as Ctrl-C would.
+            var summary = first.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 7_000, RunDirectory = parts },
+                new SyncProgress(p => { if (p.Step >= 137) cts.Cancel(); }), cts.Token);
+            Assert.True(summary.Cancelled);
+        }
+        var resumed = AevbTrainer.Resume(parts);
+        Assert.InRange(resumed.Step, 137, 299);
+        resumed.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 10_000, RunDirectory = parts });
+        Assert.Equal(300, resumed.Step);
+        var a = AevbTrainer.Resume(whole).Model;
+        var b = resumed.Model;
+        foreach (var (p, q) in VaeModelModule.tensors(a.Core).Zip(VaeModelModule.tensors(b.Core)))
+            Assert.True(p.allclose(q, 0, 0), "parameters differ after resume");
+    }
+
+    [Fact]
+    public void CancellationFinishesTheStepAndWritesACheckpoint()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var trainer = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        using var cts = new CancellationTokenSource();
+        var summary = trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 10_000_000, RunDirectory = dir },
+            new SyncProgress(p => cts.Cancel()), cts.Token);
+        Assert.True(summary.Cancelled);
+        var saved = AevbTrainer.Resume(dir);
+        Assert.Equal(trainer.Step, saved.Step);
+        Assert.Empty(Directory.GetFiles(dir, "*.part"));
+    }
+
+    [Fact]
+    public async Task ASecondRunIntoTheSameDirectoryIsRefusedWhileTheFirstRuns()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var started = new TaskCompletionSource();
+        using var cts = new CancellationTokenSource();
+        var first = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        var running = first.FitAsync(SmallMnist.Train, new TrainingOptions { TotalSamples = 100_000_000, RunDirectory = dir },
+            new SyncProgress(_ => started.TrySetResult()), cts.Token);
+        await started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        var second = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        var e = Assert.Throws<IOException>(() => second.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 1000, RunDirectory = dir }));
+        Assert.Contains("another training run", e.Message);
+        cts.Cancel();
+        Assert.True((await running).Cancelled);
+        // Once the first has stopped, the directory can be used again.
+        AevbTrainer.Resume(dir).Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 0, RunDirectory = dir });
+    }
+
+    [Fact]
+    public void NonFiniteBoundStopsTrainingWithTheStepAndKeepsTheLastGoodParameters()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var huge = new Vae.Data.ImageData(10, 1, 4, Enumerable.Repeat(1e30f, 40).ToArray());
+        var trainer = new AevbTrainer(new VaeModelOptions { InputDimension = 4, HiddenUnits = 3, LatentDimensions = 2, Likelihood = DecoderLikelihood.Gaussian }, new AevbOptions { BatchSize = 5 });
+        var initial = VaeModelModule.tensors(trainer.Model.Core).Select(t => t.clone()).ToList();
+        var e = Assert.Throws<NonFiniteBoundException>(() => trainer.Fit(huge, new TrainingOptions { TotalSamples = 1000, RunDirectory = dir }));
+        Assert.Equal(0, e.Step);
+        Assert.Contains("step 0", e.Message);
+        var saved = VaeModelModule.tensors(VariationalAutoEncoder.Load(Path.Combine(dir, AevbTrainer.CheckpointFileName)).Core);
+        foreach (var (p, q) in initial.Zip(saved)) Assert.True(p.allclose(q, 0, 0));
+    }
+
+    [Fact]
+    public void BernoulliTrainingRejectsDataOutsideTheUnitInterval()
+    {
+        var bad = new Vae.Data.ImageData(2, 1, 784, Enumerable.Repeat(2f, 2 * 784).ToArray());
+        var e = Assert.Throws<Vae.Core.Data.DataFormatException>(() => new AevbTrainer().Fit(bad, new TrainingOptions { TotalSamples = 100 }));
+        Assert.Contains("[0, 1]", e.Message);
+    }
+}
+
+/// <summary>An IProgress that runs its handler synchronously on the reporting thread.</summary>
+sealed class SyncProgress(Action<TrainingProgress> handler) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => handler(value);
+}
