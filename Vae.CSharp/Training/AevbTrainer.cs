@@ -147,8 +147,7 @@ public sealed class AevbTrainer
         {
             while (_run.Step < untilStep && !cancellationToken.IsCancellationRequested)
             {
-                long nextEval = Math.Min(untilStep, (_run.Step / evalSteps + 1) * evalSteps);
-                if (evalSteps == long.MaxValue) nextEval = untilStep;
+                long nextEval = evalSteps == long.MaxValue ? untilStep : Math.Min(untilStep, (_run.Step / evalSteps + 1) * evalSteps);
                 _run = TrainingRunModule.fit(trainTensor, nextEval, cancellationToken, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
                 {
                     runningSum += bound; runningCount++;

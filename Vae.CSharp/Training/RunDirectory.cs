@@ -35,29 +35,18 @@ sealed class RunDirectory : IDisposable
     {
         var m = trainer.ModelOptions;
         var a = trainer.Options;
-        var text = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"dataset = {trainer.Dataset}")
-            .AppendLine(CultureInfo.InvariantCulture, $"train_images = {train.Count}")
-            .AppendLine(CultureInfo.InvariantCulture, $"test_images = {options.TestData?.Count ?? 0}")
-            .AppendLine(CultureInfo.InvariantCulture, $"input = {m.InputDimension}")
-            .AppendLine(CultureInfo.InvariantCulture, $"hidden = {m.HiddenUnits}")
-            .AppendLine(CultureInfo.InvariantCulture, $"latent = {m.LatentDimensions}")
-            .AppendLine(CultureInfo.InvariantCulture, $"likelihood = {m.Likelihood}")
-            .AppendLine(CultureInfo.InvariantCulture, $"dtype = {(m.DoublePrecision ? "float64" : "float32")}")
-            .AppendLine(CultureInfo.InvariantCulture, $"estimator = {a.Estimator}")
-            .AppendLine(CultureInfo.InvariantCulture, $"samples_per_datapoint = {a.SamplesPerDatapoint}")
-            .AppendLine(CultureInfo.InvariantCulture, $"batch = {a.BatchSize}")
-            .AppendLine(CultureInfo.InvariantCulture, $"step_size = {a.StepSize}")
-            .AppendLine(CultureInfo.InvariantCulture, $"warm_up = {a.WarmUp}")
-            .AppendLine(CultureInfo.InvariantCulture, $"regulariser = {a.Regulariser}")
-            .AppendLine(CultureInfo.InvariantCulture, $"weight_prior = {a.WeightPrior}")
-            .AppendLine(CultureInfo.InvariantCulture, $"binarize = {(a.Binarize ? "dynamic" : "none (grey levels)")}")
-            .AppendLine(CultureInfo.InvariantCulture, $"seed = {a.Seed}")
-            .AppendLine(CultureInfo.InvariantCulture, $"total_samples = {options.TotalSamples}")
-            .AppendLine(CultureInfo.InvariantCulture, $"evaluate_every = {options.EvaluateEvery}")
-            .AppendLine(CultureInfo.InvariantCulture, $"threads = {TorchSharp.torch.get_num_threads()}");
-        if (options.CheckpointFields is { } extra)
-            foreach (var kv in extra) text.AppendLine(CultureInfo.InvariantCulture, $"{kv.Key} = {kv.Value}");
+        (string Key, object Value)[] lines =
+        [
+            ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
+            ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
+            ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
+            ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),
+            ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"), ("seed", a.Seed),
+            ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
+            .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),
+        ];
+        var text = new StringBuilder();
+        foreach (var (key, value) in lines) text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{key} = {value}"));
         Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, "options.txt"), Encoding.UTF8.GetBytes(text.ToString()));
     }
 

@@ -36,6 +36,17 @@ module internal Bytes =
     /// Whether the bytes start with the gzip magic 1F 8B.
     let isGzip (b: byte[]) = b.Length >= 2 && b.[0] = 0x1fuy && b.[1] = 0x8buy
 
+    /// Reads a whole decompressing stream over b; a corrupt stream is a DataFormatException naming field.
+    let private decompress (file: string) (field: string) (expected: string) (open': Stream -> Stream) (b: byte[]) : byte[] =
+        try
+            use input = new MemoryStream(b)
+            use z = open' input
+            use out = new MemoryStream()
+            z.CopyTo out
+            out.ToArray()
+        with
+        | :? InvalidDataException | :? EndOfStreamException as e -> raise (DataFormatException(file, field, expected, e.Message, e))
+
     let private crcTable =
         lazy (Array.init 256 (fun n ->
             let mutable c = uint32 n
@@ -53,16 +64,7 @@ module internal Bytes =
     /// DataFormatException. The trailer's CRC-32 and length are checked: .NET's GZipStream
     /// returns a truncated stream's prefix without complaint.
     let gunzip (file: string) (b: byte[]) : byte[] =
-        let out =
-            try
-                use input = new MemoryStream(b)
-                use gz = new GZipStream(input, CompressionMode.Decompress)
-                use out = new MemoryStream()
-                gz.CopyTo out
-                out.ToArray()
-            with
-            | :? InvalidDataException | :? EndOfStreamException as e ->
-                raise (DataFormatException(file, "gzip stream", "a complete gzip stream", e.Message, e))
+        let out = decompress file "gzip stream" "a complete gzip stream" (fun input -> new GZipStream(input, CompressionMode.Decompress)) b
         let trailer o = if b.Length >= 18 then System.BitConverter.ToUInt32(b, b.Length - 8 + o) else 0u
         if b.Length < 18 || trailer 4 <> uint32 out.Length || trailer 0 <> crc32 out then
             raise (DataFormatException(file, "gzip stream", "a complete gzip stream (trailer CRC-32 and length matching the data)",
@@ -71,15 +73,7 @@ module internal Bytes =
 
     /// Decompresses a whole zlib stream (MAT-file miCOMPRESSED).
     let inflateZlib (file: string) (b: byte[]) : byte[] =
-        try
-            use input = new MemoryStream(b)
-            use z = new ZLibStream(input, CompressionMode.Decompress)
-            use out = new MemoryStream()
-            z.CopyTo out
-            out.ToArray()
-        with
-        | :? InvalidDataException | :? EndOfStreamException as e ->
-            raise (DataFormatException(file, "miCOMPRESSED element", "a complete zlib stream", e.Message, e))
+        decompress file "miCOMPRESSED element" "a complete zlib stream" (fun input -> new ZLibStream(input, CompressionMode.Decompress)) b
 
     /// Reads a file; a missing file is a FileNotFoundException naming it.
     let readFile (path: string) : byte[] =
