@@ -96,6 +96,19 @@ public sealed class VariationalAutoEncoder
         return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, z));
     }
 
+    /// <summary>Appendix A's learned manifold of a model with two latent dimensions: decoder means at an
+    /// <paramref name="n"/> x <paramref name="n"/> grid of latent points placed at the inverse Gaussian CDF of an
+    /// evenly spaced grid on the unit square (row by row, the second coordinate decreasing downwards).</summary>
+    public float[,] Manifold(int n = 20)
+    {
+        if (Core.Config.LatentDim != 2)
+            throw new InvalidOperationException($"a manifold is drawn for two latent dimensions; this model has {Core.Config.LatentDim}");
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "expected a grid of at least 1 x 1");
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, Vae.Core.Plots.Mosaic.manifoldGrid(n, Core.Config.DType)));
+    }
+
     /// <summary>Reconstructions: the decoder's mean at the encoder's mean for each row of <paramref name="x"/>.</summary>
     public float[,] Reconstruct(float[,] x)
     {

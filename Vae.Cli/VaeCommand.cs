@@ -17,6 +17,9 @@ public static class VaeCommand
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--k 5000] [--points N] [--seed S] [--threads T] [--json]
+          vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
+          vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
+          vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
           vae data fetch mnist|frey-face [--cache DIR] [--frey-face PATH] [--offline]
           vae data info [--cache DIR]
           vae version
@@ -57,6 +60,7 @@ public static class VaeCommand
                 "data" => DataVerb.Run(args[1..], stdout, stderr),
                 "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
                 "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
+                "sample" or "reconstruct" or "manifold" => PictureVerbs.Run(args[0], args[1..], stdout, stderr),
                 "version" => Version(stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}' (try: vae help)"),
             };

@@ -1,0 +1,19 @@
+using Vae.Core.Plots;
+
+namespace Vae;
+
+/// <summary>Image mosaics as PNG files: a grid of equally sized grey-scale images with values in [0, 1].</summary>
+public static class ImageMosaic
+{
+    /// <summary>Writes the rows of <paramref name="images"/> (each <paramref name="height"/> x <paramref name="width"/>
+    /// values, row-major) as a grid with <paramref name="columns"/> images per row to a PNG file (atomically).</summary>
+    public static void SavePng(string path, float[,] images, int height, int width, int columns)
+    {
+        if (images.GetLength(1) != height * width)
+            throw new ArgumentException($"images: expected rows of {height} x {width} = {height * width} values, got {images.GetLength(1)}", nameof(images));
+        if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "expected at least 1 column");
+        var flat = new float[images.Length];
+        Buffer.BlockCopy(images, 0, flat, 0, flat.Length * sizeof(float));
+        Mosaic.save(path, images.GetLength(0), height, width, columns, flat);
+    }
+}
