@@ -11,7 +11,7 @@ static class TrainVerb
     public const long DefaultSamples = 1_000_000;
 
     static readonly string[] Valued =
-        [.. DataChoice.Options, "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
+        [.. DataChoice.Options, "algorithm", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
@@ -21,22 +21,23 @@ static class TrainVerb
         int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
         Vae.Core.Torch.setThreads(threads);
 
-        AevbTrainer trainer;
+        Trainer trainer;
         DataChoice data;
         string outDir;
         if (a.String("resume") is string resume)
         {
-            foreach (var o in new[] { "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
+            foreach (var o in new[] { "algorithm", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
                 if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
             string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
-            trainer = AevbTrainer.Resume(checkpoint);
+            trainer = Trainer.Resume(checkpoint);
             data = DataChoice.FromFields(Vae.Core.Checkpoint.load(checkpoint).Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
             outDir = resume;
         }
         else
         {
             data = DataChoice.From(a);
+            string algorithm = a.Choice("algorithm", "aevb", "aevb", "wake-sleep");
             bool frey = data.Dataset == "frey-face";
             var model = new VaeModelOptions
             {
@@ -55,7 +56,8 @@ static class TrainVerb
                 Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
             };
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
-            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{model.LatentDimensions}-{(aevb.Estimator == SgvbEstimator.A ? "a" : "b")}-seed{aevb.Seed}");
+            string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
+            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{model.LatentDimensions}-{label}-seed{aevb.Seed}");
             if (File.Exists(Path.Combine(outDir, AevbTrainer.CheckpointFileName)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
@@ -65,21 +67,22 @@ static class TrainVerb
                 InputDimension = set.Train.Dimension, LatentDimensions = model.LatentDimensions, HiddenUnits = model.HiddenUnits,
                 Likelihood = model.Likelihood, DoublePrecision = model.DoublePrecision,
             };
-            trainer = new AevbTrainer(model, aevb, set.Description);
+            trainer = algorithm == "aevb" ? new AevbTrainer(model, aevb, set.Description) : new WakeSleepTrainer(model, aevb, set.Description);
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
         return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel);
     }
 
-    static int Train(AevbTrainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", DefaultSamples, 1);
         long evalEvery = a.Integer("eval-every", Math.Max(trainer.Options.BatchSize, samples / 10), 0);
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";
-        stdout.WriteLine($"AEVB on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, estimator {o.Estimator}, " +
+        string method = trainer.Algorithm == "aevb" ? $"AEVB (estimator {o.Estimator})" : "wake-sleep";
+        stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         stdout.WriteLine($"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
         var fields = data.ToFields();

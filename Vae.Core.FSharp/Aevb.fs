@@ -16,8 +16,9 @@ type AevbConfig =
       /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
       Binarize: bool }
 
-/// The state AEVB carries from step to step (the generator is carried beside it).
-type AevbState = { Model: VaeModel; Optimizer: AdagradState }
+/// The state a gradient-based learner (AEVB, wake-sleep) carries from step to step: the model and
+/// Adagrad's accumulators over all its parameters (the generator is carried beside it).
+type TrainerState = { Model: VaeModel; Optimizer: AdagradState }
 
 /// Training stopped because the bound or a gradient was not finite; the parameters are those before the step.
 type NonFiniteBoundException(step: int64, value: float) =
@@ -37,7 +38,7 @@ module Aevb =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false }
 
     /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
-    let init (model: VaeModel) : AevbState =
+    let init (model: VaeModel) : TrainerState =
         let model = VaeModel.requireGrad true model
         { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model) }
 
@@ -59,7 +60,7 @@ module Aevb =
     /// One step of Algorithm 1 on training data [N; D]: minibatch, noise, gradient of the
     /// objective, Adagrad ascent (in place). Returns the new state and the minibatch's mean bound
     /// per datapoint. Raises NonFiniteBoundException, before any update, when the estimate or a gradient is not finite.
-    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: AevbState) : AevbState * float =
+    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let x = minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g

@@ -129,6 +129,20 @@ module VaeModel =
         | BernoulliDecoder p -> (BernoulliMlp.logits p z).sigmoid()
         | GaussianDecoder p -> (GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z).Mean
 
-    /// log p(theta) of the N(0, I) weight prior, over weights only (constants dropped).
-    let logWeightPrior (m: VaeModel) : Tensor =
-        parameters m |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum() * -0.5) |> List.reduce (+)
+
+    /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1]
+    /// for the sigmoid-mean decoder, as the paper's code does).
+    let sampleData (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
+        match m.Decoder with
+        | BernoulliDecoder p -> torch.bernoulli((BernoulliMlp.logits p z).sigmoid(), generator = g)
+        | GaussianDecoder p ->
+            let q = GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z
+            let x = q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
+            if m.Config.Likelihood = GaussianSigmoidMean then x.clamp(Torch.scalar 0.0, Torch.scalar 1.0) else x
+
+    /// log p(theta) of the N(0, I) prior over the weights (not biases) of the given parameters (constants dropped).
+    let logPriorOf (ps: NamedParameter list) : Tensor =
+        ps |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum() * -0.5) |> List.reduce (+)
+
+    /// log p(theta) of the N(0, I) weight prior over every weight of the model.
+    let logWeightPrior (m: VaeModel) : Tensor = logPriorOf (parameters m)

@@ -5,9 +5,18 @@ open System.Globalization
 open System.Threading
 open TorchSharp
 
-/// What a training run is: the model, AEVB's settings, the seed and the data set's name.
+/// The learning algorithm of a training run.
+type Algorithm =
+    /// Auto-Encoding Variational Bayes (Algorithm 1).
+    | AevbAlgorithm
+    /// The wake-sleep baseline.
+    | WakeSleepAlgorithm
+
+/// What a training run is: the algorithm, the model, the settings (minibatch, optimiser, prior; the
+/// estimator applies to AEVB), the seed and the data set's name.
 type RunSettings =
-    { Model: ModelConfig
+    { Algorithm: Algorithm
+      Model: ModelConfig
       Aevb: AevbConfig
       Seed: int64
       /// The data set's name and split, recorded in reports and checkpoints.
@@ -17,7 +26,7 @@ type RunSettings =
 /// number of steps taken. Parameters and optimiser state are updated in place by fit.
 type TrainingRun =
     { Settings: RunSettings
-      State: AevbState
+      State: TrainerState
       Generator: torch.Generator
       Step: int64 }
     /// Training samples evaluated so far (steps x M).
@@ -91,14 +100,18 @@ module TrainingRun =
         let g = Torch.generator s.Seed
         { Settings = s; State = Aevb.init (VaeModel.create s.Model g); Generator = g; Step = 0L }
 
-    /// Runs steps of AEVB on data [N; D] until the step count reaches untilStep or cancellation is
+    /// Runs steps of the run's algorithm on data [N; D] until the step count reaches untilStep or cancellation is
     /// requested (checked between steps: the current step always finishes). onStep receives the run
     /// and the minibatch bound after each step. A non-finite bound raises NonFiniteBoundException and
     /// leaves the parameters of the last good step.
     let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
         let mutable run = r
+        let step =
+            match r.Settings.Algorithm with
+            | AevbAlgorithm -> Aevb.step
+            | WakeSleepAlgorithm -> WakeSleep.step
         while run.Step < untilStep && not cancel.IsCancellationRequested do
-            let state, bound = Aevb.step run.Settings.Aevb data run.Generator run.State
+            let state, bound = step run.Settings.Aevb data run.Generator run.State
             run <- { run with State = state; Step = run.Step + 1L }
             onStep run bound
         run
@@ -112,7 +125,8 @@ module TrainingRun =
         let s = r.Settings
         let fields =
             ModelCheckpoint.fields s.Model @
-            [ "kind", "aevb"
+            [ "kind", "training-run"
+              "algorithm", (match s.Algorithm with AevbAlgorithm -> "aevb" | WakeSleepAlgorithm -> "wake-sleep")
               "aevb.estimator", (match s.Aevb.Estimator with A -> "a" | B -> "b")
               "aevb.samples", string s.Aevb.Samples
               "aevb.batch", string s.Aevb.BatchSize
@@ -137,7 +151,11 @@ module TrainingRun =
     let ofCheckpoint (file: string) (c: CheckpointContents) : TrainingRun =
         let r = ModelCheckpoint.Reader(file, c)
         let field, fail, int, int64, num, bool = r.Field, (fun what -> r.Fail what), r.Int, r.Int64, r.Num, r.Bool
-        if field "kind" <> "aevb" then fail (sprintf "field 'kind' = '%s', expected 'aevb' (a training run)" (field "kind"))
+        if field "kind" <> "training-run" then fail (sprintf "field 'kind' = '%s', expected 'training-run'" (field "kind"))
+        let algorithm =
+            match field "algorithm" with
+            | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm
+            | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb or wake-sleep" v)
         let estimator = match field "aevb.estimator" with "a" -> A | "b" -> B | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a or b" v)
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
@@ -146,7 +164,7 @@ module TrainingRun =
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
-        let settings = { Model = shell.Config; Aevb = aevb; Seed = int64 "seed"; Dataset = field "dataset" }
+        let settings = { Algorithm = algorithm; Model = shell.Config; Aevb = aevb; Seed = int64 "seed"; Dataset = field "dataset" }
         use _ = torch.no_grad ()
         let ps = VaeModel.parameters shell
         let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray

@@ -21,7 +21,7 @@ public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSam
 /// <param name="TestBound">Bound on the test set, or NaN without test data.</param>
 public sealed record EvaluationResult(long SamplesSeen, double Seconds, double TrainBound, double TestBound);
 
-/// <summary>The outcome of <see cref="AevbTrainer.Fit"/>.</summary>
+/// <summary>The outcome of <see cref="Trainer.Fit"/>.</summary>
 /// <param name="Steps">Steps taken in total (including before a resume).</param>
 /// <param name="SamplesSeen">Training samples evaluated in total.</param>
 /// <param name="Seconds">Time this call spent.</param>
@@ -50,31 +50,39 @@ public sealed class TrainingOptions
     public IReadOnlyDictionary<string, string>? CheckpointFields { get; init; }
 }
 
-/// <summary>Trains a <see cref="VariationalAutoEncoder"/> with AEVB (Algorithm 1), reproducibly: the same
-/// options and seed give bit-identical parameters, and a resumed run ends where an uninterrupted one does.</summary>
-public sealed class AevbTrainer
+/// <summary>Trains a <see cref="VariationalAutoEncoder"/> reproducibly: the same options and seed give
+/// bit-identical parameters, and a resumed run ends where an uninterrupted one does. See
+/// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
+public abstract class Trainer
 {
     /// <summary>The checkpoint file's name inside a run directory.</summary>
     public const string CheckpointFileName = "checkpoint.vae";
 
     TrainingRun _run;
 
-    /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="aevb"/>.</summary>
-    public AevbTrainer(VaeModelOptions? model = null, AevbOptions? aevb = null, string dataset = "custom")
+    private protected Trainer(Algorithm algorithm, VaeModelOptions? model, AevbOptions? options, string dataset)
     {
-        aevb ??= new AevbOptions();
-        aevb.Validate();
-        _run = TrainingRunModule.create(new RunSettings((model ?? new VaeModelOptions()).ToCore(), aevb.ToCore(), aevb.Seed, dataset));
+        options ??= new AevbOptions();
+        options.Validate();
+        _run = TrainingRunModule.create(new RunSettings(algorithm, (model ?? new VaeModelOptions()).ToCore(), options.ToCore(), options.Seed, dataset));
     }
 
-    AevbTrainer(TrainingRun run) => _run = run;
+    private protected Trainer(TrainingRun run) => _run = run;
 
-    /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding checkpoint.vae).</summary>
-    public static AevbTrainer Resume(string checkpoint)
+    internal static string CheckpointPath(string checkpoint) =>
+        Directory.Exists(checkpoint) ? Path.Combine(checkpoint, CheckpointFileName) : checkpoint;
+
+    /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding checkpoint.vae),
+    /// whichever algorithm it uses.</summary>
+    public static Trainer Resume(string checkpoint)
     {
-        string path = Directory.Exists(checkpoint) ? Path.Combine(checkpoint, CheckpointFileName) : checkpoint;
-        return new(TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path)));
+        string path = CheckpointPath(checkpoint);
+        var run = TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path));
+        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run) : new WakeSleepTrainer(run);
     }
+
+    /// <summary>The learning algorithm: "aevb" or "wake-sleep".</summary>
+    public string Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? "aevb" : "wake-sleep";
 
     /// <summary>The model being trained (its parameters change as training proceeds).</summary>
     public VariationalAutoEncoder Model => new(_run.State.Model);
@@ -182,4 +190,33 @@ public sealed class AevbTrainer
     /// <summary>Runs <see cref="Fit"/> on a worker thread.</summary>
     public Task<TrainingSummary> FitAsync(ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Fit(train, options, progress, cancellationToken), CancellationToken.None);
+}
+
+/// <summary>Trains a <see cref="VariationalAutoEncoder"/> with AEVB (Algorithm 1): the SGVB estimator's gradient
+/// with respect to encoder and decoder together, ascended by Adagrad.</summary>
+public sealed class AevbTrainer : Trainer
+{
+    /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="aevb"/>.</summary>
+    public AevbTrainer(VaeModelOptions? model = null, AevbOptions? aevb = null, string dataset = "custom")
+        : base(Vae.Core.Algorithm.AevbAlgorithm, model, aevb, dataset) { }
+
+    internal AevbTrainer(TrainingRun run) : base(run) { }
+
+    /// <summary>Continues the AEVB run saved in a checkpoint (a file, or a run directory holding checkpoint.vae).</summary>
+    public static new AevbTrainer Resume(string checkpoint) =>
+        Trainer.Resume(checkpoint) as AevbTrainer
+        ?? throw new CheckpointException(CheckpointPath(checkpoint), "field 'algorithm' = 'wake-sleep', expected 'aevb'");
+}
+
+/// <summary>Trains a <see cref="VariationalAutoEncoder"/> with the wake-sleep algorithm (the paper's baseline): the
+/// wake phase ascends log p(x, z) for z ~ q(z|x) with respect to the decoder, the sleep phase ascends log q(z|x) for
+/// fantasies (z, x) ~ p with respect to the encoder. It uses the minibatch, optimiser, weight prior, binarisation and
+/// seed of its <see cref="AevbOptions"/>; the estimator is not used.</summary>
+public sealed class WakeSleepTrainer : Trainer
+{
+    /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="options"/>.</summary>
+    public WakeSleepTrainer(VaeModelOptions? model = null, AevbOptions? options = null, string dataset = "custom")
+        : base(Vae.Core.Algorithm.WakeSleepAlgorithm, model, options, dataset) { }
+
+    internal WakeSleepTrainer(TrainingRun run) : base(run) { }
 }

@@ -12,7 +12,7 @@ sealed class RunDirectory : IDisposable
     RunDirectory(string path, FileStream lockFile) { Path = path; _lock = lockFile; }
 
     public string Path { get; }
-    public string CheckpointPath => System.IO.Path.Combine(Path, AevbTrainer.CheckpointFileName);
+    public string CheckpointPath => System.IO.Path.Combine(Path, Trainer.CheckpointFileName);
     string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
 
     /// <summary>Opens (creating) the directory and takes its lock; a second run into it is refused.</summary>
@@ -31,13 +31,13 @@ sealed class RunDirectory : IDisposable
         }
     }
 
-    public void WriteOptions(AevbTrainer trainer, ImageData train, TrainingOptions options)
+    public void WriteOptions(Trainer trainer, ImageData train, TrainingOptions options)
     {
         var m = trainer.ModelOptions;
         var a = trainer.Options;
         (string Key, object Value)[] lines =
         [
-            ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
+            ("algorithm", trainer.Algorithm), ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
             ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
             ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
             ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),

@@ -30,11 +30,22 @@ public class TrainCommandTests
     [InlineData("--dataset", "npy")]
     [InlineData("--resume", "/nonexistent/run")]
     [InlineData("--unknown", "1")]
+    [InlineData("--algorithm", "mcmc")]
     public void BadOptionIsOneLineAndExitCode2(string option, string value)
     {
         var (code, _, err) = Vae.Run("train", option, value);
         Assert.Equal(VaeCommand.BadUsage, code);
         Assert.StartsWith("vae: ", err.Split('\n').Last(l => l.Length > 0));
+    }
+
+    [Fact]
+    public void WakeSleepRunsFromTheCommandLine()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "ws");
+        var (code, output, err) = Vae.Run(["train", "--algorithm", "wake-sleep", .. Tiny, "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.StartsWith("wake-sleep on MNIST", output);
+        Assert.Contains("algorithm = wake-sleep", File.ReadAllText(Path.Combine(dir, "options.txt")));
     }
 
     [Fact]

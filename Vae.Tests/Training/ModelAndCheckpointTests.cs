@@ -96,7 +96,7 @@ public class CheckpointFileTests
         string path = Path.Combine(TestEnvironment.NewTempDirectory(), "m.vae");
         VariationalAutoEncoder.Create(SmallMnist.Model).Save(path);
         var e = Assert.Throws<CheckpointException>(() => AevbTrainer.Resume(path));
-        Assert.Contains("field 'kind' = 'model', expected 'aevb'", e.Message);
+        Assert.Contains("field 'kind' = 'model', expected 'training-run'", e.Message);
     }
 
     [Fact]

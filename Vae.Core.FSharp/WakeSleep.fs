@@ -1,0 +1,56 @@
+namespace Vae.Core
+
+open System
+open TorchSharp
+
+/// The wake-sleep algorithm (Hinton et al. 1995), the paper's baseline (spec section 6), with the same
+/// encoder and decoder networks and AEVB's settings (minibatch M, Adagrad, weight prior scaled by M/N).
+[<RequireQualifiedAccess>]
+module WakeSleep =
+
+    /// One step on training data [N; D], in place:
+    /// wake: z ~ q(z|x) on a minibatch; ascend log p(x, z) + (M/N) log p(theta) w.r.t. the decoder's theta;
+    /// sleep: (z, x) ~ p(z) p(x|z); ascend log q(z|x) + (M/N) log p(phi) w.r.t. the encoder's phi.
+    /// Both gradients are taken before either update (the paper's code draws the fantasies after the
+    /// wake update; the difference is one step), so that a non-finite value in either phase raises
+    /// NonFiniteBoundException with every parameter unchanged. Both phases share one Adagrad step
+    /// count. Returns the minibatch's mean bound log p(x, z) - log q(z|x) under its own recognition model.
+    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+        use _ = torch.NewDisposeScope()
+        let m = s.Model
+        let n = float data.shape.[0]
+        let prior = float c.BatchSize / n
+        let encoder = VaeModel.encoderParameters m
+        let decoder = VaeModel.decoderParameters m
+        let tensors (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
+        let split (st: AdagradState) =
+            let k = encoder.Length
+            { st with SumSquares = st.SumSquares.[.. k - 1] }, { st with SumSquares = st.SumSquares.[k ..] }
+        let encState, decState = split s.Optimizer
+        let check (v: float) (grads: Tensor[]) =
+            let gsum = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
+            if not (Double.IsFinite v && Double.IsFinite gsum) then raise (NonFiniteBoundException(s.Optimizer.Steps, v))
+
+        // Wake phase.
+        let x = Aevb.minibatch c data g
+        let q = VaeModel.encode m x
+        let eps = ElboEstimator.noise 1 c.BatchSize m g
+        let z = (Distributions.reparameterise q eps).detach()
+        let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
+        let bound = (logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean().ToDouble()
+        let wake = logPxz.sum() + (if c.WeightPrior then VaeModel.logPriorOf decoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
+        let wakeGrads = torch.autograd.grad([| wake |], tensors decoder) |> Seq.toArray
+        check bound wakeGrads
+
+        // Sleep phase: fantasies (z, x) from the generative model.
+        let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
+        let xp = Torch.noGrad (fun () -> VaeModel.sampleData m zp g)
+        let sleep =
+            (Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum()
+            + (if c.WeightPrior then VaeModel.logPriorOf encoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
+        let sleepGrads = torch.autograd.grad([| sleep |], tensors encoder) |> Seq.toArray
+        check (sleep.ToDouble()) sleepGrads
+
+        Adagrad.ascend c.Optimizer decState (tensors decoder) wakeGrads |> ignore
+        Adagrad.ascend c.Optimizer encState (tensors encoder) sleepGrads |> ignore
+        { s with Optimizer = { s.Optimizer with Steps = s.Optimizer.Steps + 1L } }, bound
