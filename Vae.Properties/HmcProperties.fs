@@ -1,0 +1,132 @@
+/// Properties of the HMC sampler: the leapfrog integrator's geometry and the sampler's distribution.
+module Vae.Properties.HmcProperties
+
+open System
+open Expecto
+open FsCheck
+open TorchSharp
+open Vae.Core
+
+let private f64 = torch.float64
+let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
+let private t (xs: float[]) = torch.tensor(xs, dtype = f64)
+
+/// log N(z; 0, S) (up to a constant) for a 2-D covariance S given by its inverse P: -z^T P z / 2.
+let private gaussian2 (precision: float[,]) =
+    let p = torch.tensor(precision, dtype = f64)
+    fun (z: Tensor) -> ((z.matmul(p)) * z).sum(-1L) * -0.5
+
+let private correlated rho =
+    let d = 1.0 - rho * rho
+    array2D [ [ 1.0 / d; -rho / d ]; [ -rho / d; 1.0 / d ] ]
+
+/// The banana: x ~ N(0, 1), y | x ~ N(b x^2, 1); E[y] = b, Var[y] = 1 + 2 b^2.
+let private banana (b: float) (z: Tensor) : Tensor =
+    let x, y = z.select(-1L, 0L), z.select(-1L, 1L)
+    let r = y - x * x * b
+    (x * x + r * r) * -0.5
+
+/// Runs chains from N(0, I): adaptation while burning in, then a fixed step size; returns the final positions.
+let private sample logDensity chains burnIn steps (seed: int64) =
+    let g = Torch.generator seed
+    let mutable z = torch.randn([| int64 chains; 2L |], dtype = f64, generator = g)
+    let mutable eps = 0.1
+    for i in 1 .. burnIn + steps do
+        use _ = torch.NewDisposeScope()
+        let s = Hmc.step Hmc.paper (i <= burnIn) logDensity z eps g
+        z <- s.Positions.MoveToOuterDisposeScope()
+        eps <- s.StepSize
+    z, eps
+
+let private within (label: string) (actual: float) (expected: float) (tolerance: float) =
+    Expect.isLessThan (abs (actual - expected)) tolerance (sprintf "%s: %g, expected %g" label actual expected)
+
+[<Tests>]
+let tests =
+    testList "hmc" [
+        testPropertyWithConfig (config 20) "leapfrog is time-reversible to rounding" <| fun (seed: int) (steps: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let z0 = torch.randn([| 5L; 2L |], dtype = f64, generator = g)
+            let p0 = torch.randn([| 5L; 2L |], dtype = f64, generator = g)
+            let f = banana 0.5
+            let eps = t [| 0.05 |]
+            let n = 1 + steps.Get % 30
+            let z1, p1, _, _ = Hmc.leapfrog f z0 p0 eps n
+            let z2, p2, _, _ = Hmc.leapfrog f z1 (-p1) eps n
+            (z2 - z0).abs().max().ToDouble() < 1e-10 && (p2 + p0).abs().max().ToDouble() < 1e-10
+
+        testPropertyWithConfig (config 10) "leapfrog preserves volume (Jacobian determinant 1)" <| fun (seed: int) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let x0 = torch.randn([| 4L |], dtype = f64, generator = g).data<double>().ToArray()
+            let f = banana 0.3
+            let map (x: float[]) =
+                let z, p, _, _ = Hmc.leapfrog f (t x.[0..1] |> fun v -> v.unsqueeze(0L)) (t x.[2..3] |> fun v -> v.unsqueeze(0L)) (t [| 0.1 |]) 7
+                torch.cat([| z; p |], 1L).squeeze(0L).data<double>().ToArray()
+            let h = 1e-6
+            let jacobian =
+                Array2D.init 4 4 (fun i j ->
+                    let up, down = Array.copy x0, Array.copy x0
+                    up.[j] <- up.[j] + h
+                    down.[j] <- down.[j] - h
+                    ((map up).[i] - (map down).[i]) / (2.0 * h))
+            let det = torch.linalg.det(torch.tensor(jacobian, dtype = f64)).ToDouble()
+            abs (det - 1.0) < 1e-6
+
+        testCase "energy error shrinks as the step size squared" <| fun () ->
+            let f = gaussian2 (correlated 0.8)
+            let z0, p0 = torch.tensor(array2D [ [ 1.0; -0.5 ] ], dtype = f64), torch.tensor(array2D [ [ 0.3; 0.9 ] ], dtype = f64)
+            let energyError (eps: float) =
+                // The same trajectory length: steps x eps = 1.
+                let z, p, logP, _ = Hmc.leapfrog f z0 p0 (t [| eps |]) (int (Math.Round(1.0 / eps)))
+                let h (z: Tensor) (p: Tensor) = -(f z).ToDouble() + 0.5 * (p * p).sum().ToDouble()
+                abs (h z p - h z0 p0)
+            let ratio = energyError 0.1 / energyError 0.05
+            Expect.isTrue (ratio > 3.0 && ratio < 5.0) (sprintf "halving the step size divided the energy error by %g, expected about 4" ratio)
+
+        testCase "samples of a correlated Gaussian have its moments" <| fun () ->
+            let z, _ = sample (gaussian2 (correlated 0.9)) 4000 150 60 1L
+            let n = 4000.0
+            let cov = torch.cov(z.t()).data<double>().ToArray()
+            let mean = z.mean([| 0L |]).data<double>().ToArray()
+            within "mean x" mean.[0] 0.0 (5.0 / sqrt n)
+            within "mean y" mean.[1] 0.0 (5.0 / sqrt n)
+            within "var x" cov.[0] 1.0 (5.0 * sqrt (2.0 / n))
+            within "var y" cov.[3] 1.0 (5.0 * sqrt (2.0 / n))
+            within "cov xy" cov.[1] 0.9 (5.0 * sqrt ((1.0 + 0.81) / n))
+
+        testCase "samples of an anisotropic Gaussian have its moments" <| fun () ->
+            // Standard deviations 1 and 0.1: the step size must adapt to the narrow direction.
+            let z, _ = sample (gaussian2 (array2D [ [ 1.0; 0.0 ]; [ 0.0; 100.0 ] ])) 4000 150 60 2L
+            let n = 4000.0
+            let var = z.var(0L).data<double>().ToArray()
+            within "var x" var.[0] 1.0 (5.0 * sqrt (2.0 / n))
+            within "var y" var.[1] 0.01 (5.0 * 0.01 * sqrt (2.0 / n))
+
+        testCase "samples of a banana-shaped density have its moments" <| fun () ->
+            let b = 0.5
+            let z, _ = sample (banana b) 4000 200 100 3L
+            let n = 4000.0
+            let mean = z.mean([| 0L |]).data<double>().ToArray()
+            let var = z.var(0L).data<double>().ToArray()
+            within "E[x]" mean.[0] 0.0 (5.0 / sqrt n)
+            within "E[y]" mean.[1] b (5.0 * sqrt ((1.0 + 2.0 * b * b) / n))
+            within "Var[x]" var.[0] 1.0 (5.0 * sqrt (2.0 / n))
+            // Var[y] = 1 + 2 b^2; its sampling error is larger (heavier tails): allow 10%.
+            within "Var[y]" var.[1] (1.0 + 2.0 * b * b) (0.1 * (1.0 + 2.0 * b * b))
+
+        testCase "step-size adaptation reaches the target acceptance" <| fun () ->
+            let g = Torch.generator 5L
+            let f = gaussian2 (correlated 0.95)
+            let mutable z = torch.randn([| 200L; 2L |], dtype = f64, generator = g)
+            let mutable eps = 5.0 // far too large at the start
+            let rates = ResizeArray()
+            for i in 1 .. 300 do
+                let s = Hmc.step Hmc.paper true f z eps g
+                z <- s.Positions
+                eps <- s.StepSize
+                if i > 200 then rates.Add s.AcceptRate
+            let mean = Seq.average rates
+            Expect.isTrue (mean > 0.85 && mean < 0.95) (sprintf "mean acceptance %g after adaptation, target 0.9" mean)
+    ]
