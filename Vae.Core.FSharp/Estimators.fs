@@ -44,23 +44,30 @@ module ElboEstimator =
 [<RequireQualifiedAccess>]
 module ImportanceWeighted =
 
-    /// Per-datapoint log-weights log p(x, z_k) - log q(z_k|x) for K = eps.shape[0] samples: [K; M].
-    let logWeights (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
-        let q = VaeModel.encode m x
-        let z = Distributions.reparameterise q eps
-        VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z - Distributions.gaussianLogDensityOfNoise q eps
-
-    /// The K-sample bound per datapoint of x [M; D] ([M] tensor, no gradient), drawn in chunks of
-    /// at most chunk samples so that K = 5000 fits in memory: log-sum-exp over chunks, minus log K.
-    let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
+    /// The K-sample bound for any model: logJoint maps latent points z [K; M; J] to log p(x, z) [K; M]
+    /// for the M datapoints, q is the proposal q(z|x) ([M; J] means and log-variances). Returns [M],
+    /// without gradients, drawing at most chunk samples at a time (log-sum-exp over chunks, minus log K).
+    let boundOf (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
         if k < 1 then invalidArg (nameof k) (sprintf "K must be at least 1, got %d" k)
+        if chunk < 1 then invalidArg (nameof chunk) (sprintf "the chunk size must be at least 1, got %d" chunk)
         use _ = torch.no_grad ()
         let parts =
             [| for start in 0 .. chunk .. k - 1 do
                    use _ = torch.NewDisposeScope()
                    let size = min chunk (k - start)
-                   let eps = ElboEstimator.noise size (int x.shape.[0]) m g
-                   yield (logWeights m x eps).logsumexp(0L).MoveToOuterDisposeScope() |]
+                   let eps = torch.randn([| int64 size; q.Mean.shape.[0]; q.Mean.shape.[1] |], dtype = q.Mean.dtype, generator = g)
+                   let z = Distributions.reparameterise q eps
+                   let logW = logJoint z - Distributions.gaussianLogDensityOfNoise q eps
+                   yield logW.logsumexp(0L).MoveToOuterDisposeScope() |]
         let total = torch.stack(parts).logsumexp(0L)
         for p in parts do p.Dispose()
         total - Math.Log(float k)
+
+    /// log p(x, z) of a VAE for latent points z with leading sample dimensions.
+    let logJoint (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
+        VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
+
+    /// The K-sample bound per datapoint of a VAE on x [M; D] with its encoder as the proposal ([M], no gradient).
+    let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
+        use _ = torch.no_grad ()
+        boundOf (logJoint m x) (VaeModel.encode m x) k chunk g

@@ -1,0 +1,100 @@
+namespace Vae.Core
+
+open System
+open TorchSharp
+
+/// Settings of the marginal-likelihood estimator of Appendix D.
+type MarginalLikelihoodConfig =
+    { /// Posterior samples per datapoint, after burn-in (the paper: 50); the first half fits the
+      /// density estimate, the second half enters the estimate.
+      PosteriorSamples: int
+      /// HMC transitions before sampling, with step-size adaptation.
+      BurnIn: int
+      /// HMC transitions between kept samples.
+      Thinning: int
+      /// The HMC sampler (the paper: 4 leapfrog steps).
+      Hmc: HmcConfig
+      /// Multiples of Scott's factor tried as the kernel bandwidth; the one with the best
+      /// leave-one-out score on the fitting half is used.
+      BandwidthMultiples: float list
+      /// The initial HMC step size.
+      InitialStepSize: float }
+
+/// Estimators of the marginal likelihood log p(x).
+[<RequireQualifiedAccess>]
+module MarginalLikelihood =
+
+    /// The paper's Figure 3 settings: 50 posterior samples, HMC with 4 leapfrog steps.
+    let paper =
+        { PosteriorSamples = 50; BurnIn = 100; Thinning = 1; Hmc = { Hmc.paper with LeapfrogSteps = 4 }
+          BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1 }
+
+    /// Scott's factor n^(-1/(d+4)) for n samples in d dimensions.
+    let scottFactor (n: int) (d: int) = Math.Pow(float n, -1.0 / float (d + 4))
+
+    /// Log-density of a Gaussian kernel density estimate: for each of B batches, kernels N(., s_i, H)
+    /// at the samples s [B; n; J] with H = h^2 Cov(s) (h [B]), evaluated at points [B; m; J] -> [B; m].
+    /// With leaveOneOut (points = samples), each point's own kernel is left out.
+    let kdeLogDensity (samples: Tensor) (h: Tensor) (points: Tensor) (leaveOneOut: bool) : Tensor =
+        let n, d = samples.shape.[1], samples.shape.[2]
+        let centred = samples - samples.mean([| 1L |], keepdim = true)
+        let cov = centred.transpose(1L, 2L).matmul(centred) / float (n - 1L)
+        // A small ridge keeps the covariance invertible when a chain has stuck (rejections repeat samples).
+        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]).clamp_min(Torch.scalar 1e-12) * 1e-6).view([| -1L; 1L; 1L |])
+        let bandwidth = (cov + ridge) * (h * h).view([| -1L; 1L; 1L |])
+        let chol = torch.linalg.cholesky(bandwidth)                                  // [B; J; J]
+        let diff = points.unsqueeze(2L) - samples.unsqueeze(1L)                       // [B; m; n; J]
+        let b, m = diff.shape.[0], diff.shape.[1]
+        let rhs = diff.reshape([| b; m * n; d |]).transpose(1L, 2L).unsqueeze(1L)       // [B; 1; J; m n]
+        let solved = torch.linalg.solve_triangular(chol.unsqueeze(1L), rhs, upper = false)
+        let maha = (solved * solved).sum(2L).view([| b; m; n |])                       // [B; m; n]
+        let logDet = chol.diagonal(0L, 1L, 2L).log().sum(-1L) * 2.0                   // [B]
+        let logKernel = (maha + Math.Log(2.0 * Math.PI) * float d + logDet.view([| -1L; 1L; 1L |])) * -0.5
+        let logKernel, count =
+            if leaveOneOut then logKernel - torch.eye(n, dtype = samples.dtype).unsqueeze(0L) * 1e30, n - 1L
+            else logKernel, n
+        logKernel.logsumexp(2L) - Math.Log(float count)
+
+    /// Draws posterior samples by HMC, one chain per datapoint: logJoint maps z [B; J] to log p(x_b, z_b) [B].
+    /// Returns the samples [B; S; J] and their log p(x, z) values [B; S].
+    let posteriorSamples (c: MarginalLikelihoodConfig) (logJoint: Tensor -> Tensor) (init: Tensor) (g: torch.Generator) : Tensor * Tensor =
+        let mutable z = init
+        let mutable eps = c.InitialStepSize
+        for _ in 1 .. c.BurnIn do
+            use _ = torch.NewDisposeScope()
+            let s = Hmc.step c.Hmc true logJoint z eps g
+            z <- s.Positions.MoveToOuterDisposeScope()
+            eps <- s.StepSize
+        let samples = ResizeArray()
+        let values = ResizeArray()
+        for _ in 1 .. c.PosteriorSamples do
+            let mutable last = Unchecked.defaultof<HmcStep>
+            for _ in 1 .. c.Thinning do
+                last <- Hmc.step c.Hmc false logJoint z eps g
+                z <- last.Positions
+            samples.Add z
+            values.Add last.LogDensity
+        torch.stack(samples, 1L), torch.stack(values, 1L)
+
+    /// Appendix D's estimate of log p(x) for B datapoints: HMC posterior samples; a Gaussian kernel
+    /// density estimate q fitted to the first half of each chain (bandwidth: the multiple of Scott's
+    /// factor with the best leave-one-out score); then log p(x) = -log mean_l q(z_l) / p(x, z_l) over
+    /// the second half, in log space. Returns [B].
+    let estimate (c: MarginalLikelihoodConfig) (logJoint: Tensor -> Tensor) (init: Tensor) (g: torch.Generator) : Tensor =
+        if c.PosteriorSamples < 4 then invalidArg (nameof c) "Appendix D needs at least 4 posterior samples"
+        use _ = torch.no_grad ()
+        let z, logPxz = posteriorSamples c logJoint init g
+        let half = int64 (c.PosteriorSamples / 2)
+        let fit, estimateZ = z.narrow(1L, 0L, half), z.narrow(1L, half, z.shape.[1] - half)
+        let estimateLogPxz = logPxz.narrow(1L, half, z.shape.[1] - half)
+        let scott = scottFactor (int half) (int z.shape.[2])
+        let b = z.shape.[0]
+        // Leave-one-out score of each multiple, per datapoint; the best multiple per datapoint.
+        let scores =
+            c.BandwidthMultiples
+            |> List.map (fun k -> kdeLogDensity fit (torch.full([| b |], Torch.scalar (k * scott), dtype = z.dtype)) fit true |> fun s -> s.mean([| 1L |]))
+        let best = torch.stack(scores, 1L).argmax(1L)
+        let multiples = torch.tensor(List.toArray c.BandwidthMultiples, dtype = z.dtype).index_select(0L, best)
+        let logQ = kdeLogDensity fit (multiples * scott) estimateZ false
+        let logRatio = logQ - estimateLogPxz
+        -(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))

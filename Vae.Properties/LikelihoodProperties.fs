@@ -1,0 +1,97 @@
+/// The likelihood estimators against probabilistic PCA, whose marginal likelihood and posterior are known exactly.
+module Vae.Properties.LikelihoodProperties
+
+open System
+open Expecto
+open TorchSharp
+open Vae.Core
+
+let private f64 = torch.float64
+
+/// A linear-Gaussian model p(z) = N(0, I), p(x|z) = N(W z + b, s^2 I) with orthogonal columns of W
+/// (so that the exact posterior covariance is diagonal).
+type Ppca = { W: Tensor; B: Tensor; Sigma: float }
+
+let private ppca (seed: int64) (d: int) (scales: float[]) =
+    let g = Torch.generator seed
+    let q = torch.linalg.qr(torch.randn([| int64 d; int64 scales.Length |], dtype = f64, generator = g)) |> fun struct (q, _) -> q
+    { W = q * torch.tensor(scales, dtype = f64); B = torch.randn([| int64 d |], dtype = f64, generator = g); Sigma = 0.5 }
+
+/// Data drawn from the model: [n; D].
+let private draw (m: Ppca) (n: int) (seed: int64) =
+    let g = Torch.generator seed
+    let z = torch.randn([| int64 n; m.W.shape.[1] |], dtype = f64, generator = g)
+    z.matmul(m.W.t()) + m.B + torch.randn([| int64 n; m.W.shape.[0] |], dtype = f64, generator = g) * m.Sigma
+
+/// log p(x, z) for latent points z [...; B; J] and data x [B; D].
+let private logJoint (m: Ppca) (x: Tensor) (z: Tensor) =
+    let mean = z.matmul(m.W.t()) + m.B
+    let q : Distributions.DiagonalGaussian = { Mean = mean; LogVar = torch.full_like(mean, Torch.scalar (2.0 * Math.Log m.Sigma)) }
+    Distributions.gaussianLogDensity q x + Distributions.standardNormalLogDensity z
+
+/// The exact log p(x) = log N(x; b, W W^T + s^2 I) for x [B; D].
+let private exactLogLikelihood (m: Ppca) (x: Tensor) =
+    let d = m.W.shape.[0]
+    let c = m.W.matmul(m.W.t()) + torch.eye(d, dtype = f64) * (m.Sigma * m.Sigma)
+    let r = x - m.B
+    let maha = (r.matmul(torch.linalg.inv c) * r).sum(-1L)
+    let logDet = torch.logdet c
+    (maha + logDet + Math.Log(2.0 * Math.PI) * float d) * -0.5
+
+/// The exact posterior N(M^-1 W^T (x - b), s^2 M^-1) with M = W^T W + s^2 I (diagonal here).
+let private exactPosterior (m: Ppca) (x: Tensor) : Distributions.DiagonalGaussian =
+    let mDiag = (m.W * m.W).sum(0L) + m.Sigma * m.Sigma
+    { Mean = (x - m.B).matmul(m.W) / mDiag; LogVar = (torch.full_like(mDiag, Torch.scalar (m.Sigma * m.Sigma)) / mDiag).log().expand(x.shape.[0], -1L) }
+
+[<Tests>]
+let tests =
+    testList "likelihood (probabilistic PCA)" [
+        testCase "HMC posterior samples match the exact posterior" <| fun () ->
+            let m = ppca 1L 5 [| 2.0; 1.0 |]
+            let x = draw m 1 2L
+            let chains = 3000
+            let xs = x.expand(int64 chains, -1L)
+            let g = Torch.generator 3L
+            let c = { MarginalLikelihood.paper with BurnIn = 100; PosteriorSamples = 1; Thinning = 30; Hmc = Hmc.paper }
+            let z, _ = MarginalLikelihood.posteriorSamples c (logJoint m xs) (torch.randn([| int64 chains; 2L |], dtype = f64, generator = g)) g
+            let z = z.squeeze(1L)
+            let exact = exactPosterior m x
+            let mean = z.mean([| 0L |]).data<double>().ToArray()
+            let var = z.var(0L).data<double>().ToArray()
+            let exactMean = exact.Mean.squeeze(0L).data<double>().ToArray()
+            let exactVar = exact.LogVar.squeeze(0L).exp().data<double>().ToArray()
+            for j in 0 .. 1 do
+                Expect.isLessThan (abs (mean.[j] - exactMean.[j])) (5.0 * sqrt (exactVar.[j] / float chains)) (sprintf "posterior mean %d: %g vs %g" j mean.[j] exactMean.[j])
+                Expect.isLessThan (abs (var.[j] / exactVar.[j] - 1.0)) 0.1 (sprintf "posterior variance %d: %g vs %g" j var.[j] exactVar.[j])
+
+        testCase "the Appendix D estimator converges to the true log p(x)" <| fun () ->
+            let m = ppca 4L 5 [| 1.5; 0.8 |]
+            let x = draw m 40 5L
+            let g = Torch.generator 6L
+            let truth = exactLogLikelihood m x
+            let c = { MarginalLikelihood.paper with PosteriorSamples = 400; Thinning = 3 }
+            let est = MarginalLikelihood.estimate c (logJoint m x) (torch.randn([| 40L; 2L |], dtype = f64, generator = g)) g
+            let err = (est - truth)
+            let meanErr, maxErr = err.mean().ToDouble(), err.abs().max().ToDouble()
+            Expect.isLessThan (abs meanErr) 0.1 (sprintf "mean error %g nats" meanErr)
+            Expect.isLessThan maxErr 0.5 (sprintf "largest error %g nats" maxErr)
+            // The paper's 50 samples per point: a rougher estimate of the same quantity.
+            let rough = MarginalLikelihood.estimate MarginalLikelihood.paper (logJoint m x) (torch.randn([| 40L; 2L |], dtype = f64, generator = g)) g
+            Expect.isLessThan (abs ((rough - truth).mean().ToDouble())) 0.5 "paper settings: mean error"
+
+        testCase "the importance-weighted estimate converges to the true log p(x)" <| fun () ->
+            let m = ppca 7L 5 [| 1.5; 0.8 |]
+            let x = draw m 30 8L
+            let g = Torch.generator 9L
+            let truth = exactLogLikelihood m x
+            let exact = exactPosterior m x
+            // With the exact posterior as proposal every weight equals p(x): K = 1 is exact.
+            let k1 = ImportanceWeighted.boundOf (logJoint m x) exact 1 1 g
+            Expect.isLessThan ((k1 - truth).abs().max().ToDouble()) 1e-9 "exact proposal, K = 1"
+            // A wrong proposal: the bound rises with K towards the truth.
+            let off : Distributions.DiagonalGaussian = { Mean = exact.Mean + 0.5; LogVar = exact.LogVar + 0.7 }
+            let bound k = (ImportanceWeighted.boundOf (logJoint m x) off k 1000 g - truth).mean().ToDouble()
+            let b1, b10, b5000 = bound 1, bound 10, bound 5000
+            Expect.isTrue (b1 < b10 && b10 < b5000) (sprintf "gaps %g, %g, %g should shrink" b1 b10 b5000)
+            Expect.isLessThan (abs b5000) 0.05 (sprintf "K = 5000 gap %g nats" b5000)
+    ]
