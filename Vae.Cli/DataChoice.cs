@@ -3,13 +3,14 @@ using Vae.Data;
 namespace Vae.Cli;
 
 /// <summary>The data set options shared by train and evaluate: --dataset, --data-dir, --data-file, --cache, --frey-face.</summary>
-sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, string? Cache, string? FreyFace)
+sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, string? Cache, string? FreyFace, int? NTrain = null)
 {
     public static readonly string[] Options = ["dataset", "data-dir", "data-file", "cache", "frey-face"];
 
     public static DataChoice From(Arguments a, string fallback = "mnist")
     {
-        var d = new DataChoice(a.Choice("dataset", fallback, "mnist", "frey-face", "idx", "npy"), a.String("data-dir"), a.String("data-file"), a.String("cache"), a.String("frey-face"));
+        int? ntrain = a.Has("ntrain") ? (int)a.Integer("ntrain", 0, 1, int.MaxValue) : null;
+        var d = new DataChoice(a.Choice("dataset", fallback, "mnist", "frey-face", "idx", "npy"), a.String("data-dir"), a.String("data-file"), a.String("cache"), a.String("frey-face"), ntrain);
         if (d.Dataset == "idx" && d.DataDir is null) throw new UsageException("--dataset idx needs --data-dir DIR");
         if (d.Dataset == "npy" && d.DataFile is null) throw new UsageException("--dataset npy needs --data-file FILE");
         return d;
@@ -21,11 +22,13 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
         var f = new Dictionary<string, string> { ["dataset"] = Dataset };
         if (DataDir is not null) f["data-dir"] = Path.GetFullPath(DataDir);
         if (DataFile is not null) f["data-file"] = Path.GetFullPath(DataFile);
+        if (NTrain is int n) f["ntrain"] = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return f;
     }
 
     public static DataChoice FromFields(IReadOnlyDictionary<string, string> fields, string? cache, string? freyFace) =>
-        new(fields.GetValueOrDefault("run.dataset", "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace);
+        new(fields.GetValueOrDefault("run.dataset", "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace,
+            fields.TryGetValue("run.ntrain", out var n) ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : null);
 
     public DataSet Load(TextWriter log)
     {
@@ -34,12 +37,18 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
             CacheDirectory = Cache, FreyFaceSource = FreyFace,
             Progress = new ConsoleDownloadProgress(log), Log = line => log.WriteLine(line),
         };
-        return Dataset switch
+        var set = Dataset switch
         {
             "mnist" => DataSets.MnistPaper(options),
             "frey-face" => DataSets.FreyFace(options),
             "idx" => DataSets.FromIdxDirectory(DataDir!),
             _ => DataSets.FromNpy(DataFile!),
         };
+        if (NTrain is int n)
+        {
+            if (n > set.Train.Count) throw new UsageException($"--ntrain: {n} exceeds the {set.Train.Count} training images of {Dataset}");
+            set = set.WithFirstTrainingImages(n);
+        }
+        return set;
     }
 }

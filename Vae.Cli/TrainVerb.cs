@@ -11,7 +11,7 @@ static class TrainVerb
     public const long DefaultSamples = 1_000_000;
 
     static readonly string[] Valued =
-        [.. DataChoice.Options, "algorithm", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
+        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
@@ -26,7 +26,7 @@ static class TrainVerb
         string outDir;
         if (a.String("resume") is string resume)
         {
-            foreach (var o in new[] { "algorithm", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
+            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
                 if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
             string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
@@ -37,7 +37,7 @@ static class TrainVerb
         else
         {
             data = DataChoice.From(a);
-            string algorithm = a.Choice("algorithm", "aevb", "aevb", "wake-sleep");
+            string algorithm = a.Choice("algorithm", "aevb", "aevb", "wake-sleep", "mcem");
             bool frey = data.Dataset == "frey-face";
             var model = new VaeModelOptions
             {
@@ -67,7 +67,12 @@ static class TrainVerb
                 InputDimension = set.Train.Dimension, LatentDimensions = model.LatentDimensions, HiddenUnits = model.HiddenUnits,
                 Likelihood = model.Likelihood, DoublePrecision = model.DoublePrecision,
             };
-            trainer = algorithm == "aevb" ? new AevbTrainer(model, aevb, set.Description) : new WakeSleepTrainer(model, aevb, set.Description);
+            trainer = algorithm switch
+            {
+                "aevb" => new AevbTrainer(model, aevb, set.Description),
+                "wake-sleep" => new WakeSleepTrainer(model, aevb, set.Description),
+                _ => new McemTrainer(model, aevb, set.Description),
+            };
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
@@ -81,10 +86,12 @@ static class TrainVerb
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";
-        string method = trainer.Algorithm == "aevb" ? $"AEVB (estimator {o.Estimator})" : "wake-sleep";
+        string method = trainer.Algorithm switch { "aevb" => $"AEVB (estimator {o.Estimator})", "wake-sleep" => "wake-sleep", _ => "Monte Carlo EM" };
         stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
-        stdout.WriteLine($"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
+        bool mcem = trainer.Algorithm == "mcem";
+        stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
+                              : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
         var fields = data.ToFields();
         var summary = trainer.Fit(set.Train, new TrainingOptions
         {

@@ -12,7 +12,7 @@ public static class VaeCommand
         vae: Auto-Encoding Variational Bayes (Kingma & Welling) on TorchSharp
 
         usage:
-          vae train [--algorithm aevb|wake-sleep] [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
+          vae train [--algorithm aevb|wake-sleep|mcem] [--ntrain N] [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
                     [--latent J] [--hidden H] [--estimator a|b] [--step-size S] [--batch M]
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]

@@ -16,9 +16,13 @@ type AevbConfig =
       /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
       Binarize: bool }
 
-/// The state a gradient-based learner (AEVB, wake-sleep) carries from step to step: the model and
-/// Adagrad's accumulators over all its parameters (the generator is carried beside it).
-type TrainerState = { Model: VaeModel; Optimizer: AdagradState }
+/// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
+/// HMC step size being tuned.
+type McmcState = { Chains: Tensor; StepSize: float }
+
+/// The state a learner (AEVB, wake-sleep, Monte Carlo EM) carries from step to step: the model,
+/// Adagrad's accumulators over all its parameters, and MCEM's chains (the generator is carried beside it).
+type TrainerState = { Model: VaeModel; Optimizer: AdagradState; Mcmc: McmcState option }
 
 /// Training stopped because the bound or a gradient was not finite; the parameters are those before the step.
 type NonFiniteBoundException(step: int64, value: float) =
@@ -40,7 +44,7 @@ module Aevb =
     /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
     let init (model: VaeModel) : TrainerState =
         let model = VaeModel.requireGrad true model
-        { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model) }
+        { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model); Mcmc = None }
 
     /// Draws a minibatch of M datapoints by random indices (with replacement, as the paper's code),
     /// binarised when asked.

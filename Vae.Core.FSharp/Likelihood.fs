@@ -98,3 +98,15 @@ module MarginalLikelihood =
         let logQ = kdeLogDensity fit (multiples * scott) estimateZ false
         let logRatio = logQ - estimateLogPxz
         -(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))
+
+    /// The mean Appendix D estimate of log p(x) per datapoint of a VAE's generative model over data
+    /// [N; D], in batches of up to 100 datapoints, chains started from the prior.
+    let ofModel (c: MarginalLikelihoodConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : float =
+        let n = data.shape.[0]
+        let mutable total = 0.0
+        for start in 0L .. 100L .. n - 1L do
+            use _ = torch.NewDisposeScope()
+            let x = data.narrow(0L, start, min 100L (n - start))
+            let init = torch.randn([| x.shape.[0]; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
+            total <- total + (estimate c (ImportanceWeighted.logJoint m x) init g).sum().ToDouble()
+        total / float n

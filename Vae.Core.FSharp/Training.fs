@@ -11,6 +11,8 @@ type Algorithm =
     | AevbAlgorithm
     /// The wake-sleep baseline.
     | WakeSleepAlgorithm
+    /// The Monte Carlo EM baseline (no recognition model).
+    | McemAlgorithm
 
 /// What a training run is: the algorithm, the model, the settings (minibatch, optimiser, prior; the
 /// estimator applies to AEVB), the seed and the data set's name.
@@ -110,6 +112,14 @@ module TrainingRun =
             match r.Settings.Algorithm with
             | AevbAlgorithm -> Aevb.step
             | WakeSleepAlgorithm -> WakeSleep.step
+            | McemAlgorithm -> Mcem.step
+        // MCEM's chains are created on first use, when the training set's size is known.
+        if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
+            run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
+        match run.State.Mcmc with
+        | Some mc when mc.Chains.shape.[0] <> data.shape.[0] ->
+            invalidArg (nameof data) (sprintf "this Monte Carlo EM run has chains for %d training datapoints, the data hold %d" mc.Chains.shape.[0] data.shape.[0])
+        | _ -> ()
         while run.Step < untilStep && not cancel.IsCancellationRequested do
             let state, bound = step run.Settings.Aevb data run.Generator run.State
             run <- { run with State = state; Step = run.Step + 1L }
@@ -126,7 +136,7 @@ module TrainingRun =
         let fields =
             ModelCheckpoint.fields s.Model @
             [ "kind", "training-run"
-              "algorithm", (match s.Algorithm with AevbAlgorithm -> "aevb" | WakeSleepAlgorithm -> "wake-sleep")
+              "algorithm", (match s.Algorithm with AevbAlgorithm -> "aevb" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "mcem")
               "aevb.estimator", (match s.Aevb.Estimator with A -> "a" | B -> "b")
               "aevb.samples", string s.Aevb.Samples
               "aevb.batch", string s.Aevb.BatchSize
@@ -139,12 +149,18 @@ module TrainingRun =
               "dataset", s.Dataset
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
+            @ (match r.State.Mcmc with
+               | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize ]
+               | None -> [])
         let ps = VaeModel.parameters r.State.Model
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
           Tensors =
             [ for p in ps -> p.Name, p.Tensor
               for p, g in List.zip ps (List.ofArray r.State.Optimizer.SumSquares) -> "adagrad/" + p.Name, g
-              yield "rng", r.Generator.get_state() ] }
+              yield "rng", r.Generator.get_state()
+              match r.State.Mcmc with
+              | Some mc -> yield "mcmc/chains", mc.Chains
+              | None -> () ] }
 
     /// A run restored from checkpoint contents; every field and tensor is checked, and a mismatch
     /// raises a CheckpointException naming it.
@@ -154,8 +170,8 @@ module TrainingRun =
         if field "kind" <> "training-run" then fail (sprintf "field 'kind' = '%s', expected 'training-run'" (field "kind"))
         let algorithm =
             match field "algorithm" with
-            | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm
-            | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb or wake-sleep" v)
+            | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm | "mcem" -> McemAlgorithm
+            | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb, wake-sleep or mcem" v)
         let estimator = match field "aevb.estimator" with "a" -> A | "b" -> B | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a or b" v)
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
@@ -171,5 +187,10 @@ module TrainingRun =
         let g = Torch.generator 0L
         let rng = Checkpoint.tensor file "rng" torch.uint8 (g.get_state().shape) c
         g.set_state rng |> ignore
-        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" } }
+        let mcmc =
+            if c.Fields.ContainsKey "mcmc.chains" then
+                let chains = Checkpoint.tensor file "mcmc/chains" dtype [| int64 "mcmc.chains"; Operators.int64 shell.Config.LatentDim |] c
+                Some { Chains = chains.clone(); StepSize = num "mcmc.step_size" }
+            else None
+        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" }; Mcmc = mcmc }
         { Settings = settings; State = state; Generator = g; Step = int64 "progress.step" }

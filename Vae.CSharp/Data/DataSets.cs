@@ -57,6 +57,16 @@ public sealed class DataSet
     public byte[]? TrainLabels => FSharpOption<byte[]>.get_IsSome(Split.TrainLabels) ? Split.TrainLabels.Value : null;
     /// <summary>The test labels, or null when the data set has none.</summary>
     public byte[]? TestLabels => FSharpOption<byte[]>.get_IsSome(Split.TestLabels) ? Split.TestLabels.Value : null;
+
+    /// <summary>The same data set with only its first <paramref name="count"/> training images (e.g. the paper's
+    /// N_train = 1000 of Figure 3).</summary>
+    public DataSet WithFirstTrainingImages(int count)
+    {
+        if (count < 1 || count > Train.Count) throw new ArgumentOutOfRangeException(nameof(count), count, $"expected 1 to {Train.Count} training images");
+        var labels = FSharpOption<byte[]>.get_IsSome(Split.TrainLabels) ? FSharpOption<byte[]>.Some(Split.TrainLabels.Value[..count]) : Split.TrainLabels;
+        return new(new DataSplit(Split.Name, Vae.Core.Data.ImagesModule.slice(0, count, Split.Train), Split.Test, labels, Split.TestLabels,
+            $"{Split.Description}, first {count} training images"));
+    }
 }
 
 /// <summary>One cached file of a data set, as <see cref="DataSets.Info"/> reports it.</summary>

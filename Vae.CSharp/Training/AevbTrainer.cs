@@ -14,7 +14,8 @@ namespace Vae;
 /// <param name="RunningBound">Mean minibatch bound per datapoint over the recent steps (nats).</param>
 public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSamples, double SamplesPerSecond, double RunningBound);
 
-/// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats).</summary>
+/// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats); for Monte
+/// Carlo EM, which has no recognition model, Appendix D estimates of log p(x) instead.</summary>
 /// <param name="SamplesSeen">Training samples evaluated so far.</param>
 /// <param name="Seconds">Training time so far (this process).</param>
 /// <param name="TrainBound">Bound on the training set.</param>
@@ -44,6 +45,9 @@ public sealed class TrainingOptions
     /// <summary>A run directory: holds <c>checkpoint.vae</c> (written at every evaluation and at the end),
     /// <c>metrics.csv</c> and <c>options.txt</c>, and a lock so that two runs never share it. Null: nothing written.</summary>
     public string? RunDirectory { get; init; }
+    /// <summary>Monte Carlo EM has no recognition model and so no bound: its evaluations report Appendix D estimates
+    /// of log p(x) (50 posterior samples, 4 leapfrog steps) on this many of the first training and test images.</summary>
+    public int MarginalLikelihoodPoints { get; init; } = 100;
     /// <summary>Called after each evaluation.</summary>
     public Action<EvaluationResult>? Evaluated { get; init; }
     /// <summary>Extra text fields stored in checkpoints (e.g. the command line's options).</summary>
@@ -78,11 +82,13 @@ public abstract class Trainer
     {
         string path = CheckpointPath(checkpoint);
         var run = TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path));
-        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run) : new WakeSleepTrainer(run);
+        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
+            : run.Settings.Algorithm.IsWakeSleepAlgorithm ? new WakeSleepTrainer(run)
+            : new McemTrainer(run);
     }
 
-    /// <summary>The learning algorithm: "aevb" or "wake-sleep".</summary>
-    public string Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? "aevb" : "wake-sleep";
+    /// <summary>The learning algorithm: "aevb", "wake-sleep" or "mcem".</summary>
+    public string Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? "aevb" : _run.Settings.Algorithm.IsWakeSleepAlgorithm ? "wake-sleep" : "mcem";
 
     /// <summary>The model being trained (its parameters change as training proceeds).</summary>
     public VariationalAutoEncoder Model => new(_run.State.Model);
@@ -140,8 +146,19 @@ public abstract class Trainer
         EvaluationResult Evaluate()
         {
             var g = TrainingRunModule.evaluationGenerator(_run);
-            double trainBound = Evaluation.bound(EstimatorKind.B, _run.State.Model, trainEval, 1000, g);
-            double testBound = testTensor is null ? double.NaN : Evaluation.bound(EstimatorKind.B, _run.State.Model, testTensor, 1000, g);
+            double trainBound, testBound;
+            if (_run.Settings.Algorithm.IsMcemAlgorithm)
+            {
+                // No recognition model, so no bound: Appendix D estimates of log p(x) on the first points.
+                int points = options.MarginalLikelihoodPoints;
+                trainBound = MarginalLikelihood.ofModel(MarginalLikelihood.paper, _run.State.Model, trainTensor.narrow(0, 0, Math.Min(points, train.Count)), g);
+                testBound = testTensor is null ? double.NaN : MarginalLikelihood.ofModel(MarginalLikelihood.paper, _run.State.Model, testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0])), g);
+            }
+            else
+            {
+                trainBound = Evaluation.bound(EstimatorKind.B, _run.State.Model, trainEval, 1000, g);
+                testBound = testTensor is null ? double.NaN : Evaluation.bound(EstimatorKind.B, _run.State.Model, testTensor, 1000, g);
+            }
             var result = new EvaluationResult(_run.SamplesSeen, clock.Elapsed.TotalSeconds, trainBound, testBound);
             evaluations.Add(result);
             directory?.AppendMetrics(result);
@@ -219,4 +236,16 @@ public sealed class WakeSleepTrainer : Trainer
         : base(Vae.Core.Algorithm.WakeSleepAlgorithm, model, options, dataset) { }
 
     internal WakeSleepTrainer(TrainingRun run) : base(run) { }
+}
+
+/// <summary>Trains the decoder of a <see cref="VariationalAutoEncoder"/> with Monte Carlo EM (Appendix E; the encoder is
+/// not used): a persistent HMC chain per training datapoint (10 leapfrog steps, step size tuned towards 90%
+/// acceptance), then 5 Adagrad weight updates with the samples. Evaluations report Appendix D estimates of log p(x).</summary>
+public sealed class McemTrainer : Trainer
+{
+    /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="options"/>.</summary>
+    public McemTrainer(VaeModelOptions? model = null, AevbOptions? options = null, string dataset = "custom")
+        : base(Vae.Core.Algorithm.McemAlgorithm, model, options, dataset) { }
+
+    internal McemTrainer(TrainingRun run) : base(run) { }
 }

@@ -31,6 +31,8 @@ public class TrainCommandTests
     [InlineData("--resume", "/nonexistent/run")]
     [InlineData("--unknown", "1")]
     [InlineData("--algorithm", "mcmc")]
+    [InlineData("--ntrain", "0")]
+    [InlineData("--ntrain", "60001")]
     public void BadOptionIsOneLineAndExitCode2(string option, string value)
     {
         var (code, _, err) = Vae.Run("train", option, value);
@@ -46,6 +48,18 @@ public class TrainCommandTests
         Assert.True(code == VaeCommand.Ok, err);
         Assert.StartsWith("wake-sleep on MNIST", output);
         Assert.Contains("algorithm = wake-sleep", File.ReadAllText(Path.Combine(dir, "options.txt")));
+    }
+
+    [Fact]
+    public void MonteCarloEmRunsFromTheCommandLineOnASubset()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "mcem");
+        var (code, output, err) = Vae.Run("train", "--algorithm", "mcem", "--ntrain", "300", "--latent", "2", "--hidden", "20", "--samples", "2000", "--eval-every", "1000", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.StartsWith("Monte Carlo EM on MNIST", output);
+        Assert.Contains("first 300 training images", output);
+        Assert.Contains("train_images = 300", File.ReadAllText(Path.Combine(dir, "options.txt")));
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);
     }
 
     [Fact]
