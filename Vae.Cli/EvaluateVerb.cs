@@ -4,17 +4,21 @@ using Vae.Data;
 
 namespace Vae.Cli;
 
-/// <summary><c>vae evaluate</c>: the test bound and the K-sample importance-weighted log-likelihood of a checkpoint.</summary>
+/// <summary><c>vae evaluate</c>: a checkpoint's test bound and importance-weighted log-likelihood, or one
+/// estimator (elbo, iwae, hmc-marginal) on the training and test sets.</summary>
 static class EvaluateVerb
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments("evaluate", args, ["checkpoint", "k", "points", "seed", "threads", "cache", "frey-face"], ["json"]);
+        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "seed", "threads", "cache", "frey-face"], ["json"]);
         a.AtMostPositional(0, "evaluate");
         string path = a.String("checkpoint") ?? throw new UsageException("evaluate: --checkpoint FILE is required");
         if (Directory.Exists(path)) path = Path.Combine(path, AevbTrainer.CheckpointFileName);
+        string? estimator = a.Has("estimator") ? a.Choice("estimator", "iwae", "elbo", "iwae", "hmc-marginal") : null;
         int k = (int)a.Integer("k", 5000, 1, 1_000_000);
-        long points = a.Integer("points", 0, 1);
+        int points = (int)a.Integer("points", 0, 1, int.MaxValue);
+        int posteriorSamples = (int)a.Integer("posterior-samples", 50, 4, 100_000);
+        int leapfrog = (int)a.Integer("leapfrog", 4, 1, 10_000);
         long seed = a.Integer("seed", 0, 0);
         Vae.Core.Torch.setThreads((int)a.Integer("threads", Environment.ProcessorCount, 1, 1024));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
@@ -22,24 +26,43 @@ static class EvaluateVerb
         var contents = Vae.Core.Checkpoint.load(path);
         var model = VariationalAutoEncoder.Load(path);
         var data = DataChoice.FromFields(contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
-        var test = data.Load(stderr).Test;
-        if (points > 0 && points < test.Count) test = new ImageData((int)points, test.Height, test.Width, test.Pixels[..(int)(points * test.Dimension)]);
-        double bound = model.LowerBound(test, SgvbEstimator.B, seed);
-        double iwae = model.LogLikelihood(test, k, seed);
-        if (a.Has("json"))
+        var set = data.Load(stderr);
+        ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;
+        var test = First(set.Test);
+        var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count };
+        var lines = new List<string> { $"{path}: {set.Description}" };
+        if (estimator is null)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
-            {
-                ["checkpoint"] = path, ["dataset"] = data.Dataset, ["test_points"] = test.Count, ["k"] = k,
-                ["test_bound"] = bound, ["test_iwae"] = iwae,
-            }));
+            double bound = model.LowerBound(test, SgvbEstimator.B, seed);
+            double iwae = model.LogLikelihood(test, k, seed);
+            results["k"] = k; results["test_bound"] = bound; results["test_iwae"] = iwae;
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint ({test.Count} images): {bound:F3} nats"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}): {iwae:F3} nats"));
         }
         else
         {
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {test.Count} test images of {data.Dataset}"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint:              {bound:F3} nats"));
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}): {iwae:F3} nats"));
+            var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, _ => MarginalLikelihoodMethod.HmcMarginal };
+            var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
+            {
+                Method = method, ImportanceSamples = k, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, Seed = seed,
+            });
+            var train = First(set.Train);
+            string key = estimator.Replace('-', '_');
+            double onTrain = estimatorObject.Estimate(model, train);
+            double onTest = estimatorObject.Estimate(model, test);
+            results["estimator"] = estimator; results["train_points"] = train.Count;
+            results["train_" + key] = onTrain; results["test_" + key] = onTest;
+            string detail = method switch
+            {
+                MarginalLikelihoodMethod.Elbo => "lower bound",
+                MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}",
+                _ => $"Appendix D: {posteriorSamples} HMC posterior samples, {leapfrog} leapfrog steps",
+            };
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test ({test.Count} images) {estimator} ({detail}): {onTest:F3} nats per datapoint"));
         }
+        if (a.Has("json")) stdout.WriteLine(JsonSerializer.Serialize(results));
+        else foreach (var line in lines) stdout.WriteLine(line);
         return VaeCommand.Ok;
     }
 }

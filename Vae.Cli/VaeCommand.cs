@@ -16,7 +16,8 @@ public static class VaeCommand
                     [--latent J] [--hidden H] [--estimator a|b] [--step-size S] [--batch M]
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
-          vae evaluate --checkpoint FILE [--k 5000] [--points N] [--seed S] [--threads T] [--json]
+          vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
+                       [--posterior-samples 50] [--leapfrog 4] [--seed S] [--threads T] [--json]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)

@@ -97,6 +97,19 @@ public class TrainCommandTests
         Assert.InRange(bound, -600, -50);
         Assert.True(iwae > bound);
         Assert.Equal(200, doc.RootElement.GetProperty("test_points").GetInt32());
+
+        // One estimator on both sets: JSON fields train_<estimator> and test_<estimator>.
+        var (hmcCode, hmcJson, hmcErr) = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "hmc-marginal", "--points", "30", "--posterior-samples", "20", "--leapfrog", "3", "--json", "--threads", "1");
+        Assert.True(hmcCode == VaeCommand.Ok, hmcErr);
+        using var hmc = JsonDocument.Parse(hmcJson);
+        double train = hmc.RootElement.GetProperty("train_hmc_marginal").GetDouble();
+        double test = hmc.RootElement.GetProperty("test_hmc_marginal").GetDouble();
+        Assert.InRange(train, -600, -50);
+        Assert.InRange(test, -600, -50);
+        Assert.Equal(30, hmc.RootElement.GetProperty("train_points").GetInt32());
+        var elbo = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "elbo", "--points", "30", "--json", "--threads", "1");
+        using var elboDoc = JsonDocument.Parse(elbo.Out);
+        Assert.True(elboDoc.RootElement.TryGetProperty("train_elbo", out _));
     }
 
     [Fact]
@@ -109,6 +122,10 @@ public class TrainCommandTests
         Assert.Contains("not a Vae checkpoint", err);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--k", "0").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--estimator", "guess").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--posterior-samples", "3").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--leapfrog", "0").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--points", "0").Code);
     }
 
     [Fact]

@@ -1,0 +1,68 @@
+using Vae.Core;
+using Vae.Data;
+
+namespace Vae;
+
+/// <summary>How to estimate the marginal likelihood log p(x).</summary>
+public enum MarginalLikelihoodMethod
+{
+    /// <summary>The lower bound (ELBO, estimator B with one sample): a lower bound on log p(x).</summary>
+    Elbo,
+    /// <summary>The importance-weighted estimate with K samples from the encoder (Burda et al.): a tighter lower bound.</summary>
+    ImportanceWeighted,
+    /// <summary>Appendix D's estimator: HMC posterior samples, a kernel density estimate, and a harmonic-mean-style
+    /// estimate. Needs no encoder; reliable for fewer than 5 latent dimensions.</summary>
+    HmcMarginal,
+}
+
+/// <summary>Settings of <see cref="MarginalLikelihoodEstimator"/>.</summary>
+public sealed class MarginalLikelihoodOptions
+{
+    /// <summary>The method.</summary>
+    public MarginalLikelihoodMethod Method { get; init; } = MarginalLikelihoodMethod.ImportanceWeighted;
+    /// <summary>Samples K of the importance-weighted estimate.</summary>
+    public int ImportanceSamples { get; init; } = 5000;
+    /// <summary>HMC posterior samples per datapoint of Appendix D's estimator (the paper: 50).</summary>
+    public int PosteriorSamples { get; init; } = 50;
+    /// <summary>Leapfrog steps per HMC transition of Appendix D's estimator (the paper: 4).</summary>
+    public int LeapfrogSteps { get; init; } = 4;
+    /// <summary>HMC transitions before sampling (with step-size adaptation).</summary>
+    public int BurnIn { get; init; } = 100;
+    /// <summary>The seed of all sampling.</summary>
+    public long Seed { get; init; }
+}
+
+/// <summary>Estimates the average log p(x) per datapoint (nats) of a model's generative model on data.</summary>
+public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? options = null)
+{
+    /// <summary>The settings.</summary>
+    public MarginalLikelihoodOptions Options { get; } = Validate(options ?? new MarginalLikelihoodOptions());
+
+    static MarginalLikelihoodOptions Validate(MarginalLikelihoodOptions o)
+    {
+        if (o.ImportanceSamples < 1) throw new ArgumentOutOfRangeException(nameof(o.ImportanceSamples), o.ImportanceSamples, "K: expected at least 1");
+        if (o.PosteriorSamples < 4) throw new ArgumentOutOfRangeException(nameof(o.PosteriorSamples), o.PosteriorSamples, "posterior samples: expected at least 4");
+        if (o.LeapfrogSteps < 1) throw new ArgumentOutOfRangeException(nameof(o.LeapfrogSteps), o.LeapfrogSteps, "leapfrog steps: expected at least 1");
+        if (o.BurnIn < 0) throw new ArgumentOutOfRangeException(nameof(o.BurnIn), o.BurnIn, "burn-in: expected at least 0");
+        return o;
+    }
+
+    /// <summary>The average estimate per datapoint over <paramref name="data"/>.</summary>
+    public double Estimate(VariationalAutoEncoder model, ImageData data)
+    {
+        switch (Options.Method)
+        {
+            case MarginalLikelihoodMethod.Elbo: return model.LowerBound(data, SgvbEstimator.B, Options.Seed);
+            case MarginalLikelihoodMethod.ImportanceWeighted: return model.LogLikelihood(data, Options.ImportanceSamples, Options.Seed);
+            default:
+                if (data.Dimension != model.Core.Config.InputDim)
+                    throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
+                var config = MarginalLikelihood.paper;
+                config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, config.Thinning,
+                    new HmcConfig(Options.LeapfrogSteps, config.Hmc.TargetAcceptance, config.Hmc.MaxAdaptFactor, config.Hmc.RandomSign), config.BandwidthMultiples, config.InitialStepSize);
+                using (TorchSharp.torch.NewDisposeScope())
+                using (var x = data.ToTensor().to_type(model.Core.Config.DType))
+                    return MarginalLikelihood.ofModel(config, model.Core, x, Torch.generator(Options.Seed));
+        }
+    }
+}
