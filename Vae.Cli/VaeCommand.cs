@@ -76,6 +76,12 @@ public static class VaeCommand
             stderr.WriteLine($"vae: {e.Message}");
             return Failure;
         }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            // A libtorch error: its first line says what failed.
+            stderr.WriteLine($"vae: libtorch: {e.Message.Split('\n')[0]}");
+            return Failure;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
             // Bad files and unavailable data: one line, no stack trace.

@@ -58,26 +58,40 @@ module Hmc =
             p <- p + (if i < steps then eps else eps * 0.5) * snd last
         z, p, fst last, snd last
 
-    /// One HMC transition of every chain: a fresh momentum, a leapfrog trajectory, a Metropolis
-    /// correction per chain. With adapt, the step size is multiplied (acceptance at or above the target)
-    /// or divided (below) by min(MaxAdaptFactor, 1.02^C). A non-finite proposal is rejected.
-    let step (c: HmcConfig) (adapt: bool) (logDensity: Tensor -> Tensor) (z: Tensor) (stepSize: float) (g: torch.Generator) : HmcStep =
+    /// One HMC transition of every chain with per-chain step sizes eps [C; 1] (signs flipped at random
+    /// when asked): a fresh momentum, a leapfrog trajectory, a Metropolis correction per chain. A
+    /// non-finite proposal is rejected. Returns (positions, log density, accepted [C] bool).
+    let transition (c: HmcConfig) (logDensity: Tensor -> Tensor) (z: Tensor) (eps: Tensor) (g: torch.Generator) : Tensor * Tensor * Tensor =
         if c.LeapfrogSteps < 1 then invalidArg (nameof c) "HMC needs at least one leapfrog step"
         let chains = z.shape.[0]
         let p0 = torch.randn(z.shape, dtype = z.dtype, generator = g)
         let eps =
-            if c.RandomSign then
-                (torch.randint(0L, 2L, [| chains; 1L |], dtype = z.dtype, generator = g) * 2.0 - 1.0) * stepSize
-            else torch.full([| chains; 1L |], Torch.scalar stepSize, dtype = z.dtype)
+            if c.RandomSign then eps * (torch.randint(0L, 2L, [| chains; 1L |], dtype = z.dtype, generator = g) * 2.0 - 1.0)
+            else eps
         let logP0, _ = valueAndGradient logDensity z
         let z1, p1, logP1, _ = leapfrog logDensity z p0 eps c.LeapfrogSteps
         let h0 = -logP0 + (p0 * p0).sum(-1L) * 0.5
         let h1 = -logP1 + (p1 * p1).sum(-1L) * 0.5
         let logU = torch.rand([| chains |], dtype = z.dtype, generator = g).log()
         let accepted = (logU.lt(h0 - h1)).logical_and(h1.isfinite())
-        let positions = torch.where(accepted.unsqueeze(-1L), z1, z)
-        let logDensityNew = torch.where(accepted, logP1, logP0)
+        torch.where(accepted.unsqueeze(-1L), z1, z), torch.where(accepted, logP1, logP0), accepted
+
+    /// One HMC transition of every chain with one step size. With adapt, the step size is multiplied
+    /// (acceptance at or above the target) or divided (below) by min(MaxAdaptFactor, 1.02^C), as in the paper's code.
+    let step (c: HmcConfig) (adapt: bool) (logDensity: Tensor -> Tensor) (z: Tensor) (stepSize: float) (g: torch.Generator) : HmcStep =
+        let chains = z.shape.[0]
+        let eps = torch.full([| chains; 1L |], Torch.scalar stepSize, dtype = z.dtype)
+        let positions, logDensityNew, accepted = transition c logDensity z eps g
         let rate = accepted.to_type(torch.float64).mean().ToDouble()
         let factor = min c.MaxAdaptFactor (Math.Pow(1.02, float chains))
         let next = if not adapt then stepSize elif rate < c.TargetAcceptance then stepSize / factor else stepSize * factor
         { Positions = positions; LogDensity = logDensityNew; Accepted = accepted; AcceptRate = rate; StepSize = next }
+
+    /// Per-chain adaptation of step sizes eps [C; 1] after a transition: an accepting chain's step grows
+    /// by 1.02, a rejecting chain's shrinks by 1.02^(t / (1 - t)) for target t, so that each chain's step
+    /// size settles where its own acceptance rate is about t (chains whose posteriors differ in width
+    /// each find their own scale).
+    let adaptPerChain (c: HmcConfig) (eps: Tensor) (accepted: Tensor) : Tensor =
+        let up = 1.02
+        let down = Math.Pow(up, c.TargetAcceptance / (1.0 - c.TargetAcceptance))
+        torch.where(accepted.unsqueeze(-1L), eps * up, eps / down)

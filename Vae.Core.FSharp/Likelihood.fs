@@ -36,11 +36,14 @@ module MarginalLikelihood =
     /// at the samples s [B; n; J] with H = h^2 Cov(s) (h [B]), evaluated at points [B; m; J] -> [B; m].
     /// With leaveOneOut (points = samples), each point's own kernel is left out.
     let kdeLogDensity (samples: Tensor) (h: Tensor) (points: Tensor) (leaveOneOut: bool) : Tensor =
+        // In float64: a chain that barely moved has a nearly singular covariance, beyond float32's reach.
+        let samples, h, points = samples.to_type(torch.float64), h.to_type(torch.float64), points.to_type(torch.float64)
         let n, d = samples.shape.[1], samples.shape.[2]
         let centred = samples - samples.mean([| 1L |], keepdim = true)
         let cov = centred.transpose(1L, 2L).matmul(centred) / float (n - 1L)
-        // A small ridge keeps the covariance invertible when a chain has stuck (rejections repeat samples).
-        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]).clamp_min(Torch.scalar 1e-12) * 1e-6).view([| -1L; 1L; 1L |])
+        // A small ridge keeps the covariance invertible when a chain has stuck (rejections repeat samples):
+        // 1e-6 of its mean variance, and at least 1e-8.
+        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]) * 1e-6).clamp_min(Torch.scalar 1e-8).view([| -1L; 1L; 1L |])
         let bandwidth = (cov + ridge) * (h * h).view([| -1L; 1L; 1L |])
         let chol = torch.linalg.cholesky(bandwidth)                                  // [B; J; J]
         let diff = points.unsqueeze(2L) - samples.unsqueeze(1L)                       // [B; m; n; J]
@@ -58,22 +61,25 @@ module MarginalLikelihood =
     /// Draws posterior samples by HMC, one chain per datapoint: logJoint maps z [B; J] to log p(x_b, z_b) [B].
     /// Returns the samples [B; S; J] and their log p(x, z) values [B; S].
     let posteriorSamples (c: MarginalLikelihoodConfig) (logJoint: Tensor -> Tensor) (init: Tensor) (g: torch.Generator) : Tensor * Tensor =
+        // One step size per chain, adapted during burn-in: the datapoints' posteriors differ in width,
+        // and one shared step size leaves the narrowest chains stuck (which ruins a density estimate).
         let mutable z = init
-        let mutable eps = c.InitialStepSize
+        let mutable eps = torch.full([| init.shape.[0]; 1L |], Torch.scalar c.InitialStepSize, dtype = init.dtype)
         for _ in 1 .. c.BurnIn do
             use _ = torch.NewDisposeScope()
-            let s = Hmc.step c.Hmc true logJoint z eps g
-            z <- s.Positions.MoveToOuterDisposeScope()
-            eps <- s.StepSize
+            let positions, _, accepted = Hmc.transition c.Hmc logJoint z eps g
+            z <- positions.MoveToOuterDisposeScope()
+            eps <- (Hmc.adaptPerChain c.Hmc eps accepted).MoveToOuterDisposeScope()
         let samples = ResizeArray()
         let values = ResizeArray()
         for _ in 1 .. c.PosteriorSamples do
-            let mutable last = Unchecked.defaultof<HmcStep>
+            let mutable last = Unchecked.defaultof<Tensor>
             for _ in 1 .. c.Thinning do
-                last <- Hmc.step c.Hmc false logJoint z eps g
-                z <- last.Positions
+                let positions, logP, _ = Hmc.transition c.Hmc logJoint z eps g
+                z <- positions
+                last <- logP
             samples.Add z
-            values.Add last.LogDensity
+            values.Add last
         torch.stack(samples, 1L), torch.stack(values, 1L)
 
     /// Appendix D's estimate of log p(x) for B datapoints: HMC posterior samples; a Gaussian kernel
@@ -96,17 +102,20 @@ module MarginalLikelihood =
         let best = torch.stack(scores, 1L).argmax(1L)
         let multiples = torch.tensor(List.toArray c.BandwidthMultiples, dtype = z.dtype).index_select(0L, best)
         let logQ = kdeLogDensity fit (multiples * scott) estimateZ false
-        let logRatio = logQ - estimateLogPxz
-        -(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))
+        let logRatio = logQ - estimateLogPxz.to_type(torch.float64)
+        (-(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))).to_type(z.dtype)
 
     /// The mean Appendix D estimate of log p(x) per datapoint of a VAE's generative model over data
-    /// [N; D], in batches of up to 100 datapoints, chains started from the prior.
+    /// [N; D], in batches of up to 100 datapoints. Chains start from a sample of the encoder q(z|x), as
+    /// in the paper's code (for a model trained without an encoder, such as by MCEM, the untrained
+    /// encoder's q is close to the prior).
     let ofModel (c: MarginalLikelihoodConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : float =
         let n = data.shape.[0]
         let mutable total = 0.0
         for start in 0L .. 100L .. n - 1L do
             use _ = torch.NewDisposeScope()
             let x = data.narrow(0L, start, min 100L (n - start))
-            let init = torch.randn([| x.shape.[0]; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
+            let q = VaeModel.encode m x
+            let init = Distributions.reparameterise q (torch.randn(q.Mean.shape, dtype = m.Config.DType, generator = g))
             total <- total + (estimate c (ImportanceWeighted.logJoint m x) init g).sum().ToDouble()
         total / float n

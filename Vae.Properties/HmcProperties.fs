@@ -116,6 +116,26 @@ let tests =
             // Var[y] = 1 + 2 b^2; its sampling error is larger (heavier tails): allow 10%.
             within "Var[y]" var.[1] (1.0 + 2.0 * b * b) (0.1 * (1.0 + 2.0 * b * b))
 
+        testCase "per-chain adaptation gives each chain the step size of its own scale" <| fun () ->
+            // Half the chains target N(0, 1), half N(0, 0.01^2): one shared step size cannot serve both.
+            let g = Torch.generator 6L
+            let chains = 400L
+            let scale = torch.cat([| torch.ones(chains / 2L, dtype = f64); torch.full(chains / 2L, Torch.scalar 0.01, dtype = f64) |], 0L).unsqueeze(-1L)
+            let f (z: Tensor) = ((z / scale) * (z / scale)).sum(-1L) * -0.5
+            let mutable z = torch.randn([| chains; 2L |], dtype = f64, generator = g) * scale
+            let mutable eps = torch.full([| chains; 1L |], Torch.scalar 0.1, dtype = f64)
+            let accepts = ResizeArray()
+            for i in 1 .. 600 do
+                let positions, _, accepted = Hmc.transition Hmc.paper f z eps g
+                z <- positions
+                eps <- Hmc.adaptPerChain Hmc.paper eps accepted
+                if i > 300 then accepts.Add(accepted.to_type(f64))
+            let rate = torch.stack(accepts).mean([| 0L |])
+            let wide, narrow = rate.narrow(0L, 0L, chains / 2L).mean().ToDouble(), rate.narrow(0L, chains / 2L, chains / 2L).mean().ToDouble()
+            let ratio = (eps.narrow(0L, 0L, chains / 2L).mean() / eps.narrow(0L, chains / 2L, chains / 2L).mean()).ToDouble()
+            Expect.isTrue (wide > 0.8 && wide < 0.97 && narrow > 0.8 && narrow < 0.97) (sprintf "acceptance %g (wide) and %g (narrow), target 0.9" wide narrow)
+            Expect.isTrue (ratio > 50.0 && ratio < 200.0) (sprintf "step sizes differ by %g, the scales by 100" ratio)
+
         testCase "step-size adaptation reaches the target acceptance" <| fun () ->
             let g = Torch.generator 5L
             let f = gaussian2 (correlated 0.95)
