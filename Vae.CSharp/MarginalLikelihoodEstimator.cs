@@ -59,7 +59,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
                     throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
                 var config = MarginalLikelihood.paper;
                 config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, config.Thinning,
-                    new HmcConfig(Options.LeapfrogSteps, config.Hmc.TargetAcceptance, config.Hmc.MaxAdaptFactor, config.Hmc.RandomSign), config.BandwidthMultiples, config.InitialStepSize);
+                    new HmcConfig(Options.LeapfrogSteps, config.Hmc.TargetAcceptance, config.Hmc.MaxAdaptFactor, config.Hmc.RandomSign), config.BandwidthMultiples, config.InitialStepSize, config.PerChainStepSizes);
                 using (TorchSharp.torch.NewDisposeScope())
                 using (var x = data.ToTensor().to_type(model.Core.Config.DType))
                     return MarginalLikelihood.ofModel(config, model.Core, x, Torch.generator(Options.Seed));

@@ -18,7 +18,10 @@ type MarginalLikelihoodConfig =
       /// leave-one-out score on the fitting half is used.
       BandwidthMultiples: float list
       /// The initial HMC step size.
-      InitialStepSize: float }
+      InitialStepSize: float
+      /// Adapt one step size per chain (Hmc.adaptPerChain) instead of one shared step size tuned on the
+      /// batch's acceptance rate (the paper's code).
+      PerChainStepSizes: bool }
 
 /// Estimators of the marginal likelihood log p(x).
 [<RequireQualifiedAccess>]
@@ -27,7 +30,7 @@ module MarginalLikelihood =
     /// The paper's Figure 3 settings: 50 posterior samples, HMC with 4 leapfrog steps.
     let paper =
         { PosteriorSamples = 50; BurnIn = 100; Thinning = 1; Hmc = { Hmc.paper with LeapfrogSteps = 4 }
-          BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1 }
+          BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1; PerChainStepSizes = false }
 
     /// Scott's factor n^(-1/(d+4)) for n samples in d dimensions.
     let scottFactor (n: int) (d: int) = Math.Pow(float n, -1.0 / float (d + 4))
@@ -61,15 +64,29 @@ module MarginalLikelihood =
     /// Draws posterior samples by HMC, one chain per datapoint: logJoint maps z [B; J] to log p(x_b, z_b) [B].
     /// Returns the samples [B; S; J] and their log p(x, z) values [B; S].
     let posteriorSamples (c: MarginalLikelihoodConfig) (logJoint: Tensor -> Tensor) (init: Tensor) (g: torch.Generator) : Tensor * Tensor =
-        // One step size per chain, adapted during burn-in: the datapoints' posteriors differ in width,
-        // and one shared step size leaves the narrowest chains stuck (which ruins a density estimate).
+        // Burn-in with step-size adaptation: one shared step size tuned on the batch's acceptance rate
+        // (the paper's code), or one per chain; the per-chain sizes jitter from transition to transition,
+        // so sampling uses their geometric mean over the second half of the burn-in.
         let mutable z = init
         let mutable eps = torch.full([| init.shape.[0]; 1L |], Torch.scalar c.InitialStepSize, dtype = init.dtype)
-        for _ in 1 .. c.BurnIn do
+        let mutable shared = c.InitialStepSize
+        let mutable logEpsSum = torch.zeros_like(eps)
+        let averaged = max 1 (c.BurnIn / 2)
+        for i in 1 .. c.BurnIn do
             use _ = torch.NewDisposeScope()
-            let positions, _, accepted = Hmc.transition c.Hmc logJoint z eps g
-            z <- positions.MoveToOuterDisposeScope()
-            eps <- (Hmc.adaptPerChain c.Hmc eps accepted).MoveToOuterDisposeScope()
+            if c.PerChainStepSizes then
+                let positions, _, accepted = Hmc.transition c.Hmc logJoint z eps g
+                z <- positions.MoveToOuterDisposeScope()
+                eps <- (Hmc.adaptPerChain c.Hmc eps accepted).MoveToOuterDisposeScope()
+                if i > c.BurnIn - averaged then logEpsSum <- (logEpsSum + eps.log()).MoveToOuterDisposeScope()
+            else
+                let s = Hmc.step c.Hmc true logJoint z shared g
+                z <- s.Positions.MoveToOuterDisposeScope()
+                shared <- s.StepSize
+        eps <-
+            if c.PerChainStepSizes && c.BurnIn > 0 then (logEpsSum / float (min averaged c.BurnIn)).exp()
+            elif c.PerChainStepSizes then eps
+            else torch.full([| init.shape.[0]; 1L |], Torch.scalar shared, dtype = init.dtype)
         let samples = ResizeArray()
         let values = ResizeArray()
         for _ in 1 .. c.PosteriorSamples do
