@@ -10,7 +10,7 @@ static class EvaluateVerb
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "seed", "threads", "cache", "frey-face"], ["json"]);
+        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "burn-in", "seed", "threads", "cache", "frey-face"], ["json"]);
         a.AtMostPositional(0, "evaluate");
         string path = a.String("checkpoint") ?? throw new UsageException("evaluate: --checkpoint FILE is required");
         if (Directory.Exists(path)) path = Path.Combine(path, AevbTrainer.CheckpointFileName);
@@ -19,6 +19,7 @@ static class EvaluateVerb
         int points = (int)a.Integer("points", 0, 1, int.MaxValue);
         int posteriorSamples = (int)a.Integer("posterior-samples", 50, 4, 100_000);
         int leapfrog = (int)a.Integer("leapfrog", 4, 1, 10_000);
+        int burnIn = (int)a.Integer("burn-in", 100, 0, 10_000_000);
         long seed = a.Integer("seed", 0, 0);
         Vae.Core.Torch.setThreads((int)a.Integer("threads", Environment.ProcessorCount, 1, 1024));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
@@ -44,19 +45,20 @@ static class EvaluateVerb
             var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, _ => MarginalLikelihoodMethod.HmcMarginal };
             var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
             {
-                Method = method, ImportanceSamples = k, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, Seed = seed,
+                Method = method, ImportanceSamples = k, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
             });
             var train = First(set.Train);
             string key = estimator.Replace('-', '_');
             double onTrain = estimatorObject.Estimate(model, train);
             double onTest = estimatorObject.Estimate(model, test);
             results["estimator"] = estimator; results["train_points"] = train.Count;
+            if (method == MarginalLikelihoodMethod.HmcMarginal) { results["posterior_samples"] = posteriorSamples; results["leapfrog"] = leapfrog; results["burn_in"] = burnIn; }
             results["train_" + key] = onTrain; results["test_" + key] = onTest;
             string detail = method switch
             {
                 MarginalLikelihoodMethod.Elbo => "lower bound",
                 MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}",
-                _ => $"Appendix D: {posteriorSamples} HMC posterior samples, {leapfrog} leapfrog steps",
+                _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps",
             };
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"test ({test.Count} images) {estimator} ({detail}): {onTest:F3} nats per datapoint"));

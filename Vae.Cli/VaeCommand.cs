@@ -17,7 +17,7 @@ public static class VaeCommand
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
-                       [--posterior-samples 50] [--leapfrog 4] [--seed S] [--threads T] [--json]
+                       [--posterior-samples 50] [--leapfrog 4] [--burn-in 100] [--seed S] [--threads T] [--json]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)

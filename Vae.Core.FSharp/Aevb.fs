@@ -61,6 +61,12 @@ module Aevb =
         let total = if c.WeightPrior then total + VaeModel.logWeightPrior m * (float x.shape.[0] / float n) else total
         total, perDatapoint
 
+    /// Raises NonFiniteBoundException for the step unless the value and every gradient are finite
+    /// (one reduction over the gradients; a NaN or infinity anywhere makes their sum non-finite).
+    let requireFinite (step: int64) (value: float) (grads: Tensor[]) =
+        let gsum = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
+        if not (Double.IsFinite value && Double.IsFinite gsum) then raise (NonFiniteBoundException(step, value))
+
     /// One step of Algorithm 1 on training data [N; D]: minibatch, noise, gradient of the
     /// objective, Adagrad ascent (in place). Returns the new state and the minibatch's mean bound
     /// per datapoint. Raises NonFiniteBoundException, before any update, when the estimate or a gradient is not finite.
@@ -71,10 +77,8 @@ module Aevb =
         let parameters = VaeModel.tensors s.Model
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        let bound = perDatapoint.mean().ToDouble() |> float
-        let gradCheck = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
-        if not (Double.IsFinite bound && Double.IsFinite gradCheck) then
-            raise (NonFiniteBoundException(s.Optimizer.Steps, bound))
+        let bound = perDatapoint.mean().ToDouble()
+        requireFinite s.Optimizer.Steps bound grads
         let opt = Adagrad.ascend c.Optimizer s.Optimizer parameters grads
         { s with Optimizer = opt }, bound
 

@@ -44,9 +44,7 @@ module Mcem =
             use _ = torch.NewDisposeScope()
             let objective = (VaeModel.logLikelihood m z x).sum() + (if c.WeightPrior then VaeModel.logPriorOf decoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
             let grads = torch.autograd.grad([| objective |], tensors) |> Seq.toArray
-            let v = objective.ToDouble()
-            let gsum = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
-            if not (Double.IsFinite v && Double.IsFinite gsum && Double.IsFinite value) then raise (NonFiniteBoundException(opt.Steps, v))
+            Aevb.requireFinite opt.Steps (objective.ToDouble() + value) grads
             Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
             opt <- { opt with Steps = opt.Steps + 1L }
         { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = hmc.StepSize } }, value

@@ -27,9 +27,7 @@ module WakeSleep =
             let k = encoder.Length
             { st with SumSquares = st.SumSquares.[.. k - 1] }, { st with SumSquares = st.SumSquares.[k ..] }
         let encState, decState = split s.Optimizer
-        let check (v: float) (grads: Tensor[]) =
-            let gsum = torch.stack(grads |> Array.map (fun t -> t.sum())).sum().ToDouble()
-            if not (Double.IsFinite v && Double.IsFinite gsum) then raise (NonFiniteBoundException(s.Optimizer.Steps, v))
+        let check = Aevb.requireFinite s.Optimizer.Steps
 
         // Wake phase.
         let x = Aevb.minibatch c data g

@@ -125,6 +125,7 @@ public class TrainCommandTests
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--estimator", "guess").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--posterior-samples", "3").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--leapfrog", "0").Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--burn-in", "-1").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--points", "0").Code);
     }
 
