@@ -45,11 +45,10 @@ module Hmc =
         v.detach(), g.detach()
 
     /// The leapfrog integrator: steps of size eps ([C; 1] per chain, or a scalar tensor) from (z, p),
-    /// with half steps of the momentum at both ends. Time-reversible and volume-preserving.
-    /// Returns (z, p, log density at z, its gradient).
-    let leapfrog (logDensity: Tensor -> Tensor) (z: Tensor) (p: Tensor) (eps: Tensor) (steps: int) =
-        let _, g0 = valueAndGradient logDensity z
-        let mutable p = p + eps * 0.5 * g0
+    /// given the log density's gradient at z, with half steps of the momentum at both ends.
+    /// Time-reversible and volume-preserving. Returns (z, p, log density at z, its gradient).
+    let leapfrogFrom (logDensity: Tensor -> Tensor) (z: Tensor) (gradient: Tensor) (p: Tensor) (eps: Tensor) (steps: int) =
+        let mutable p = p + eps * 0.5 * gradient
         let mutable z = z
         let mutable last = Unchecked.defaultof<Tensor * Tensor>
         for i in 1 .. steps do
@@ -57,6 +56,10 @@ module Hmc =
             last <- valueAndGradient logDensity z
             p <- p + (if i < steps then eps else eps * 0.5) * snd last
         z, p, fst last, snd last
+
+    /// leapfrogFrom with the gradient at z computed here.
+    let leapfrog (logDensity: Tensor -> Tensor) (z: Tensor) (p: Tensor) (eps: Tensor) (steps: int) =
+        leapfrogFrom logDensity z (snd (valueAndGradient logDensity z)) p eps steps
 
     /// One HMC transition of every chain with per-chain step sizes eps [C; 1] (signs flipped at random
     /// when asked): a fresh momentum, a leapfrog trajectory, a Metropolis correction per chain. A
@@ -68,8 +71,8 @@ module Hmc =
         let eps =
             if c.RandomSign then eps * (torch.randint(0L, 2L, [| chains; 1L |], dtype = z.dtype, generator = g) * 2.0 - 1.0)
             else eps
-        let logP0, _ = valueAndGradient logDensity z
-        let z1, p1, logP1, _ = leapfrog logDensity z p0 eps c.LeapfrogSteps
+        let logP0, g0 = valueAndGradient logDensity z
+        let z1, p1, logP1, _ = leapfrogFrom logDensity z g0 p0 eps c.LeapfrogSteps
         let h0 = -logP0 + (p0 * p0).sum(-1L) * 0.5
         let h1 = -logP1 + (p1 * p1).sum(-1L) * 0.5
         let logU = torch.rand([| chains |], dtype = z.dtype, generator = g).log()
