@@ -39,14 +39,8 @@ static class TrainVerb
             data = DataChoice.From(a);
             string algorithm = a.Choice("algorithm", "aevb", "aevb", "wake-sleep", "mcem");
             bool frey = data.Dataset == "frey-face";
-            var model = new VaeModelOptions
-            {
-                InputDimension = 784, // replaced by the data's size below
-                LatentDimensions = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000),
-                HiddenUnits = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000),
-                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
-                DoublePrecision = a.Has("double"),
-            };
+            int latent = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000);
+            int hidden = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000);
             var aevb = new AevbOptions
             {
                 Estimator = a.Choice("estimator", "b", "a", "b") == "a" ? SgvbEstimator.A : SgvbEstimator.B,
@@ -57,15 +51,16 @@ static class TrainVerb
             };
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
             string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
-            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{model.LatentDimensions}-{label}-seed{aevb.Seed}");
+            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
             if (File.Exists(Path.Combine(outDir, AevbTrainer.CheckpointFileName)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
             var set = data.Load(stderr);
-            model = new VaeModelOptions
+            var model = new VaeModelOptions
             {
-                InputDimension = set.Train.Dimension, LatentDimensions = model.LatentDimensions, HiddenUnits = model.HiddenUnits,
-                Likelihood = model.Likelihood, DoublePrecision = model.DoublePrecision,
+                InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden,
+                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
+                DoublePrecision = a.Has("double"),
             };
             trainer = algorithm switch
             {

@@ -69,5 +69,4 @@ module ImportanceWeighted =
 
     /// The K-sample bound per datapoint of a VAE on x [M; D] with its encoder as the proposal ([M], no gradient).
     let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
-        use _ = torch.no_grad ()
         boundOf (logJoint m x) (VaeModel.encode m x) k chunk g

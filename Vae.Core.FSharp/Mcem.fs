@@ -33,18 +33,17 @@ module Mcem =
         let hmc = Hmc.step Hmc.paper true logJoint (mcmc.Chains.index_select(0L, idx)) mcmc.StepSize g
         let z = hmc.Positions.detach()
         Torch.noGrad (fun () -> mcmc.Chains.index_copy_(0L, idx, z)) |> ignore
-        let value = hmc.LogDensity.mean().ToDouble()
+        let value = hmc.LogDensity.mean()
         // M-step: weight updates of the decoder with the samples fixed.
         let decoder = VaeModel.decoderParameters m
         let tensors = decoder |> List.map (fun p -> p.Tensor) |> List.toArray
         let k = (VaeModel.encoderParameters m).Length
-        let prior = float c.BatchSize / float data.shape.[0]
         let mutable opt = s.Optimizer
         for _ in 1 .. WeightUpdates do
             use _ = torch.NewDisposeScope()
-            let objective = (VaeModel.logLikelihood m z x).sum() + (if c.WeightPrior then VaeModel.logPriorOf decoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
+            let objective = Aevb.withWeightPrior c data.shape.[0] decoder ((VaeModel.logLikelihood m z x).sum())
             let grads = torch.autograd.grad([| objective |], tensors) |> Seq.toArray
-            Aevb.requireFinite opt.Steps (objective.ToDouble() + value) grads
+            Aevb.requireFinite opt.Steps (objective + value) grads |> ignore
             Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
             opt <- { opt with Steps = opt.Steps + 1L }
-        { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = hmc.StepSize } }, value
+        { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = hmc.StepSize } }, value.ToDouble()

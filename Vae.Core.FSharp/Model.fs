@@ -143,6 +143,3 @@ module VaeModel =
     /// log p(theta) of the N(0, I) prior over the weights (not biases) of the given parameters (constants dropped).
     let logPriorOf (ps: NamedParameter list) : Tensor =
         ps |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum() * -0.5) |> List.reduce (+)
-
-    /// log p(theta) of the N(0, I) weight prior over every weight of the model.
-    let logWeightPrior (m: VaeModel) : Tensor = logPriorOf (parameters m)

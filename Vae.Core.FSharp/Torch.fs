@@ -26,11 +26,6 @@ module Torch =
         torch.InitializeDeviceType DeviceType.CPU
         torch.__version__
 
-    /// Runs f inside a dispose scope: every tensor created inside and not returned is freed on exit.
-    let inScope (f: unit -> 'T) : 'T =
-        use _ = torch.NewDisposeScope ()
-        f ()
-
     /// Runs f with gradient recording off.
     let noGrad (f: unit -> 'T) : 'T =
         use _ = torch.no_grad ()

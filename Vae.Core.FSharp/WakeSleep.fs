@@ -18,8 +18,6 @@ module WakeSleep =
     let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
-        let n = float data.shape.[0]
-        let prior = float c.BatchSize / n
         let encoder = VaeModel.encoderParameters m
         let decoder = VaeModel.decoderParameters m
         let tensors (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
@@ -35,19 +33,16 @@ module WakeSleep =
         let eps = ElboEstimator.noise 1 c.BatchSize m g
         let z = (Distributions.reparameterise q eps).detach()
         let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-        let bound = (logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean().ToDouble()
-        let wake = logPxz.sum() + (if c.WeightPrior then VaeModel.logPriorOf decoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
+        let wake = Aevb.withWeightPrior c data.shape.[0] decoder (logPxz.sum())
         let wakeGrads = torch.autograd.grad([| wake |], tensors decoder) |> Seq.toArray
-        check bound wakeGrads
+        let bound = check ((logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean()) wakeGrads
 
         // Sleep phase: fantasies (z, x) from the generative model.
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
         let xp = Torch.noGrad (fun () -> VaeModel.sampleData m zp g)
-        let sleep =
-            (Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum()
-            + (if c.WeightPrior then VaeModel.logPriorOf encoder * prior else torch.zeros(1, dtype = m.Config.DType).sum())
+        let sleep = Aevb.withWeightPrior c data.shape.[0] encoder ((Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum())
         let sleepGrads = torch.autograd.grad([| sleep |], tensors encoder) |> Seq.toArray
-        check (sleep.ToDouble()) sleepGrads
+        check sleep sleepGrads |> ignore
 
         Adagrad.ascend c.Optimizer decState (tensors decoder) wakeGrads |> ignore
         Adagrad.ascend c.Optimizer encState (tensors encoder) sleepGrads |> ignore
