@@ -9,6 +9,9 @@ public enum DecoderLikelihood
     Gaussian,
     /// <summary>Gaussian MLP whose mean is squashed into (0, 1) by a sigmoid (the paper's Frey Face decoder).</summary>
     GaussianSigmoidMean,
+    /// <summary>Linear-Gaussian decoder N(W z + b, diag sigma^2) (factor analysis, probabilistic PCA): no hidden layer,
+    /// and its exact log-likelihood is known (<see cref="VariationalAutoEncoder.ExactLogLikelihood"/>).</summary>
+    LinearGaussian,
 }
 
 /// <summary>Which SGVB estimator of the lower bound.</summary>
@@ -48,7 +51,9 @@ public sealed class VaeModelOptions
         {
             DecoderLikelihood.Bernoulli => Vae.Core.Likelihood.Bernoulli,
             DecoderLikelihood.Gaussian => Vae.Core.Likelihood.Gaussian,
-            _ => Vae.Core.Likelihood.GaussianSigmoidMean,
+            DecoderLikelihood.GaussianSigmoidMean => Vae.Core.Likelihood.GaussianSigmoidMean,
+            DecoderLikelihood.LinearGaussian => Vae.Core.Likelihood.LinearGaussian,
+            _ => throw new ArgumentOutOfRangeException(nameof(Likelihood), Likelihood, "likelihood: expected a DecoderLikelihood value"),
         },
         DoublePrecision ? TorchSharp.torch.float64 : TorchSharp.torch.float32,
         InitialStandardDeviation);
@@ -56,7 +61,8 @@ public sealed class VaeModelOptions
     internal static VaeModelOptions FromCore(Vae.Core.ModelConfig c) => new()
     {
         InputDimension = c.InputDim, HiddenUnits = c.HiddenUnits, LatentDimensions = c.LatentDim,
-        Likelihood = c.Likelihood.IsBernoulli ? DecoderLikelihood.Bernoulli : c.Likelihood.IsGaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.GaussianSigmoidMean,
+        Likelihood = c.Likelihood.IsBernoulli ? DecoderLikelihood.Bernoulli : c.Likelihood.IsGaussian ? DecoderLikelihood.Gaussian
+            : c.Likelihood.IsGaussianSigmoidMean ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.LinearGaussian,
         DoublePrecision = c.DType == TorchSharp.torch.float64, InitialStandardDeviation = c.InitStd,
     };
 }

@@ -139,4 +139,13 @@ public sealed class VariationalAutoEncoder
         using var scope = torch.NewDisposeScope();
         return Evaluation.importanceWeighted(Core, Data(data), k, 100, Torch.generator(seed));
     }
+
+    /// <summary>The exact average log p(x) per datapoint (nats) for a model with the
+    /// <see cref="DecoderLikelihood.LinearGaussian"/> decoder, whose marginal is N(b, W Wᵀ + diag σ²); other decoders
+    /// have no closed form and throw <see cref="InvalidOperationException"/>.</summary>
+    public double ExactLogLikelihood(ImageData data)
+    {
+        using var scope = torch.NewDisposeScope();
+        return VaeModelModule.exactLogLikelihood(Core, Data(data)).mean().ToDouble();
+    }
 }

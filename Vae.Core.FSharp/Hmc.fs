@@ -79,15 +79,19 @@ module Hmc =
         let accepted = (logU.lt(h0 - h1)).logical_and(h1.isfinite())
         torch.where(accepted.unsqueeze(-1L), z1, z), torch.where(accepted, logP1, logP0), accepted
 
-    /// One HMC transition of every chain with one step size. With adapt, the step size is multiplied
-    /// (acceptance at or above the target) or divided (below) by min(MaxAdaptFactor, 1.02^C), as in the paper's code.
+    /// The shared step size after a transition of C chains with acceptance rate rate: multiplied (at or
+    /// above the target) or divided (below) by min(MaxAdaptFactor, 1.02^C), as in the paper's code.
+    let adaptShared (c: HmcConfig) (chains: int64) (rate: float) (stepSize: float) : float =
+        let factor = min c.MaxAdaptFactor (Math.Pow(1.02, float chains))
+        if rate < c.TargetAcceptance then stepSize / factor else stepSize * factor
+
+    /// One HMC transition of every chain with one step size, adapted by adaptShared when asked.
     let step (c: HmcConfig) (adapt: bool) (logDensity: Tensor -> Tensor) (z: Tensor) (stepSize: float) (g: torch.Generator) : HmcStep =
         let chains = z.shape.[0]
         let eps = torch.full([| chains; 1L |], Torch.scalar stepSize, dtype = z.dtype)
         let positions, logDensityNew, accepted = transition c logDensity z eps g
         let rate = accepted.to_type(torch.float64).mean().ToDouble()
-        let factor = min c.MaxAdaptFactor (Math.Pow(1.02, float chains))
-        let next = if not adapt then stepSize elif rate < c.TargetAcceptance then stepSize / factor else stepSize * factor
+        let next = if adapt then adaptShared c chains rate stepSize else stepSize
         { Positions = positions; LogDensity = logDensityNew; Accepted = accepted; AcceptRate = rate; StepSize = next }
 
     /// Per-chain adaptation of step sizes eps [C; 1] after a transition: an accepting chain's step grows

@@ -3,47 +3,78 @@ namespace Vae.Core
 open System
 open TorchSharp
 
-/// Monte Carlo EM (Appendix E), the paper's baseline without a recognition model: a persistent HMC
-/// chain per training datapoint samples the posterior p(z|x) (10 leapfrog steps, step size tuned
-/// towards 90% acceptance), then 5 Adagrad updates of the decoder use those samples.
+/// Monte Carlo EM (Appendix E), the paper's baseline without a recognition model. Each step is one
+/// EM iteration over the whole training set, as in the paper's code (`step_batch_mcem`): the E-step
+/// moves a persistent HMC chain per datapoint by one transition on log p(z) + log p(x|z) (10 leapfrog
+/// steps, one step size tuned towards 90% acceptance); the M-step makes 5 Adagrad updates of the
+/// decoder with the full-batch gradient of sum_i log p(x_i|z_i) + log p(theta).
 [<RequireQualifiedAccess>]
 module Mcem =
 
     /// Weight updates per E-step (the paper: 5).
     let [<Literal>] WeightUpdates = 5
 
+    /// Datapoints processed at once (a memory bound; results do not depend on it beyond rounding).
+    let [<Literal>] Chunk = 1000L
+
     /// Chains started from the prior N(0, I), one per training datapoint, and the paper's initial step size 0.01.
     let initChains (m: VaeModel) (n: int64) (g: torch.Generator) : McmcState =
         { Chains = torch.randn([| n; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g); StepSize = 0.01 }
 
-    /// One step on training data [N; D], in place: a minibatch of M datapoints by random indices;
-    /// one HMC transition of their chains on log p(z) + log p(x|z); then WeightUpdates Adagrad
-    /// ascents of sum log p(x|z) + (M/N) log p(theta) w.r.t. the decoder (each update counts as an
-    /// optimiser step). The encoder is not used. Returns the minibatch's mean log p(x, z) at the new
-    /// samples. A non-finite value raises NonFiniteBoundException before the update it would feed.
+    let private chunks (n: int64) = [ for start in 0L .. Chunk .. n - 1L -> start, min Chunk (n - start) ]
+
+    /// The E-step: one HMC transition of every chain (in chunks, one shared step size), the step size
+    /// then adapted on the overall acceptance rate. Returns the new chains, their log p(x, z) [N] and the step size.
+    let eStep (m: VaeModel) (x: Tensor) (mcmc: McmcState) (g: torch.Generator) : Tensor * Tensor * float =
+        let n = x.shape.[0]
+        let parts =
+            [ for start, len in chunks n do
+                  let xs = x.narrow(0L, start, len)
+                  let eps = torch.full([| len; 1L |], Torch.scalar mcmc.StepSize, dtype = mcmc.Chains.dtype)
+                  let z, logP, accepted = Hmc.transition Hmc.paper (ImportanceWeighted.logJoint m xs) (mcmc.Chains.narrow(0L, start, len)) eps g
+                  yield z.detach(), logP.detach(), accepted.sum().to_type(torch.float64) ]
+        let chains = torch.cat([| for z, _, _ in parts -> z |], 0L)
+        let logP = torch.cat([| for _, v, _ in parts -> v |], 0L)
+        let rate = torch.stack([| for _, _, a in parts -> a |]).sum().ToDouble() / float n
+        chains, logP, Hmc.adaptShared Hmc.paper n rate mcmc.StepSize
+
+    /// The full-batch gradient of sum_i log p(x_i|z_i) + log p(theta) (weights only, when the weight
+    /// prior is on) with respect to the decoder's parameters, accumulated over chunks. Returns the gradients
+    /// and the objective's value.
+    let mStepGradient (c: AevbConfig) (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor[] * Tensor =
+        let decoder = VaeModel.decoderParameters m
+        let tensors = decoder |> List.map (fun p -> p.Tensor) |> List.toArray
+        let parts =
+            chunks x.shape.[0] |> List.mapi (fun i (start, len) ->
+                use _ = torch.NewDisposeScope()
+                let logLik = (VaeModel.logLikelihood m (z.narrow(0L, start, len)) (x.narrow(0L, start, len))).sum()
+                // The prior enters once per full batch (the paper's M/N scaling with M = N).
+                let objective = if i = 0 && c.WeightPrior then logLik + VaeModel.logPriorOf decoder else logLik
+                let gs = torch.autograd.grad([| objective |], tensors) |> Seq.toArray
+                objective.detach().MoveToOuterDisposeScope(), gs |> Array.map (fun t -> t.MoveToOuterDisposeScope()))
+        let grads = parts |> List.map snd |> List.reduce (fun a b -> Array.map2 (fun (x: Tensor) y -> x + y) a b)
+        grads, parts |> List.map fst |> List.reduce (+)
+
+    /// One EM iteration on training data [N; D], in place: the E-step on every chain, then WeightUpdates
+    /// Adagrad ascents of the decoder along mStepGradient (each update counts as an optimiser step). The
+    /// encoder is not used. Data are binarised once per iteration when asked. Returns the mean log p(x, z)
+    /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException before the
+    /// update it would feed, with the chains unchanged.
     let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
         let mcmc = s.Mcmc |> Option.defaultWith (fun () -> invalidArg (nameof s) "Monte Carlo EM needs its chains (Mcem.initChains)")
-        let idx = torch.randint(0L, data.shape.[0], [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
-        let x = data.index_select(0L, idx)
-        let x = if c.Binarize then torch.bernoulli(x, generator = g) else x
-        let logJoint (z: Tensor) = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-        // E-step: one HMC transition of the minibatch's chains (gradients w.r.t. z only).
-        let hmc = Hmc.step Hmc.paper true logJoint (mcmc.Chains.index_select(0L, idx)) mcmc.StepSize g
-        let z = hmc.Positions.detach()
-        Torch.noGrad (fun () -> mcmc.Chains.index_copy_(0L, idx, z)) |> ignore
-        let value = hmc.LogDensity.mean()
-        // M-step: weight updates of the decoder with the samples fixed.
-        let decoder = VaeModel.decoderParameters m
-        let tensors = decoder |> List.map (fun p -> p.Tensor) |> List.toArray
+        let x = if c.Binarize then torch.bernoulli(data, generator = g) else data
+        let z, logPxz, stepSize = eStep m x mcmc g
+        let value = logPxz.mean()
+        let tensors = VaeModel.decoderParameters m |> List.map (fun p -> p.Tensor) |> List.toArray
         let k = (VaeModel.encoderParameters m).Length
         let mutable opt = s.Optimizer
         for _ in 1 .. WeightUpdates do
             use _ = torch.NewDisposeScope()
-            let objective = Aevb.withWeightPrior c data.shape.[0] decoder ((VaeModel.logLikelihood m z x).sum())
-            let grads = torch.autograd.grad([| objective |], tensors) |> Seq.toArray
+            let grads, objective = mStepGradient c m x z
             Aevb.requireFinite opt.Steps (objective + value) grads |> ignore
             Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
             opt <- { opt with Steps = opt.Steps + 1L }
-        { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = hmc.StepSize } }, value.ToDouble()
+        Torch.noGrad (fun () -> mcmc.Chains.copy_(z)) |> ignore
+        { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = stepSize } }, value.ToDouble()

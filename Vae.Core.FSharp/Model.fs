@@ -11,6 +11,9 @@ type Likelihood =
     | Gaussian
     /// Gaussian MLP whose mean is squashed into (0, 1) by a sigmoid (the paper's Frey Face decoder).
     | GaussianSigmoidMean
+    /// Linear-Gaussian decoder N(W z + b, diag sigma^2) (factor analysis): no hidden layer, and an exact
+    /// marginal likelihood (LinearGaussian.logMarginal) for checking learners.
+    | LinearGaussian
 
 /// The architecture of a model: sizes, likelihood, precision.
 type ModelConfig =
@@ -30,6 +33,7 @@ type ModelConfig =
 type Decoder =
     | BernoulliDecoder of BernoulliMlp
     | GaussianDecoder of GaussianMlp
+    | LinearGaussianDecoder of LinearGaussian
 
 /// A variational auto-encoder: recognition model q_phi(z|x) (encoder), generative model
 /// p_theta(x|z) (decoder) and the prior p(z) = N(0, I).
@@ -63,7 +67,8 @@ module VaeModel =
         gaussian "encoder" d j
         @ (match c.Likelihood with
            | Bernoulli -> linear "decoder.hidden" j h @ linear "decoder.logits" h d
-           | Gaussian | GaussianSigmoidMean -> gaussian "decoder" j d)
+           | Gaussian | GaussianSigmoidMean -> gaussian "decoder" j d
+           | LinearGaussian -> linear "decoder.mean" j d @ [ "decoder.logvar", [| d |] ])
 
     /// A model with every parameter drawn from N(0, InitStd^2) using generator g.
     let create (c: ModelConfig) (g: torch.Generator) : VaeModel =
@@ -73,6 +78,7 @@ module VaeModel =
             match c.Likelihood with
             | Bernoulli -> BernoulliDecoder(BernoulliMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
             | Gaussian | GaussianSigmoidMean -> GaussianDecoder(GaussianMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
+            | LinearGaussian -> LinearGaussianDecoder(LinearGaussian.init c.LatentDim c.InputDim c.InitStd c.DType g)
         { Config = c; Encoder = encoder; Decoder = decoder }
 
     let private linear (prefix: string) (l: Linear) =
@@ -90,6 +96,7 @@ module VaeModel =
         match m.Decoder with
         | BernoulliDecoder p -> linear "decoder.hidden" p.Hidden @ linear "decoder.logits" p.Logits
         | GaussianDecoder p -> gaussian "decoder" p
+        | LinearGaussianDecoder p -> linear "decoder.mean" p.Mean @ [ { Name = "decoder.logvar"; Tensor = p.LogVar; IsWeight = false } ]
 
     /// Every parameter (encoder, then decoder), in a fixed order.
     let parameters (m: VaeModel) : NamedParameter list = encoderParameters m @ decoderParameters m
@@ -111,34 +118,47 @@ module VaeModel =
             Decoder =
                 match m.Decoder with
                 | BernoulliDecoder p -> BernoulliDecoder { Hidden = c p.Hidden; Logits = c p.Logits }
-                | GaussianDecoder p -> GaussianDecoder(g p) }
+                | GaussianDecoder p -> GaussianDecoder(g p)
+                | LinearGaussianDecoder p -> LinearGaussianDecoder { Mean = c p.Mean; LogVar = p.LogVar.detach().clone() } }
 
     /// q_phi(z|x): the encoder's Gaussian for data x.
     let encode (m: VaeModel) (x: Tensor) : Distributions.DiagonalGaussian = GaussianMlp.apply false m.Encoder x
+
+    /// The Gaussian p(x|z) of a Gaussian decoder (MLP or linear) for latent points z.
+    let private gaussianOf (m: VaeModel) (z: Tensor) : Distributions.DiagonalGaussian =
+        match m.Decoder with
+        | GaussianDecoder p -> GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z
+        | LinearGaussianDecoder p -> LinearGaussian.apply p z
+        | BernoulliDecoder _ -> invalidOp "a Bernoulli decoder has no Gaussian output"
 
     /// log p_theta(x|z), summed over the data dimension; z may carry extra leading sample dimensions.
     let logLikelihood (m: VaeModel) (z: Tensor) (x: Tensor) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p -> Distributions.bernoulliLogProbability (BernoulliMlp.logits p z) x
-        | GaussianDecoder p ->
-            Distributions.gaussianLogDensity (GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z) x
+        | GaussianDecoder _ | LinearGaussianDecoder _ -> Distributions.gaussianLogDensity (gaussianOf m z) x
 
     /// The decoder's mean E[x|z] (Bernoulli probabilities or Gaussian means).
     let decodeMean (m: VaeModel) (z: Tensor) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p -> (BernoulliMlp.logits p z).sigmoid()
-        | GaussianDecoder p -> (GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z).Mean
-
+        | GaussianDecoder _ | LinearGaussianDecoder _ -> (gaussianOf m z).Mean
 
     /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1]
     /// for the sigmoid-mean decoder, as the paper's code does).
     let sampleData (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p -> torch.bernoulli((BernoulliMlp.logits p z).sigmoid(), generator = g)
-        | GaussianDecoder p ->
-            let q = GaussianMlp.apply (m.Config.Likelihood = GaussianSigmoidMean) p z
+        | GaussianDecoder _ | LinearGaussianDecoder _ ->
+            let q = gaussianOf m z
             let x = q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
             if m.Config.Likelihood = GaussianSigmoidMean then x.clamp(Torch.scalar 0.0, Torch.scalar 1.0) else x
+
+    /// The exact log p(x) per datapoint of data x [N; D] for a linear-Gaussian decoder (float64, no
+    /// gradient); other decoders have no closed form and raise InvalidOperationException.
+    let exactLogLikelihood (m: VaeModel) (x: Tensor) : Tensor =
+        match m.Decoder with
+        | LinearGaussianDecoder p -> LinearGaussian.logMarginal p x
+        | _ -> invalidOp "the exact log-likelihood is known only for the linear-Gaussian decoder"
 
     /// log p(theta) of the N(0, I) prior over the weights (not biases) of the given parameters (constants dropped).
     let logPriorOf (ps: NamedParameter list) : Tensor =

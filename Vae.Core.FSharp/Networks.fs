@@ -57,3 +57,38 @@ module BernoulliMlp =
 
     /// The logits of p(x|z).
     let logits (p: BernoulliMlp) (z: Tensor) : Tensor = Linear.apply p.Logits ((Linear.apply p.Hidden z).tanh())
+
+/// A linear-Gaussian decoder p(x|z) = N(W z + b, diag exp(logVar)): factor analysis (probabilistic PCA
+/// when the variances are equal). Its marginal p(x) = N(b, W W^T + diag exp(logVar)) is known in closed
+/// form, so learners can be checked against the true log-likelihood.
+type LinearGaussian =
+    { Mean: Linear
+      /// One log-variance per output dimension [D].
+      LogVar: Tensor }
+
+[<RequireQualifiedAccess>]
+module LinearGaussian =
+
+    /// A decoder from latent to outputs dimensions with every parameter drawn from N(0, std^2).
+    let init (latent: int) (outputs: int) (std: float) (dtype: torch.ScalarType) (g: torch.Generator) : LinearGaussian =
+        { Mean = Linear.init latent outputs std dtype g
+          LogVar = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.scalar std) }
+
+    /// The Gaussian p(x|z) for latent points z (any leading dimensions).
+    let apply (p: LinearGaussian) (z: Tensor) : Distributions.DiagonalGaussian =
+        let mean = Linear.apply p.Mean z
+        { Mean = mean; LogVar = p.LogVar.expand_as(mean) }
+
+    /// The exact log p(x) = log N(x; b, W W^T + diag exp(logVar)) of data x [N; D] under the prior
+    /// p(z) = N(0, I), computed in float64 by a Cholesky factorisation. Returns [N].
+    let logMarginal (p: LinearGaussian) (x: Tensor) : Tensor =
+        let f64 = torch.float64
+        let w = p.Mean.Weight.detach().to_type(f64)
+        let d = w.shape.[0]
+        let cov = w.matmul(w.t()) + torch.diag(p.LogVar.detach().to_type(f64).exp())
+        let chol = torch.linalg.cholesky(cov)
+        let r = (x.to_type(f64) - p.Mean.Bias.detach().to_type(f64)).t()                  // [D; N]
+        let solved = torch.linalg.solve_triangular(chol, r, upper = false)
+        let maha = (solved * solved).sum(0L)
+        let logDet = chol.diagonal().log().sum() * 2.0
+        ((maha + logDet) + System.Math.Log(2.0 * System.Math.PI) * float d) * -0.5

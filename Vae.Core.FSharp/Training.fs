@@ -31,8 +31,10 @@ type TrainingRun =
       State: TrainerState
       Generator: torch.Generator
       Step: int64 }
-    /// Training samples evaluated so far (steps x M).
-    member r.SamplesSeen = r.Step * int64 r.Settings.Aevb.BatchSize
+    /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x N (each step is
+    /// an EM iteration over the whole training set).
+    member r.SamplesSeen =
+        r.Step * (match r.State.Mcmc with Some mc -> mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
 
 /// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
 [<RequireQualifiedAccess>]
@@ -40,7 +42,7 @@ module ModelCheckpoint =
 
     let internal inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
 
-    let private likelihoodName = function Bernoulli -> "bernoulli" | Gaussian -> "gaussian" | GaussianSigmoidMean -> "gaussian-sigmoid-mean"
+    let private likelihoodName = function Bernoulli -> "bernoulli" | Gaussian -> "gaussian" | GaussianSigmoidMean -> "gaussian-sigmoid-mean" | LinearGaussian -> "linear-gaussian"
 
     /// The model's configuration as text fields.
     let fields (c: ModelConfig) : (string * string) list =
@@ -66,7 +68,8 @@ module ModelCheckpoint =
         let likelihood =
             match r.Field "model.likelihood" with
             | "bernoulli" -> Bernoulli | "gaussian" -> Gaussian | "gaussian-sigmoid-mean" -> GaussianSigmoidMean
-            | v -> r.Fail(sprintf "field 'model.likelihood' = '%s', expected bernoulli, gaussian or gaussian-sigmoid-mean" v)
+            | "linear-gaussian" -> LinearGaussian
+            | v -> r.Fail(sprintf "field 'model.likelihood' = '%s', expected bernoulli, gaussian, gaussian-sigmoid-mean or linear-gaussian" v)
         let dtype =
             match r.Field "model.dtype" with
             | "float32" -> torch.float32 | "float64" -> torch.float64
@@ -102,6 +105,14 @@ module TrainingRun =
         let g = Torch.generator s.Seed
         { Settings = s; State = Aevb.init (VaeModel.create s.Model g); Generator = g; Step = 0L }
 
+    /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
+    /// they were made for. Raises ArgumentException otherwise.
+    let requireTrainingSize (n: int64) (r: TrainingRun) =
+        match r.State.Mcmc with
+        | Some mc when mc.Chains.shape.[0] <> n ->
+            invalidArg "data" (sprintf "this Monte Carlo EM run has chains for %d training datapoints, the data hold %d" mc.Chains.shape.[0] n)
+        | _ -> ()
+
     /// Runs steps of the run's algorithm on data [N; D] until the step count reaches untilStep or cancellation is
     /// requested (checked between steps: the current step always finishes). onStep receives the run
     /// and the minibatch bound after each step. A non-finite bound raises NonFiniteBoundException and
@@ -116,15 +127,18 @@ module TrainingRun =
         // MCEM's chains are created on first use, when the training set's size is known.
         if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
             run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
-        match run.State.Mcmc with
-        | Some mc when mc.Chains.shape.[0] <> data.shape.[0] ->
-            invalidArg (nameof data) (sprintf "this Monte Carlo EM run has chains for %d training datapoints, the data hold %d" mc.Chains.shape.[0] data.shape.[0])
-        | _ -> ()
+        requireTrainingSize data.shape.[0] run
         while run.Step < untilStep && not cancel.IsCancellationRequested do
             let state, bound = step run.Settings.Aevb data run.Generator run.State
             run <- { run with State = state; Step = run.Step + 1L }
             onStep run bound
         run
+
+    /// Training samples one step evaluates on a training set of n datapoints: M, or n for Monte Carlo EM.
+    let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
+        match r.Settings.Algorithm with
+        | McemAlgorithm -> n
+        | AevbAlgorithm | WakeSleepAlgorithm -> int64 r.Settings.Aevb.BatchSize
 
     /// A generator for evaluations at the current step: evaluations never draw from the training
     /// generator, so where and how often a run is evaluated does not change its parameters.

@@ -59,7 +59,7 @@ let tests =
             let varOk = ((z.var(0L) - var).abs() - var * sqrt (2.0 / float n) * 5.0).max() |> item < 0.0
             meanOk && varOk
 
-        for likelihood in [ Bernoulli; GaussianSigmoidMean; Gaussian ] do
+        for likelihood in [ Bernoulli; GaussianSigmoidMean; Gaussian; LinearGaussian ] do
             for kind in [ A; B ] do
                 testPropertyWithConfig (config 3) (sprintf "estimator %A gradients equal central finite differences (%A decoder, float64)" kind likelihood) <| fun (seed: int) ->
                     use _ = torch.NewDisposeScope()

@@ -124,6 +124,7 @@ public abstract class Trainer
             throw new ArgumentException($"test data: expected images of {train.Dimension} values, got {test.Dimension}", nameof(options));
         if (options.TotalSamples < 0 || options.EvaluateEvery < 0)
             throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation interval must be non-negative");
+        TrainingRunModule.requireTrainingSize(train.Count, _run);
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 
@@ -134,7 +135,7 @@ public abstract class Trainer
         using var testTensor = options.TestData?.ToTensor().to_type(dtype);
         using var trainEval = options.TrainEvaluationLimit is int limit && limit < train.Count ? trainTensor.narrow(0, 0, limit) : trainTensor.alias();
 
-        long batch = _run.Settings.Aevb.BatchSize;
+        long batch = TrainingRunModule.samplesPerStep(train.Count, _run);
         long untilStep = (options.TotalSamples + batch - 1) / batch;
         long evalSteps = options.EvaluateEvery <= 0 ? long.MaxValue : Math.Max(1, options.EvaluateEvery / batch);
         var evaluations = new List<EvaluationResult>();
@@ -239,8 +240,10 @@ public sealed class WakeSleepTrainer : Trainer
 }
 
 /// <summary>Trains the decoder of a <see cref="VariationalAutoEncoder"/> with Monte Carlo EM (Appendix E; the encoder is
-/// not used): a persistent HMC chain per training datapoint (10 leapfrog steps, step size tuned towards 90%
-/// acceptance), then 5 Adagrad weight updates with the samples. Evaluations report Appendix D estimates of log p(x).</summary>
+/// not used). Each step is an EM iteration over the whole training set, as in the paper's code: one HMC transition of a
+/// persistent chain per training datapoint (10 leapfrog steps, step size tuned towards 90% acceptance), then 5 Adagrad
+/// weight updates along the full-batch gradient. A step therefore counts as N training samples, and the batch size is not
+/// used. Evaluations report Appendix D estimates of log p(x).</summary>
 public sealed class McemTrainer : Trainer
 {
     /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="options"/>.</summary>
