@@ -82,6 +82,20 @@ public sealed class Arguments
         return v;
     }
 
+    /// <summary>A comma-separated list of integers in [<paramref name="min"/>, <paramref name="max"/>], or <paramref name="fallback"/>.</summary>
+    public IReadOnlyList<int> IntegerList(string name, IReadOnlyList<int> fallback, int min, int max)
+    {
+        if (!_options.TryGetValue(name, out var text)) return fallback;
+        var values = new List<int>();
+        foreach (string part in text!.Split(','))
+        {
+            if (!TryParseInteger(part.Trim(), out long v)) throw new UsageException($"--{name}: expected comma-separated integers, got '{text}'");
+            if (v < min || v > max) throw new UsageException($"--{name}: expected integers from {min} to {max}, got {v}");
+            if (!values.Contains((int)v)) values.Add((int)v);
+        }
+        return values;
+    }
+
     /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
     public void AtMostPositional(int count, string verb)
     {

@@ -18,6 +18,8 @@ public static class VaeCommand
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
                        [--posterior-samples 50] [--leapfrog 4] [--burn-in 100] [--seed S] [--threads T] [--json]
+          vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
+                    [--threads T] [--train-eval N] [--out DIR]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
@@ -61,6 +63,7 @@ public static class VaeCommand
                 "data" => DataVerb.Run(args[1..], stdout, stderr),
                 "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
                 "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
+                "reproduce" => ReproduceVerb.Run(args[1..], stdout, stderr, cancel),
                 "sample" or "reconstruct" or "manifold" => PictureVerbs.Run(args[0], args[1..], stdout, stderr),
                 "version" => Version(stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}' (try: vae help)"),

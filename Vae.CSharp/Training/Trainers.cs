@@ -32,12 +32,16 @@ public sealed record EvaluationResult(long SamplesSeen, double Seconds, double T
 public sealed record TrainingSummary(long Steps, long SamplesSeen, double Seconds, double SamplesPerSecond, bool Cancelled, IReadOnlyList<EvaluationResult> Evaluations);
 
 /// <summary>How long to train and what to record.</summary>
-public sealed class TrainingOptions
+public sealed record TrainingOptions
 {
     /// <summary>Training samples to evaluate in total (steps x M); a resumed run continues to this total.</summary>
     public long TotalSamples { get; init; } = 1_000_000;
     /// <summary>Evaluate the train and test bounds every this many training samples (and at the end); 0: only at the end.</summary>
     public long EvaluateEvery { get; init; } = 100_000;
+    /// <summary>Evaluate at these training-sample counts (rounded up to whole steps) instead of every
+    /// <see cref="EvaluateEvery"/> samples, and at the end: e.g. log-spaced points for a learning curve. Null: use
+    /// <see cref="EvaluateEvery"/>.</summary>
+    public IReadOnlyList<long>? EvaluateAt { get; init; }
     /// <summary>Test data for the evaluations, or null.</summary>
     public ImageData? TestData { get; init; }
     /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
@@ -122,8 +126,8 @@ public abstract class Trainer
             throw new ArgumentException($"train: expected images of {_run.Settings.Model.InputDim} values, got {train.Dimension}", nameof(train));
         if (options.TestData is { } test && test.Dimension != train.Dimension)
             throw new ArgumentException($"test data: expected images of {train.Dimension} values, got {test.Dimension}", nameof(options));
-        if (options.TotalSamples < 0 || options.EvaluateEvery < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation interval must be non-negative");
+        if (options.TotalSamples < 0 || options.EvaluateEvery < 0 || options.EvaluateAt?.Any(s => s < 0) == true)
+            throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation points must be non-negative");
         TrainingRunModule.requireTrainingSize(train.Count, _run);
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
@@ -138,6 +142,11 @@ public abstract class Trainer
         long batch = TrainingRunModule.samplesPerStep(train.Count, _run);
         long untilStep = (options.TotalSamples + batch - 1) / batch;
         long evalSteps = options.EvaluateEvery <= 0 ? long.MaxValue : Math.Max(1, options.EvaluateEvery / batch);
+        // The next step at which to evaluate after step: from the explicit points, or the next multiple of evalSteps.
+        long[] evalAt = options.EvaluateAt is { } at ? [.. at.Select(s => (s + batch - 1) / batch).Order()] : [];
+        long NextEvaluation(long step) => options.EvaluateAt is null
+            ? (evalSteps == long.MaxValue ? untilStep : Math.Min(untilStep, (step / evalSteps + 1) * evalSteps))
+            : Math.Min(untilStep, evalAt.FirstOrDefault(e => e > step, untilStep));
         var evaluations = new List<EvaluationResult>();
         var clock = Stopwatch.StartNew();
         long startStep = _run.Step;
@@ -173,7 +182,7 @@ public abstract class Trainer
         {
             while (_run.Step < untilStep && !cancellationToken.IsCancellationRequested)
             {
-                long nextEval = evalSteps == long.MaxValue ? untilStep : Math.Min(untilStep, (_run.Step / evalSteps + 1) * evalSteps);
+                long nextEval = NextEvaluation(_run.Step);
                 _run = TrainingRunModule.fit(trainTensor, nextEval, cancellationToken, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
                 {
                     runningSum += bound; runningCount++;

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Vae.Data;
+
+namespace Vae.Experiments;
+
+/// <summary>One training run of an experiment and its learning curve.</summary>
+/// <param name="Algorithm">"aevb", "wake-sleep" or "mcem".</param>
+/// <param name="LatentDimensions">J.</param>
+/// <param name="Directory">The run directory (checkpoint, metrics.csv, options.txt).</param>
+/// <param name="Skipped">Whether the run had already reached its budget, so this invocation did not train it.</param>
+/// <param name="Series">The evaluations over training, in order of samples.</param>
+public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series);
+
+/// <summary>Facts about the machine an experiment ran on, so that times can be read.</summary>
+/// <param name="Processors">Logical processors.</param>
+/// <param name="Cpu">The processor's model name, where the system reports it.</param>
+/// <param name="OperatingSystem">The operating system.</param>
+/// <param name="Framework">The .NET runtime.</param>
+/// <param name="LibTorch">libtorch's version.</param>
+/// <param name="TorchThreads">The libtorch threads used.</param>
+public sealed record MachineFacts(int Processors, string Cpu, string OperatingSystem, string Framework, string LibTorch, int TorchThreads)
+{
+    /// <summary>This machine's facts.</summary>
+    public static MachineFacts Current()
+    {
+        string cpu = "unknown";
+        if (File.Exists("/proc/cpuinfo"))
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        return new(Environment.ProcessorCount, cpu, System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+                   System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Vae.Core.Torch.load(), Vae.Core.Torch.threads());
+    }
+}
+
+/// <summary>What an experiment produced: its settings, every run's curve, the time it took and the machine.</summary>
+/// <param name="Experiment">"figure2" or "figure3".</param>
+/// <param name="Dataset">The data set's description.</param>
+/// <param name="Budget">Training samples per run.</param>
+/// <param name="Seed">The seed of every run.</param>
+/// <param name="Settings">The other settings, as text.</param>
+/// <param name="Measure">What the curves measure (e.g. "lower bound per datapoint (nats)").</param>
+/// <param name="Runs">The runs.</param>
+/// <param name="WallSeconds">Time this invocation took (runs already finished are not retrained).</param>
+/// <param name="Machine">The machine.</param>
+public sealed record ExperimentResults(string Experiment, string Dataset, long Budget, long Seed, IReadOnlyDictionary<string, string> Settings,
+                                       string Measure, IReadOnlyList<ExperimentRun> Runs, double WallSeconds, MachineFacts Machine)
+{
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>The results as JSON (snake_case fields; a missing test value is "NaN").</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads results written by <see cref="Save"/>.</summary>
+    public static ExperimentResults FromJson(string json) =>
+        JsonSerializer.Deserialize<ExperimentResults>(json, Json) ?? throw new InvalidDataException("results: expected a JSON object");
+
+    /// <summary>Writes the JSON to <paramref name="path"/> atomically.</summary>
+    public void Save(string path) => Vae.Core.Files.writeAtomically(path, System.Text.Encoding.UTF8.GetBytes(ToJson()));
+}
+
+/// <summary>Training runs that an experiment can repeat: each lives in its own run directory, a finished run is
+/// skipped, and an unfinished one (interrupted, or with a smaller budget) continues from its checkpoint.</summary>
+public static class ExperimentRuns
+{
+    /// <summary>Brings the run in <paramref name="directory"/> to <paramref name="options"/>' total samples: creates it
+    /// with <paramref name="create"/> when the directory holds no checkpoint, resumes it otherwise, and does nothing when
+    /// it has reached the budget. Returns whether it was skipped and the run's whole series from its metrics.csv.</summary>
+    public static (bool Skipped, IReadOnlyList<EvaluationResult> Series, bool Cancelled) Ensure(
+        string directory, Func<Trainer> create, ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        string checkpoint = Path.Combine(directory, Trainer.CheckpointFileName);
+        var trainer = File.Exists(checkpoint) ? Trainer.Resume(checkpoint) : create();
+        bool skipped = trainer.SamplesSeen >= options.TotalSamples && File.Exists(checkpoint);
+        bool cancelled = false;
+        if (!skipped)
+            cancelled = trainer.Fit(train, options with { RunDirectory = directory }, progress, cancellationToken).Cancelled;
+        return (skipped, ReadMetrics(Path.Combine(directory, "metrics.csv")), cancelled);
+    }
+
+    /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
+    /// between it and its checkpoint keeps its last value), in order of samples.</summary>
+    public static IReadOnlyList<EvaluationResult> ReadMetrics(string path)
+    {
+        if (!File.Exists(path)) return [];
+        var rows = new SortedDictionary<long, EvaluationResult>();
+        var lines = File.ReadAllLines(path);
+        for (int i = 1; i < lines.Length; i++)
+        {
+            var f = lines[i].Split(',');
+            double Num(int k, string field) => f.Length > k && f[k].Length == 0 ? double.NaN
+                : f.Length > k && double.TryParse(f[k], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new InvalidDataException($"{path}: line {i + 1}: field '{field}' = '{(f.Length > k ? f[k] : "")}', expected a number");
+            if (!long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long samples))
+                throw new InvalidDataException($"{path}: line {i + 1}: field 'samples' = '{f[0]}', expected an integer");
+            rows[samples] = new EvaluationResult(samples, Num(1, "seconds"), Num(2, "train_bound"), Num(3, "test_bound"));
+        }
+        return [.. rows.Values];
+    }
+
+    /// <summary>Log-spaced training-sample counts from <paramref name="first"/> to <paramref name="last"/>, with
+    /// <paramref name="perDecade"/> points per factor of ten, and <paramref name="last"/> itself.</summary>
+    public static IReadOnlyList<long> LogSpaced(long first, long last, int perDecade = 4)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(first, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(perDecade, 1);
+        var points = new SortedSet<long>();
+        for (int k = 0; ; k++)
+        {
+            long p = (long)Math.Round(first * Math.Pow(10, (double)k / perDecade));
+            if (p >= last) break;
+            points.Add(p);
+        }
+        points.Add(last);
+        return [.. points];
+    }
+}

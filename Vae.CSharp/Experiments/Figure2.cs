@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Globalization;
+using Vae.Data;
+
+namespace Vae.Experiments;
+
+/// <summary>Settings of <see cref="Figure2"/>: the paper's Figure 2 (AEVB against wake-sleep, lower bound per
+/// datapoint against training samples evaluated, one panel per latent size).</summary>
+public sealed record Figure2Options
+{
+    /// <summary>The data set's name in titles ("MNIST", "Frey Face").</summary>
+    public string DatasetLabel { get; init; } = "MNIST";
+    /// <summary>The latent sizes, one panel each (the paper: 3, 5, 10, 20, 200 for MNIST; 2, 5, 10, 20 for Frey Face).</summary>
+    public IReadOnlyList<int> LatentDimensions { get; init; } = [3, 5, 10, 20, 200];
+    /// <summary>Hidden units of every MLP (the paper: 500 MNIST, 200 Frey Face).</summary>
+    public int HiddenUnits { get; init; } = 500;
+    /// <summary>The decoder (Bernoulli for MNIST, the sigmoid-mean Gaussian for Frey Face).</summary>
+    public DecoderLikelihood Likelihood { get; init; } = DecoderLikelihood.Bernoulli;
+    /// <summary>Training samples per run (the paper: about 10⁸).</summary>
+    public long Budget { get; init; } = 1_000_000;
+    /// <summary>The first evaluation point (or a tenth of a smaller budget); the others are log-spaced up to the budget, four per decade.</summary>
+    public long FirstEvaluation { get; init; } = 100_000;
+    /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
+    public int? TrainEvaluationLimit { get; init; } = 10_000;
+    /// <summary>Adagrad's global step size (the paper: 0.02 here).</summary>
+    public double StepSize { get; init; } = 0.02;
+    /// <summary>The seed of every run.</summary>
+    public long Seed { get; init; }
+    /// <summary>The directory holding one run directory per (J, algorithm), results.json and the figure.</summary>
+    public string OutputDirectory { get; init; } = Path.Combine("runs", "figure2-mnist");
+
+    /// <summary>The paper's MNIST panels and model.</summary>
+    public static Figure2Options Mnist => new();
+
+    /// <summary>The paper's Frey Face panels and model (200 hidden units, sigmoid-mean Gaussian decoder).</summary>
+    public static Figure2Options FreyFace => new()
+    {
+        DatasetLabel = "Frey Face", LatentDimensions = [2, 5, 10, 20], HiddenUnits = 200, Likelihood = DecoderLikelihood.GaussianSigmoidMean,
+        OutputDirectory = Path.Combine("runs", "figure2-frey-face"), TrainEvaluationLimit = null,
+    };
+}
+
+/// <summary>The paper's Figure 2: for each latent size, AEVB (estimator B) and wake-sleep with the same networks,
+/// trained on the same data and budget; the train and test lower bounds per datapoint at log-spaced points. Every run
+/// is resumable (a second call continues unfinished runs and skips finished ones); the results are written to
+/// <c>results.json</c> and drawn to <c>figure2.png</c> in the output directory.</summary>
+public static class Figure2
+{
+    /// <summary>The algorithms compared, in drawing order.</summary>
+    public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep"];
+
+    /// <summary>Runs (or continues) every run and draws the figure. Cancellation stops after the current step, with
+    /// every run's checkpoint written; the results then hold what was done, and no figure is drawn.</summary>
+    public static ExperimentResults Run(DataSet data, Figure2Options options, IProgress<string>? log = null,
+                                        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.LatentDimensions.Count == 0 || options.LatentDimensions.Any(j => j < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), "latent dimensions: expected one or more sizes of at least 1");
+        if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
+        var clock = Stopwatch.StartNew();
+        var points = ExperimentRuns.LogSpaced(Math.Min(options.FirstEvaluation, Math.Max(1, options.Budget / 10)), options.Budget);
+        var runs = new List<ExperimentRun>();
+        bool cancelled = false;
+        foreach (int j in options.LatentDimensions)
+            foreach (string algorithm in Algorithms)
+            {
+                if (cancelled) break;
+                string dir = Path.Combine(options.OutputDirectory, $"j{j}-{algorithm}");
+                var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood };
+                var aevb = new AevbOptions { StepSize = options.StepSize, Seed = options.Seed };
+                log?.Report($"{options.DatasetLabel}, J = {j}, {algorithm}: {dir}");
+                var (skipped, series, stopped) = ExperimentRuns.Ensure(dir,
+                    () => algorithm == "aevb" ? new AevbTrainer(model, aevb, data.Description) : new WakeSleepTrainer(model, aevb, data.Description),
+                    data.Train,
+                    new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TestData = data.Test, TrainEvaluationLimit = options.TrainEvaluationLimit },
+                    progress, cancellationToken);
+                if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
+                else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
+                runs.Add(new ExperimentRun(algorithm, j, dir, skipped, series));
+                cancelled = stopped;
+            }
+        var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed,
+            new Dictionary<string, string>
+            {
+                ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
+                ["likelihood"] = options.Likelihood.ToString(),
+                ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize.ToString(CultureInfo.InvariantCulture),
+                ["train_evaluation"] = options.TrainEvaluationLimit is int n ? $"first {n} training images" : "all training images",
+                ["evaluation_points"] = string.Join(" ", points),
+                ["data"] = options.Likelihood == DecoderLikelihood.Bernoulli ? "grey levels" : "continuous values",
+                ["cancelled"] = cancelled.ToString(),
+            },
+            "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
+        Directory.CreateDirectory(options.OutputDirectory);
+        results.Save(Path.Combine(options.OutputDirectory, "results.json"));
+        if (!cancelled) LearningCurvePlot.Save(results, options.DatasetLabel, Path.Combine(options.OutputDirectory, "figure2.png"));
+        return results;
+    }
+}

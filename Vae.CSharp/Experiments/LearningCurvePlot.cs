@@ -1,0 +1,66 @@
+using SkiaSharp;
+
+namespace Vae.Experiments;
+
+/// <summary>Figures laid out like the paper's: one panel per latent size, the measure against training samples
+/// evaluated on a log axis, train solid and test dashed, one colour per algorithm. Drawn with ScottPlot.</summary>
+public static class LearningCurvePlot
+{
+    static readonly IReadOnlyDictionary<string, (string Name, ScottPlot.Color Colour)> Styles = new Dictionary<string, (string, ScottPlot.Color)>
+    {
+        ["aevb"] = ("AEVB", new ScottPlot.Color(31, 119, 180)),
+        ["wake-sleep"] = ("Wake-Sleep", new ScottPlot.Color(214, 39, 40)),
+        ["mcem"] = ("MCEM", new ScottPlot.Color(44, 160, 44)),
+    };
+
+    /// <summary>Draws one panel per latent size of <paramref name="results"/> into a PNG file at
+    /// <paramref name="path"/> (written atomically), each <paramref name="panelWidth"/> x <paramref name="panelHeight"/> pixels.</summary>
+    public static void Save(ExperimentResults results, string datasetLabel, string path, int panelWidth = 420, int panelHeight = 360)
+    {
+        var sizes = results.Runs.Select(r => r.LatentDimensions).Distinct().ToList();
+        using var surface = SKSurface.Create(new SKImageInfo(panelWidth * sizes.Count, panelHeight));
+        surface.Canvas.Clear(SKColors.White);
+        for (int i = 0; i < sizes.Count; i++)
+        {
+            var plot = Panel(results, sizes[i], $"{datasetLabel}, J = {sizes[i]}", i == 0);
+            using var panel = SKBitmap.Decode(plot.GetImageBytes(panelWidth, panelHeight, ScottPlot.ImageFormat.Png));
+            surface.Canvas.DrawBitmap(panel, i * panelWidth, 0);
+        }
+        using var image = surface.Snapshot();
+        using var png = image.Encode(SKEncodedImageFormat.Png, 100);
+        Vae.Core.Files.writeAtomically(path, png.ToArray());
+    }
+
+    static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool yLabel)
+    {
+        var plot = new ScottPlot.Plot();
+        plot.Font.Set("DejaVu Sans");
+        foreach (var run in results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0))
+        {
+            var (name, colour) = Styles.TryGetValue(run.Algorithm, out var s) ? s : (run.Algorithm, ScottPlot.Colors.Black);
+            double[] x = [.. run.Series.Select(e => Math.Log10(e.SamplesSeen))];
+            void Line(double[] y, string label, ScottPlot.LinePattern pattern)
+            {
+                var line = plot.Add.ScatterLine(x, y, colour);
+                line.LegendText = label;
+                line.LinePattern = pattern;
+                line.LineWidth = 2;
+            }
+            Line([.. run.Series.Select(e => e.TrainBound)], $"{name} train", ScottPlot.LinePattern.Solid);
+            if (run.Series.All(e => !double.IsNaN(e.TestBound)))
+                Line([.. run.Series.Select(e => e.TestBound)], $"{name} test", ScottPlot.LinePattern.Dashed);
+        }
+        // Log axis: the data are log10(samples); ticks at powers of ten, labelled 10^k, with log-spaced minor ticks.
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = v => $"1e{v:0}",
+        };
+        plot.Axes.Bottom.Label.Text = "training samples evaluated";
+        if (yLabel) plot.Axes.Left.Label.Text = results.Measure;
+        plot.Title(title);
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        return plot;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Buffers.Binary;
+using Vae.Cli;
+using Vae.Experiments;
+
+namespace Vae.Tests.Experiments;
+
+public class ReproduceFigure2Tests
+{
+    static readonly string[] Small = ["reproduce", "figure2", "--latent", "2", "--train-eval", "500", "--threads", "1"];
+
+    static (int Width, int Height) PngSize(string path)
+    {
+        byte[] b = File.ReadAllBytes(path);
+        Assert.Equal(new byte[] { 137, 80, 78, 71, 13, 10, 26, 10 }, b[..8]);
+        return (BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20)));
+    }
+
+    [Fact]
+    public void Figure2WritesResultsAndAFigureSkipsFinishedRunsAndContinuesToALargerBudget()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal("figure2", results.Experiment);
+        Assert.Equal(["aevb", "wake-sleep"], results.Runs.Select(r => r.Algorithm));
+        foreach (var run in results.Runs)
+        {
+            // Log-spaced points from a tenth of the budget, ending at the budget; bounds finite and rising from the start.
+            Assert.Equal([200L, 400, 700, 1200, 2000], run.Series.Select(e => e.SamplesSeen));
+            Assert.All(run.Series, e => Assert.True(double.IsFinite(e.TrainBound) && double.IsFinite(e.TestBound)));
+            Assert.True(run.Series[^1].TestBound > run.Series[0].TestBound, $"{run.Algorithm}: {run.Series[0].TestBound} -> {run.Series[^1].TestBound}");
+            Assert.True(File.Exists(Path.Combine(run.Directory, "checkpoint.vae")));
+        }
+        Assert.Equal((420, 360), PngSize(Path.Combine(dir, "figure2.png")));
+        Assert.Contains("wrote", output);
+
+        // Again: both runs are finished, so nothing trains and the curves are unchanged.
+        var again = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--out", dir]);
+        Assert.Equal(VaeCommand.Ok, again.Code);
+        Assert.Equal(2, again.Out.Split("skipped").Length - 1);
+        var same = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal(results.Runs.SelectMany(r => r.Series), same.Runs.SelectMany(r => r.Series));
+
+        // A larger budget continues each run from its checkpoint: the earlier points stay, new ones follow.
+        var more = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "4000", "--out", dir]);
+        Assert.True(more.Code == VaeCommand.Ok, more.Err);
+        var longer = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        foreach (var (before, after) in results.Runs.Zip(longer.Runs))
+        {
+            Assert.False(after.Skipped);
+            Assert.Equal(before.Series, after.Series.Take(before.Series.Count));
+            Assert.Equal(4000, after.Series[^1].SamplesSeen);
+        }
+    }
+
+    [Theory]
+    [InlineData("reproduce")]
+    [InlineData("reproduce", "figure9")]
+    [InlineData("reproduce", "figure2", "--latent", "0")]
+    [InlineData("reproduce", "figure2", "--latent", "3,x")]
+    [InlineData("reproduce", "figure2", "--budget", "0")]
+    [InlineData("reproduce", "figure2", "--dataset", "cifar10")]
+    [InlineData("reproduce", "figure2", "--train-eval", "-1")]
+    public void BadReproduceOptionsAreOneLineAndExitCode2(params string[] args)
+    {
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run(args);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.StartsWith("vae: ", err);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+}
+
+public class ExperimentRunsTests
+{
+    [Fact]
+    public void LogSpacedPointsHaveFourPerDecadeAndEndAtTheLast()
+    {
+        Assert.Equal([100_000L, 177_828, 316_228, 562_341, 1_000_000], ExperimentRuns.LogSpaced(100_000, 1_000_000));
+        Assert.Equal([5L], ExperimentRuns.LogSpaced(10, 5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ExperimentRuns.LogSpaced(0, 10));
+    }
+
+    [Fact]
+    public void MetricsKeepOneRowPerSampleCountAndNameABadField()
+    {
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "metrics.csv");
+        // An evaluation repeated after a crash between it and its checkpoint: the last row wins.
+        File.WriteAllLines(path, ["samples,seconds,train_bound,test_bound", "100,1.0,-200,-201", "200,2.0,-150,", "100,1.5,-199,-200"]);
+        var rows = ExperimentRuns.ReadMetrics(path);
+        Assert.Equal([100L, 200], rows.Select(r => r.SamplesSeen));
+        Assert.Equal(-199, rows[0].TrainBound);
+        Assert.True(double.IsNaN(rows[1].TestBound));
+        File.AppendAllLines(path, ["300,3.0,abc,-1"]);
+        var e = Assert.Throws<InvalidDataException>(() => ExperimentRuns.ReadMetrics(path));
+        Assert.Contains("line 5", e.Message);
+        Assert.Contains("train_bound", e.Message);
+    }
+}
