@@ -16,7 +16,7 @@ public enum MarginalLikelihoodMethod
 }
 
 /// <summary>Settings of <see cref="MarginalLikelihoodEstimator"/>.</summary>
-public sealed class MarginalLikelihoodOptions
+public sealed record MarginalLikelihoodOptions
 {
     /// <summary>The method.</summary>
     public MarginalLikelihoodMethod Method { get; init; } = MarginalLikelihoodMethod.ImportanceWeighted;
@@ -57,12 +57,27 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
             default:
                 if (data.Dimension != model.Core.Config.InputDim)
                     throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
-                var config = MarginalLikelihood.paper;
-                config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, config.Thinning,
-                    new HmcConfig(Options.LeapfrogSteps, config.Hmc.TargetAcceptance, config.Hmc.MaxAdaptFactor, config.Hmc.RandomSign), config.BandwidthMultiples, config.InitialStepSize, config.PerChainStepSizes);
                 using (TorchSharp.torch.NewDisposeScope())
                 using (var x = data.ToTensor().to_type(model.Core.Config.DType))
-                    return MarginalLikelihood.ofModel(config, model.Core, x, Torch.generator(Options.Seed));
+                    return AppendixD(model.Core, x, Torch.generator(Options.Seed));
         }
     }
+
+    /// <summary>Appendix D's estimate with these settings for data x (a tensor of the model's dtype), sampling from g.</summary>
+    internal double AppendixD(VaeModel model, TorchSharp.torch.Tensor x, TorchSharp.torch.Generator g)
+    {
+        var paper = MarginalLikelihood.paper;
+        var config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, paper.Thinning,
+            new HmcConfig(Options.LeapfrogSteps, paper.Hmc.TargetAcceptance, paper.Hmc.MaxAdaptFactor, paper.Hmc.RandomSign),
+            paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes);
+        return MarginalLikelihood.ofModel(config, model, x, g);
+    }
+
+    /// <summary>The estimate for data x (a tensor of the model's dtype), sampling from g: what training evaluations use.</summary>
+    internal double Estimate(VaeModel model, TorchSharp.torch.Tensor x, TorchSharp.torch.Generator g) => Options.Method switch
+    {
+        MarginalLikelihoodMethod.Elbo => Evaluation.bound(EstimatorKind.B, model, x, 1000, g),
+        MarginalLikelihoodMethod.ImportanceWeighted => Evaluation.importanceWeighted(model, x, Options.ImportanceSamples, 100, g),
+        _ => AppendixD(model, x, g),
+    };
 }

@@ -9,17 +9,19 @@ static class ReproduceVerb
     /// <summary>The default budget per run: minutes on a 2-core machine (the paper: about 10⁸).</summary>
     public const long DefaultBudget = 1_000_000;
 
-    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval"];
+    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         var a = new Arguments("reproduce", args, Valued, []);
         a.AtMostPositional(1, "reproduce");
-        string experiment = a.Positional.Count == 1 ? a.Positional[0] : throw new UsageException("reproduce: name an experiment: figure2");
+        string experiment = a.Positional.Count == 1 ? a.Positional[0] : throw new UsageException("reproduce: name an experiment: figure2, figure3 or manifolds");
         return experiment switch
         {
             "figure2" => Figure2Run(a, stdout, stderr, cancel),
-            _ => throw new UsageException($"reproduce: unknown experiment '{experiment}', expected figure2"),
+            "figure3" => Figure3Run(a, stdout, stderr, cancel),
+            "manifolds" => ManifoldsRun(a, stdout, stderr, cancel),
+            _ => throw new UsageException($"reproduce: unknown experiment '{experiment}', expected figure2, figure3 or manifolds"),
         };
     }
 
@@ -41,9 +43,57 @@ static class ReproduceVerb
         var set = data.Load(stderr);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Figure 2 on {set.Description}: AEVB and wake-sleep, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
-        var results = Figure2.Run(set, options, new Progress<string>(stdout.WriteLine), new ProgressBar(stderr), cancel);
+        var results = Figure2.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         return Finish(results, options.OutputDirectory, "figure2.png", stdout);
+    }
+
+    static int Figure3Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        int ntrain = (int)a.Integer("ntrain", 1000, 1, 60_000);
+        var data = new DataChoice("mnist", null, null, a.String("cache"), null, ntrain);
+        var defaults = new Figure3Options();
+        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        var options = defaults with
+        {
+            Budget = a.Integer("budget", defaults.Budget, 1),
+            Evaluations = (int)a.Integer("evaluations", defaults.Evaluations, 1, 1000),
+            Points = (int)a.Integer("points", defaults.Points, 1, 10_000),
+            Estimator = defaults.Estimator with { BurnIn = (int)a.Integer("burn-in", defaults.Estimator.BurnIn, 0, 1_000_000) },
+            Seed = a.Integer("seed", 0, 0),
+            OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
+        };
+        Vae.Core.Torch.setThreads(threads);
+        stderr.WriteLine("loading mnist");
+        var set = data.Load(stderr);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Figure 3 on {set.Description}: AEVB, wake-sleep and Monte Carlo EM, J = {options.LatentDimensions}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run; Appendix D on {options.Points} points; seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+        var results = Figure3.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
+        ProgressBar.Clear(stderr);
+        return Finish(results, options.OutputDirectory, "figure3.png", stdout);
+    }
+
+    static int ManifoldsRun(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        long budget = a.Integer("budget", DefaultBudget, 1);
+        long seed = a.Integer("seed", 0, 0);
+        string dir = a.String("out") ?? Path.Combine("runs", "manifolds");
+        var which = a.Has("dataset") ? [a.Choice("dataset", "mnist", "mnist", "frey-face")] : new[] { "mnist", "frey-face" };
+        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        Vae.Core.Torch.setThreads(threads);
+        var sets = which.Select(name =>
+        {
+            stderr.WriteLine($"loading {name}");
+            var set = new DataChoice(name, null, null, a.String("cache"), a.String("frey-face")).Load(stderr);
+            var preset = name == "mnist" ? ManifoldOptions.Mnist : ManifoldOptions.FreyFace;
+            return (set, preset with { Budget = budget, Seed = seed });
+        }).ToList();
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Appendix A manifolds: J = 2 AEVB models of {string.Join(" and ", which)}, budget {budget:N0} samples each, seed {seed}, {threads} threads; {dir}"));
+        var results = Manifolds.Run(sets, dir, new Lines(stdout), new ProgressBar(stderr), cancel);
+        ProgressBar.Clear(stderr);
+        bool cancelled = results.Settings["cancelled"] == "True";
+        stdout.WriteLine(cancelled ? "interrupted: run the same command again to continue" : $"wrote {Path.Combine(dir, "results.json")} in {results.WallSeconds:F0} s");
+        return cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
     }
 
     static int Finish(ExperimentResults results, string dir, string figure, TextWriter stdout)
@@ -57,4 +107,10 @@ static class ReproduceVerb
             : $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)} in {results.WallSeconds:F0} s");
         return cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
     }
+}
+
+/// <summary>Writes each report as a line, at once, on the reporting thread (Progress&lt;T&gt; would post it later).</summary>
+sealed class Lines(TextWriter writer) : IProgress<string>
+{
+    public void Report(string line) => writer.WriteLine(line);
 }

@@ -20,6 +20,9 @@ public static class VaeCommand
                        [--posterior-samples 50] [--leapfrog 4] [--burn-in 100] [--seed S] [--threads T] [--json]
           vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
                     [--threads T] [--train-eval N] [--out DIR]
+          vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]
+                    [--seed S] [--threads T] [--out DIR]
+          vae reproduce manifolds [--dataset mnist|frey-face] [--budget 1e6] [--seed S] [--threads T] [--out DIR]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)

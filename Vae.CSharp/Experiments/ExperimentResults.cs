@@ -82,6 +82,36 @@ public static class ExperimentRuns
         return (skipped, ReadMetrics(Path.Combine(directory, "metrics.csv")), cancelled);
     }
 
+    /// <summary>A new trainer of the named algorithm ("aevb", "wake-sleep" or "mcem").</summary>
+    public static Trainer NewTrainer(string algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
+    {
+        "aevb" => new AevbTrainer(model, options, dataset),
+        "wake-sleep" => new WakeSleepTrainer(model, options, dataset),
+        "mcem" => new McemTrainer(model, options, dataset),
+        _ => throw new ArgumentException($"algorithm: expected aevb, wake-sleep or mcem, got '{algorithm}'", nameof(algorithm)),
+    };
+
+    /// <summary>Brings every (latent size, algorithm) run to the budget in <paramref name="options"/>, in order, each in
+    /// <c>j{J}-{algorithm}</c> under <paramref name="directory"/> (see <see cref="Ensure"/>), reporting each to
+    /// <paramref name="log"/>. Stops after a cancelled run. Returns the runs and whether it was cancelled.</summary>
+    public static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunAll(
+        IEnumerable<(int Latent, string Algorithm)> runs, string directory, Func<int, string, Trainer> create, DataSet data,
+        TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var done = new List<ExperimentRun>();
+        foreach (var (j, algorithm) in runs)
+        {
+            string dir = Path.Combine(directory, $"j{j}-{algorithm}");
+            log?.Report($"{label}, J = {j}, {algorithm}: {dir}");
+            var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
+            if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
+            else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
+            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series));
+            if (cancelled) return (done, true);
+        }
+        return (done, false);
+    }
+
     /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
     /// between it and its checkpoint keeps its last value), in order of samples.</summary>
     public static IReadOnlyList<EvaluationResult> ReadMetrics(string path)

@@ -61,26 +61,13 @@ public static class Figure2
         if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
         var clock = Stopwatch.StartNew();
         var points = ExperimentRuns.LogSpaced(Math.Min(options.FirstEvaluation, Math.Max(1, options.Budget / 10)), options.Budget);
-        var runs = new List<ExperimentRun>();
-        bool cancelled = false;
-        foreach (int j in options.LatentDimensions)
-            foreach (string algorithm in Algorithms)
-            {
-                if (cancelled) break;
-                string dir = Path.Combine(options.OutputDirectory, $"j{j}-{algorithm}");
-                var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood };
-                var aevb = new AevbOptions { StepSize = options.StepSize, Seed = options.Seed };
-                log?.Report($"{options.DatasetLabel}, J = {j}, {algorithm}: {dir}");
-                var (skipped, series, stopped) = ExperimentRuns.Ensure(dir,
-                    () => algorithm == "aevb" ? new AevbTrainer(model, aevb, data.Description) : new WakeSleepTrainer(model, aevb, data.Description),
-                    data.Train,
-                    new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TestData = data.Test, TrainEvaluationLimit = options.TrainEvaluationLimit },
-                    progress, cancellationToken);
-                if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
-                else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
-                runs.Add(new ExperimentRun(algorithm, j, dir, skipped, series));
-                cancelled = stopped;
-            }
+        var (runs, cancelled) = ExperimentRuns.RunAll(
+            options.LatentDimensions.SelectMany(j => Algorithms.Select(a => (j, a))), options.OutputDirectory,
+            (j, algorithm) => ExperimentRuns.NewTrainer(algorithm,
+                new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood },
+                new AevbOptions { StepSize = options.StepSize, Seed = options.Seed }, data.Description),
+            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TrainEvaluationLimit = options.TrainEvaluationLimit },
+            options.DatasetLabel, log, progress, cancellationToken);
         var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed,
             new Dictionary<string, string>
             {
@@ -95,7 +82,7 @@ public static class Figure2
             "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
-        if (!cancelled) LearningCurvePlot.Save(results, options.DatasetLabel, Path.Combine(options.OutputDirectory, "figure2.png"));
+        if (!cancelled) LearningCurvePlot.Save(results, j => $"{options.DatasetLabel}, J = {j}", logSamples: true, Path.Combine(options.OutputDirectory, "figure2.png"));
         return results;
     }
 }

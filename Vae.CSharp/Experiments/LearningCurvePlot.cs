@@ -13,16 +13,17 @@ public static class LearningCurvePlot
         ["mcem"] = ("MCEM", new ScottPlot.Color(44, 160, 44)),
     };
 
-    /// <summary>Draws one panel per latent size of <paramref name="results"/> into a PNG file at
-    /// <paramref name="path"/> (written atomically), each <paramref name="panelWidth"/> x <paramref name="panelHeight"/> pixels.</summary>
-    public static void Save(ExperimentResults results, string datasetLabel, string path, int panelWidth = 420, int panelHeight = 360)
+    /// <summary>Draws one panel per latent size of <paramref name="results"/> (titled by <paramref name="title"/>) into a
+    /// PNG file at <paramref name="path"/> (written atomically), each <paramref name="panelWidth"/> x
+    /// <paramref name="panelHeight"/> pixels; training samples on a log axis (Figure 2) or in millions (Figure 3).</summary>
+    public static void Save(ExperimentResults results, Func<int, string> title, bool logSamples, string path, int panelWidth = 420, int panelHeight = 360)
     {
         var sizes = results.Runs.Select(r => r.LatentDimensions).Distinct().ToList();
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * sizes.Count, panelHeight));
         surface.Canvas.Clear(SKColors.White);
         for (int i = 0; i < sizes.Count; i++)
         {
-            var plot = Panel(results, sizes[i], $"{datasetLabel}, J = {sizes[i]}", i == 0);
+            var plot = Panel(results, sizes[i], title(sizes[i]), logSamples, i == 0);
             using var panel = SKBitmap.Decode(plot.GetImageBytes(panelWidth, panelHeight, ScottPlot.ImageFormat.Png));
             surface.Canvas.DrawBitmap(panel, i * panelWidth, 0);
         }
@@ -31,14 +32,14 @@ public static class LearningCurvePlot
         Vae.Core.Files.writeAtomically(path, png.ToArray());
     }
 
-    static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool yLabel)
+    static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool logSamples, bool yLabel)
     {
         var plot = new ScottPlot.Plot();
         plot.Font.Set("DejaVu Sans");
         foreach (var run in results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0))
         {
             var (name, colour) = Styles.TryGetValue(run.Algorithm, out var s) ? s : (run.Algorithm, ScottPlot.Colors.Black);
-            double[] x = [.. run.Series.Select(e => Math.Log10(e.SamplesSeen))];
+            double[] x = [.. run.Series.Select(e => logSamples ? Math.Log10(e.SamplesSeen) : e.SamplesSeen / 1e6)];
             void Line(double[] y, string label, ScottPlot.LinePattern pattern)
             {
                 var line = plot.Add.ScatterLine(x, y, colour);
@@ -51,13 +52,14 @@ public static class LearningCurvePlot
                 Line([.. run.Series.Select(e => e.TestBound)], $"{name} test", ScottPlot.LinePattern.Dashed);
         }
         // Log axis: the data are log10(samples); ticks at powers of ten, labelled 10^k, with log-spaced minor ticks.
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-        {
-            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-            IntegerTicksOnly = true,
-            LabelFormatter = v => $"1e{v:0}",
-        };
-        plot.Axes.Bottom.Label.Text = "training samples evaluated";
+        if (logSamples)
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+            {
+                MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+                IntegerTicksOnly = true,
+                LabelFormatter = v => $"1e{v:0}",
+            };
+        plot.Axes.Bottom.Label.Text = logSamples ? "training samples evaluated" : "training samples evaluated (millions)";
         if (yLabel) plot.Axes.Left.Label.Text = results.Measure;
         plot.Title(title);
         plot.ShowLegend(ScottPlot.Alignment.LowerRight);

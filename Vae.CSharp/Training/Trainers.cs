@@ -49,8 +49,12 @@ public sealed record TrainingOptions
     /// <summary>A run directory: holds <c>checkpoint.vae</c> (written at every evaluation and at the end),
     /// <c>metrics.csv</c> and <c>options.txt</c>, and a lock so that two runs never share it. Null: nothing written.</summary>
     public string? RunDirectory { get; init; }
-    /// <summary>Monte Carlo EM has no recognition model and so no bound: its evaluations report Appendix D estimates
-    /// of log p(x) (50 posterior samples, 4 leapfrog steps) on this many of the first training and test images.</summary>
+    /// <summary>The estimator of the evaluations, applied to the first <see cref="MarginalLikelihoodPoints"/> training
+    /// and test images; null: the lower bound (estimator B, L = 1) on the training (see
+    /// <see cref="TrainEvaluationLimit"/>) and test sets. Monte Carlo EM has no recognition model and so no bound: with
+    /// null it uses Appendix D's estimator with its default settings.</summary>
+    public MarginalLikelihoodOptions? Estimator { get; init; }
+    /// <summary>Training and test images that <see cref="Estimator"/> is applied to (the first ones).</summary>
     public int MarginalLikelihoodPoints { get; init; } = 100;
     /// <summary>Called after each evaluation.</summary>
     public Action<EvaluationResult>? Evaluated { get; init; }
@@ -157,12 +161,13 @@ public abstract class Trainer
         {
             var g = TrainingRunModule.evaluationGenerator(_run);
             double trainBound, testBound;
-            if (_run.Settings.Algorithm.IsMcemAlgorithm)
+            var estimator = options.Estimator ?? (_run.Settings.Algorithm.IsMcemAlgorithm ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal } : null);
+            if (estimator is not null)
             {
-                // No recognition model, so no bound: Appendix D estimates of log p(x) on the first points.
+                var e = new MarginalLikelihoodEstimator(estimator);
                 int points = options.MarginalLikelihoodPoints;
-                trainBound = MarginalLikelihood.ofModel(MarginalLikelihood.paper, _run.State.Model, trainTensor.narrow(0, 0, Math.Min(points, train.Count)), g);
-                testBound = testTensor is null ? double.NaN : MarginalLikelihood.ofModel(MarginalLikelihood.paper, _run.State.Model, testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0])), g);
+                trainBound = e.Estimate(_run.State.Model, trainTensor.narrow(0, 0, Math.Min(points, train.Count)), g);
+                testBound = testTensor is null ? double.NaN : e.Estimate(_run.State.Model, testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0])), g);
             }
             else
             {

@@ -71,6 +71,47 @@ public class ReproduceFigure2Tests
     }
 }
 
+public class ReproduceFigure3AndManifoldsTests
+{
+    [Fact]
+    public void Figure3ComparesTheThreeAlgorithmsByAppendixDAtEvenlySpacedPoints()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure3", "--ntrain", "200", "--budget", "20000", "--evaluations", "2",
+            "--points", "20", "--burn-in", "50", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal(["aevb", "wake-sleep", "mcem"], results.Runs.Select(r => r.Algorithm));
+        Assert.Equal("200", results.Settings["train_images"]);
+        Assert.Contains("Appendix D on the first 20", results.Settings["estimator"]);
+        foreach (var run in results.Runs)
+        {
+            // Every algorithm is evaluated at the same training-sample counts (a Monte Carlo EM step is 200 samples).
+            Assert.Equal([10_000L, 20_000], run.Series.Select(e => e.SamplesSeen));
+            Assert.All(run.Series, e => Assert.True(e.TrainBound < 0 && e.TestBound < 0 && double.IsFinite(e.TrainBound), $"{run.Algorithm}: {e}"));
+            // Training raises the estimated log p(x) of the training images.
+            Assert.True(run.Series[1].TrainBound > run.Series[0].TrainBound, $"{run.Algorithm}: {run.Series[0].TrainBound} -> {run.Series[1].TrainBound}");
+        }
+        Assert.True(File.Exists(Path.Combine(dir, "figure3.png")));
+        Assert.Contains("mcem", output);
+    }
+
+    [Fact]
+    public void ManifoldsTrainATwoDimensionalModelAndDrawItsGrid()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run("reproduce", "manifolds", "--dataset", "mnist", "--budget", "2000", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        byte[] png = File.ReadAllBytes(Path.Combine(dir, "mnist-manifold.png"));
+        // A 20 x 20 grid of 28 x 28 images with one-pixel borders.
+        Assert.Equal(20 * 29 + 1, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)));
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal(2, Assert.Single(results.Runs).LatentDimensions);
+        // Again: the model is finished, so it is not retrained.
+        Assert.Contains("skipped", Vae.Tests.Cli.Vae.Run("reproduce", "manifolds", "--dataset", "mnist", "--budget", "2000", "--threads", "1", "--out", dir).Out);
+    }
+}
+
 public class ExperimentRunsTests
 {
     [Fact]

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+using Vae.Data;
+
+namespace Vae.Experiments;
+
+/// <summary>Settings of <see cref="Figure3"/>: the paper's Figure 3 (AEVB, wake-sleep and Monte Carlo EM; the marginal
+/// log-likelihood by Appendix D's estimator against training samples evaluated).</summary>
+public sealed record Figure3Options
+{
+    /// <summary>Latent dimensions (the paper: 3; Appendix D's estimator is reliable below 5).</summary>
+    public int LatentDimensions { get; init; } = 3;
+    /// <summary>Hidden units of every MLP (the paper: 100).</summary>
+    public int HiddenUnits { get; init; } = 100;
+    /// <summary>Training samples per run (the paper: up to 6·10⁷).</summary>
+    public long Budget { get; init; } = 2_000_000;
+    /// <summary>Evaluations per run, evenly spaced up to the budget.</summary>
+    public int Evaluations { get; init; } = 4;
+    /// <summary>Appendix D's estimate is made on this many of the first training and test images (the paper: 1000).</summary>
+    public int Points { get; init; } = 100;
+    /// <summary>The estimator's settings (the paper: 50 posterior samples, 4 leapfrog steps). The burn-in is longer
+    /// than the estimator's default because Monte Carlo EM's model has no trained encoder to start the chains from.</summary>
+    public MarginalLikelihoodOptions Estimator { get; init; } = new() { Method = MarginalLikelihoodMethod.HmcMarginal, BurnIn = 1000 };
+    /// <summary>Adagrad's global step size.</summary>
+    public double StepSize { get; init; } = 0.02;
+    /// <summary>The seed of every run.</summary>
+    public long Seed { get; init; }
+    /// <summary>The directory holding one run directory per algorithm, results.json and the figure.</summary>
+    public string OutputDirectory { get; init; } = Path.Combine("runs", "figure3-ntrain1000");
+}
+
+/// <summary>The paper's Figure 3: AEVB, wake-sleep and Monte Carlo EM with the same decoder, trained on the same
+/// (small) training set for the same number of training samples, evaluated by Appendix D's marginal-likelihood
+/// estimator on the first training and test images. Runs resume and finished runs are skipped, as in
+/// <see cref="Figure2"/>; writes <c>results.json</c> and <c>figure3.png</c>.</summary>
+public static class Figure3
+{
+    /// <summary>The algorithms compared, in drawing order.</summary>
+    public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep", "mcem"];
+
+    /// <summary>Runs (or continues) the three runs on <paramref name="data"/> (its training set already cut to
+    /// N_train) and draws the figure, unless cancelled.</summary>
+    public static ExperimentResults Run(DataSet data, Figure3Options options, IProgress<string>? log = null,
+                                        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
+        if (options.Evaluations < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Evaluations, "evaluations: expected at least 1");
+        if (options.Points < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Points, "points: expected at least 1");
+        _ = new MarginalLikelihoodEstimator(options.Estimator); // validates
+        var clock = Stopwatch.StartNew();
+        long[] points = [.. Enumerable.Range(1, options.Evaluations).Select(k => options.Budget * k / options.Evaluations)];
+        var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = options.LatentDimensions };
+        var (runs, cancelled) = ExperimentRuns.RunAll(
+            Algorithms.Select(a => (options.LatentDimensions, a)), options.OutputDirectory,
+            (_, algorithm) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize, Seed = options.Seed }, data.Description),
+            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
+            "MNIST", log, progress, cancellationToken);
+        var e = options.Estimator;
+        var results = new ExperimentResults("figure3", data.Description, options.Budget, options.Seed,
+            new Dictionary<string, string>
+            {
+                ["train_images"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
+                ["latent"] = options.LatentDimensions.ToString(CultureInfo.InvariantCulture),
+                ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
+                ["step_size"] = options.StepSize.ToString(CultureInfo.InvariantCulture),
+                ["estimator"] = string.Create(CultureInfo.InvariantCulture,
+                    $"Appendix D on the first {options.Points} training and test images: {e.PosteriorSamples} posterior samples, {e.LeapfrogSteps} leapfrog steps, burn-in {e.BurnIn}"),
+                ["evaluation_points"] = string.Join(" ", points),
+                ["data"] = "grey levels",
+                ["cancelled"] = cancelled.ToString(),
+            },
+            "marginal log-likelihood (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
+        Directory.CreateDirectory(options.OutputDirectory);
+        results.Save(Path.Combine(options.OutputDirectory, "results.json"));
+        if (!cancelled)
+            LearningCurvePlot.Save(results, _ => $"MNIST, N_train = {data.Train.Count}, J = {options.LatentDimensions}", logSamples: false,
+                                   Path.Combine(options.OutputDirectory, "figure3.png"));
+        return results;
+    }
+}
