@@ -19,7 +19,7 @@ static class EvaluateVerb
         int points = (int)a.Integer("points", 0, 1, int.MaxValue);
         int posteriorSamples = (int)a.Integer("posterior-samples", 50, 4, 100_000);
         int leapfrog = (int)a.Integer("leapfrog", 4, 1, 10_000);
-        int burnIn = (int)a.Integer("burn-in", 100, 0, 10_000_000);
+        int burnIn = (int)a.Integer("burn-in", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
         long seed = a.Integer("seed", 0, 0);
         Vae.Core.Torch.setThreads((int)a.Integer("threads", Environment.ProcessorCount, 1, 1024));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");

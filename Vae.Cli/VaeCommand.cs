@@ -17,7 +17,7 @@ public static class VaeCommand
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
-                       [--posterior-samples 50] [--leapfrog 4] [--burn-in 100] [--seed S] [--threads T] [--json]
+                       [--posterior-samples 50] [--leapfrog 4] [--burn-in 1000] [--seed S] [--threads T] [--json]
           vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
                     [--threads T] [--train-eval N] [--out DIR]
           vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]

@@ -56,6 +56,9 @@ public sealed record TrainingOptions
     public MarginalLikelihoodOptions? Estimator { get; init; }
     /// <summary>Training and test images that <see cref="Estimator"/> is applied to (the first ones).</summary>
     public int MarginalLikelihoodPoints { get; init; } = 100;
+    /// <summary>Write TensorBoard event files into the run directory's <c>tensorboard</c> folder: at every evaluation the
+    /// train and test values, samples/s, and a mosaic of decoder means of prior samples. Needs a run directory.</summary>
+    public bool TensorBoard { get; init; } = true;
     /// <summary>Called after each evaluation.</summary>
     public Action<EvaluationResult>? Evaluated { get; init; }
     /// <summary>Extra text fields stored in checkpoints (e.g. the command line's options).</summary>
@@ -137,6 +140,7 @@ public abstract class Trainer
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 
         using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
+        using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
         var dtype = _run.Settings.Model.DType;
         using var trainTensor = train.ToTensor().to_type(dtype);
@@ -177,6 +181,7 @@ public abstract class Trainer
             var result = new EvaluationResult(_run.SamplesSeen, clock.Elapsed.TotalSeconds, trainBound, testBound);
             evaluations.Add(result);
             directory?.AppendMetrics(result);
+            board?.Write(result, estimator is null ? "lower_bound" : "log_likelihood", (_run.Step - startStep) * batch / Math.Max(result.Seconds, 1e-9), _run.State.Model);
             options.Evaluated?.Invoke(result);
             return result;
         }
