@@ -1,0 +1,36 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Vae.Tests.Examples;
+
+/// <summary>The example programs build with the solution and run.</summary>
+public class QuickStartTests
+{
+    /// <summary>The build configuration of this test assembly (bin/Release or bin/Debug), which built the examples too.</summary>
+    static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
+
+    [Fact]
+    public async Task QuickStartTrainsEvaluatesSamplesSavesAndLoads()
+    {
+        string dll = Path.Combine(TestEnvironment.RepositoryRoot, "examples", "QuickStart", "bin", Configuration, "net10.0", "QuickStart.dll");
+        Assert.True(File.Exists(dll), $"{dll}: the solution's build did not build the example");
+        string output = TestEnvironment.NewTempDirectory();
+        var start = new ProcessStartInfo("dotnet", [dll, "20000", output]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        string output1 = await stdout, errors = await stderr;
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {output1}\n{errors}");
+        Assert.Contains("trained 20,000 samples", output1);
+        foreach (string file in new[] { "model.vae", "samples.png", Path.Combine("run", "checkpoint.vae") })
+            Assert.True(File.Exists(Path.Combine(output, file)), $"{file} missing");
+        // It learned: the test bound after 20,000 samples is above the one after 10,000 (the end of Adagrad's warm-up).
+        var tests = File.ReadAllLines(Path.Combine(output, "run", "metrics.csv")).Skip(1)
+            .Select(l => double.Parse(l.Split(',')[3], CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(2, tests.Length);
+        Assert.True(tests[1] > tests[0] + 50, $"test bound {tests[0]} -> {tests[1]}");
+    }
+}
