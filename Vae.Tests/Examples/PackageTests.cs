@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.IO.Compression;
+
+namespace Vae.Tests.Examples;
+
+/// <summary>dotnet pack makes installable packages of the core and the façade.</summary>
+public class PackageTests
+{
+    static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
+
+    static async Task<string> Dotnet(string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet", args) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        string output = await stdout + await stderr;
+        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', args)}: exit {process.ExitCode}\n{output}");
+        return output;
+    }
+
+    [Fact]
+    public async Task PackagesCarryDocsReadmeLicenceAndTheLoadFixAndInstallIntoAFreshProject()
+    {
+        string root = TestEnvironment.NewTempDirectory(), feed = Path.Combine(root, "feed"), app = Path.Combine(root, "app");
+        // A version of its own, so that the NuGet cache never serves an older build of these packages.
+        string version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..10];
+        foreach (string project in new[] { "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj" })
+            await Dotnet(TestEnvironment.RepositoryRoot, "pack", project, "-c", Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo");
+        try
+        {
+            using (var core = ZipFile.OpenRead(Path.Combine(feed, $"Vae.Core.{version}.nupkg")))
+            {
+                var names = core.Entries.Select(e => e.FullName).ToHashSet();
+                foreach (string entry in new[] { "README.md", "lib/net10.0/Vae.Core.dll", "lib/net10.0/Vae.Core.xml", "buildTransitive/Vae.Core.targets", "buildTransitive/LibTorchLoadFix.targets", "buildTransitive/ElfVersionNeeds.cs" })
+                    Assert.Contains(entry, names);
+            }
+            using (var facade = ZipFile.OpenRead(Path.Combine(feed, $"Vae.{version}.nupkg")))
+            {
+                Assert.Contains("lib/net10.0/Vae.xml", facade.Entries.Select(e => e.FullName));
+                using var reader = new StreamReader(facade.GetEntry("Vae.nuspec")!.Open());
+                string nuspec = await reader.ReadToEndAsync();
+                Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
+                Assert.Contains($"<dependency id=\"Vae.Core\" version=\"{version}\" include=\"All\" />", nuspec);
+                Assert.Contains("<dependency id=\"TorchSharp\" version=\"0.107.0\"", nuspec);
+            }
+
+            // A fresh project outside this repository: the machine's package sources plus the local feed.
+            Directory.CreateDirectory(app);
+            File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
+                <?xml version="1.0" encoding="utf-8"?>
+                <configuration><packageSources><add key="vae-local" value="{feed}" /></packageSources></configuration>
+                """);
+            File.WriteAllText(Path.Combine(app, "app.csproj"), $"""
+                <Project Sdk="Microsoft.NET.Sdk">
+                  <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><Nullable>enable</Nullable><ImplicitUsings>enable</ImplicitUsings></PropertyGroup>
+                  <ItemGroup>
+                    <PackageReference Include="Vae" Version="{version}" />
+                    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+                  </ItemGroup>
+                </Project>
+                """);
+            File.WriteAllText(Path.Combine(app, "Program.cs"), """
+                using Vae;
+                var model = VariationalAutoEncoder.Create(new VaeModelOptions { LatentDimensions = 2, HiddenUnits = 10 }, seed: 1);
+                float[,] x = model.Sample(3, seed: 2);
+                Console.WriteLine($"sampled {x.GetLength(0)} x {x.GetLength(1)}");
+                """);
+            string output = await Dotnet(app, "run", "-c", "Release");
+            // libtorch loaded in the consumer's build: the package's load fix patched its copy of the natives.
+            Assert.Contains("sampled 3 x 784", output);
+        }
+        finally
+        {
+            foreach (string id in new[] { "vae", "vae.core" })
+            {
+                string cached = Path.Combine(TestEnvironment.NuGetPackageRoot, id, version);
+                if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            }
+        }
+    }
+}
