@@ -34,3 +34,32 @@ public class QuickStartTests
         Assert.True(tests[1] > tests[0] + 50, $"test bound {tests[0]} -> {tests[1]}");
     }
 }
+
+/// <summary>The F# scripts run under dotnet fsi with the command the README gives.</summary>
+public class ScriptTests
+{
+    [Fact]
+    public async Task ManifoldScriptTrainsAndDrawsAManifold()
+    {
+        string root = TestEnvironment.RepositoryRoot;
+        string natives = Path.Combine(root, "Vae.Cli", "bin", "Release", "net10.0", "runtimes", "linux-x64", "native");
+        Assert.True(Directory.Exists(natives), $"{natives}: the script needs the Release build of Vae.Cli");
+        string png = Path.Combine(TestEnvironment.NewTempDirectory(), "m.png");
+        var start = new ProcessStartInfo("dotnet", ["fsi", "scripts/manifold.fsx", "20000", png])
+        { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["LD_LIBRARY_PATH"] = natives;
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        string output = await stdout, errors = await stderr;
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {output}\n{errors}");
+        Assert.Contains("after 20000 samples: train bound", output);
+        byte[] b = File.ReadAllBytes(png);
+        Assert.Equal(20 * 29 + 1, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)));
+        // The script must not have copied libtorch's natives anywhere (the trap of #r without the library path).
+        Assert.False(Directory.Exists(Path.Combine(root, "scripts", "cpu")));
+    }
+}
