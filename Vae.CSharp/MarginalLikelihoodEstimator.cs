@@ -71,7 +71,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         var paper = MarginalLikelihood.paper;
         var config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, paper.Thinning,
             new HmcConfig(Options.LeapfrogSteps, paper.Hmc.TargetAcceptance, paper.Hmc.MaxAdaptFactor, paper.Hmc.RandomSign),
-            paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes);
+            paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes, paper.MixingTolerance, paper.MixingShift, paper.Retries);
         return MarginalLikelihood.ofModel(config, model, x, g);
     }
 

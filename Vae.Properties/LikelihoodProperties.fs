@@ -79,6 +79,21 @@ let tests =
             let rough = MarginalLikelihood.estimate MarginalLikelihood.paper (logJoint m x) (torch.randn([| 40L; 2L |], dtype = f64, generator = g)) g
             Expect.isLessThan (abs ((rough - truth).mean().ToDouble())) 0.5 "paper settings: mean error"
 
+        testCase "Appendix D estimates again the datapoints whose chains have not mixed" <| fun () ->
+            let m = ppca 4L 5 [| 1.5; 0.8 |]
+            let x = draw m 40 5L
+            let truth = exactLogLikelihood m x
+            // No burn-in, small steps, chains started far from the posterior: the first pass samples chains in transit.
+            let c = { MarginalLikelihood.paper with BurnIn = 0; PosteriorSamples = 200; InitialStepSize = 0.03 }
+            let far = torch.full([| 40L; 2L |], Torch.scalar 15.0, dtype = f64)
+            let once = MarginalLikelihood.estimate c (logJoint m x) far (Torch.generator 6L)
+            let mixed, unmixed = MarginalLikelihood.estimateMixed c (fun rows -> logJoint m (x.index_select(0L, rows))) far (Torch.generator 6L)
+            let onceErr, mixedErr = (once - truth).abs().max().ToDouble(), (mixed - truth).abs().max().ToDouble()
+            Expect.isGreaterThan onceErr 2.0 (sprintf "one pass from far away should be off: largest error %g nats" onceErr)
+            Expect.isLessThan mixedErr 0.7 (sprintf "with retries: largest error %g nats" mixedErr)
+            Expect.isLessThan (abs ((mixed - truth).mean().ToDouble())) 0.15 "with retries: mean error"
+            Expect.isFalse (unmixed.any().ToBoolean()) "every chain mixed after the retries"
+
         testCase "the importance-weighted estimate converges to the true log p(x)" <| fun () ->
             let m = ppca 7L 5 [| 1.5; 0.8 |]
             let x = draw m 30 8L
