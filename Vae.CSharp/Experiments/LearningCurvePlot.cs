@@ -16,7 +16,7 @@ public static class LearningCurvePlot
     /// <summary>Draws one panel per latent size of <paramref name="results"/> (titled by <paramref name="title"/>) into a
     /// PNG file at <paramref name="path"/> (written atomically), each <paramref name="panelWidth"/> x
     /// <paramref name="panelHeight"/> pixels; training samples on a log axis (Figure 2) or in millions (Figure 3).</summary>
-    public static void Save(ExperimentResults results, Func<int, string> title, bool logSamples, string path, int panelWidth = 420, int panelHeight = 360)
+    public static void Save(ExperimentResults results, Func<int, string> title, bool logSamples, string path, int panelWidth = 420, int panelHeight = 420)
     {
         var sizes = results.Runs.Select(r => r.LatentDimensions).Distinct().ToList();
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * sizes.Count, panelHeight));
@@ -62,7 +62,7 @@ public static class LearningCurvePlot
         plot.Axes.Bottom.Label.Text = logSamples ? "training samples evaluated" : "training samples evaluated (millions)";
         if (yLabel) plot.Axes.Left.Label.Text = results.Measure;
         plot.Title(title);
-        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        plot.ShowLegend(ScottPlot.Edge.Bottom);
         return plot;
     }
 }

@@ -32,7 +32,7 @@ public class ReproduceFigure2Tests
             Assert.True(run.Series[^1].TestBound > run.Series[0].TestBound, $"{run.Algorithm}: {run.Series[0].TestBound} -> {run.Series[^1].TestBound}");
             Assert.True(File.Exists(Path.Combine(run.Directory, "checkpoint.vae")));
         }
-        Assert.Equal((420, 360), PngSize(Path.Combine(dir, "figure2.png")));
+        Assert.Equal((420, 420), PngSize(Path.Combine(dir, "figure2.png")));
         Assert.Contains("wrote", output);
 
         // Again: both runs are finished, so nothing trains and the curves are unchanged.
