@@ -26,6 +26,7 @@ public static class VaeCommand
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
+          vae bench [--quick] [--threads 1,2] [--repetitions R] [--steps S]
           vae data fetch mnist|frey-face [--cache DIR] [--frey-face PATH] [--offline]
           vae data info [--cache DIR]
           vae version
@@ -67,6 +68,7 @@ public static class VaeCommand
                 "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
                 "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
                 "reproduce" => ReproduceVerb.Run(args[1..], stdout, stderr, cancel),
+                "bench" => BenchVerb.Run(args[1..], stdout, stderr),
                 "sample" or "reconstruct" or "manifold" => PictureVerbs.Run(args[0], args[1..], stdout, stderr),
                 "version" => Version(stdout),
                 _ => throw new UsageException($"unknown command '{args[0]}' (try: vae help)"),

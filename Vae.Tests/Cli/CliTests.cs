@@ -59,3 +59,28 @@ public class DataCommandTests
         Assert.Contains("libtorch 2.10", output);
     }
 }
+
+public class BenchCommandTests
+{
+    [Fact]
+    public void BenchPrintsItsTableAndTheSpeedupLine()
+    {
+        // A smoke test of the command's output, not a timing: speed is read from `vae bench`, never asserted in tests.
+        var (code, output, err) = Vae.Run("bench", "--quick", "--threads", "1", "--steps", "3", "--repetitions", "1");
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("aevb-mnist-m100", output);
+        Assert.Contains("GFLOP/s", output);
+        Assert.Matches(@"aevb-mnist-m100 speedup vs straightforward: \d+\.\d\d\s*$", output);
+    }
+
+    [Theory]
+    [InlineData("bench", "--threads", "0")]
+    [InlineData("bench", "--steps", "x")]
+    [InlineData("bench", "extra")]
+    public void BadBenchOptionsAreOneLineAndExitCode2(params string[] args)
+    {
+        var (code, _, err) = Vae.Run(args);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using Vae.Core;
+using static TorchSharp.torch;
+
+namespace Vae.Cli;
+
+/// <summary><c>vae bench</c>: AEVB training throughput against a straightforward TorchSharp loop of the same model,
+/// measured pair by pair in one run (ratios and medians, because shared machines are noisy), with the machine's
+/// measured float32 matrix-multiply rate at the model's shapes, so every figure reads as a fraction of the hardware.</summary>
+static class BenchVerb
+{
+    /// <summary>FLOPs of one training sample of a D-H-J-H-D VAE (encoder with mean and log-variance heads, Bernoulli
+    /// decoder): forward 2(DH + 2HJ + JH + HD); backward twice that, less the input gradient of the first layer (2DH).</summary>
+    public static double FlopsPerSample(int d, int h, int j)
+    {
+        double forward = 2.0 * ((double)d * h + 2.0 * h * j + (double)j * h + (double)h * d);
+        return forward + (2 * forward - 2.0 * d * h);
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var a = new Arguments("bench", args, ["threads", "repetitions", "steps", "cache"], ["quick"]);
+        a.AtMostPositional(0, "bench");
+        bool quick = a.Has("quick");
+        var threads = a.IntegerList("threads", [1, 2], 1, 1024);
+        int repetitions = (int)a.Integer("repetitions", quick ? 5 : 9, 1, 1000);
+        int steps = (int)a.Integer("steps", quick ? 60 : 200, 1, 1_000_000);
+        stderr.WriteLine("loading mnist");
+        var train = new DataChoice("mnist", null, null, a.String("cache"), null).Load(stderr).Train;
+        using var data = train.ToTensor();
+        stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
+                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}");
+        stdout.WriteLine($"{"case",-16} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"of matmul bound",16}");
+        double quickLine = double.NaN;
+        foreach (int t in threads)
+        {
+            torch.set_num_threads(t);
+            foreach (int m in quick ? new[] { 100 } : new[] { 100, 1000 })
+            {
+                int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
+                var (ours, reference, ratio) = Paired(data, m, n, repetitions);
+                double gflops = MatmulRate(m, 784, 500, 20);
+                double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{$"aevb-mnist-m{m}",-16} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {ours / bound,15:P0}"));
+                if (m == 100 && t == threads.Max()) quickLine = ratio;
+            }
+        }
+        foreach (int t in threads)
+        {
+            torch.set_num_threads(t);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"float32 matrix multiply at the model's shapes, {t} threads: M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s"));
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"aevb-mnist-m100 speedup vs straightforward: {quickLine:F2}"));
+        return VaeCommand.Ok;
+    }
+
+    /// <summary>Alternates our AEVB steps and the reference loop's, repetition by repetition; returns the median samples/s
+    /// of each and the median of the pairwise ratios (ours / reference).</summary>
+    static (double Ours, double Reference, double Ratio) Paired(Tensor data, int m, int steps, int repetitions)
+    {
+        var paper = Aevb.paper(0.02);
+        var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize);
+        var g = Torch.generator(1);
+        var state = Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g));
+        using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
+        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for both.
+        for (int i = 0; i < 110; i++) { state = Aevb.step(config, data, g, state).Item1; reference.Step(data, m); }
+        var ours = new List<double>(); var theirs = new List<double>();
+        for (int r = 0; r < repetitions; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++) state = Aevb.step(config, data, g, state).Item1;
+            ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+            clock.Restart();
+            for (int i = 0; i < steps; i++) reference.Step(data, m);
+            theirs.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+        }
+        return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)));
+    }
+
+    static double Median(IEnumerable<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>The float32 matrix-multiply rate (GFLOP/s) over the forward shapes of one step of the model with M
+    /// datapoints (x W1ᵀ, two heads, z W3ᵀ, h W4ᵀ), the median of several timings.</summary>
+    static double MatmulRate(int m, int d, int h, int j)
+    {
+        using var scope = torch.NewDisposeScope();
+        var shapes = new (int Rows, int Inner, int Cols)[] { (m, d, h), (m, h, j), (m, h, j), (m, j, h), (m, h, d) };
+        var operands = shapes.Select(s => (torch.rand(s.Rows, s.Inner), torch.rand(s.Inner, s.Cols))).ToArray();
+        double flops = shapes.Sum(s => 2.0 * s.Rows * s.Inner * s.Cols);
+        int reps = Math.Max(3, (int)(5e8 / flops));
+        var rates = new List<double>();
+        for (int k = 0; k < 5; k++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < reps; i++)
+                foreach (var (x, w) in operands) torch.mm(x, w).Dispose();
+            rates.Add(flops * reps / clock.Elapsed.TotalSeconds / 1e9);
+        }
+        return Median(rates);
+    }
+
+    static double PeakResidentMegabytes()
+    {
+        // VmHWM: the process's peak resident set (Linux); elsewhere the runtime's peak working set.
+        string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
+        return line is null ? Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0
+            : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+}
+
+/// <summary>The straightforward implementation the benchmark compares against: the same model and estimator B written
+/// as one would in TorchSharp without thought for speed (autograd on the loss, torch.optim.Adagrad, a dispose scope per
+/// step, the minibatch gathered by index_select).</summary>
+sealed class StraightforwardVae : IDisposable
+{
+    readonly TorchSharp.Modules.Parameter[] _p;
+    readonly torch.optim.Optimizer _adagrad;
+    readonly torch.Generator _g;
+
+    public StraightforwardVae(int d, int h, int j, double stepSize, long seed)
+    {
+        _g = new torch.Generator((ulong)seed);
+        TorchSharp.Modules.Parameter P(params long[] shape) => new(torch.randn(shape, generator: _g) * 0.01);
+        _p = [P(h, d), P(h), P(j, h), P(j), P(j, h), P(j), P(h, j), P(h), P(d, h), P(d)];
+        _adagrad = torch.optim.Adagrad(_p, lr: stepSize);
+    }
+
+    public void Step(Tensor data, int m)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = data.index_select(0, torch.randint(0, data.shape[0], [m], generator: _g));
+        var h = torch.nn.functional.linear(x, _p[0], _p[1]).tanh();
+        var mu = torch.nn.functional.linear(h, _p[2], _p[3]);
+        var logVar = torch.nn.functional.linear(h, _p[4], _p[5]);
+        var z = mu + (logVar * 0.5).exp() * torch.randn(mu.shape, generator: _g);
+        var logits = torch.nn.functional.linear(torch.nn.functional.linear(z, _p[6], _p[7]).tanh(), _p[8], _p[9]);
+        var logLikelihood = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
+        var kl = ((logVar + 1) - mu * mu - logVar.exp()).sum() * -0.5;
+        var loss = -(logLikelihood - kl) / m;
+        _adagrad.zero_grad();
+        loss.backward();
+        _adagrad.step();
+    }
+
+    public void Dispose() { foreach (var p in _p) p.Dispose(); _adagrad.Dispose(); _g.Dispose(); }
+}
