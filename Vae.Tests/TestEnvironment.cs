@@ -28,6 +28,27 @@ public static class TestEnvironment
     /// <summary>Options for the user's data cache (filled by the test command's set-up), downloads allowed.</summary>
     public static DataSetOptions CachedData { get; } = new();
 
+    /// <summary>The build configuration of this test assembly (bin/Release or bin/Debug), which built the rest of the solution.</summary>
+    public static string Configuration =>
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
+
+    /// <summary>Runs a program to completion (at most 5 minutes) with libtorch single-threaded and the extra environment
+    /// variables; returns its exit code and its standard output and error.</summary>
+    public static async Task<(int ExitCode, string Output, string Errors)> RunProcessAsync(
+        string program, IEnumerable<string> args, string workingDirectory, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program, args) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) start.Environment[k] = v;
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>A new empty temporary directory.</summary>
     public static string NewTempDirectory()
     {

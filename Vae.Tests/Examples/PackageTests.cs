@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 
 namespace Vae.Tests.Examples;
@@ -6,21 +5,11 @@ namespace Vae.Tests.Examples;
 /// <summary>dotnet pack makes installable packages of the core and the façade.</summary>
 public class PackageTests
 {
-    static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
-
     static async Task<string> Dotnet(string workingDirectory, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", args) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["OMP_NUM_THREADS"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        string output = await stdout + await stderr;
-        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', args)}: exit {process.ExitCode}\n{output}");
-        return output;
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", args, workingDirectory);
+        Assert.True(code == 0, $"dotnet {string.Join(' ', args)}: exit {code}\n{output}{errors}");
+        return output + errors;
     }
 
     [Fact]
@@ -30,7 +19,7 @@ public class PackageTests
         // A version of its own, so that the NuGet cache never serves an older build of these packages.
         string version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..10];
         foreach (string project in new[] { "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj" })
-            await Dotnet(TestEnvironment.RepositoryRoot, "pack", project, "-c", Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo");
+            await Dotnet(TestEnvironment.RepositoryRoot, "pack", project, "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo");
         try
         {
             using (var core = ZipFile.OpenRead(Path.Combine(feed, $"Vae.Core.{version}.nupkg")))

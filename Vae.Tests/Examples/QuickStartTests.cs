@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Vae.Tests.Examples;
@@ -6,24 +5,14 @@ namespace Vae.Tests.Examples;
 /// <summary>The example programs build with the solution and run.</summary>
 public class QuickStartTests
 {
-    /// <summary>The build configuration of this test assembly (bin/Release or bin/Debug), which built the examples too.</summary>
-    static string Configuration => AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
-
     [Fact]
     public async Task QuickStartTrainsEvaluatesSamplesSavesAndLoads()
     {
-        string dll = Path.Combine(TestEnvironment.RepositoryRoot, "examples", "QuickStart", "bin", Configuration, "net10.0", "QuickStart.dll");
+        string dll = Path.Combine(TestEnvironment.RepositoryRoot, "examples", "QuickStart", "bin", TestEnvironment.Configuration, "net10.0", "QuickStart.dll");
         Assert.True(File.Exists(dll), $"{dll}: the solution's build did not build the example");
         string output = TestEnvironment.NewTempDirectory();
-        var start = new ProcessStartInfo("dotnet", [dll, "20000", output]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["OMP_NUM_THREADS"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        string output1 = await stdout, errors = await stderr;
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {output1}\n{errors}");
+        var (code, output1, errors) = await TestEnvironment.RunProcessAsync("dotnet", [dll, "20000", output], output);
+        Assert.True(code == 0, $"exit {code}: {output1}\n{errors}");
         Assert.Contains("trained 20,000 samples", output1);
         foreach (string file in new[] { "model.vae", "samples.png", Path.Combine("run", "checkpoint.vae") })
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} missing");
@@ -45,17 +34,9 @@ public class ScriptTests
         string natives = Path.Combine(root, "Vae.Cli", "bin", "Release", "net10.0", "runtimes", "linux-x64", "native");
         Assert.True(Directory.Exists(natives), $"{natives}: the script needs the Release build of Vae.Cli");
         string png = Path.Combine(TestEnvironment.NewTempDirectory(), "m.png");
-        var start = new ProcessStartInfo("dotnet", ["fsi", "scripts/manifold.fsx", "20000", png])
-        { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["LD_LIBRARY_PATH"] = natives;
-        start.Environment["OMP_NUM_THREADS"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
-        string output = await stdout, errors = await stderr;
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {output}\n{errors}");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", ["fsi", "scripts/manifold.fsx", "20000", png], root,
+            new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = natives });
+        Assert.True(code == 0, $"exit {code}: {output}\n{errors}");
         Assert.Contains("after 20000 samples: train bound", output);
         byte[] b = File.ReadAllBytes(png);
         Assert.Equal(20 * 29 + 1, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)));
