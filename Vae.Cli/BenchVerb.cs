@@ -48,6 +48,13 @@ static class BenchVerb
                 if (m == 100 && t == threads.Max()) quickLine = ratio;
             }
         }
+        stdout.WriteLine($"{"other cases",-22} {"threads",7} {"throughput (median)",28}");
+        foreach (int t in threads)
+        {
+            torch.set_num_threads(t);
+            foreach (var (name, rate, unit) in OtherCases(data, steps, repetitions, quick))
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-22} {t,7} {rate,18:F0} {unit}"));
+        }
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
@@ -81,6 +88,50 @@ static class BenchVerb
             theirs.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
         }
         return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)));
+    }
+
+    /// <summary>Throughput of the other learners and of evaluation: Frey Face AEVB (J = 10, 200 hidden units), wake-sleep
+    /// on MNIST, Monte Carlo EM on 1000 MNIST images (J = 3, 100 hidden units; leapfrog steps per second summed over
+    /// chains), and the K = 5000 importance-weighted bound (seconds for the 10,000 test images, timed on a part).</summary>
+    static IEnumerable<(string Name, double Rate, string Unit)> OtherCases(Tensor mnist, int steps, int repetitions, bool quick)
+    {
+        var paper = Aevb.paper(0.02);
+        double Measure(Func<TrainerState, TrainerState> step, TrainerState state, int n)
+        {
+            for (int i = 0; i < 110; i++) state = step(state); // past Adagrad's warm-up
+            var rates = new List<double>();
+            for (int r = 0; r < repetitions; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < n; i++) state = step(state);
+                rates.Add(n / clock.Elapsed.TotalSeconds);
+            }
+            return Median(rates);
+        }
+        TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01), Torch.generator(3)));
+        var g = Torch.generator(4);
+
+        using (var frey = torch.rand(1700, 560, generator: g))
+            yield return ("aevb-frey-m100", 100 * Measure(s => Aevb.step(paper, frey, g, s).Item1, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s");
+        yield return ("wake-sleep-mnist-m100", 100 * Measure(s => WakeSleep.step(paper, mnist, g, s).Item1, Fresh(784, 500, 20, Likelihood.Bernoulli), steps), "samples/s");
+
+        using (var subset = mnist.narrow(0, 0, 1000))
+        {
+            var state = Fresh(784, 100, 3, Likelihood.Bernoulli);
+            state = new TrainerState(state.Model, state.Optimizer, Microsoft.FSharp.Core.FSharpOption<McmcState>.Some(Mcem.initChains(state.Model, 1000, g)));
+            double iterations = Measure(s => Mcem.step(paper, subset, g, s).Item1, state, Math.Max(1, steps / 20));
+            yield return ("mcem-mnist-n1000", iterations * 1000 * Hmc.paper.LeapfrogSteps, "leapfrog steps/s (chains x steps)");
+        }
+
+        var model = Fresh(784, 500, 20, Likelihood.Bernoulli).Model;
+        int images = quick ? 20 : 200;
+        using (var test = mnist.narrow(0, 0, images))
+        {
+            Evaluation.importanceWeighted(model, test.narrow(0, 0, 2), 100, 100, g); // warm-up
+            var clock = Stopwatch.StartNew();
+            Evaluation.importanceWeighted(model, test, 5000, 100, g);
+            yield return ("iwae-k5000-10k-images", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images})");
+        }
     }
 
     static double Median(IEnumerable<double> xs)
