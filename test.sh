@@ -12,6 +12,14 @@ if [ -z "${VAE_FREY_FACE:-}" ] && [ -f ../shared/data/frey_rawface.mat ]; then
   export VAE_FREY_FACE="$(cd ../shared/data && pwd)/frey_rawface.mat"
 fi
 
+# Restore against the lock files. A machine whose package cache holds another build of a locked
+# package (NU1403: same version, other content hash) gets a packages folder of the checkout's own.
+restore_log=$(mktemp)
+dotnet restore Vae.sln -nologo 2>&1 | tee "$restore_log" || true
+if grep -q NU1403 "$restore_log"; then
+  echo "the package cache differs from the lock files: restoring into .packages/ instead"
+  export NUGET_PACKAGES="$PWD/.packages"
+fi
 dotnet build Vae.sln -c "$config" -nologo -clp:NoSummary -v:minimal || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 vae="dotnet Vae.Cli/bin/$config/net10.0/Vae.Cli.dll"
