@@ -32,7 +32,8 @@ static class BenchVerb
         using var data = train.ToTensor();
         stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}");
-        stdout.WriteLine($"{"case",-16} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"of matmul bound",16}");
+        stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc); in-process: the same loop in this process, with our allocator setting");
+        stdout.WriteLine($"{"case",-16} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
         double quickLine = double.NaN;
         foreach (int t in threads)
         {
@@ -40,11 +41,11 @@ static class BenchVerb
             foreach (int m in quick ? new[] { 100 } : new[] { 100, 1000 })
             {
                 int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
-                var (ours, reference, ratio) = Paired(data, m, n, repetitions);
+                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, n, repetitions, t, a.String("cache"));
                 double gflops = MatmulRate(m, 784, 500, 20);
                 double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{$"aevb-mnist-m{m}",-16} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {ours / bound,15:P0}"));
+                    $"{$"aevb-mnist-m{m}",-16} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
                 if (m == 100 && t == threads.Max()) quickLine = ratio;
             }
         }
@@ -66,28 +67,58 @@ static class BenchVerb
         return VaeCommand.Ok;
     }
 
-    /// <summary>Alternates our AEVB steps and the reference loop's, repetition by repetition; returns the median samples/s
-    /// of each and the median of the pairwise ratios (ours / reference).</summary>
-    static (double Ours, double Reference, double Ratio) Paired(Tensor data, int m, int steps, int repetitions)
+    /// <summary>The hidden verb of the reference process.</summary>
+    public const string ReferenceWorker = "bench-reference";
+
+    /// <summary>Alternates our AEVB steps, the reference loop's in a process of its own (glibc's default malloc, as a
+    /// straightforward program has it), and the reference loop's in this process (our allocator setting), repetition
+    /// by repetition. Returns the median samples/s of each and the medians of the pairwise ratios (ours / reference).</summary>
+    static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, int steps, int repetitions, int threads, string? cache)
     {
         var paper = Aevb.paper(0.02);
         var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize);
         var g = Torch.generator(1);
         var state = Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g));
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
-        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for both.
+        using var worker = ReferenceProcess.Start(m, threads, cache);
+        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
         for (int i = 0; i < 110; i++) { state = Aevb.step(config, data, g, state).Item1; reference.Step(data, m); }
-        var ours = new List<double>(); var theirs = new List<double>();
+        worker.Run(110);
+        var ours = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>();
         for (int r = 0; r < repetitions; r++)
         {
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < steps; i++) state = Aevb.step(config, data, g, state).Item1;
             ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+            theirs.Add(steps * (double)m / worker.Run(steps));
             clock.Restart();
             for (int i = 0; i < steps; i++) reference.Step(data, m);
-            theirs.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+            inProcess.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
         }
-        return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)));
+        return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)),
+                Median(inProcess), Median(ours.Zip(inProcess, (o, t) => o / t)));
+    }
+
+    /// <summary>The reference process: loads MNIST, builds the straightforward loop for minibatch M, then for each line
+    /// "N" on stdin runs N steps and answers the seconds they took.</summary>
+    public static int RunReferenceWorker(string[] args, TextReader stdin, TextWriter stdout)
+    {
+        var a = new Arguments(ReferenceWorker, args, ["m", "threads", "cache"], []);
+        int m = (int)a.Integer("m", 100, 1, 100_000);
+        torch.set_num_threads((int)a.Integer("threads", 1, 1, 1024));
+        var train = new DataChoice("mnist", null, null, a.String("cache"), null).Load(TextWriter.Null).Train;
+        using var data = train.ToTensor();
+        using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
+        stdout.WriteLine("ready");
+        stdout.Flush();
+        while (stdin.ReadLine() is { } line && int.TryParse(line, CultureInfo.InvariantCulture, out int n))
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) reference.Step(data, m);
+            stdout.WriteLine(clock.Elapsed.TotalSeconds.ToString("R", CultureInfo.InvariantCulture));
+            stdout.Flush();
+        }
+        return VaeCommand.Ok;
     }
 
     /// <summary>Throughput of the other learners and of evaluation: Frey Face AEVB (J = 10, 200 hidden units), wake-sleep
@@ -166,6 +197,48 @@ static class BenchVerb
         string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
         return line is null ? Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0
             : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+    }
+}
+
+/// <summary>The reference loop in a child process (this program's hidden reference verb), driven over its stdin.</summary>
+sealed class ReferenceProcess : IDisposable
+{
+    readonly Process _process;
+    ReferenceProcess(Process process) => _process = process;
+
+    public static ReferenceProcess Start(int m, int threads, string? cache)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        // Under `dotnet Vae.Cli.dll` the process path is dotnet's: pass the assembly first.
+        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet") start.ArgumentList.Add(typeof(BenchVerb).Assembly.Location);
+        foreach (var arg in new[] { BenchVerb.ReferenceWorker, "--m", m.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+            start.ArgumentList.Add(arg);
+        if (cache is not null) { start.ArgumentList.Add("--cache"); start.ArgumentList.Add(cache); }
+        start.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+        var process = Process.Start(start) ?? throw new InvalidOperationException("bench: the reference process did not start");
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        var worker = new ReferenceProcess(process);
+        if (process.StandardOutput.ReadLine() != "ready") { worker.Dispose(); throw new InvalidOperationException("bench: the reference process failed to start"); }
+        return worker;
+    }
+
+    /// <summary>Runs the reference loop for <paramref name="steps"/> steps; returns the seconds they took.</summary>
+    public double Run(int steps)
+    {
+        _process.StandardInput.WriteLine(steps.ToString(CultureInfo.InvariantCulture));
+        _process.StandardInput.Flush();
+        string answer = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("bench: the reference process stopped");
+        return double.Parse(answer, CultureInfo.InvariantCulture);
+    }
+
+    public void Dispose()
+    {
+        try { _process.StandardInput.Close(); if (!_process.WaitForExit(10_000)) _process.Kill(); } catch (InvalidOperationException) { }
+        _process.Dispose();
     }
 }
 

@@ -62,8 +62,13 @@ public static class VaeCommand
                 stdout.WriteLine(Usage);
                 return args.Length == 0 ? BadUsage : Ok;
             }
+            // libtorch's per-step tensors are reused instead of mapped and unmapped each step (Torch.retainFreedMemory);
+            // the benchmark's reference process keeps glibc's defaults, as a straightforward program would.
+            if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
+                Vae.Core.Torch.retainFreedMemory();
             return args[0] switch
             {
+                BenchVerb.ReferenceWorker => BenchVerb.RunReferenceWorker(args[1..], Console.In, stdout),
                 "data" => DataVerb.Run(args[1..], stdout, stderr),
                 "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
                 "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
