@@ -78,17 +78,19 @@ static class BenchVerb
         var paper = Aevb.paper(0.02);
         var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize);
         var g = Torch.generator(1);
-        var state = Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g));
+        // Ours: the step `vae train` takes here (the hand-derived step over flat buffers).
+        var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        var buffers = FusedAevb.buffersOf(state);
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         using var worker = ReferenceProcess.Start(m, threads, cache);
         // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
-        for (int i = 0; i < 110; i++) { state = Aevb.step(config, data, g, state).Item1; reference.Step(data, m); }
+        for (int i = 0; i < 110; i++) { state = FusedAevb.step(config, data, g, buffers, state).Item1; reference.Step(data, m); }
         worker.Run(110);
         var ours = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>();
         for (int r = 0; r < repetitions; r++)
         {
             var clock = Stopwatch.StartNew();
-            for (int i = 0; i < steps; i++) state = Aevb.step(config, data, g, state).Item1;
+            for (int i = 0; i < steps; i++) state = FusedAevb.step(config, data, g, buffers, state).Item1;
             ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
             theirs.Add(steps * (double)m / worker.Run(steps));
             clock.Restart();
@@ -142,6 +144,7 @@ static class BenchVerb
         TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01), Torch.generator(3)));
         var g = Torch.generator(4);
 
+        yield return ("aevb-mnist-m100-autograd", 100 * Measure(s => Aevb.step(paper, mnist, g, s).Item1, Fresh(784, 500, 20, Likelihood.Bernoulli), steps), "samples/s (autograd step)");
         using (var frey = torch.rand(1700, 560, generator: g))
             yield return ("aevb-frey-m100", 100 * Measure(s => Aevb.step(paper, frey, g, s).Item1, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s");
         yield return ("wake-sleep-mnist-m100", 100 * Measure(s => WakeSleep.step(paper, mnist, g, s).Item1, Fresh(784, 500, 20, Likelihood.Bernoulli), steps), "samples/s");

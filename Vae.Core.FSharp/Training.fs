@@ -103,7 +103,11 @@ module TrainingRun =
     /// A new run: the model initialised from the seed's generator, which then drives training.
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
-        { Settings = s; State = Aevb.init (VaeModel.create s.Model g); Generator = g; Step = 0L }
+        let state = Aevb.init (VaeModel.create s.Model g)
+        // AEVB in the paper's MNIST setting trains flat buffers (FusedAevb): lay them out now, so that a model
+        // taken from the run before training sees its updates.
+        let state = if s.Algorithm = AevbAlgorithm && FusedAevb.supports s.Aevb state.Model then FusedAevb.prepare state else state
+        { Settings = s; State = state; Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
     /// they were made for. Raises ArgumentException otherwise.
@@ -121,6 +125,11 @@ module TrainingRun =
         let mutable run = r
         let step =
             match r.Settings.Algorithm with
+            | AevbAlgorithm when FusedAevb.supports r.Settings.Aevb r.State.Model ->
+                // The paper's MNIST setting: the hand-derived step over flat buffers (same draws, same trajectory).
+                run <- { run with State = FusedAevb.prepare r.State }
+                let b = FusedAevb.buffersOf run.State
+                fun c data g s -> FusedAevb.step c data g b s
             | AevbAlgorithm -> Aevb.step
             | WakeSleepAlgorithm -> WakeSleep.step
             | McemAlgorithm -> Mcem.step
@@ -207,4 +216,5 @@ module TrainingRun =
                 Some { Chains = chains.clone(); StepSize = num "mcmc.step_size" }
             else None
         let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" }; Mcmc = mcmc }
+        let state = if settings.Algorithm = AevbAlgorithm && FusedAevb.supports settings.Aevb state.Model then FusedAevb.prepare state else state
         { Settings = settings; State = state; Generator = g; Step = int64 "progress.step" }
