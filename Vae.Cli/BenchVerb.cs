@@ -32,35 +32,37 @@ static class BenchVerb
         using var data = train.ToTensor();
         stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}");
+        stdout.WriteLine("-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32");
         stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc); in-process: the same loop in this process, with our allocator setting");
-        stdout.WriteLine($"{"case",-16} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
+        stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
+        stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
         double quickLine = double.NaN;
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            foreach (int m in quick ? new[] { 100 } : new[] { 100, 1000 })
+            foreach (var (m, mixed) in quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) })
             {
                 int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
-                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, n, repetitions, t, a.String("cache"));
-                double gflops = MatmulRate(m, 784, 500, 20);
+                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.String("cache"));
+                double gflops = MatmulRate(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
                 double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{$"aevb-mnist-m{m}",-16} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
-                if (m == 100 && t == threads.Max()) quickLine = ratio;
+                    $"{$"aevb-mnist-m{m}{(mixed ? "-bf16" : "")}",-20} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
+                if (m == 100 && !mixed && t == threads.Max()) quickLine = ratio;
             }
         }
-        stdout.WriteLine($"{"other cases",-22} {"threads",7} {"throughput (median)",28}");
+        stdout.WriteLine($"{"other cases",-26} {"threads",7} {"throughput (median)",28}");
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
             foreach (var (name, rate, unit) in OtherCases(data, steps, repetitions, quick))
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-22} {t,7} {rate,18:F0} {unit}"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-26} {t,7} {rate,18:F0} {unit}"));
         }
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"float32 matrix multiply at the model's shapes, {t} threads: M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s"));
+                $"matrix multiply at the model's shapes, {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"aevb-mnist-m100 speedup vs straightforward: {quickLine:F2}"));
@@ -73,10 +75,10 @@ static class BenchVerb
     /// <summary>Alternates our AEVB steps, the reference loop's in a process of its own (glibc's default malloc, as a
     /// straightforward program has it), and the reference loop's in this process (our allocator setting), repetition
     /// by repetition. Returns the median samples/s of each and the medians of the pairwise ratios (ours / reference).</summary>
-    static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, int steps, int repetitions, int threads, string? cache)
+    static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, bool mixed, int steps, int repetitions, int threads, string? cache)
     {
         var paper = Aevb.paper(0.02);
-        var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize);
+        var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
         var g = Torch.generator(1);
         // Ours: the step `vae train` takes here (the hand-derived step over flat buffers).
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
@@ -176,11 +178,11 @@ static class BenchVerb
 
     /// <summary>The float32 matrix-multiply rate (GFLOP/s) over the forward shapes of one step of the model with M
     /// datapoints (x W1ᵀ, two heads, z W3ᵀ, h W4ᵀ), the median of several timings.</summary>
-    static double MatmulRate(int m, int d, int h, int j)
+    static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
     {
         using var scope = torch.NewDisposeScope();
         var shapes = new (int Rows, int Inner, int Cols)[] { (m, d, h), (m, h, j), (m, h, j), (m, j, h), (m, h, d) };
-        var operands = shapes.Select(s => (torch.rand(s.Rows, s.Inner), torch.rand(s.Inner, s.Cols))).ToArray();
+        var operands = shapes.Select(s => (torch.rand(s.Rows, s.Inner, dtype: dtype ?? torch.float32), torch.rand(s.Inner, s.Cols, dtype: dtype ?? torch.float32))).ToArray();
         double flops = shapes.Sum(s => 2.0 * s.Rows * s.Inner * s.Cols);
         int reps = Math.Max(3, (int)(5e8 / flops));
         var rates = new List<double>();

@@ -11,7 +11,7 @@ static class TrainVerb
     public const long DefaultSamples = 1_000_000;
 
     static readonly string[] Valued =
-        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "eval-every", "out", "resume"];
+        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "precision", "eval-every", "out", "resume"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
@@ -26,7 +26,7 @@ static class TrainVerb
         string outDir;
         if (a.String("resume") is string resume)
         {
-            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "dataset", "out" })
+            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "precision", "dataset", "out" })
                 if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
             string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
@@ -48,7 +48,10 @@ static class TrainVerb
                 BatchSize = (int)a.Integer("batch", 100, 1, 1_000_000),
                 Seed = a.Integer("seed", 0, 0),
                 Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
+                MixedPrecision = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16",
             };
+            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Has("double")))
+                throw new UsageException("--precision bfloat16 applies to AEVB with estimator b and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
             string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
             outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");

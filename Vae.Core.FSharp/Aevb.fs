@@ -14,7 +14,10 @@ type AevbConfig =
       /// Add the N(0, I) prior on weights (not biases), its gradient scaled by M/N (the paper's code).
       WeightPrior: bool
       /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
-      Binarize: bool }
+      Binarize: bool
+      /// Matrix multiplies in bfloat16 (float32 master weights, gradients and Adagrad state); only the fused
+      /// step (FusedAevb) has it. Off: float32 throughout, as the paper.
+      MixedPrecision: bool }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -39,7 +42,7 @@ module Aevb =
 
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
-        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false }
+        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false }
 
     /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
     let init (model: VaeModel) : TrainerState =

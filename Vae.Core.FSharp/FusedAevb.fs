@@ -34,6 +34,14 @@ module FusedAevb =
     /// Whether the fused step computes this configuration (otherwise use Aevb.step).
     let supports (c: AevbConfig) (m: VaeModel) : bool =
         c.Estimator = B && c.Samples = 1 && (match m.Decoder with BernoulliDecoder _ -> true | _ -> false)
+        && (not c.MixedPrecision || m.Config.DType = torch.float32)
+
+    /// Raises ArgumentException, naming what differs, when mixed precision is asked of a setting the fused step lacks.
+    let requireSupported (c: AevbConfig) (m: VaeModel) =
+        if c.MixedPrecision && not (supports c m) then
+            invalidArg "MixedPrecision"
+                (sprintf "mixed precision needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
+                    c.Estimator c.Samples m.Config.Likelihood m.Config.DType)
 
     /// Views of a flat buffer laid out as a model: weights first, then biases; each MLP's layers in order.
     let private layout (c: ModelConfig) (flat: Tensor) : VaeModel * Linear * int64 =
@@ -111,44 +119,66 @@ module FusedAevb =
 
     /// Writes into b.Gradient the gradient of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
     /// prior when on) for minibatch x [M; D] and noise eps [M; J]; returns the minibatch's mean bound as a 0-d tensor.
+    /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
+    /// widened again); everything else, and every value kept between steps, stays in the model's dtype.
     let gradient (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
         use _ = torch.no_grad ()
         let j = int64 b.Model.Config.LatentDim
+        let dtype = b.Model.Config.DType
         let enc1, dec1, dec2 = parts b.Model
         let genc1, gdec1, gdec2 = parts b.GradientModel
+        // Matrix-multiply operands: the parameters themselves, or their bfloat16 copies (one cast of the flat buffer).
+        let low = if c.MixedPrecision then Some(layout b.Model.Config (b.Parameters.to_type(torch.bfloat16))) else None
+        let operand (t: Tensor) = if c.MixedPrecision then t.to_type(torch.bfloat16) else t
+        let widen (t: Tensor) = if c.MixedPrecision then t.to_type(dtype) else t
+        let lowModel, lowHeads = match low with Some(m, h, _) -> m, h | None -> b.Model, b.Heads
+        let lenc1, ldec1, ldec2 = parts lowModel
+        // a W^T + bias.
+        let affine (a: Tensor) (w: Tensor) (bias: Tensor) =
+            if c.MixedPrecision then torch.mm(a, w.t()).to_type(dtype).add_(bias) else torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
+        // target <- a^T bm (a weight's gradient).
+        let outer (target: Tensor) (a: Tensor) (bm: Tensor) =
+            if c.MixedPrecision then target.copy_(torch.mm(a.t(), bm)) |> ignore else target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
+        let xL = operand x
         // Forward (Appendix C): h1 = tanh(W1 x + b1); [mu, log sigma^2] = W h1 + b; z = mu + sigma eps;
         // h2 = tanh(W4 z + b4); logits = W5 h2 + b5.
-        let h1 = torch.addmm(enc1.Bias, x, enc1.Weight.t(), 1.0f, 1.0f).tanh_()
-        let heads = torch.addmm(b.Heads.Bias, h1, b.Heads.Weight.t(), 1.0f, 1.0f)
+        let h1 = (affine xL lenc1.Weight enc1.Bias).tanh_()
+        let h1L = operand h1
+        let heads = affine h1L lowHeads.Weight b.Heads.Bias
         let mu, logVar = heads.narrow(1L, 0L, j), heads.narrow(1L, j, j)
         let sd = logVar.mul(Torch.scalar 0.5).exp_()
         let variance = sd.square()
         let z = torch.addcmul(mu, sd, eps, Torch.scalar 1.0)
-        let h2 = torch.addmm(dec1.Bias, z, dec1.Weight.t(), 1.0f, 1.0f).tanh_()
-        let logits = torch.addmm(dec2.Bias, h2, dec2.Weight.t(), 1.0f, 1.0f)
+        let zL = operand z
+        let h2 = (affine zL ldec1.Weight dec1.Bias).tanh_()
+        let h2L = operand h2
+        let logits = affine h2L ldec2.Weight dec2.Bias
         // The bound (eq. 7): log p(x|z) = -BCE(logits, x); -KL = 1/2 sum(1 + log sigma^2 - mu^2 - sigma^2) (Appendix B).
         let negLogLikelihood = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction = torch.nn.Reduction.Sum)
         let kl = ((mu.square() + variance - logVar).sum() - float (mu.numel())) * 0.5
         let meanBound = (negLogLikelihood + kl).neg_().div_(Torch.scalar (float x.shape.[0]))
         // Backward. d/dlogits = x - sigmoid(logits).
-        let dLogits = torch.sub(x, logits.sigmoid())
-        gdec2.Weight.addmm_(dLogits.t(), h2, 0.0f, 1.0f) |> ignore
-        gdec2.Bias.copy_(dLogits.sum(0L)) |> ignore
+        let dLogitsFull = torch.sub(x, logits.sigmoid())
+        let dLogits = operand dLogitsFull
+        outer gdec2.Weight dLogits h2L
+        gdec2.Bias.copy_(dLogitsFull.sum(0L)) |> ignore
         // Through tanh: da = dh (1 - h^2).
-        let dh2 = dLogits.mm(dec2.Weight)
+        let dh2 = widen (dLogits.mm(ldec2.Weight))
         let da2 = torch.addcmul(dh2, dh2, h2.square(), Torch.scalar -1.0)
-        gdec1.Weight.addmm_(da2.t(), z, 0.0f, 1.0f) |> ignore
+        let da2L = operand da2
+        outer gdec1.Weight da2L zL
         gdec1.Bias.copy_(da2.sum(0L)) |> ignore
-        let dz = da2.mm(dec1.Weight)
+        let dz = widen (da2L.mm(ldec1.Weight))
         // Heads: d/dmu = dz - mu; d/dlog sigma^2 = dz eps sigma / 2 + (1 - sigma^2) / 2.
         let dHeads = torch.empty_like(heads)
         dHeads.narrow(1L, 0L, j).copy_(dz).sub_(mu) |> ignore
         dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.scalar 1.0).mul_(Torch.scalar 0.5) |> ignore
-        b.HeadsGradient.Weight.addmm_(dHeads.t(), h1, 0.0f, 1.0f) |> ignore
+        let dHeadsL = operand dHeads
+        outer b.HeadsGradient.Weight dHeadsL h1L
         b.HeadsGradient.Bias.copy_(dHeads.sum(0L)) |> ignore
-        let dh1 = dHeads.mm(b.Heads.Weight)
+        let dh1 = widen (dHeadsL.mm(lowHeads.Weight))
         let da1 = torch.addcmul(dh1, dh1, h1.square(), Torch.scalar -1.0)
-        genc1.Weight.addmm_(da1.t(), x, 0.0f, 1.0f) |> ignore
+        outer genc1.Weight (operand da1) xL
         genc1.Bias.copy_(da1.sum(0L)) |> ignore
         // The N(0, I) weight prior: gradient -theta on the weights, scaled by M/N (the paper's code).
         if c.WeightPrior then

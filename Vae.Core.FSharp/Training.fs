@@ -104,6 +104,9 @@ module TrainingRun =
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
         let state = Aevb.init (VaeModel.create s.Model g)
+        if s.Aevb.MixedPrecision && s.Algorithm <> AevbAlgorithm then
+            invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
+        FusedAevb.requireSupported s.Aevb state.Model
         // AEVB in the paper's MNIST setting trains flat buffers (FusedAevb): lay them out now, so that a model
         // taken from the run before training sees its updates.
         let state = if s.Algorithm = AevbAlgorithm && FusedAevb.supports s.Aevb state.Model then FusedAevb.prepare state else state
@@ -168,6 +171,7 @@ module TrainingRun =
               "aevb.regulariser", inv s.Aevb.Optimizer.Regulariser
               "aevb.weight_prior", string s.Aevb.WeightPrior
               "aevb.binarize", string s.Aevb.Binarize
+              "aevb.mixed_precision", string s.Aevb.MixedPrecision
               "seed", string s.Seed
               "dataset", s.Dataset
               "progress.step", string r.Step
@@ -199,7 +203,9 @@ module TrainingRun =
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
               Optimizer = { StepSize = num "aevb.step_size"; WarmUp = int "aevb.warm_up"; Regulariser = num "aevb.regulariser" }
-              WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize" }
+              WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize"
+              // Absent in checkpoints written before the option existed: float32.
+              MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision" }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType

@@ -86,3 +86,21 @@ let preparation =
         Expect.equal again.Optimizer.Steps 5L "the step count"
         Expect.isTrue (obj.ReferenceEquals(again.Model, t.Model)) "the same flat model, nothing copied"
         Expect.isTrue (obj.ReferenceEquals(FusedAevb.buffersOf again, b)) "the same buffers"
+
+[<Tests>]
+let mixedPrecision =
+    testPropertyWithConfig (config 15) "the bfloat16 mixed-precision gradient is within 3 % of the float32 gradient" <| fun (seed: int) (mn: PositiveInt) ->
+        use _ = torch.NewDisposeScope()
+        let d, h, j, m = 30, 16, 3, 5 + mn.Get % 20
+        let g = Torch.generator (int64 seed)
+        let model =
+            VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.3 } g
+        let x = torch.rand([| int64 m; int64 d |], generator = g)
+        let eps = torch.randn([| int64 m; int64 j |], generator = g)
+        let c = { Aevb.paper 0.02 with BatchSize = m }
+        let full = FusedAevb.adopt (Aevb.init model)
+        let boundFull = (FusedAevb.gradient c 1000L full x eps).item<float32> ()
+        let mixed = FusedAevb.adopt (Aevb.init model)
+        let boundMixed = (FusedAevb.gradient { c with MixedPrecision = true } 1000L mixed x eps).item<float32> ()
+        let relative = (mixed.Gradient - full.Gradient).norm().item<float32> () / full.Gradient.norm().item<float32> ()
+        relative < 0.03f && abs (boundMixed - boundFull) < 0.01f * abs boundFull

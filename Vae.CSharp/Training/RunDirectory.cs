@@ -41,7 +41,8 @@ sealed class RunDirectory : IDisposable
             ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
             ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
             ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),
-            ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"), ("seed", a.Seed),
+            ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
+            ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("seed", a.Seed),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),
         ];

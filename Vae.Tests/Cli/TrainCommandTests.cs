@@ -24,6 +24,7 @@ public class TrainCommandTests
     [InlineData("--seed", "-1")]
     [InlineData("--threads", "0")]
     [InlineData("--binarize", "always")]
+    [InlineData("--precision", "float16")]
     [InlineData("--eval-every", "-1")]
     [InlineData("--dataset", "cifar")]
     [InlineData("--dataset", "idx")]
@@ -38,6 +39,29 @@ public class TrainCommandTests
         var (code, _, err) = Vae.Run("train", option, value);
         Assert.Equal(VaeCommand.BadUsage, code);
         Assert.StartsWith("vae: ", err.Split('\n').Last(l => l.Length > 0));
+    }
+
+    [Theory]
+    [InlineData("--algorithm", "wake-sleep")]
+    [InlineData("--estimator", "a")]
+    [InlineData("--dataset", "frey-face")]
+    public void BfloatSixteenOutsideTheFusedStepIsRefused(string option, string value)
+    {
+        var (code, _, err) = Vae.Run("train", "--precision", "bfloat16", option, value);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("--precision bfloat16 applies to AEVB", err);
+    }
+
+    [Fact]
+    public void BfloatSixteenTrainsAndIsRecordedInTheRunDirectory()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "bf16");
+        var (code, _, err) = Vae.Run("train", "--precision", "bfloat16", "--latent", "2", "--hidden", "20", "--samples", "20000", "--eval-every", "10000", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("precision = bfloat16", File.ReadAllText(Path.Combine(dir, "options.txt")));
+        // The bound rose from the initial -543 (grey levels, J = 2): the updates after Adagrad's warm-up landed.
+        var tests = File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(tests[^1] > tests[0] + 20, $"test bound {string.Join(" -> ", tests)}");
     }
 
     [Fact]
