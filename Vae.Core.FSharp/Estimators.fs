@@ -67,6 +67,19 @@ module ImportanceWeighted =
     let logJoint (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
         VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
 
+    /// log p(x, z) for evaluation, with fewer passes over the [K; M; D] logits of a Bernoulli decoder:
+    /// sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per sample, and softplus is
+    /// libtorch's one kernel (above 20 it returns l itself, off by at most 2e-9 nats per pixel). Other
+    /// decoders: logJoint.
+    let logJointForEvaluation (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
+        match m.Decoder with
+        | BernoulliDecoder p ->
+            let h = (Linear.apply p.Hidden z).tanh()
+            let logits = Linear.apply p.Logits h
+            let xDotLogits = (h * x.mm(p.Logits.Weight)).sum(-1L) + x.mv(p.Logits.Bias)
+            xDotLogits - torch.nn.functional.softplus(logits).sum(-1L) + Distributions.standardNormalLogDensity z
+        | _ -> logJoint m x z
+
     /// The K-sample bound per datapoint of a VAE on x [M; D] with its encoder as the proposal ([M], no gradient).
     let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
-        boundOf (logJoint m x) (VaeModel.encode m x) k chunk g
+        boundOf (logJointForEvaluation m x) (VaeModel.encode m x) k chunk g
