@@ -36,7 +36,7 @@ static class BenchVerb
         stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc); in-process: the same loop in this process, with our allocator setting");
         stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
         stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
-        double quickLine = double.NaN;
+        double quickLine = double.NaN, defaultMallocLine = double.NaN;
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
@@ -48,7 +48,7 @@ static class BenchVerb
                 double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{$"aevb-mnist-m{m}{(mixed ? "-bf16" : "")}",-20} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
-                if (m == 100 && !mixed && t == threads.Max()) quickLine = ratio;
+                if (m == 100 && !mixed && t == threads.Max()) (quickLine, defaultMallocLine) = (inProcessRatio, ratio);
             }
         }
         stdout.WriteLine($"{"other cases",-26} {"threads",7} {"throughput (median)",28}");
@@ -65,6 +65,8 @@ static class BenchVerb
                 $"matrix multiply at the model's shapes, {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
+        // The headline is the conservative ratio: the reference with our allocator setting, so it measures the step alone.
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"against the straightforward loop in a process with glibc's default malloc: {defaultMallocLine:F2}"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"aevb-mnist-m100 speedup vs straightforward: {quickLine:F2}"));
         return VaeCommand.Ok;
     }
