@@ -24,6 +24,40 @@ public class AevbTrainerTests
     }
 
     [Fact]
+    public void AModelTakenBeforeFittingSeesTheTrainedParameters()
+    {
+        // The fused step trains flat buffers: the trainer lays them out when it is created, so a model taken
+        // before Fit shares them (Fit is called twice here, as between evaluations).
+        var trainer = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        var early = trainer.Model;
+        trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 15_000, EvaluateEvery = 0 });
+        trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 0 });
+        Assert.Equal(300, trainer.Step);
+        double now = trainer.Model.LowerBound(SmallMnist.Test, seed: 1);
+        Assert.Equal(now, early.LowerBound(SmallMnist.Test, seed: 1));
+    }
+
+    [Fact]
+    public void MixedPrecisionTrainsToNearTheFloat32Bound()
+    {
+        double Train(bool mixed)
+        {
+            var t = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, MixedPrecision = mixed });
+            var s = t.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 60_000, EvaluateEvery = 0, TestData = SmallMnist.Test });
+            return s.Evaluations[^1].TestBound;
+        }
+        double full = Train(false), mixed = Train(true);
+        Assert.True(Math.Abs(mixed - full) < 2.0, $"float32 {full:F2}, bfloat16 {mixed:F2}");
+    }
+
+    [Fact]
+    public void MixedPrecisionOutsideTheFusedStepIsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, MixedPrecision = true, Estimator = SgvbEstimator.A }));
+        Assert.Contains("mixed precision needs estimator B", e.Message);
+    }
+
+    [Fact]
     public void SameSeedGivesBitIdenticalParametersAndCheckpointFiles()
     {
         byte[] Run()
