@@ -51,6 +51,18 @@ public class AevbTrainerTests
     }
 
     [Fact]
+    public void MixedPrecisionIsDeterministic()
+    {
+        byte[] Run()
+        {
+            var t = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 5, StepSize = 0.05, MixedPrecision = true });
+            t.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 15_000, EvaluateEvery = 0 });
+            return Checkpoint(t);
+        }
+        Assert.Equal(Run(), Run());
+    }
+
+    [Fact]
     public void MixedPrecisionOutsideTheFusedStepIsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, MixedPrecision = true, Estimator = SgvbEstimator.A }));
