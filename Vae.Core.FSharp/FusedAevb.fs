@@ -1,6 +1,5 @@
 namespace Vae.Core
 
-open System
 open TorchSharp
 
 /// The parameters, gradient and Adagrad accumulators of a VAE with a Bernoulli decoder, each held in one
@@ -12,8 +11,11 @@ type FusedBuffers =
       Model: VaeModel
       /// Adagrad's state, its accumulators views of SumSquares.
       Optimizer: AdagradState
+      /// Every parameter [P], weights first.
       Parameters: Tensor
+      /// The objective's gradient [P], laid out as Parameters; written by FusedAevb.gradient.
       Gradient: Tensor
+      /// Adagrad's accumulated squared gradients [P], laid out as Parameters.
       SumSquares: Tensor
       /// The number of weights: Parameters.[0 .. WeightCount - 1] are weights, the rest biases.
       WeightCount: int64
