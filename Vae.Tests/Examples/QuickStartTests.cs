@@ -43,4 +43,21 @@ public class ScriptTests
         // The script must not have copied libtorch's natives anywhere (the trap of #r without the library path).
         Assert.False(Directory.Exists(Path.Combine(root, "scripts", "cpu")));
     }
+
+    [Fact]
+    public async Task TrainSmallScriptTrainsAndReportsItsBounds()
+    {
+        string root = TestEnvironment.RepositoryRoot;
+        string natives = Path.Combine(root, "Vae.Cli", "bin", "Release", "net10.0", "runtimes", "linux-x64", "native");
+        Assert.True(Directory.Exists(natives), $"{natives}: the script needs the Release build of Vae.Cli");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", ["fsi", "scripts/train-small.fsx"], root,
+            new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = natives });
+        Assert.True(code == 0, $"exit {code}: {output}\n{errors}");
+        // 300,000 samples of the paper's settings lift the bound far above the initial -543 nats.
+        var m = System.Text.RegularExpressions.Regex.Match(output, @"after 300000 samples: test bound (-?[0-9.]+), IWAE \(K = 100, 1000 images\) (-?[0-9.]+)");
+        Assert.True(m.Success, output);
+        double bound = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), iwae = double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+        Assert.InRange(bound, -200, -100);
+        Assert.True(iwae >= bound - 2, $"IWAE {iwae} below the bound {bound}");
+    }
 }
