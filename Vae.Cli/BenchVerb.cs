@@ -178,7 +178,7 @@ static class BenchVerb
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
-    /// <summary>The float32 matrix-multiply rate (GFLOP/s) over the forward shapes of one step of the model with M
+    /// <summary>The matrix-multiply rate (GFLOP/s; float32 unless dtype says otherwise) over the forward shapes of one step of the model with M
     /// datapoints (x W1ᵀ, two heads, z W3ᵀ, h W4ᵀ), the median of several timings.</summary>
     static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
     {

@@ -188,9 +188,9 @@ module FusedAevb =
         meanBound
 
     /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check)
-    /// on buffers from adopt. Returns the new state (whose tensors stay views of the buffers) and the mean bound.
+    /// on the buffers of a state from prepare. Returns the new state (whose tensors stay views of the buffers) and the mean bound.
     let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
-        if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state adopt returned)"
+        if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state FusedAevb.prepare returned)"
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let x = Aevb.minibatch c data g

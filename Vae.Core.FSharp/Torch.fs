@@ -37,8 +37,8 @@ module Torch =
 
     /// Makes glibc's malloc keep freed memory for reuse: the mmap threshold at its maximum (32 MB) and
     /// no trimming. libtorch allocates every intermediate tensor with malloc; a training step's
-    /// tensors of 100-300 KB otherwise come from mmap and go back to the kernel each step, and the
-    /// page faults cost about a third of a step here (measured by `vae bench`). Memory stays flat:
+    /// tensors of 100-300 KB otherwise can come from mmap and go back to the kernel each step; the
+    /// straightforward loop of `vae bench` ran 2-3 times slower that way here. Memory stays flat:
     /// the same blocks are reused step after step. Process-wide; returns false where glibc is absent.
     let retainFreedMemory () : bool =
         if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then false

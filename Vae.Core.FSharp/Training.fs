@@ -100,17 +100,21 @@ module TrainingRun =
 
     let private inv = ModelCheckpoint.inv
 
-    /// A new run: the model initialised from the seed's generator, which then drives training.
-    let create (s: RunSettings) : TrainingRun =
-        let g = Torch.generator s.Seed
-        let state = Aevb.init (VaeModel.create s.Model g)
+    /// Whether the run's steps are FusedAevb's (AEVB in the paper's MNIST setting) rather than its algorithm's autograd step.
+    let private fused (s: RunSettings) (state: TrainerState) = s.Algorithm = AevbAlgorithm && FusedAevb.supports s.Aevb state.Model
+
+    /// The state a run with settings s starts from: checked for what mixed precision needs, and, when the fused step
+    /// trains it, laid out in flat buffers now, so that a model taken from the run before training sees its updates.
+    let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         if s.Aevb.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         FusedAevb.requireSupported s.Aevb state.Model
-        // AEVB in the paper's MNIST setting trains flat buffers (FusedAevb): lay them out now, so that a model
-        // taken from the run before training sees its updates.
-        let state = if s.Algorithm = AevbAlgorithm && FusedAevb.supports s.Aevb state.Model then FusedAevb.prepare state else state
-        { Settings = s; State = state; Generator = g; Step = 0L }
+        if fused s state then FusedAevb.prepare state else state
+
+    /// A new run: the model initialised from the seed's generator, which then drives training.
+    let create (s: RunSettings) : TrainingRun =
+        let g = Torch.generator s.Seed
+        { Settings = s; State = forTraining s (Aevb.init (VaeModel.create s.Model g)); Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
     /// they were made for. Raises ArgumentException otherwise.
@@ -128,8 +132,9 @@ module TrainingRun =
         let mutable run = r
         let step =
             match r.Settings.Algorithm with
-            | AevbAlgorithm when FusedAevb.supports r.Settings.Aevb r.State.Model ->
-                // The paper's MNIST setting: the hand-derived step over flat buffers (same draws, same trajectory).
+            | AevbAlgorithm when fused r.Settings r.State ->
+                // The hand-derived step over flat buffers (same draws, same trajectory); prepare copies nothing for a
+                // state that create or ofCheckpoint laid out.
                 run <- { run with State = FusedAevb.prepare r.State }
                 let b = FusedAevb.buffersOf run.State
                 fun c data g s -> FusedAevb.step c data g b s
@@ -222,5 +227,7 @@ module TrainingRun =
                 Some { Chains = chains.clone(); StepSize = num "mcmc.step_size" }
             else None
         let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" }; Mcmc = mcmc }
-        let state = if settings.Algorithm = AevbAlgorithm && FusedAevb.supports settings.Aevb state.Model then FusedAevb.prepare state else state
+        let state =
+            try forTraining settings state
+            with :? ArgumentException as e -> r.Fail(sprintf "field 'aevb.mixed_precision': %s" e.Message)
         { Settings = settings; State = state; Generator = g; Step = int64 "progress.step" }

@@ -113,6 +113,18 @@ public class CheckpointFileTests
     }
 
     [Fact]
+    public void MixedPrecisionOfAnUnsupportedRunInACheckpointIsNamed()
+    {
+        var trainer = new AevbTrainer(SmallMnist.Model, new AevbOptions { Estimator = SgvbEstimator.A });
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "c.vae");
+        trainer.SaveCheckpoint(path);
+        var contents = Vae.Core.Checkpoint.load(path);
+        Vae.Core.Checkpoint.save(path, new CheckpointContents(contents.Fields.Add("aevb.mixed_precision", "True"), contents.Tensors));
+        var e = Assert.Throws<CheckpointException>(() => AevbTrainer.Resume(path));
+        Assert.Contains("field 'aevb.mixed_precision': mixed precision needs estimator B", e.Message);
+    }
+
+    [Fact]
     public void SizesBeyondTheFileAreRefusedBeforeAllocating()
     {
         var model = VariationalAutoEncoder.Create(SmallMnist.Model);
