@@ -6,9 +6,8 @@ open Expecto
 open FsCheck
 open TorchSharp
 open Vae.Core
+open Vae.Properties.Generators
 
-let private f64 = torch.float64
-let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
 let private item (t: Tensor) = t.item<double> ()
 
 /// A small model of the given likelihood in float64 (parameters spread wider than the paper's 0.01
@@ -26,8 +25,6 @@ let private gaussianOf (seed: int) (j: int) : Distributions.DiagonalGaussian =
     let g = Torch.generator (int64 seed)
     { Mean = torch.randn([| int64 j |], dtype = f64, generator = g)
       LogVar = torch.randn([| int64 j |], dtype = f64, generator = g) * 0.8 }
-
-let private size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
 
 [<Tests>]
 let tests =

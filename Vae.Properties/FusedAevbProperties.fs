@@ -5,10 +5,7 @@ open Expecto
 open FsCheck
 open TorchSharp
 open Vae.Core
-
-let private f64 = torch.float64
-let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
-let private size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
+open Vae.Properties.Generators
 
 /// A float64 Bernoulli-decoder model with parameters spread wide enough that every term of the gradient matters.
 let private model (seed: int) (d: int) (h: int) (j: int) =

@@ -1,7 +1,19 @@
 /// Shared helpers for the property tests.
 module Vae.Properties.Generators
 
+open FsCheck
+open Expecto
+open TorchSharp
 open Vae.Core.Data
+
+/// float64, the dtype of the numeric properties.
+let f64 = torch.float64
+
+/// FsCheck settings running n cases.
+let config n = { FsCheckConfig.defaultConfig with maxTest = n }
+
+/// A size in [lo, hi] from a generated positive integer.
+let size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
 
 /// A reader is total on its input: it returns a well-formed value or raises DataFormatException,
 /// never another exception (a crash) and never a value that contradicts itself (garbage).

@@ -6,9 +6,8 @@ open Expecto
 open FsCheck
 open TorchSharp
 open Vae.Core
+open Vae.Properties.Generators
 
-let private f64 = torch.float64
-let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
 let private t (xs: float[]) = torch.tensor(xs, dtype = f64)
 
 /// log N(z; 0, S) (up to a constant) for a 2-D covariance S given by its inverse P: -z^T P z / 2.

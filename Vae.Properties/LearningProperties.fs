@@ -7,9 +7,7 @@ open System.Threading
 open Expecto
 open TorchSharp
 open Vae.Core
-
-let private f64 = torch.float64
-let private config n = { FsCheckConfig.defaultConfig with maxTest = n }
+open Vae.Properties.Generators
 
 /// A factor-analysis model with D outputs and J latent dimensions: W ~ 1.5 N(0, 1), b ~ N(0, 1), noise sd 0.5.
 let private groundTruth (seed: int64) (d: int) (j: int) : LinearGaussian =

@@ -5,8 +5,7 @@ open System
 open Expecto
 open TorchSharp
 open Vae.Core
-
-let private f64 = torch.float64
+open Vae.Properties.Generators
 
 /// A linear-Gaussian model p(z) = N(0, I), p(x|z) = N(W z + b, s^2 I) with orthogonal columns of W
 /// (so that the exact posterior covariance is diagonal).
