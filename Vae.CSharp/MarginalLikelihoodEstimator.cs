@@ -22,6 +22,9 @@ public sealed record MarginalLikelihoodOptions
     public MarginalLikelihoodMethod Method { get; init; } = MarginalLikelihoodMethod.ImportanceWeighted;
     /// <summary>Samples K of the importance-weighted estimate.</summary>
     public int ImportanceSamples { get; init; } = 5000;
+    /// <summary>The importance-weighted estimate with the decoder's output multiply in bfloat16 (Bernoulli decoders; see
+    /// <see cref="VariationalAutoEncoder.LogLikelihood"/>). Off: the model's dtype throughout.</summary>
+    public bool MixedPrecision { get; init; }
     /// <summary>HMC posterior samples per datapoint of Appendix D's estimator (the paper: 50).</summary>
     public int PosteriorSamples { get; init; } = 50;
     /// <summary>Leapfrog steps per HMC transition of Appendix D's estimator (the paper: 4).</summary>
@@ -55,7 +58,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         switch (Options.Method)
         {
             case MarginalLikelihoodMethod.Elbo: return model.LowerBound(data, SgvbEstimator.B, Options.Seed);
-            case MarginalLikelihoodMethod.ImportanceWeighted: return model.LogLikelihood(data, Options.ImportanceSamples, Options.Seed);
+            case MarginalLikelihoodMethod.ImportanceWeighted: return model.LogLikelihood(data, Options.ImportanceSamples, Options.Seed, Options.MixedPrecision);
             default:
                 if (data.Dimension != model.Core.Config.InputDim)
                     throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
@@ -79,7 +82,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
     internal double Estimate(VaeModel model, TorchSharp.torch.Tensor x, TorchSharp.torch.Generator g) => Options.Method switch
     {
         MarginalLikelihoodMethod.Elbo => Evaluation.bound(EstimatorKind.B, model, x, 1000, g),
-        MarginalLikelihoodMethod.ImportanceWeighted => Evaluation.importanceWeighted(model, x, Options.ImportanceSamples, 100, g),
+        MarginalLikelihoodMethod.ImportanceWeighted => Evaluation.importanceWeightedIn(Options.MixedPrecision, model, x, Options.ImportanceSamples, 100, g),
         _ => AppendixD(model, x, g),
     };
 }

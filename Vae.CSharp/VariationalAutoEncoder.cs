@@ -132,12 +132,16 @@ public sealed class VariationalAutoEncoder
         return Evaluation.bound(estimator == SgvbEstimator.A ? EstimatorKind.A : EstimatorKind.B, Core, Data(data), 1000, Torch.generator(seed));
     }
 
-    /// <summary>The average K-sample importance-weighted estimate of log p(x) per datapoint (nats; Burda et al.).</summary>
-    public double LogLikelihood(ImageData data, int k = 5000, long seed = 0)
+    /// <summary>The average K-sample importance-weighted estimate of log p(x) per datapoint (nats; Burda et al.). With
+    /// <paramref name="mixedPrecision"/> the decoder's output multiply takes bfloat16 operands (Bernoulli decoders only;
+    /// about twice as fast on CPUs with bfloat16 arithmetic; within hundredths of a nat of float32 on MNIST).</summary>
+    public double LogLikelihood(ImageData data, int k = 5000, long seed = 0, bool mixedPrecision = false)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "K: expected at least 1");
+        if (mixedPrecision && Options.Likelihood != DecoderLikelihood.Bernoulli)
+            throw new ArgumentException($"mixed-precision evaluation needs a Bernoulli decoder; this model's decoder is {Options.Likelihood}", nameof(mixedPrecision));
         using var scope = torch.NewDisposeScope();
-        return Evaluation.importanceWeighted(Core, Data(data), k, 100, Torch.generator(seed));
+        return Evaluation.importanceWeightedIn(mixedPrecision, Core, Data(data), k, 100, Torch.generator(seed));
     }
 
     /// <summary>The exact average log p(x) per datapoint (nats) for a model with the

@@ -10,7 +10,7 @@ static class EvaluateVerb
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "burn-in", "seed", "threads", "cache", "frey-face"], ["json"]);
+        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "burn-in", "seed", "threads", "cache", "frey-face", "precision"], ["json"]);
         a.AtMostPositional(0, "evaluate");
         string path = a.String("checkpoint") ?? throw new UsageException("evaluate: --checkpoint FILE is required");
         if (Directory.Exists(path)) path = Path.Combine(path, AevbTrainer.CheckpointFileName);
@@ -21,31 +21,36 @@ static class EvaluateVerb
         int leapfrog = (int)a.Integer("leapfrog", 4, 1, 10_000);
         int burnIn = (int)a.Integer("burn-in", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
         long seed = a.Integer("seed", 0, 0);
+        bool mixed = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16";
         Vae.Core.Torch.setThreads((int)a.Integer("threads", Environment.ProcessorCount, 1, 1024));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
 
         var contents = Vae.Core.Checkpoint.load(path);
         var model = VariationalAutoEncoder.Load(path);
+        if (mixed && (estimator is "elbo" or "hmc-marginal"))
+            throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
+        if (mixed && model.Options.Likelihood != DecoderLikelihood.Bernoulli)
+            throw new UsageException($"--precision bfloat16: needs a Bernoulli decoder; {path} has {model.Options.Likelihood}");
         var data = DataChoice.FromFields(contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
         var set = data.Load(stderr);
         ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;
         var test = First(set.Test);
-        var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count };
+        var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count, ["precision"] = mixed ? "bfloat16" : "float32" };
         var lines = new List<string> { $"{path}: {set.Description}" };
         if (estimator is null)
         {
             double bound = model.LowerBound(test, SgvbEstimator.B, seed);
-            double iwae = model.LogLikelihood(test, k, seed);
+            double iwae = model.LogLikelihood(test, k, seed, mixed);
             results["k"] = k; results["test_bound"] = bound; results["test_iwae"] = iwae;
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint ({test.Count} images): {bound:F3} nats"));
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}): {iwae:F3} nats"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}): {iwae:F3} nats"));
         }
         else
         {
             var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, _ => MarginalLikelihoodMethod.HmcMarginal };
             var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
             {
-                Method = method, ImportanceSamples = k, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
+                Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
             });
             var train = First(set.Train);
             string key = estimator.Replace('-', '_');
@@ -57,7 +62,7 @@ static class EvaluateVerb
             string detail = method switch
             {
                 MarginalLikelihoodMethod.Elbo => "lower bound",
-                MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}",
+                MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}",
                 _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps",
             };
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));

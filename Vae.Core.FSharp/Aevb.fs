@@ -113,13 +113,23 @@ module Evaluation =
     let chunkFor (k: int) (x: Tensor) : int =
         max 1 (min k (4_000_000 / max 1 (int (x.shape.[0] * x.shape.[1]))))
 
-    /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D].
-    let importanceWeighted (m: VaeModel) (data: Tensor) (k: int) (batch: int) (g: torch.Generator) : float =
+    /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D]; with mixedPrecision the
+    /// decoder's output multiply takes bfloat16 operands (ImportanceWeighted.logJointMixedPrecision; Bernoulli decoders).
+    let importanceWeightedIn (mixedPrecision: bool) (m: VaeModel) (data: Tensor) (k: int) (batch: int) (g: torch.Generator) : float =
         use _ = torch.no_grad ()
+        if mixedPrecision then
+            match m.Decoder with
+            | BernoulliDecoder _ -> ()
+            | _ -> invalidArg "mixedPrecision" (sprintf "mixed-precision evaluation needs a Bernoulli decoder; this model's decoder is %A" m.Config.Likelihood)
+        let estimate = if mixedPrecision then ImportanceWeighted.boundMixedPrecision else ImportanceWeighted.bound
         let n = data.shape.[0]
         let mutable total = 0.0
         for start in 0L .. int64 batch .. n - 1L do
             use _ = torch.NewDisposeScope()
             let x = data.narrow(0L, start, min (int64 batch) (n - start))
-            total <- total + (ImportanceWeighted.bound m x k (chunkFor k x) g).sum().ToDouble()
+            total <- total + (estimate m x k (chunkFor k x) g).sum().ToDouble()
         total / float n
+
+    /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D], in the model's dtype.
+    let importanceWeighted (m: VaeModel) (data: Tensor) (k: int) (batch: int) (g: torch.Generator) : float =
+        importanceWeightedIn false m data k batch g

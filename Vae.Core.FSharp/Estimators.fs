@@ -80,6 +80,27 @@ module ImportanceWeighted =
             xDotLogits - torch.nn.functional.softplus(logits).sum(-1L) + Distributions.standardNormalLogDensity z
         | _ -> logJoint m x z
 
+    /// log p(x, z) of a Bernoulli-decoder VAE with the decoder's output multiply in bfloat16 (opt-in mixed precision
+    /// for evaluation): h and W5 rounded to bfloat16, the product widened and the bias added in the model's dtype. Both
+    /// terms of log p(x|z) come from the same rounded logits, so this is the exact Bernoulli log-probability under
+    /// logits perturbed by the rounding; that multiply is nearly all of the evaluation's arithmetic. Other decoders:
+    /// ArgumentException.
+    let logJointMixedPrecision (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
+        match m.Decoder with
+        | BernoulliDecoder p ->
+            let h = (Linear.apply p.Hidden z).tanh()
+            let rows = h.reshape(-1L, h.shape.[h.shape.Length - 1])
+            let product = torch.mm(rows.to_type(torch.bfloat16), p.Logits.Weight.to_type(torch.bfloat16).t())
+            let shape = Array.append h.shape.[.. h.shape.Length - 2] [| p.Logits.Weight.shape.[0] |]
+            let logits = torch.add(product, p.Logits.Bias).view(shape)
+            let negLogLikelihood = torch.nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction = torch.nn.Reduction.None)
+            Distributions.standardNormalLogDensity z - negLogLikelihood.sum(-1L)
+        | _ -> invalidArg "m" (sprintf "mixed-precision evaluation needs a Bernoulli decoder; this model's decoder is %A" m.Config.Likelihood)
+
     /// The K-sample bound per datapoint of a VAE on x [M; D] with its encoder as the proposal ([M], no gradient).
     let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
         boundOf (logJointForEvaluation m x) (VaeModel.encode m x) k chunk g
+
+    /// bound with the decoder's output multiply in bfloat16 (logJointMixedPrecision; Bernoulli decoders).
+    let boundMixedPrecision (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
+        boundOf (logJointMixedPrecision m x) (VaeModel.encode m x) k chunk g

@@ -123,6 +123,28 @@ let tests =
             let fast = ImportanceWeighted.logJointForEvaluation m x z
             item ((exact - fast).abs().max()) <= 12.0 * 2.1e-9 + 1e-9 * item (exact.abs().max())
 
+        testPropertyWithConfig (config 30) "the mixed-precision log p(x, z) is within the bfloat16 rounding bound of the exact one" <| fun (seed: int) (spread: PositiveInt) (grey: bool) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let std = 0.1 + float (spread.Get % 20) / 10.0
+            let m = VaeModel.create { InputDim = 40; HiddenUnits = 16; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std } g
+            let x = torch.rand([| 4L; 40L |], generator = g)
+            let x = if grey then x else torch.bernoulli(x, generator = g)
+            let z = torch.randn([| 5L; 4L; 3L |], generator = g) * 2.0
+            let exact = ImportanceWeighted.logJoint m x z
+            let mixed = ImportanceWeighted.logJointMixedPrecision m x z
+            // Rounding h and W5 to bfloat16 (8 significant bits) moves logit d by at most about 2^-8 sum_k |h_k W5_dk|, and
+            // log p(x|z) by at most |x_d - sigmoid(l_d)| <= 1 times that; allow twice the bound.
+            let p = match m.Decoder with BernoulliDecoder p -> p | _ -> failwith "Bernoulli"
+            let h = (Linear.apply p.Hidden z).tanh()
+            let bound = h.abs().matmul(p.Logits.Weight.abs().t()).sum(-1L) * (2.0 / 256.0)
+            ((exact - mixed).abs() - bound).max().item<float32> () <= 1e-4f
+
+        testCase "mixed-precision evaluation names the decoder it lacks" <| fun () ->
+            let m = smallModel Gaussian 1 8 6 2
+            let e = Expect.throwsC (fun () -> Evaluation.importanceWeightedIn true m (data Gaussian 1 3 8) 10 10 (Torch.generator 1L) |> ignore) id
+            Expect.stringContains e.Message "Gaussian" "the decoder is named"
+
         testPropertyWithConfig (config 100) "Bernoulli log-probability matches the direct formula, logits up to ±1000" <| fun (NormalFloat l) (x: bool) (grey: NormalFloat) ->
             let l = (l % 1000.0)
             let target = if x then 1.0 else abs grey.Get % 1.0

@@ -123,6 +123,17 @@ public class TrainCommandTests
         Assert.InRange(bound, -600, -50);
         Assert.True(iwae > bound);
         Assert.Equal(200, doc.RootElement.GetProperty("test_points").GetInt32());
+        Assert.Equal("float32", doc.RootElement.GetProperty("precision").GetString());
+
+        // The bfloat16 output multiply: the same draws, an estimate within a tenth of a nat of float32's.
+        var (mixedCode, mixedJson, mixedErr) = Vae.Run("evaluate", "--checkpoint", dir, "--k", "20", "--points", "200", "--json", "--threads", "1", "--precision", "bfloat16");
+        Assert.True(mixedCode == VaeCommand.Ok, mixedErr);
+        using var mixed = JsonDocument.Parse(mixedJson);
+        Assert.Equal("bfloat16", mixed.RootElement.GetProperty("precision").GetString());
+        Assert.InRange(mixed.RootElement.GetProperty("test_iwae").GetDouble(), iwae - 0.1, iwae + 0.1);
+        var refused = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "elbo", "--precision", "bfloat16");
+        Assert.Equal(VaeCommand.BadUsage, refused.Code);
+        Assert.Contains("--precision bfloat16", refused.Err);
 
         // One estimator on both sets: JSON fields train_<estimator> and test_<estimator>.
         var (hmcCode, hmcJson, hmcErr) = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "hmc-marginal", "--points", "30", "--posterior-samples", "20", "--leapfrog", "3", "--json", "--threads", "1");
