@@ -41,10 +41,12 @@ static class TrainVerb
             bool frey = data.Dataset == "frey-face";
             int latent = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000);
             int hidden = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000);
+            bool autoStep = a.String("step-size") == "auto";
+            if (autoStep && algorithm == "mcem") throw new UsageException("--step-size auto: compares training bounds, which Monte Carlo EM does not have; give a number");
             var aevb = new AevbOptions
             {
                 Estimator = a.Choice("estimator", "b", "a", "b") == "a" ? SgvbEstimator.A : SgvbEstimator.B,
-                StepSize = a.Number("step-size", 0.02, 0),
+                StepSize = autoStep ? 0.02 : a.Number("step-size", 0.02, 0),
                 BatchSize = (int)a.Integer("batch", 100, 1, 1_000_000),
                 Seed = a.Integer("seed", 0, 0),
                 Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
@@ -65,12 +67,28 @@ static class TrainVerb
                 Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
                 DoublePrecision = a.Has("double"),
             };
-            trainer = algorithm switch
+            Trainer Create(AevbOptions o) => algorithm switch
             {
-                "aevb" => new AevbTrainer(model, aevb, set.Description),
-                "wake-sleep" => new WakeSleepTrainer(model, aevb, set.Description),
-                _ => new McemTrainer(model, aevb, set.Description),
+                "aevb" => new AevbTrainer(model, o, set.Description),
+                "wake-sleep" => new WakeSleepTrainer(model, o, set.Description),
+                _ => new McemTrainer(model, o, set.Description),
             };
+            if (autoStep)
+            {
+                // Section 5: the step size from {0.01, 0.02, 0.1} by the training bound after the first iterations.
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"choosing Adagrad's step size from {string.Join(", ", StepSizeSelection.PaperCandidates)} by the training bound after {StepSizeSelection.DefaultTrialSamples:N0} samples each"));
+                var choice = StepSizeSelection.Choose(Create, aevb, set.Train, cancellationToken: cancel);
+                foreach (var t in choice.Trials)
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  step size {t.StepSize}: training bound {t.TrainingBound:F2}"));
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"chosen step size: {choice.StepSize}"));
+                aevb = new AevbOptions
+                {
+                    Estimator = aevb.Estimator, StepSize = choice.StepSize, BatchSize = aevb.BatchSize, Seed = aevb.Seed,
+                    Binarize = aevb.Binarize, MixedPrecision = aevb.MixedPrecision,
+                };
+            }
+            trainer = Create(aevb);
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");

@@ -13,7 +13,7 @@ public static class VaeCommand
 
         usage:
           vae train [--algorithm aevb|wake-sleep|mcem] [--ntrain N] [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
-                    [--latent J] [--hidden H] [--estimator a|b] [--step-size S] [--batch M]
+                    [--latent J] [--hidden H] [--estimator a|b] [--step-size S|auto] [--batch M]
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic] [--precision float32|bfloat16]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]

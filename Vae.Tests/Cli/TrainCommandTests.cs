@@ -150,6 +150,23 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void StepSizeAutoTriesThePapersCandidatesAndTrainsWithTheBest()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "auto");
+        var (code, output, err) = Vae.Run("train", "--latent", "2", "--hidden", "20", "--samples", "1000", "--eval-every", "1000", "--threads", "1",
+            "--step-size", "auto", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        var trials = output.Split('\n').Where(l => l.TrimStart().StartsWith("step size ")).ToArray();
+        Assert.Equal(3, trials.Length);
+        string chosen = output.Split('\n').Single(l => l.StartsWith("chosen step size: "))["chosen step size: ".Length..].Trim();
+        Assert.Contains(chosen, new[] { "0.01", "0.02", "0.1" });
+        Assert.Contains($"Adagrad {chosen},", output);
+        var refused = Vae.Run("train", "--algorithm", "mcem", "--step-size", "auto", "--out", Path.Combine(dir, "x"));
+        Assert.Equal(VaeCommand.BadUsage, refused.Code);
+        Assert.Equal(VaeCommand.BadUsage, Vae.Run("train", "--step-size", "often", "--out", Path.Combine(dir, "y")).Code);
+    }
+
+    [Fact]
     public void EvaluateWithABadCheckpointIsExitCode2()
     {
         string path = Path.Combine(TestEnvironment.NewTempDirectory(), "bad.vae");
