@@ -107,9 +107,9 @@ module Evaluation =
         total / float n
 
     /// Samples per chunk of a K-sample estimate on x [B; D]: a chunk's decoder output (chunk x B x D values) stays
-    /// near 4 million values (16 MB in float32), below glibc's largest mmap threshold (32 MB). Larger tensors are
-    /// mapped afresh and faulted in page by page on every chunk: 64 MB chunks made the K = 5000 estimate up to four
-    /// times slower here (measured in an F# script process), and in cache the elementwise passes are cheaper too.
+    /// near 4 million values (16 MB in float32), below glibc's largest mmap threshold (32 MB). With 64 MB chunks the
+    /// K = 5000 estimate ran four to five times slower in an F# script process (the same speed in `vae`; the cause was
+    /// not pinned down), and smaller tensors keep the elementwise passes nearer the cache.
     let chunkFor (k: int) (x: Tensor) : int =
         max 1 (min k (4_000_000 / max 1 (int (x.shape.[0] * x.shape.[1]))))
 
