@@ -106,6 +106,14 @@ public sealed class AevbOptions
         Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
         SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision);
 
+    /// <summary>These options with another step size (the rest unchanged).</summary>
+    internal AevbOptions WithStepSize(double stepSize)
+    {
+        var c = ToCore();
+        return FromCore(new Vae.Core.AevbConfig(c.Estimator, c.Samples, c.BatchSize,
+            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision), Seed);
+    }
+
     internal static AevbOptions FromCore(Vae.Core.AevbConfig c, long seed) => new()
     {
         Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,

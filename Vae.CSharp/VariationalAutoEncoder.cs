@@ -138,8 +138,6 @@ public sealed class VariationalAutoEncoder
     public double LogLikelihood(ImageData data, int k = 5000, long seed = 0, bool mixedPrecision = false)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "K: expected at least 1");
-        if (mixedPrecision && Options.Likelihood != DecoderLikelihood.Bernoulli)
-            throw new ArgumentException($"mixed-precision evaluation needs a Bernoulli decoder; this model's decoder is {Options.Likelihood}", nameof(mixedPrecision));
         using var scope = torch.NewDisposeScope();
         return Evaluation.importanceWeightedIn(mixedPrecision, Core, Data(data), k, 100, Torch.generator(seed));
     }

@@ -29,8 +29,6 @@ static class EvaluateVerb
         var model = VariationalAutoEncoder.Load(path);
         if (mixed && (estimator is "elbo" or "hmc-marginal"))
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
-        if (mixed && model.Options.Likelihood != DecoderLikelihood.Bernoulli)
-            throw new UsageException($"--precision bfloat16: needs a Bernoulli decoder; {path} has {model.Options.Likelihood}");
         var data = DataChoice.FromFields(contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
         var set = data.Load(stderr);
         ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;

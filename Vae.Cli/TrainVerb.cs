@@ -82,11 +82,7 @@ static class TrainVerb
                 foreach (var t in choice.Trials)
                     stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  step size {t.StepSize}: training bound {t.TrainingBound:F2}"));
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"chosen step size: {choice.StepSize}"));
-                aevb = new AevbOptions
-                {
-                    Estimator = aevb.Estimator, StepSize = choice.StepSize, BatchSize = aevb.BatchSize, Seed = aevb.Seed,
-                    Binarize = aevb.Binarize, MixedPrecision = aevb.MixedPrecision,
-                };
+                aevb = choice.Options;
             }
             trainer = Create(aevb);
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);

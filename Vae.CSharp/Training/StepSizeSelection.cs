@@ -7,8 +7,9 @@ namespace Vae;
 /// its trial (negative infinity when the trial stopped on a non-finite bound).</summary>
 public sealed record StepSizeTrial(double StepSize, double TrainingBound);
 
-/// <summary>The outcome of <see cref="StepSizeSelection.Choose"/>: the chosen step size and every trial, in the order tried.</summary>
-public sealed record StepSizeChoice(double StepSize, IReadOnlyList<StepSizeTrial> Trials);
+/// <summary>The outcome of <see cref="StepSizeSelection.Choose"/>: the chosen step size, every trial in the order tried,
+/// and the options to train with (those given, with the chosen step size).</summary>
+public sealed record StepSizeChoice(double StepSize, IReadOnlyList<StepSizeTrial> Trials, AevbOptions Options);
 
 /// <summary>Section 5's choice of Adagrad's global step size: "chosen from {0.01, 0.02, 0.1} based on performance on the
 /// training set in the first few iterations". Each candidate trains a fresh run (same model, seed and settings) for
@@ -43,7 +44,7 @@ public static class StepSizeSelection
         foreach (double step in steps)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var trainer = createTrainer(WithStepSize(options, step));
+            var trainer = createTrainer(options.WithStepSize(step));
             if (trainer.Algorithm == "mcem")
                 throw new ArgumentException("step-size selection compares training bounds, which Monte Carlo EM (no recognition model) does not have", nameof(createTrainer));
             double bound;
@@ -60,15 +61,9 @@ public static class StepSizeSelection
             }
             trials.Add(new StepSizeTrial(step, double.IsFinite(bound) ? bound : double.NegativeInfinity));
         }
-        var best = trials.MaxBy(t => t.TrainingBound)!;
+        var best = trials.MaxBy(t => t.TrainingBound)!; // the first of equal bounds
         if (double.IsNegativeInfinity(best.TrainingBound))
             throw new InvalidOperationException($"every candidate step size ({string.Join(", ", steps)}) stopped on a non-finite bound");
-        return new StepSizeChoice(trials.First(t => t.TrainingBound == best.TrainingBound).StepSize, trials);
+        return new StepSizeChoice(best.StepSize, trials, options.WithStepSize(best.StepSize));
     }
-
-    static AevbOptions WithStepSize(AevbOptions o, double step) => new()
-    {
-        Estimator = o.Estimator, SamplesPerDatapoint = o.SamplesPerDatapoint, BatchSize = o.BatchSize, StepSize = step, WarmUp = o.WarmUp,
-        Regulariser = o.Regulariser, WeightPrior = o.WeightPrior, Binarize = o.Binarize, MixedPrecision = o.MixedPrecision, Seed = o.Seed,
-    };
 }

@@ -15,6 +15,8 @@ public class StepSizeSelectionTests
 
         Assert.Equal(Candidates, choice.Trials.Select(t => t.StepSize));
         Assert.Equal(choice.Trials.MaxBy(t => t.TrainingBound)!.StepSize, choice.StepSize);
+        Assert.Equal(choice.StepSize, choice.Options.StepSize);
+        Assert.Equal((options.Seed, options.BatchSize, options.WarmUp, options.Estimator), (choice.Options.Seed, choice.Options.BatchSize, choice.Options.WarmUp, choice.Options.Estimator));
         Assert.True(choice.Trials.Select(t => t.TrainingBound).Distinct().Count() == Candidates.Length, "different step sizes train differently");
         // A trial is the run that the chosen step size then trains: the same bound from a separate run.
         var trial = choice.Trials.Single(t => t.StepSize == choice.StepSize);
