@@ -2,8 +2,14 @@
 // Build first (`dotnet build Vae.Cli -c Release`), then run with the build's patched natives on the path:
 //   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/frey-seeds.fsx -- 0 1 2
 // Options before the seeds: --samples N (default 1e6), --step-size S (0.02), --init-std S (0.01), --no-warm-up,
-// --float64 (the model and data in float64), --shuffled-epochs (minibatches from a fresh permutation each epoch
-// instead of the paper's random indices).
+// --float64 (the model and data in float64), --linear-mean (the decoder's mean without the sigmoid),
+// --torch-default-biases (biases drawn from U(-1/sqrt(fan in), 1/sqrt(fan in)), PyTorch's nn.Linear default, as an
+// implementation that initialises only the weights from N(0, 0.01^2) has them), --decoder-log-sd (the decoder's
+// variance head outputs log sigma rather than log sigma^2: emulated by that head's initialisation and Adagrad step
+// doubled, which is the same under Adagrad's invariance to the gradient's scale, but for the weight prior), --shuffled-epochs (minibatches from a fresh permutation each epoch
+// instead of the paper's random indices), --report N,N,... (also print the test bound after these sample counts,
+// e.g. 1e5,3e5, to compare with the reference curve; the evaluations draw from their own generator, so the
+// trajectory is unchanged).
 // Same trajectories as `vae train --dataset frey-face --seed S --threads 1` (the autograd step, one libtorch thread).
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
@@ -15,16 +21,24 @@ open Vae.Core.Data
 Torch.setThreads 1
 let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--") |> List.ofArray
 let flag name = List.contains name args
-let float64, shuffledEpochs = flag "--float64", flag "--shuffled-epochs"
+let float64, shuffledEpochs, linearMean, torchBiases = flag "--float64", flag "--shuffled-epochs", flag "--linear-mean", flag "--torch-default-biases"
+let decoderLogSd = flag "--decoder-log-sd"
+let reports =
+    match List.tryFindIndex ((=) "--report") args with
+    | Some i -> args.[i + 1].Split(',') |> Array.map (float >> int64) |> Array.sort |> List.ofArray
+    | None -> []
 let rec parse (samples, step, std, warm, seeds) = function
+    | ("--report" | "--batch") :: _ :: rest -> parse (samples, step, std, warm, seeds) rest
     | "--samples" :: v :: rest -> parse (int64 (float v), step, std, warm, seeds) rest
     | "--step-size" :: v :: rest -> parse (samples, float v, std, warm, seeds) rest
     | "--init-std" :: v :: rest -> parse (samples, step, float v, warm, seeds) rest
     | "--no-warm-up" :: rest -> parse (samples, step, std, false, seeds) rest
-    | ("--float64" | "--shuffled-epochs") :: rest -> parse (samples, step, std, warm, seeds) rest
+    | ("--float64" | "--shuffled-epochs" | "--linear-mean" | "--torch-default-biases" | "--decoder-log-sd") :: rest -> parse (samples, step, std, warm, seeds) rest
     | s :: rest -> parse (samples, step, std, warm, seeds @ [ int64 s ]) rest
     | [] -> samples, step, std, warm, (if List.isEmpty seeds then [ 0L ] else seeds)
 let samples, stepSize, initStd, warmUp, seeds = parse (1_000_000L, 0.02, 0.01, true, []) args
+/// Minibatch size M (--batch; the paper's 100). The final evaluation's generator is seeded as for M = 100.
+let batch = match List.tryFindIndex ((=) "--batch") args with Some i -> int args.[i + 1] | None -> 100
 let dtype = if float64 then torch.float64 else torch.float32
 
 let frey = FreyFace.load DataOptions.Default
@@ -33,14 +47,58 @@ let train, test = (toTensor frey.Train).to_type(dtype), (toTensor frey.Test).to_
 let paper = Aevb.paper stepSize
 let settings seed =
     { Algorithm = AevbAlgorithm
-      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = GaussianSigmoidMean; DType = dtype; InitStd = initStd }
-      Aevb = { paper with Optimizer = { paper.Optimizer with WarmUp = (if warmUp then paper.Optimizer.WarmUp else 0) } }
+      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = (if linearMean then Gaussian else GaussianSigmoidMean); DType = dtype; InitStd = initStd }
+      Aevb = { paper with BatchSize = batch; Optimizer = { paper.Optimizer with WarmUp = (if warmUp then paper.Optimizer.WarmUp else 0) } }
       Seed = seed
       Dataset = frey.Description }
 
+/// The run for a seed; with --torch-default-biases its biases are redrawn (from a generator of their own).
+let createRun seed =
+    let run = TrainingRun.create (settings seed)
+    if torchBiases then
+        let g = Torch.generator (seed + 7_777_777L)
+        let redraw (l: Linear) =
+            let bound = 1.0 / sqrt (float l.Weight.shape.[1])
+            Torch.noGrad (fun () -> l.Bias.copy_(torch.rand(l.Bias.shape, dtype = dtype, generator = g).mul_(Torch.scalar (2.0 * bound)).sub_(Torch.scalar bound)) |> ignore)
+        let m = run.State.Model
+        [ m.Encoder.Hidden; m.Encoder.Mean; m.Encoder.LogVar ] |> List.iter redraw
+        match m.Decoder with
+        | GaussianDecoder p -> [ p.Hidden; p.Mean; p.LogVar ] |> List.iter redraw
+        | _ -> ()
+    if decoderLogSd then
+        match run.State.Model.Decoder with
+        | GaussianDecoder p -> Torch.noGrad (fun () -> p.LogVar.Weight.mul_(Torch.scalar 2.0) |> ignore; p.LogVar.Bias.mul_(Torch.scalar 2.0) |> ignore)
+        | _ -> ()
+    run
+
+/// Algorithm 1 as Aevb.step (the same draws), with the decoder's variance head at twice the step size (--decoder-log-sd).
+let trainLogSd (s: RunSettings) : VaeModel =
+    let run = createRun s.Seed
+    let g, n, c = run.Generator, train.shape.[0], s.Aevb
+    let model = run.State.Model
+    let parameters = VaeModel.tensors model
+    let doubled =
+        match model.Decoder with
+        | GaussianDecoder p -> [ p.LogVar.Weight; p.LogVar.Bias ]
+        | _ -> []
+    let rates = parameters |> Array.map (fun t -> if doubled |> List.exists (fun d -> obj.ReferenceEquals(d, t)) then 2.0 * c.Optimizer.StepSize else c.Optimizer.StepSize)
+    let sums = parameters |> Array.map (fun t -> torch.zeros_like(t))
+    for step in 0L .. samples / int64 batch - 1L do
+        use _ = torch.NewDisposeScope()
+        let x = Aevb.minibatch c train g
+        let eps = ElboEstimator.noise c.Samples c.BatchSize model g
+        let objective, _ = Aevb.objective c n model x eps
+        let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
+        Torch.noGrad (fun () ->
+            for i in 0 .. parameters.Length - 1 do
+                sums.[i].addcmul_(grads.[i], grads.[i], Torch.scalar 1.0) |> ignore
+                if step > int64 c.Optimizer.WarmUp then
+                    parameters.[i].addcdiv_(grads.[i], (sums.[i] + c.Optimizer.Regulariser).sqrt_(), Torch.scalar rates.[i]) |> ignore)
+    model
+
 /// Algorithm 1 with minibatches taken in order from a fresh permutation of the training set each epoch.
 let trainShuffled (s: RunSettings) : VaeModel =
-    let run = TrainingRun.create s
+    let run = createRun s.Seed
     let g, n, m = run.Generator, train.shape.[0], int64 s.Aevb.BatchSize
     let mutable state, order, position = run.State, torch.randperm(n, generator = g), 0L
     for _ in 1L .. samples / m do
@@ -57,16 +115,26 @@ let trainShuffled (s: RunSettings) : VaeModel =
         state <- { state with Optimizer = Adagrad.ascend s.Aevb.Optimizer state.Optimizer parameters grads }
     state.Model
 
-printfn "%s; step size %g, initial std %g, warm-up %b, %s, %s, %d samples" frey.Description stepSize initStd warmUp
-    (if float64 then "float64" else "float32") (if shuffledEpochs then "shuffled epochs" else "random indices") samples
-printfn "seed  train bound  test bound  dimensions with KL > 1 nat  KL per dimension (nats, training set)"
+printfn "%s; step size %g, initial std %g, warm-up %b, %s, %s, %s, M = %d, %d samples" frey.Description stepSize initStd warmUp
+    ((if linearMean then "linear decoder mean" else "sigmoid decoder mean") + (if torchBiases then ", PyTorch's default biases" else ""))
+    (if float64 then "float64" else "float32") (if shuffledEpochs then "shuffled epochs" else "random indices") batch samples
+let reportHeader = reports |> List.map (float >> sprintf "test at %.0e") |> String.concat "  "
+printfn "seed  %strain bound  test bound  dimensions with KL > 1 nat  KL per dimension (nats, training set)"
+    (if reports.IsEmpty then "" else reportHeader + "  ")
 for seed in seeds do
+    // The test bound at each requested sample count, from a generator of its own (as the final evaluation's).
+    let early = System.Collections.Generic.List<string>()
+    let onStep (run: TrainingRun) (_: float) =
+        if List.contains (run.Step * int64 batch) reports then
+            let g = Torch.generator (seed * 1_000_003L + run.Step * int64 batch / 100L)
+            early.Add(sprintf "%*.2f" (reportHeader.Length / reports.Length) (Evaluation.bound B run.State.Model test 265 g))
     let m =
         if shuffledEpochs then trainShuffled (settings seed)
-        else (TrainingRun.create (settings seed) |> TrainingRun.fit train (samples / 100L) System.Threading.CancellationToken.None (fun _ _ -> ())).State.Model
+        elif decoderLogSd then trainLogSd (settings seed)
+        else (createRun seed |> TrainingRun.fit train (samples / int64 batch) System.Threading.CancellationToken.None onStep).State.Model
     let g = Torch.generator (seed * 1_000_003L + samples / 100L)
     let q = Torch.noGrad (fun () -> VaeModel.encode m train)
     // Appendix B's KL per latent dimension, averaged over the training set: near 0 for a dimension the model does not use.
     let kl = Torch.noGrad (fun () -> ((q.Mean * q.Mean + q.LogVar.exp() - q.LogVar - 1.0).mean([| 0L |]) * 0.5).to_type(torch.float64).data<float>().ToArray())
-    printfn "%4d  %11.2f  %10.2f  %27d  %s" seed (Evaluation.bound B m train 1700 g) (Evaluation.bound B m test 265 g)
+    printfn "%4d  %s%11.2f  %10.2f  %27d  %s" seed (if early.Count = 0 then "" else String.concat "  " early + "  ") (Evaluation.bound B m train 1700 g) (Evaluation.bound B m test 265 g)
         (kl |> Array.filter (fun v -> v > 1.0) |> Array.length) (kl |> Array.map (sprintf "%.2f") |> String.concat " ")
