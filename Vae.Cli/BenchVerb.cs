@@ -67,9 +67,12 @@ static class BenchVerb
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            var (step, gradient, multiplies, adagrad) = StepBreakdown(data);
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"float32 step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2}"));
+            foreach (bool mixed in new[] { false, true })
+            {
+                var (step, gradient, multiplies, adagrad) = StepBreakdown(data, mixed);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2}"));
+            }
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
         // The headline is the conservative ratio: the reference with our allocator setting, so it measures the step alone.
@@ -182,21 +185,25 @@ static class BenchVerb
         }
     }
 
-    /// <summary>Where a float32 step of the fused AEVB step (M = 100) spends its time, in median milliseconds: the whole step,
-    /// the gradient alone (FusedAevb.gradient on one minibatch), the five large matrix multiplies of a step on their own
-    /// (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx), and Adagrad's update over the flat buffers.</summary>
-    static (double Step, double Gradient, double Multiplies, double Adagrad) StepBreakdown(Tensor data)
+    /// <summary>Where a step of the fused AEVB step (M = 100; float32, or with bfloat16 multiplies when mixed) spends its
+    /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
+    /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
+    /// operands when mixed), and Adagrad's update over the flat buffers.</summary>
+    static (double Step, double Gradient, double Multiplies, double Adagrad) StepBreakdown(Tensor data, bool mixed)
     {
-        var config = Aevb.paper(0.02);
+        var paper = Aevb.paper(0.02);
+        var config = new AevbConfig(paper.Estimator, paper.Samples, paper.BatchSize, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
+        var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
         var b = FusedAevb.buffersOf(state);
         for (int i = 0; i < 110; i++) state = FusedAevb.step(config, data, g, b, state).Item1; // past the warm-up
         using var x = Aevb.minibatch(config, data, g);
         using var eps = torch.randn(100, 20, generator: g);
-        using var w1 = torch.randn(500, 784); using var w5 = torch.randn(784, 500);
-        using var h = torch.randn(100, 500); using var d = torch.randn(100, 784);
-        using var gw5 = torch.zeros(784, 500); using var gw1 = torch.zeros(500, 784);
+        using var xm = x.to_type(operands);
+        using var w1 = torch.randn(500, 784, dtype: operands); using var w5 = torch.randn(784, 500, dtype: operands);
+        using var h = torch.randn(100, 500, dtype: operands); using var d = torch.randn(100, 784, dtype: operands);
+        using var gw5 = torch.zeros(784, 500, dtype: operands); using var gw1 = torch.zeros(500, 784, dtype: operands);
         using var parameters = b.Parameters.clone(); using var sums = b.SumSquares.clone();
         double Time(Action action)
         {
@@ -216,8 +223,8 @@ static class BenchVerb
             Time(() => Scoped(() => FusedAevb.gradient(config, data.shape[0], b, x, eps))),
             Time(() => Scoped(() =>
             {
-                torch.mm(x, w1.t()); torch.mm(h, w5.t());
-                gw5.addmm_(d.t(), h, 0, 1); torch.mm(d, w5); gw1.addmm_(h.t(), x, 0, 1);
+                torch.mm(xm, w1.t()); torch.mm(h, w5.t());
+                gw5.addmm_(d.t(), h, 0, 1); torch.mm(d, w5); gw1.addmm_(h.t(), xm, 0, 1);
             })),
             Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))));
     }
