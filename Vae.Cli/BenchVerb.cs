@@ -69,9 +69,9 @@ static class BenchVerb
             torch.set_num_threads(t);
             foreach (bool mixed in new[] { false, true })
             {
-                var (step, gradient, multiplies, adagrad) = StepBreakdown(data, mixed);
+                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2}"));
+                    $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2} through libtorch, {onePass:F2} in one pass ({(mixed ? "used" : "not used")} here)"));
             }
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
@@ -188,8 +188,9 @@ static class BenchVerb
     /// <summary>Where a step of the fused AEVB step (M = 100; float32, or with bfloat16 multiplies when mixed) spends its
     /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
     /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
-    /// operands when mixed), and Adagrad's update over the flat buffers.</summary>
-    static (double Step, double Gradient, double Multiplies, double Adagrad) StepBreakdown(Tensor data, bool mixed)
+    /// operands when mixed), Adagrad's update over the flat buffers through libtorch (Adagrad.ascend), and the same update
+    /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses).</summary>
+    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed)
     {
         var paper = Aevb.paper(0.02);
         var config = new AevbConfig(paper.Estimator, paper.Samples, paper.BatchSize, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
@@ -226,7 +227,8 @@ static class BenchVerb
                 torch.mm(xm, w1.t()); torch.mm(h, w5.t());
                 gw5.addmm_(d.t(), h, 0, 1); torch.mm(d, w5); gw1.addmm_(h.t(), xm, 0, 1);
             })),
-            Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))));
+            Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))),
+            Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
     }
 
     static double Median(IEnumerable<double> xs)

@@ -200,5 +200,10 @@ module FusedAevb =
         // signal, and each weight gradient multiplies such a signal by finite activations (tanh, x, or z, finite when
         // the bound is), so a NaN or infinity anywhere shows in these; it saves a pass over every parameter.
         let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |]
-        let opt = Adagrad.ascend c.Optimizer { s.Optimizer with SumSquares = [| b.SumSquares |] } [| b.Parameters |] [| b.Gradient |]
+        // The float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded results');
+        // mixed precision, which rounds differently by design, takes the one-pass update (a quarter of the memory traffic).
+        let flat = { s.Optimizer with SumSquares = [| b.SumSquares |] }
+        let opt =
+            if c.MixedPrecision then Adagrad.ascendOnePass c.Optimizer flat b.Parameters b.Gradient
+            else Adagrad.ascend c.Optimizer flat [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = { opt with SumSquares = s.Optimizer.SumSquares } }, bound

@@ -175,4 +175,32 @@ let tests =
             let actual = p.data<double>().ToArray()
             Array.iter2 (fun (a: float) e -> Expect.floatClose Accuracy.veryHigh a e "parameters after three steps") actual expected
             Expect.equal s.Steps 3L "steps"
+
+        testPropertyWithConfig (config 50) "the one-pass Adagrad update equals Adagrad.ascend to float32 rounding, warm-up included" <| fun (seed: int) (nn: PositiveInt) (warm: NonNegativeInt) ->
+            use _ = torch.NewDisposeScope()
+            // Sizes below and above the vector width, with and without a remainder.
+            let n, warmUp = 1 + nn.Get % 300, warm.Get % 4
+            let c = { StepSize = 0.02; WarmUp = warmUp; Regulariser = 1e-8 }
+            let g = Torch.generator (int64 seed)
+            let p0 = torch.randn([| int64 n |], generator = g)
+            let pRef, pOne = p0.clone(), p0.clone()
+            let mutable sRef, sOne = Adagrad.init [| pRef |], Adagrad.init [| pOne |]
+            let mutable ok = true
+            for step in 0 .. warmUp + 3 do
+                let grad = torch.randn([| int64 n |], generator = g).mul_(Torch.scalar (10.0 ** float (step % 3 - 1)))
+                sRef <- Adagrad.ascend c sRef [| pRef |] [| grad |]
+                sOne <- Adagrad.ascendOnePass c sOne pOne grad
+                let sums = (sRef.SumSquares.[0] - sOne.SumSquares.[0]).abs().max().item<float32> () <= 1e-6f * sRef.SumSquares.[0].abs().max().item<float32> ()
+                let parameters = ((pRef - pOne).abs() - (pRef.abs() + 1.0f) * 1e-6f).max().item<float32> () <= 0.0f
+                // Before the first update (0-based step WarmUp + 1) the parameters are untouched, bit for bit.
+                let untouched = step > warmUp || (pOne - p0).abs().max().item<float32> () = 0.0f
+                ok <- ok && sums && parameters && untouched && sOne.Steps = sRef.Steps
+            ok
+
+        testCase "the one-pass Adagrad update refuses what it cannot address, naming the tensor" <| fun () ->
+            let p = torch.zeros([| 4L |], dtype = f64)
+            let s = { SumSquares = [| torch.zeros([| 4L |]) |]; Steps = 0L }
+            let e = Expect.throwsC (fun () -> Adagrad.ascendOnePass (Adagrad.paper 0.02) s p (torch.zeros([| 4L |])) |> ignore) id
+            Expect.isTrue (e :? ArgumentException) "an ArgumentException"
+            Expect.stringContains e.Message "parameters is Float64" "the tensor and its dtype are named"
     ]
