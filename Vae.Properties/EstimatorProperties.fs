@@ -197,6 +197,16 @@ let tests =
                 ok <- ok && sums && parameters && untouched && sOne.Steps = sRef.Steps
             ok
 
+        testCase "the one-pass Adagrad update of a view writes the view's elements and no others" <| fun () ->
+            let whole = torch.zeros([| 40L |])
+            let view = whole.narrow(0L, 8L, 17L)
+            let s = { SumSquares = [| torch.zeros([| 17L |]) |]; Steps = 0L }
+            Adagrad.ascendOnePass { StepSize = 0.1; WarmUp = -1; Regulariser = 1e-8 } s view (torch.ones([| 17L |])) |> ignore
+            // One update with G = g^2 = 1 moves each element by 0.1 / sqrt(1 + 1e-8).
+            let values = whole.data<float32>().ToArray()
+            let expected = Array.init 40 (fun i -> if i >= 8 && i < 25 then float32 (0.1 / sqrt (1.0 + 1e-8)) else 0.0f)
+            Expect.sequenceEqual values expected "elements 8-24 updated, the rest untouched"
+
         testCase "the one-pass Adagrad update refuses what it cannot address, naming the tensor" <| fun () ->
             let p = torch.zeros([| 4L |], dtype = f64)
             let s = { SumSquares = [| torch.zeros([| 4L |]) |]; Steps = 0L }
