@@ -6,7 +6,9 @@
 // --torch-default-biases (biases drawn from U(-1/sqrt(fan in), 1/sqrt(fan in)), PyTorch's nn.Linear default, as an
 // implementation that initialises only the weights from N(0, 0.01^2) has them), --decoder-log-sd (the decoder's
 // variance head outputs log sigma rather than log sigma^2: emulated by that head's initialisation and Adagrad step
-// doubled, which is the same under Adagrad's invariance to the gradient's scale, but for the weight prior), --shuffled-epochs (minibatches from a fresh permutation each epoch
+// doubled, which is the same under Adagrad's invariance to the gradient's scale, but for the weight prior),
+// --kl-weight W (train on the reconstruction term minus W times the KL term, as an implementation that averages the KL
+// over the minibatch but sums the reconstruction would with W = 1/M; the reported bounds are still the true ones), --shuffled-epochs (minibatches from a fresh permutation each epoch
 // instead of the paper's random indices), --report N,N,... (also print the test bound after these sample counts,
 // e.g. 1e5,3e5, to compare with the reference curve; the evaluations draw from their own generator, so the
 // trajectory is unchanged).
@@ -23,12 +25,13 @@ let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--") |> Li
 let flag name = List.contains name args
 let float64, shuffledEpochs, linearMean, torchBiases = flag "--float64", flag "--shuffled-epochs", flag "--linear-mean", flag "--torch-default-biases"
 let decoderLogSd = flag "--decoder-log-sd"
+let klWeight = match List.tryFindIndex ((=) "--kl-weight") args with Some i -> Some(float args.[i + 1]) | None -> None
 let reports =
     match List.tryFindIndex ((=) "--report") args with
     | Some i -> args.[i + 1].Split(',') |> Array.map (float >> int64) |> Array.sort |> List.ofArray
     | None -> []
 let rec parse (samples, step, std, warm, seeds) = function
-    | ("--report" | "--batch") :: _ :: rest -> parse (samples, step, std, warm, seeds) rest
+    | ("--report" | "--batch" | "--kl-weight") :: _ :: rest -> parse (samples, step, std, warm, seeds) rest
     | "--samples" :: v :: rest -> parse (int64 (float v), step, std, warm, seeds) rest
     | "--step-size" :: v :: rest -> parse (samples, float v, std, warm, seeds) rest
     | "--init-std" :: v :: rest -> parse (samples, step, float v, warm, seeds) rest
@@ -71,8 +74,9 @@ let createRun seed =
         | _ -> ()
     run
 
-/// Algorithm 1 as Aevb.step (the same draws), with the decoder's variance head at twice the step size (--decoder-log-sd).
-let trainLogSd (s: RunSettings) : VaeModel =
+/// Algorithm 1 as Aevb.step (the same draws), with the decoder's variance head at twice the step size (--decoder-log-sd)
+/// and the KL term weighted by --kl-weight.
+let trainCustom (s: RunSettings) : VaeModel =
     let run = createRun s.Seed
     let g, n, c = run.Generator, train.shape.[0], s.Aevb
     let model = run.State.Model
@@ -88,6 +92,14 @@ let trainLogSd (s: RunSettings) : VaeModel =
         let x = Aevb.minibatch c train g
         let eps = ElboEstimator.noise c.Samples c.BatchSize model g
         let objective, _ = Aevb.objective c n model x eps
+        let objective =
+            match klWeight with
+            | Some w ->
+                // The bound is reconstruction - KL; adding (1 - w) KL leaves reconstruction - w KL (Appendix B's KL).
+                let q = VaeModel.encode model x
+                let kl = ((q.Mean * q.Mean + q.LogVar.exp() - q.LogVar - 1.0) * 0.5).sum()
+                objective + kl * (1.0 - w)
+            | None -> objective
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
         Torch.noGrad (fun () ->
             for i in 0 .. parameters.Length - 1 do
@@ -130,7 +142,7 @@ for seed in seeds do
             early.Add(sprintf "%*.2f" (reportHeader.Length / reports.Length) (Evaluation.bound B run.State.Model test 265 g))
     let m =
         if shuffledEpochs then trainShuffled (settings seed)
-        elif decoderLogSd then trainLogSd (settings seed)
+        elif decoderLogSd || klWeight.IsSome then trainCustom (settings seed)
         else (createRun seed |> TrainingRun.fit train (samples / int64 batch) System.Threading.CancellationToken.None onStep).State.Model
     let g = Torch.generator (seed * 1_000_003L + samples / 100L)
     let q = Torch.noGrad (fun () -> VaeModel.encode m train)
