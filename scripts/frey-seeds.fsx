@@ -8,7 +8,9 @@
 // variance head outputs log sigma rather than log sigma^2: emulated by that head's initialisation and Adagrad step
 // doubled, which is the same under Adagrad's invariance to the gradient's scale, but for the weight prior),
 // --kl-weight W (train on the reconstruction term minus W times the KL term, as an implementation that averages the KL
-// over the minibatch but sums the reconstruction would with W = 1/M; the reported bounds are still the true ones), --shuffled-epochs (minibatches from a fresh permutation each epoch
+// over the minibatch but sums the reconstruction would with W = 1/M; the reported bounds are still the true ones),
+// --prior-scale S (the weight prior's term S times the paper's (M/N) log p(theta), as an implementation that averages
+// the bound over the minibatch but keeps the M/N prior would with S = M), --shuffled-epochs (minibatches from a fresh permutation each epoch
 // instead of the paper's random indices), --report N,N,... (also print the test bound after these sample counts,
 // e.g. 1e5,3e5, to compare with the reference curve; the evaluations draw from their own generator, so the
 // trajectory is unchanged).
@@ -25,13 +27,14 @@ let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--") |> Li
 let flag name = List.contains name args
 let float64, shuffledEpochs, linearMean, torchBiases = flag "--float64", flag "--shuffled-epochs", flag "--linear-mean", flag "--torch-default-biases"
 let decoderLogSd = flag "--decoder-log-sd"
+let priorScale = match List.tryFindIndex ((=) "--prior-scale") args with Some i -> Some(float args.[i + 1]) | None -> None
 let klWeight = match List.tryFindIndex ((=) "--kl-weight") args with Some i -> Some(float args.[i + 1]) | None -> None
 let reports =
     match List.tryFindIndex ((=) "--report") args with
     | Some i -> args.[i + 1].Split(',') |> Array.map (float >> int64) |> Array.sort |> List.ofArray
     | None -> []
 let rec parse (samples, step, std, warm, seeds) = function
-    | ("--report" | "--batch" | "--kl-weight") :: _ :: rest -> parse (samples, step, std, warm, seeds) rest
+    | ("--report" | "--batch" | "--kl-weight" | "--prior-scale") :: _ :: rest -> parse (samples, step, std, warm, seeds) rest
     | "--samples" :: v :: rest -> parse (int64 (float v), step, std, warm, seeds) rest
     | "--step-size" :: v :: rest -> parse (samples, float v, std, warm, seeds) rest
     | "--init-std" :: v :: rest -> parse (samples, step, float v, warm, seeds) rest
@@ -76,7 +79,7 @@ let createRun seed =
 
 /// Algorithm 1 as Aevb.step (the same draws), with the decoder's variance head at twice the step size (--decoder-log-sd)
 /// and the KL term weighted by --kl-weight.
-let trainCustom (s: RunSettings) : VaeModel =
+let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeModel =
     let run = createRun s.Seed
     let g, n, c = run.Generator, train.shape.[0], s.Aevb
     let model = run.State.Model
@@ -100,12 +103,17 @@ let trainCustom (s: RunSettings) : VaeModel =
                 let kl = ((q.Mean * q.Mean + q.LogVar.exp() - q.LogVar - 1.0) * 0.5).sum()
                 objective + kl * (1.0 - w)
             | None -> objective
+        let objective =
+            match priorScale with
+            | Some scale -> objective + VaeModel.logPriorOf (VaeModel.parameters model) * ((scale - 1.0) * float c.BatchSize / float n)
+            | None -> objective
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
         Torch.noGrad (fun () ->
             for i in 0 .. parameters.Length - 1 do
                 sums.[i].addcmul_(grads.[i], grads.[i], Torch.scalar 1.0) |> ignore
                 if step > int64 c.Optimizer.WarmUp then
                     parameters.[i].addcdiv_(grads.[i], (sums.[i] + c.Optimizer.Regulariser).sqrt_(), Torch.scalar rates.[i]) |> ignore)
+        afterStep (step + 1L) model
     model
 
 /// Algorithm 1 with minibatches taken in order from a fresh permutation of the training set each epoch.
@@ -136,13 +144,14 @@ printfn "seed  %strain bound  test bound  dimensions with KL > 1 nat  KL per dim
 for seed in seeds do
     // The test bound at each requested sample count, from a generator of its own (as the final evaluation's).
     let early = System.Collections.Generic.List<string>()
-    let onStep (run: TrainingRun) (_: float) =
-        if List.contains (run.Step * int64 batch) reports then
-            let g = Torch.generator (seed * 1_000_003L + run.Step * int64 batch / 100L)
-            early.Add(sprintf "%*.2f" (reportHeader.Length / reports.Length) (Evaluation.bound B run.State.Model test 265 g))
+    let afterStep (steps: int64) (m: VaeModel) =
+        if List.contains (steps * int64 batch) reports then
+            let g = Torch.generator (seed * 1_000_003L + steps * int64 batch / 100L)
+            early.Add(sprintf "%*.2f" (reportHeader.Length / reports.Length) (Evaluation.bound B m test 265 g))
+    let onStep (run: TrainingRun) (_: float) = afterStep run.Step run.State.Model
     let m =
         if shuffledEpochs then trainShuffled (settings seed)
-        elif decoderLogSd || klWeight.IsSome then trainCustom (settings seed)
+        elif decoderLogSd || klWeight.IsSome || priorScale.IsSome then trainCustom (settings seed) afterStep
         else (createRun seed |> TrainingRun.fit train (samples / int64 batch) System.Threading.CancellationToken.None onStep).State.Model
     let g = Torch.generator (seed * 1_000_003L + samples / 100L)
     let q = Torch.noGrad (fun () -> VaeModel.encode m train)
