@@ -89,8 +89,7 @@ static class BenchVerb
     /// by repetition. Returns the median samples/s of each and the medians of the pairwise ratios (ours / reference).</summary>
     static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, bool mixed, int steps, int repetitions, int threads, string? cache)
     {
-        var paper = Aevb.paper(0.02);
-        var config = new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
+        var config = PaperConfig(m, mixed);
         var g = Torch.generator(1);
         // Ours: the step `vae train` takes here (the hand-derived step over flat buffers).
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
@@ -192,8 +191,7 @@ static class BenchVerb
     /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses).</summary>
     static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed)
     {
-        var paper = Aevb.paper(0.02);
-        var config = new AevbConfig(paper.Estimator, paper.Samples, paper.BatchSize, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
+        var config = PaperConfig(100, mixed);
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
@@ -229,6 +227,13 @@ static class BenchVerb
             })),
             Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))),
             Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
+    }
+
+    /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed precision when asked.</summary>
+    static AevbConfig PaperConfig(int m, bool mixed)
+    {
+        var paper = Aevb.paper(0.02);
+        return new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
     }
 
     static double Median(IEnumerable<double> xs)

@@ -89,13 +89,14 @@ module Adagrad =
     /// add, sqrt_ and addcdiv_). The arithmetic is ascend's, in the same order; the square root is correctly rounded
     /// here, where libtorch's vectorised sqrt_ can be one unit in the last place away, so parameters may differ from
     /// ascend's by rounding. It runs on the calling thread: measured in the fused step, splitting it with a second
-    /// worker was slower, as libtorch's own threads still hold the other core after the step's last operation.
+    /// worker was slower (likely, not verified, because libtorch's second thread still spins on the other core).
     let ascendOnePass (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) : AdagradState =
         if s.SumSquares.Length <> 1 then invalidArg "s" "the one-pass Adagrad update keeps one flat accumulator"
         let sums = s.SumSquares.[0]
-        if parameters.numel() <> gradient.numel() || parameters.numel() <> sums.numel() then
-            invalidArg "gradient" (sprintf "parameters, gradient and accumulator differ in size: %d, %d and %d" (parameters.numel()) (gradient.numel()) (sums.numel()))
-        if parameters.numel() > int64 Int32.MaxValue then invalidArg "parameters" "the one-pass Adagrad update takes at most 2^31 - 1 elements"
+        let n = parameters.numel()
+        if gradient.numel() <> n || sums.numel() <> n then
+            invalidArg "gradient" (sprintf "parameters, gradient and accumulator differ in size: %d, %d and %d" n (gradient.numel()) (sums.numel()))
+        if n > int64 Int32.MaxValue then invalidArg "parameters" "the one-pass Adagrad update takes at most 2^31 - 1 elements"
         let p, g, acc = address "parameters" parameters, address "gradient" gradient, address "accumulator" sums
-        ascendElements (s.Steps > int64 c.WarmUp) p g acc (int (parameters.numel())) (float32 c.StepSize) (float32 c.Regulariser)
+        ascendElements (s.Steps > int64 c.WarmUp) p g acc (int n) (float32 c.StepSize) (float32 c.Regulariser)
         { s with Steps = s.Steps + 1L }
