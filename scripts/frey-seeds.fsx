@@ -84,12 +84,16 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
     let g, n, c = run.Generator, train.shape.[0], s.Aevb
     let model = run.State.Model
     let parameters = VaeModel.tensors model
+    // With --decoder-log-sd the decoder's variance head takes twice the step size: its own Adagrad state and config.
     let doubled =
         match model.Decoder with
-        | GaussianDecoder p -> [ p.LogVar.Weight; p.LogVar.Bias ]
+        | GaussianDecoder p when decoderLogSd -> [ p.LogVar.Weight; p.LogVar.Bias ]
         | _ -> []
-    let rates = parameters |> Array.map (fun t -> if doubled |> List.exists (fun d -> obj.ReferenceEquals(d, t)) then 2.0 * c.Optimizer.StepSize else c.Optimizer.StepSize)
-    let sums = parameters |> Array.map (fun t -> torch.zeros_like(t))
+    let isDoubled = parameters |> Array.map (fun t -> doubled |> List.exists (fun d -> obj.ReferenceEquals(d, t)))
+    let pick want (xs: Tensor[]) = Array.zip isDoubled xs |> Array.filter (fst >> (=) want) |> Array.map snd
+    let rest, twice = pick false parameters, pick true parameters
+    let twiceConfig = { c.Optimizer with StepSize = 2.0 * c.Optimizer.StepSize }
+    let mutable restState, twiceState = Adagrad.init rest, Adagrad.init twice
     for step in 0L .. samples / int64 batch - 1L do
         use _ = torch.NewDisposeScope()
         let x = Aevb.minibatch c train g
@@ -108,11 +112,8 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
             | Some scale -> objective + VaeModel.logPriorOf (VaeModel.parameters model) * ((scale - 1.0) * float c.BatchSize / float n)
             | None -> objective
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        Torch.noGrad (fun () ->
-            for i in 0 .. parameters.Length - 1 do
-                sums.[i].addcmul_(grads.[i], grads.[i], Torch.scalar 1.0) |> ignore
-                if step > int64 c.Optimizer.WarmUp then
-                    parameters.[i].addcdiv_(grads.[i], (sums.[i] + c.Optimizer.Regulariser).sqrt_(), Torch.scalar rates.[i]) |> ignore)
+        restState <- Adagrad.ascend c.Optimizer restState rest (pick false grads)
+        twiceState <- Adagrad.ascend twiceConfig twiceState twice (pick true grads)
         afterStep (step + 1L) model
     model
 
