@@ -119,73 +119,104 @@ module FusedAevb =
         | BernoulliDecoder p -> m.Encoder.Hidden, p.Hidden, p.Logits
         | _ -> invalidOp "the fused AEVB step needs a Bernoulli MLP decoder"
 
-    /// Writes into b.Gradient the gradient of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
-    /// prior when on) for minibatch x [M; D] and noise eps [M; J]; returns the minibatch's mean bound as a 0-d tensor.
-    /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
-    /// widened again); everything else, and every value kept between steps, stays in the model's dtype.
-    let gradient (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
-        use _ = torch.no_grad ()
+    /// The N(0, I) weight prior's gradient, -theta on the weights scaled by M/N (the paper's code), added to b.Gradient.
+    let private addWeightPrior (c: AevbConfig) (n: int64) (m: int64) (b: FusedBuffers) =
+        if c.WeightPrior then
+            b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.scalar (-(float m) / float n)) |> ignore
+
+    /// gradient in the model's dtype, every operation through libtorch.
+    let private gradientFull (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
         let j = int64 b.Model.Config.LatentDim
-        let dtype = b.Model.Config.DType
         let enc1, dec1, dec2 = parts b.Model
         let genc1, gdec1, gdec2 = parts b.GradientModel
-        // Matrix-multiply operands: the parameters themselves, or their bfloat16 copies (one cast of the flat buffer).
-        let low = if c.MixedPrecision then Some(layout b.Model.Config (b.Parameters.to_type(torch.bfloat16))) else None
-        let operand (t: Tensor) = if c.MixedPrecision then t.to_type(torch.bfloat16) else t
-        let widen (t: Tensor) = if c.MixedPrecision then t.to_type(dtype) else t
-        let lowModel, lowHeads = match low with Some(m, h, _) -> m, h | None -> b.Model, b.Heads
-        let lenc1, ldec1, ldec2 = parts lowModel
         // a W^T + bias.
-        let affine (a: Tensor) (w: Tensor) (bias: Tensor) =
-            if c.MixedPrecision then torch.mm(a, w.t()).to_type(dtype).add_(bias) else torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
+        let affine (a: Tensor) (w: Tensor) (bias: Tensor) = torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
         // target <- a^T bm (a weight's gradient).
-        let outer (target: Tensor) (a: Tensor) (bm: Tensor) =
-            if c.MixedPrecision then target.copy_(torch.mm(a.t(), bm)) |> ignore else target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
-        let xL = operand x
+        let outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
         // Forward (Appendix C): h1 = tanh(W1 x + b1); [mu, log sigma^2] = W h1 + b; z = mu + sigma eps;
         // h2 = tanh(W4 z + b4); logits = W5 h2 + b5.
-        let h1 = (affine xL lenc1.Weight enc1.Bias).tanh_()
-        let h1L = operand h1
-        let heads = affine h1L lowHeads.Weight b.Heads.Bias
+        let h1 = (affine x enc1.Weight enc1.Bias).tanh_()
+        let heads = affine h1 b.Heads.Weight b.Heads.Bias
         let mu, logVar = heads.narrow(1L, 0L, j), heads.narrow(1L, j, j)
         let sd = logVar.mul(Torch.scalar 0.5).exp_()
         let variance = sd.square()
         let z = torch.addcmul(mu, sd, eps, Torch.scalar 1.0)
-        let zL = operand z
-        let h2 = (affine zL ldec1.Weight dec1.Bias).tanh_()
-        let h2L = operand h2
-        let logits = affine h2L ldec2.Weight dec2.Bias
+        let h2 = (affine z dec1.Weight dec1.Bias).tanh_()
+        let logits = affine h2 dec2.Weight dec2.Bias
         // The bound (eq. 7): log p(x|z) = -BCE(logits, x); -KL = 1/2 sum(1 + log sigma^2 - mu^2 - sigma^2) (Appendix B).
         let negLogLikelihood = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction = torch.nn.Reduction.Sum)
         let kl = ((mu.square() + variance - logVar).sum() - float (mu.numel())) * 0.5
         let meanBound = (negLogLikelihood + kl).neg_().div_(Torch.scalar (float x.shape.[0]))
         // Backward. d/dlogits = x - sigmoid(logits).
-        let dLogitsFull = torch.sub(x, logits.sigmoid())
-        let dLogits = operand dLogitsFull
-        outer gdec2.Weight dLogits h2L
-        gdec2.Bias.copy_(dLogitsFull.sum(0L)) |> ignore
+        let dLogits = torch.sub(x, logits.sigmoid())
+        outer gdec2.Weight dLogits h2
+        gdec2.Bias.copy_(dLogits.sum(0L)) |> ignore
         // Through tanh: da = dh (1 - h^2).
-        let dh2 = widen (dLogits.mm(ldec2.Weight))
+        let dh2 = dLogits.mm(dec2.Weight)
         let da2 = torch.addcmul(dh2, dh2, h2.square(), Torch.scalar -1.0)
-        let da2L = operand da2
-        outer gdec1.Weight da2L zL
+        outer gdec1.Weight da2 z
         gdec1.Bias.copy_(da2.sum(0L)) |> ignore
-        let dz = widen (da2L.mm(ldec1.Weight))
+        let dz = da2.mm(dec1.Weight)
         // Heads: d/dmu = dz - mu; d/dlog sigma^2 = dz eps sigma / 2 + (1 - sigma^2) / 2.
         let dHeads = torch.empty_like(heads)
         dHeads.narrow(1L, 0L, j).copy_(dz).sub_(mu) |> ignore
         dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.scalar 1.0).mul_(Torch.scalar 0.5) |> ignore
-        let dHeadsL = operand dHeads
-        outer b.HeadsGradient.Weight dHeadsL h1L
+        outer b.HeadsGradient.Weight dHeads h1
         b.HeadsGradient.Bias.copy_(dHeads.sum(0L)) |> ignore
-        let dh1 = widen (dHeadsL.mm(lowHeads.Weight))
+        let dh1 = dHeads.mm(b.Heads.Weight)
         let da1 = torch.addcmul(dh1, dh1, h1.square(), Torch.scalar -1.0)
-        outer genc1.Weight (operand da1) xL
+        outer genc1.Weight da1 x
         genc1.Bias.copy_(da1.sum(0L)) |> ignore
-        // The N(0, I) weight prior: gradient -theta on the weights, scaled by M/N (the paper's code).
-        if c.WeightPrior then
-            b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.scalar (-(float x.shape.[0]) / float n)) |> ignore
+        addWeightPrior c n x.shape.[0] b
         meanBound
+
+    /// gradient with bfloat16 multiply operands: libtorch multiplies, and everything between the multiplies in one
+    /// pass per layer (Kernels), in float32.
+    let private gradientMixed (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+        let m, d = x.shape.[0], x.shape.[1]
+        let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
+        let enc1, dec1, dec2 = parts b.Model
+        let genc1, gdec1, gdec2 = parts b.GradientModel
+        // The multiplies' operands: one cast of the flat parameters, laid out as the model.
+        let lowModel, lowHeads, _ = layout b.Model.Config (b.Parameters.to_type(torch.bfloat16))
+        let lenc1, ldec1, ldec2 = parts lowModel
+        let low (shape: int64[]) = torch.empty(shape, dtype = torch.bfloat16)
+        let full (shape: int64[]) = torch.empty(shape, dtype = torch.float32)
+        // target <- a^T bm (a weight's gradient), widened into the float32 buffer.
+        let outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.copy_(torch.mm(a.t(), bm)) |> ignore
+        let eps = eps.contiguous()
+        // Forward (Appendix C), as gradientFull.
+        let xL = x.to_type(torch.bfloat16)
+        let h1, h1L = full [| m; h |], low [| m; h |]
+        Kernels.tanhLayer (torch.mm(xL, lenc1.Weight.t())) enc1.Bias h1 h1L
+        let latent, zL = full [| m; 2L * j |], low [| m; j |]
+        let kl = Kernels.latentForward (torch.mm(h1L, lowHeads.Weight.t())) b.Heads.Bias eps latent zL
+        let h2, h2L = full [| m; h |], low [| m; h |]
+        Kernels.tanhLayer (torch.mm(zL, ldec1.Weight.t())) dec1.Bias h2 h2L
+        let dLogits = low [| m; d |]
+        let negLogLikelihood = Kernels.bernoulliOutput (torch.mm(h2L, ldec2.Weight.t())) dec2.Bias x dLogits gdec2.Bias
+        // Backward, as gradientFull.
+        outer gdec2.Weight dLogits h2L
+        let da2 = low [| m; h |]
+        Kernels.tanhBackward (dLogits.mm(ldec2.Weight)) h2 da2 gdec1.Bias
+        outer gdec1.Weight da2 zL
+        let dHeads = low [| m; 2L * j |]
+        Kernels.latentBackward (da2.mm(ldec1.Weight)) latent eps dHeads b.HeadsGradient.Bias
+        outer b.HeadsGradient.Weight dHeads h1L
+        let da1 = low [| m; h |]
+        Kernels.tanhBackward (dHeads.mm(lowHeads.Weight)) h1 da1 genc1.Bias
+        outer genc1.Weight da1 xL
+        addWeightPrior c n m b
+        torch.tensor(-(negLogLikelihood + kl) / float m, dtype = torch.float32)
+
+    /// Writes into b.Gradient the gradient of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
+    /// prior when on) for minibatch x [M; D] and noise eps [M; J]; returns the minibatch's mean bound as a 0-d tensor.
+    /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
+    /// widened again), and the work between them runs in Kernels; everything else, and every value kept between steps,
+    /// stays in float32.
+    let gradient (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+        use _ = torch.no_grad ()
+        if c.MixedPrecision then gradientMixed c n b x eps else gradientFull c n b x eps
 
     /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check)
     /// on the buffers of a state from prepare. Returns the new state (whose tensors stay views of the buffers) and the mean bound.

@@ -1,10 +1,9 @@
 namespace Vae.Core
 
-// Native pointers (warnings 9 and 51): the one-pass update reads and writes the tensors' memory directly.
-#nowarn "9" "51"
+// Native pointers (warning 9): the one-pass update reads and writes the tensors' memory directly.
+#nowarn "9"
 
 open System
-open System.Runtime.InteropServices
 open System.Runtime.Intrinsics
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
@@ -76,13 +75,8 @@ module Adagrad =
             if update then NativePtr.set p i (NativePtr.get p i + (stepSize * gi) / MathF.Sqrt(si + regulariser))
             i <- i + 1
 
-    /// The address of a contiguous float32 CPU tensor's first element; raises ArgumentException naming the tensor otherwise.
     let private address (name: string) (t: Tensor) : nativeptr<float32> =
-        if t.dtype <> torch.float32 || t.device_type <> DeviceType.CPU || not (t.is_contiguous()) then
-            invalidArg name (sprintf "the one-pass Adagrad update needs a contiguous float32 CPU tensor; %s is %O on %O%s"
-                                 name t.dtype t.device_type (if t.is_contiguous() then "" else ", not contiguous"))
-        let bytes = t.bytes // a view of the tensor's memory on the CPU, not a copy
-        NativePtr.ofNativeInt (NativePtr.toNativeInt &&(MemoryMarshal.GetReference bytes))
+        Kernels.address<float32> "the one-pass Adagrad update" name torch.float32 t
 
     /// Adagrad.ascend over one flat float32 parameter tensor in a single pass: each element's accumulator, then the
     /// element, read and written once, where ascend makes four passes through libtorch (addcmul_, the regulariser's

@@ -101,3 +101,130 @@ let mixedPrecision =
         let boundMixed = (FusedAevb.gradient { c with MixedPrecision = true } 1000L mixed x eps).item<float32> ()
         let relative = (mixed.Gradient - full.Gradient).norm().item<float32> () / full.Gradient.norm().item<float32> ()
         relative < 0.03f && abs (boundMixed - boundFull) < 0.01f * abs boundFull
+
+
+/// Helpers for the mixed-precision kernels' properties: inputs in bfloat16 and float32, the expected values in float64.
+module private Low =
+    let bf16 = torch.bfloat16
+    /// A bfloat16 product [r; c], values spread over several decades around scale s.
+    let product (g: torch.Generator) (r: int) (c: int) (s: float) =
+        (torch.randn([| int64 r; int64 c |], generator = g) * torch.exp(torch.randn([| int64 r; int64 c |], generator = g)) * s).to_type(bf16)
+    let wide (t: Tensor) = t.to_type(f64)
+    /// The largest elementwise |a - b| in float32 units of b (2^-23 |b|, at least the smallest normal's).
+    let ulps (a: Tensor) (b: Tensor) = ((wide a - b).abs() / (b.abs() * 1.1920929e-7).clamp_min(Torch.scalar 1e-38)).max().item<double> ()
+    /// The largest elementwise |a - b| / max(1, |b|).
+    let relative (a: Tensor) (b: Tensor) = ((wide a - b).abs() / b.abs().clamp_min(Torch.scalar 1.0)).max().item<double> ()
+    /// A bfloat16 tensor holds b rounded to bfloat16 when it is within half a bfloat16 unit of b (2^-8 |b| at most: 8
+    /// significant bits) plus the float32 arithmetic's own error before the rounding: a few float32 units (2^-23) of
+    /// terms, the elementwise magnitude of the terms that cancel in b.
+    let rounds (low: Tensor) (b: Tensor) (terms: Tensor) =
+        (wide low - b).abs().le(b.abs() * (1.0 / 256.0) + terms * 5e-7 + 1e-38).all().item<bool> ()
+
+[<Tests>]
+let kernels =
+    testList "mixed-precision kernels" [
+        testPropertyWithConfig (config 30) "tanhLayer computes tanh(product + bias) within 8 float32 units and rounds it to bfloat16 as libtorch does" <| fun (seed: int) (rn: PositiveInt) (cn: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let r, c = size rn 1 5, size cn 1 70
+            let p, bias = Low.product g r c 3.0, torch.randn([| int64 c |], generator = g)
+            let h, hLow = torch.empty([| int64 r; int64 c |]), torch.empty([| int64 r; int64 c |], dtype = Low.bf16)
+            Kernels.tanhLayer p bias h hLow
+            // tanh of the float32 sum, as the step computes it.
+            let expected = (p.to_type(torch.float32) + bias).to_type(f64).tanh()
+            Low.ulps h expected <= 8.0 && hLow.eq(h.to_type(Low.bf16)).all().item<bool> ()
+
+        testCase "the kernels round to bfloat16 exactly as libtorch does: ties to even, infinities, NaN, subnormals, signed zeros" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            // latentForward with zero log-variances and means writes z = eps rounded: eps carries the cases.
+            let bits = [| 0x3F808000u; 0x3F818000u; 0x3F80C000u; 0x3F807FFFu; 0xBF808000u; 0x7F7FFFFFu; 0x7F800000u; 0xFF800000u
+                          0x7FC00000u; 0xFFC00001u; 0x00000001u; 0x80008000u; 0x00018000u; 0x80000000u; 0x00000000u; 0x477FE000u
+                          0x3F7FFFFFu; 0x4B000001u |]
+            let eps = torch.tensor(bits |> Array.map System.BitConverter.UInt32BitsToSingle).view(-1L, 1L)
+            let n = eps.shape.[0]
+            let zLow = torch.empty([| n; 1L |], dtype = Low.bf16)
+            Kernels.latentForward (torch.zeros([| n; 2L |], dtype = Low.bf16)) (torch.zeros([| 2L |])) eps (torch.empty([| n; 2L |])) zLow |> ignore
+            let expected = eps.to_type(Low.bf16)
+            let same = (zLow.eq(expected)).logical_or(zLow.isnan().logical_and(expected.isnan())).all().item<bool> ()
+            Expect.isTrue same (sprintf "bfloat16 rounding: %O against libtorch's %O" (zLow.to_type(torch.float32).data<float32>().ToArray()) (expected.to_type(torch.float32).data<float32>().ToArray()))
+
+        testPropertyWithConfig (config 30) "bernoulliOutput returns sum softplus(l) - x l, writes x - sigmoid(l) rounded and its column sums, for logits up to +-100" <| fun (seed: int) (rn: PositiveInt) (cn: PositiveInt) (binary: bool) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let r, c = size rn 1 6, size cn 1 70
+            let p = Low.product g r c 4.0
+            // Some logits far out: +-100 in the product.
+            p.view(-1L).[0L] <- torch.tensor(100.0f).to_type(Low.bf16)
+            if p.numel() > 1L then p.view(-1L).[1L] <- torch.tensor(-100.0f).to_type(Low.bf16)
+            let bias = torch.randn([| int64 c |], generator = g)
+            let x = torch.rand([| int64 r; int64 c |], generator = g)
+            let x = if binary then x.round() else x
+            let delta, biasGradient = torch.empty([| int64 r; int64 c |], dtype = Low.bf16), torch.empty([| int64 c |])
+            let nll = Kernels.bernoulliOutput p bias x delta biasGradient
+            let l = (p.to_type(torch.float32) + bias).to_type(f64)
+            let softplus = l.clamp_min(Torch.scalar 0.0) + (-l.abs()).exp().log1p()
+            let expectedNll = (softplus - Low.wide x * l).sum().item<double> ()
+            let expectedDelta = Low.wide x - l.sigmoid()
+            abs (nll - expectedNll) <= 1e-5 * max 1.0 (abs expectedNll)
+            && Low.rounds delta expectedDelta (Low.wide x + l.sigmoid())
+            && Low.relative biasGradient (expectedDelta.sum(0L)) <= 1e-5
+
+        testPropertyWithConfig (config 30) "tanhBackward writes dh (1 - h^2) rounded and its column sums" <| fun (seed: int) (rn: PositiveInt) (cn: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let r, c = size rn 1 6, size cn 1 70
+            let dh = Low.product g r c 1.0
+            let h = torch.rand([| int64 r; int64 c |], generator = g) * 2.0 - 1.0
+            let da, biasGradient = torch.empty([| int64 r; int64 c |], dtype = Low.bf16), torch.empty([| int64 c |])
+            Kernels.tanhBackward dh h da biasGradient
+            let expected = Low.wide dh * (1.0 - Low.wide h * Low.wide h)
+            Low.rounds da expected (Low.wide (dh.abs())) && Low.relative biasGradient (expected.sum(0L)) <= 1e-5
+
+        testPropertyWithConfig (config 30) "latentForward gives z = mu + sigma eps and Appendix B's KL; latentBackward the heads' gradient, KL included" <| fun (seed: int) (rn: PositiveInt) (jn: PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let r, j = size rn 1 6, size jn 1 25
+            let p, bias = Low.product g r (2 * j) 0.5, torch.randn([| 2L * int64 j |], generator = g) * 0.5
+            let eps = torch.randn([| int64 r; int64 j |], generator = g)
+            let latent, zLow = torch.empty([| int64 r; 2L * int64 j |]), torch.empty([| int64 r; int64 j |], dtype = Low.bf16)
+            let kl = Kernels.latentForward p bias eps latent zLow
+            let heads = (p.to_type(torch.float32) + bias).to_type(f64)
+            let mu, logVar = heads.narrow(1L, 0L, int64 j), heads.narrow(1L, int64 j, int64 j)
+            let sd = (logVar * 0.5).exp()
+            let expectedKl = ((mu.square() + sd.square() - logVar - 1.0).sum() * 0.5).item<double> ()
+            let dz = Low.product g r j 1.0
+            let dHeads, biasGradient = torch.empty([| int64 r; 2L * int64 j |], dtype = Low.bf16), torch.empty([| 2L * int64 j |])
+            Kernels.latentBackward dz latent eps dHeads biasGradient
+            let dzw = Low.wide dz
+            let expectedHeads = torch.cat([| dzw - mu; (dzw * Low.wide eps * sd - sd.square() + 1.0) * 0.5 |], 1L)
+            abs (kl - expectedKl) <= 1e-5 * max 1.0 (abs expectedKl)
+            && Low.rounds zLow (mu + sd * Low.wide eps) (mu.abs() + (sd * Low.wide eps).abs())
+            && Low.rounds dHeads expectedHeads (torch.cat([| dzw.abs() + mu.abs(); (dzw * Low.wide eps * sd).abs() + sd.square() + 1.0 |], 1L))
+            && Low.relative biasGradient (expectedHeads.sum(0L)) <= 1e-5
+
+        testCase "a kernel refuses a tensor of the wrong dtype or size, naming it" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let p = torch.zeros([| 2L; 3L |], dtype = Low.bf16)
+            let wrongDtype = Expect.throwsC (fun () -> Kernels.tanhLayer p (torch.zeros([| 3L |], dtype = f64)) (torch.empty([| 2L; 3L |])) (torch.empty([| 2L; 3L |], dtype = Low.bf16))) id
+            Expect.stringContains wrongDtype.Message "bias is Float64" "the tensor and its dtype"
+            let wrongSize = Expect.throwsC (fun () -> Kernels.tanhLayer p (torch.zeros([| 4L |])) (torch.empty([| 2L; 3L |])) (torch.empty([| 2L; 3L |], dtype = Low.bf16))) id
+            Expect.stringContains wrongSize.Message "bias has 4 elements; expected 1 x 3" "the tensor and the size expected"
+
+        testCase "tanhLayer keeps NaN, so a NaN weight still shows in the mixed-precision bound" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let p = torch.tensor([| nanf; 1.0f; infinityf; -infinityf |]).view(1L, 4L).to_type(Low.bf16)
+            let h, hLow = torch.empty([| 1L; 4L |]), torch.empty([| 1L; 4L |], dtype = Low.bf16)
+            Kernels.tanhLayer p (torch.zeros([| 4L |])) h hLow
+            let v = h.data<float32>().ToArray()
+            Expect.isTrue (System.Single.IsNaN v.[0]) "tanh NaN = NaN"
+            Expect.equal v.[2 ..] [| 1.0f; -1.0f |] "tanh of infinities"
+            let data = torch.rand([| 50L; 20L |], generator = Torch.generator 1L)
+            let c = { Aevb.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1 } (Torch.generator 1L)
+            let s = FusedAevb.prepare (Aevb.init model)
+            let b = FusedAevb.buffersOf s
+            (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nanf)
+            let before = b.Parameters.clone()
+            Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
+            Expect.isTrue (before.nan_to_num().eq(b.Parameters.nan_to_num()).all().item<bool> ()) "the parameters are unchanged"
+    ]

@@ -40,14 +40,20 @@ public class AevbTrainerTests
     [Fact]
     public void MixedPrecisionTrainsToNearTheFloat32Bound()
     {
-        double Train(bool mixed)
+        // Rounding makes the two trajectories part ways, so one seed's bounds differ by chance (-2.2 to +1.5 nats
+        // measured over seeds 7-12 at this budget); the mean over four seeds is what mixed precision must keep.
+        double Train(long seed, bool mixed)
         {
-            var t = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, MixedPrecision = mixed });
+            var t = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = 0.05, MixedPrecision = mixed });
             var s = t.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 60_000, EvaluateEvery = 0, TestData = SmallMnist.Test });
             return s.Evaluations[^1].TestBound;
         }
-        double full = Train(false), mixed = Train(true);
-        Assert.True(Math.Abs(mixed - full) < 2.0, $"float32 {full:F2}, bfloat16 {mixed:F2}");
+        var differences = new List<double>();
+        foreach (long seed in new long[] { 7, 8, 9, 10 })
+            differences.Add(Train(seed, true) - Train(seed, false));
+        string all = string.Join(", ", differences.Select(d => d.ToString("F2")));
+        Assert.True(Math.Abs(differences.Average()) < 1.5, $"bfloat16 minus float32 test bounds: {all}");
+        Assert.All(differences, d => Assert.True(Math.Abs(d) < 4.0, $"bfloat16 minus float32 test bounds: {all}"));
     }
 
     [Fact]
