@@ -9,11 +9,13 @@ open System.Runtime.Intrinsics
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 
-/// Single-pass kernels over CPU tensor memory for the mixed-precision AEVB step (FusedAevb). Each reads one layer's
-/// bfloat16 product once and writes what the next multiply and the gradient need: at the paper's shapes that replaces
-/// three to ten libtorch calls of 7-25 µs each, which were most of the bfloat16 step outside its multiplies. They run on
-/// the calling thread in 512-bit vectors (one element at a time where the machine lacks them, and for row tails), and
-/// accumulate sums row by row in a fixed order, so results are deterministic.
+/// Single-pass kernels over CPU tensor memory, in 512-bit vectors (one element at a time where the machine lacks them,
+/// and for row tails), with sums accumulated in a fixed order, so results are deterministic.
+/// - For the mixed-precision AEVB step (FusedAevb): each reads one layer's bfloat16 product once and writes what the
+///   next multiply and the gradient need. At the paper's shapes that replaces three to ten libtorch calls of 7-25 µs
+///   each, which were most of the bfloat16 step outside its multiplies. They run on the calling thread.
+/// - For the importance-weighted evaluation (ImportanceWeighted): the decoder's hidden layer and the softplus sum of its
+///   output, over thousands of rows, split between libtorch's thread count by rows.
 [<RequireQualifiedAccess>]
 module Kernels =
 
@@ -57,14 +59,24 @@ module Kernels =
     let inline private loadBf16 (p: nativeptr<uint16>) : Vector512<float32> =
         Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(p).ToVector512Unsafe()), 16).AsSingle()
 
-    /// tanh a = e / (e + 2) with e = expm1(2|a|), expm1 by Kahan's exp-log correction (within a few units in the
-    /// last place of float32 near 0, where exp(2a) - 1 alone loses them); NaN stays NaN.
+    /// tanh a: below |a| = 1/2 its Taylor series to a^17 (the next term is under 1e-9 of the sum there); above,
+    /// 1 - 2 / (e^(2|a|) + 1), which cancels little once tanh |a| > 0.46. One exponential, one division, no logarithm;
+    /// within a few float32 units (the property tests allow 8). NaN stays NaN.
     let inline private tanhV (a: Vector512<float32>) =
         let one = Vector512.Create 1.0f
-        let y = Vector512.Min(Vector512.Abs a * Vector512.Create 2.0f, Vector512.Create 40.0f)
-        let u = Vector512.Exp y
-        let e = Vector512.ConditionalSelect(Vector512.Equals(u, one), y, (u - one) * (y / Vector512.Log u))
-        let t = e / (e + Vector512.Create 2.0f)
+        let x = Vector512.Abs a
+        let s = a * a
+        let mutable p = Vector512.Create(6404582.0f / 10854718875.0f)
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-929569.0f / 638512875.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(21844.0f / 6081075.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-1382.0f / 155925.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(62.0f / 2835.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-17.0f / 315.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(2.0f / 15.0f))
+        p <- Vector512.FusedMultiplyAdd(p, s, Vector512.Create(-1.0f / 3.0f))
+        let series = Vector512.FusedMultiplyAdd(x * s, p, x)
+        let far = one - Vector512.Create 2.0f / (Vector512.Exp(Vector512.Min(x + x, Vector512.Create 40.0f)) + one)
+        let t = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create 0.5f), series, far)
         let signed = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<float32>.Zero), -t, t)
         Vector512.ConditionalSelect(Vector512.Equals(a, a), signed, a)
 
@@ -213,3 +225,94 @@ module Kernels =
                 NativePtr.set hp (r * j2 + j + k) (toBf16 dLogVar)
                 NativePtr.set gb k (NativePtr.get gb k + dMu)
                 NativePtr.set gb (j + k) (NativePtr.get gb (j + k) + dLogVar)
+
+    /// Runs body over rows [0, rows) in blocks, on as many workers as libtorch has threads; each row's result depends
+    /// on that row alone, so the split does not change it.
+    let private forRows (rows: int) (body: int -> unit) =
+        let workers = max 1 (torch.get_num_threads ())
+        let block = 64
+        if workers = 1 || rows <= block then
+            for r in 0 .. rows - 1 do body r
+        else
+            let blocks = (rows + block - 1) / block
+            let options = Threading.Tasks.ParallelOptions(MaxDegreeOfParallelism = workers)
+            Threading.Tasks.Parallel.For(0, blocks, options, fun b ->
+                for r in b * block .. min rows ((b + 1) * block) - 1 do body r) |> ignore
+
+    /// The decoder's hidden layer and half of x . logits for the importance-weighted evaluation: for latent points
+    /// z [R; J], the layer's weight transposed wT [J; H] and bias [H] (all float32), writes h = tanh(z W^T + bias) [R; H]
+    /// and dots[r] = h_r . y_(r mod M) for y [M; H], rows ordered as samples x datapoints ([K; M; J] flattened). The
+    /// layer is computed here, a row at a time, rather than by a multiply that writes and rereads a [R; H] tensor:
+    /// with J = 20 its arithmetic is small beside that traffic.
+    let tanhLayerDots (z: Tensor) (wT: Tensor) (bias: Tensor) (y: Tensor) (h: Tensor) (dots: Tensor) =
+        let rows, j, cols, m = int z.shape.[0], int z.shape.[1], int wT.shape.[1], int y.shape.[0]
+        if m < 1 || rows % m <> 0 then invalidArg "y" (sprintf "y has %d rows; expected a divisor of z's %d rows" m rows)
+        requireSize "wT" j cols wT
+        requireSize "bias" 1 cols bias
+        requireSize "y" m cols y
+        requireSize "h" rows cols h
+        requireSize "dots" rows 1 dots
+        let zp, wp, bp = NativePtr.toNativeInt (f32 "z" z), NativePtr.toNativeInt (f32 "wT" wT), NativePtr.toNativeInt (f32 "bias" bias)
+        let yp, hp, dp = NativePtr.toNativeInt (f32 "y" y), NativePtr.toNativeInt (f32 "h" h), NativePtr.toNativeInt (f32 "dots" dots)
+        forRows rows (fun r ->
+            let zr = NativePtr.add (NativePtr.ofNativeInt<float32> zp) (r * j)
+            let w, b = NativePtr.ofNativeInt<float32> wp, NativePtr.ofNativeInt<float32> bp
+            let hr = NativePtr.add (NativePtr.ofNativeInt<float32> hp) (r * cols)
+            let yr = NativePtr.add (NativePtr.ofNativeInt<float32> yp) ((r % m) * cols)
+            let mutable c = 0
+            let mutable s = 0.0f
+            if vectors then
+                let mutable acc = Vector512<float32>.Zero
+                while c + Lanes <= cols do
+                    let mutable a = Vector512.Load(NativePtr.add b c)
+                    for k in 0 .. j - 1 do
+                        a <- Vector512.FusedMultiplyAdd(Vector512.Create(NativePtr.get zr k), Vector512.Load(NativePtr.add w (k * cols + c)), a)
+                    let t = tanhV a
+                    t.Store(NativePtr.add hr c)
+                    acc <- Vector512.FusedMultiplyAdd(t, Vector512.Load(NativePtr.add yr c), acc)
+                    c <- c + Lanes
+                s <- Vector512.Sum acc
+            while c < cols do
+                let mutable a = NativePtr.get b c
+                for k in 0 .. j - 1 do a <- MathF.FusedMultiplyAdd(NativePtr.get zr k, NativePtr.get w (k * cols + c), a)
+                let t = MathF.Tanh a
+                NativePtr.set hr c t
+                s <- s + t * NativePtr.get yr c
+                c <- c + 1
+            NativePtr.set (NativePtr.ofNativeInt<float32> dp) r s)
+
+    /// sums[r] = sum_d softplus(product[r, d] + bias[d]) for product [R; D] and bias [D] (float32). Each vector lane
+    /// multiplies its factors 1 + e^-|l| (each in (1, 2]) and takes one logarithm per 120 of them, so there is one
+    /// logarithm per lane and row at the paper's D; softplus l = max(l, 0) + log(1 + e^-|l|). Exact but for rounding:
+    /// where e^-|l| < 2^-24 the factor rounds to 1, under 6e-8 nats per element.
+    let softplusRowSums (product: Tensor) (bias: Tensor) (sums: Tensor) =
+        let rows, cols = int product.shape.[0], int product.shape.[1]
+        requireSize "bias" 1 cols bias
+        requireSize "sums" rows 1 sums
+        let pp, bp, sp = NativePtr.toNativeInt (f32 "product" product), NativePtr.toNativeInt (f32 "bias" bias), NativePtr.toNativeInt (f32 "sums" sums)
+        forRows rows (fun r ->
+            let row = NativePtr.ofNativeInt<float32> pp |> fun p -> NativePtr.add p (r * cols)
+            let b = NativePtr.ofNativeInt<float32> bp
+            let mutable j = 0
+            let mutable s = 0.0f
+            if vectors then
+                let one = Vector512.Create 1.0f
+                let mutable acc = Vector512<float32>.Zero
+                let mutable factors = one
+                let mutable count = 0
+                while j + Lanes <= cols do
+                    let l = Vector512.Load(NativePtr.add row j) + Vector512.Load(NativePtr.add b j)
+                    acc <- acc + Vector512.Max(l, Vector512<float32>.Zero)
+                    factors <- factors * (one + Vector512.Exp(-(Vector512.Abs l)))
+                    count <- count + 1
+                    if count = 120 then
+                        acc <- acc + Vector512.Log factors
+                        factors <- one
+                        count <- 0
+                    j <- j + Lanes
+                s <- Vector512.Sum(acc + Vector512.Log factors)
+            while j < cols do
+                let l = NativePtr.get row j + NativePtr.get b j
+                s <- s + (if l > 0.0f then l else 0.0f) + float32 (Math.Log(1.0 + Math.Exp(-(abs (float l)))))
+                j <- j + 1
+            NativePtr.set (NativePtr.ofNativeInt<float32> sp) r s)

@@ -123,6 +123,26 @@ let tests =
             let fast = ImportanceWeighted.logJointForEvaluation m x z
             item ((exact - fast).abs().max()) <= 12.0 * 2.1e-9 + 1e-9 * item (exact.abs().max())
 
+        testPropertyWithConfig (config 30) "the float32 evaluation's log p(x, z) (one-pass kernels) equals the exact one in float64 to float32 rounding" <| fun (seed: int) (spread: PositiveInt) (dn: PositiveInt) (grey: bool) ->
+            use _ = torch.NewDisposeScope()
+            let g = Torch.generator (int64 seed)
+            let std = 0.1 + float (spread.Get % 30) / 10.0
+            let d = size dn 1 80
+            let config = { InputDim = d; HiddenUnits = 37; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std }
+            let m = VaeModel.create config g
+            let m64 = VaeModel.create { config with DType = f64 } g
+            Array.iter2 (fun (t64: Tensor) (t: Tensor) -> t64.copy_(t) |> ignore) (VaeModel.tensors m64) (VaeModel.tensors m)
+            let x = torch.rand([| 4L; int64 d |], generator = g)
+            let x = if grey then x else torch.bernoulli(x, generator = g)
+            let z = torch.randn([| 30L; 4L; 3L |], generator = g) * 2.0
+            let fast = ImportanceWeighted.logJointForEvaluation m x z
+            let exact = ImportanceWeighted.logJoint m64 (x.to_type(f64)) (z.to_type(f64))
+            // Float32 rounding of terms of size sum_d |x_d l_d| + softplus(l_d), and under 6e-8 nats per pixel from 1 + e^-|l|.
+            let p = match m64.Decoder with BernoulliDecoder p -> p | _ -> failwith "Bernoulli"
+            let logits = Linear.apply p.Logits ((Linear.apply p.Hidden (z.to_type(f64))).tanh())
+            let scale = ((x.to_type(f64) * logits).abs() + torch.nn.functional.softplus(logits)).sum(-1L)
+            ((fast.to_type(f64) - exact).abs() - scale * 2e-6 - float d * 1e-7).max().item<double> () <= 1e-5
+
         testPropertyWithConfig (config 30) "the mixed-precision log p(x, z) is within the bfloat16 rounding bound of the exact one" <| fun (seed: int) (spread: PositiveInt) (grey: bool) ->
             use _ = torch.NewDisposeScope()
             let g = Torch.generator (int64 seed)
