@@ -62,7 +62,7 @@ static class BenchVerb
         {
             torch.set_num_threads(t);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"matrix multiply at the model's shapes, {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
+                $"matrix multiply over one step's multiplies (forward and backward shapes), {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
         }
         foreach (int t in threads)
         {
@@ -242,21 +242,31 @@ static class BenchVerb
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
-    /// <summary>The matrix-multiply rate (GFLOP/s; float32 unless dtype says otherwise) over the forward shapes of one step of the model with M
-    /// datapoints (x W1ᵀ, two heads, z W3ᵀ, h W4ᵀ), the median of several timings.</summary>
+    /// <summary>The matrix-multiply rate (GFLOP/s; float32 unless dtype says otherwise) over the eleven multiplies of one
+    /// fused step of the model with M datapoints, with the step's shapes and layouts: forward x W1ᵀ, h1 Wᵀ (both heads),
+    /// z W4ᵀ, h2 W5ᵀ; backward each weight's gradient aᵀ b and the gradients δ W passed down (not the input's). Their
+    /// FLOPs are FlopsPerSample × M. The median of several timings.</summary>
     static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
     {
         using var scope = torch.NewDisposeScope();
-        var shapes = new (int Rows, int Inner, int Cols)[] { (m, d, h), (m, h, j), (m, h, j), (m, j, h), (m, h, d) };
-        var operands = shapes.Select(s => (torch.rand(s.Rows, s.Inner, dtype: dtype ?? torch.float32), torch.rand(s.Inner, s.Cols, dtype: dtype ?? torch.float32))).ToArray();
-        double flops = shapes.Sum(s => 2.0 * s.Rows * s.Inner * s.Cols);
+        var type = dtype ?? torch.float32;
+        Tensor R(int rows, int cols) => torch.rand(rows, cols, dtype: type);
+        // Activations and backpropagated signals [M; .], weights [out; in] as the model stores them.
+        Tensor x = R(m, d), h1 = R(m, h), z = R(m, j), h2 = R(m, h), delta = R(m, d), da2 = R(m, h), dHeads = R(m, 2 * j), da1 = R(m, h);
+        Tensor w1 = R(h, d), heads = R(2 * j, h), w4 = R(h, j), w5 = R(d, h);
+        var products = new (Tensor A, Tensor B)[]
+        {
+            (x, w1.t()), (h1, heads.t()), (z, w4.t()), (h2, w5.t()),
+            (delta.t(), h2), (delta, w5), (da2.t(), z), (da2, w4), (dHeads.t(), h1), (dHeads, heads), (da1.t(), x),
+        };
+        double flops = FlopsPerSample(d, h, j) * m;
         int reps = Math.Max(3, (int)(5e8 / flops));
         var rates = new List<double>();
         for (int k = 0; k < 5; k++)
         {
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < reps; i++)
-                foreach (var (x, w) in operands) torch.mm(x, w).Dispose();
+                foreach (var (a, b) in products) torch.mm(a, b).Dispose();
             rates.Add(flops * reps / clock.Elapsed.TotalSeconds / 1e9);
         }
         return Median(rates);
