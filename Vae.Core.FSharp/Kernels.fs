@@ -28,7 +28,7 @@ module Kernels =
         let bytes = t.bytes // a view of the tensor's memory, not a copy
         NativePtr.ofNativeInt (NativePtr.toNativeInt &&(MemoryMarshal.GetReference bytes))
 
-    let private purpose = "a mixed-precision kernel"
+    let private purpose = "a one-pass kernel"
     let private f32 name t = address<float32> purpose name torch.float32 t
     let private bf16 name t = address<uint16> purpose name torch.bfloat16 t
 
