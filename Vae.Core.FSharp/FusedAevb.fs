@@ -23,7 +23,12 @@ type FusedBuffers =
       GradientModel: VaeModel
       /// The encoder's mean and log-variance heads as one layer of 2J outputs (views of Parameters and of Gradient).
       Heads: Linear
-      HeadsGradient: Linear }
+      HeadsGradient: Linear
+      /// The mixed-precision step's multiply operands: Parameters cast to bfloat16 [P] at the start of each step, and
+      /// the same views of it as Model and Heads of Parameters (laid out once, here).
+      LowParameters: Tensor
+      LowModel: VaeModel
+      LowHeads: Linear }
 
 /// AEVB's step in the paper's MNIST setting (estimator B with Appendix B's KL, L = 1, a Gaussian MLP encoder and a
 /// Bernoulli MLP decoder) with the gradient derived by hand: backpropagation through the two MLPs written out,
@@ -84,6 +89,8 @@ module FusedAevb =
         let model, heads, weights = layout c parameters
         let gradientModel, headsGradient, _ = layout c gradient
         let sumsModel, _, _ = layout c sums
+        let low = torch.zeros([| count |], dtype = torch.bfloat16)
+        let lowModel, lowHeads, _ = layout c low
         Array.iter2 (fun (v: Tensor) (t: Tensor) -> v.copy_(t) |> ignore) (VaeModel.tensors model) (VaeModel.tensors s.Model)
         Array.iter2 (fun (v: Tensor) (t: Tensor) -> v.copy_(t) |> ignore) (VaeModel.tensors sumsModel) s.Optimizer.SumSquares
         { Model = model
@@ -94,7 +101,10 @@ module FusedAevb =
           WeightCount = weights
           GradientModel = gradientModel
           Heads = heads
-          HeadsGradient = headsGradient }
+          HeadsGradient = headsGradient
+          LowParameters = low
+          LowModel = lowModel
+          LowHeads = lowHeads }
 
     let private adopted = System.Runtime.CompilerServices.ConditionalWeakTable<VaeModel, FusedBuffers>()
 
@@ -177,9 +187,10 @@ module FusedAevb =
         let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
         let enc1, dec1, dec2 = parts b.Model
         let genc1, gdec1, gdec2 = parts b.GradientModel
-        // The multiplies' operands: one cast of the flat parameters, laid out as the model.
-        let lowModel, lowHeads, _ = layout b.Model.Config (b.Parameters.to_type(torch.bfloat16))
-        let lenc1, ldec1, ldec2 = parts lowModel
+        // The multiplies' operands: one cast of the flat parameters into the buffer laid out as the model.
+        b.LowParameters.copy_(b.Parameters) |> ignore
+        let lowHeads = b.LowHeads
+        let lenc1, ldec1, ldec2 = parts b.LowModel
         let low (shape: int64[]) = torch.empty(shape, dtype = torch.bfloat16)
         let full (shape: int64[]) = torch.empty(shape, dtype = torch.float32)
         // target <- a^T bm (a weight's gradient), widened into the float32 buffer.
