@@ -41,7 +41,8 @@ public class AevbTrainerTests
     public void MixedPrecisionTrainsToNearTheFloat32Bound()
     {
         // Rounding makes the two trajectories part ways, so one seed's bounds differ by chance (-2.2 to +1.5 nats
-        // measured over seeds 7-12 at this budget); the mean over four seeds is what mixed precision must keep.
+        // measured over seeds 7-12 at this budget: docs/experiments/mixed-small-seeds.fsx); the mean over four seeds is what
+        // mixed precision must keep.
         double Train(long seed, bool mixed)
         {
             var t = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = 0.05, MixedPrecision = mixed });
