@@ -31,9 +31,9 @@ static class BenchVerb
         var train = new DataChoice("mnist", null, null, a.String("cache"), null).Load(stderr).Train;
         using var data = train.ToTensor();
         stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
-                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}");
+                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {VaeCommand.MklDispatch}");
         stdout.WriteLine("-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32");
-        stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc); in-process: the same loop in this process, with our allocator setting");
+        stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc, MKL's own dispatch); in-process: the same loop in this process, with our allocator and MKL settings");
         stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
         stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
         double quickLine = double.NaN, defaultMallocLine = double.NaN;
@@ -76,7 +76,7 @@ static class BenchVerb
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
         // The headline is the conservative ratio: the reference with our allocator setting, so it measures the step alone.
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"against the straightforward loop in a process with glibc's default malloc: {defaultMallocLine:F2}"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"against the straightforward loop in a process of its own (default malloc, MKL's own dispatch): {defaultMallocLine:F2}"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"aevb-mnist-m100 speedup vs straightforward: {quickLine:F2}"));
         return VaeCommand.Ok;
     }

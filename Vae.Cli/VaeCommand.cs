@@ -67,6 +67,10 @@ public static class VaeCommand
             // the benchmark's reference process keeps glibc's defaults, as a straightforward program would.
             if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
                 Vae.Core.Torch.retainFreedMemory();
+            // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
+            // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
+            if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MKL") != "default")
+                MklDispatch = Describe(Vae.Core.Torch.useMklAvx512());
             return args[0] switch
             {
                 BenchVerb.ReferenceWorker => BenchVerb.RunReferenceWorker(args[1..], Console.In, stdout),
@@ -104,10 +108,16 @@ public static class VaeCommand
         }
     }
 
+    /// <summary>What this process did to MKL's kernel choice (Torch.useMklAvx512), for reports.</summary>
+    internal static string MklDispatch { get; private set; } = "MKL's own dispatch (VAE_MKL=default)";
+
+    static string Describe(Vae.Core.MklDispatch d) =>
+        d.IsAvx512OnAmd ? "MKL's AVX-512 kernels on this AMD CPU (vendor check bypassed)" : $"MKL's own dispatch ({((Vae.Core.MklDispatch.Unchanged)d).reason})";
+
     static int Version(TextWriter stdout)
     {
         stdout.WriteLine($"vae {typeof(VaeCommand).Assembly.GetName().Version}");
-        stdout.WriteLine($"libtorch {Vae.Core.Torch.load()} ({Vae.Core.Torch.threads()} threads)");
+        stdout.WriteLine($"libtorch {Vae.Core.Torch.load()} ({Vae.Core.Torch.threads()} threads); {MklDispatch}");
         return Ok;
     }
 }

@@ -6,9 +6,17 @@ namespace Vae.Tests;
 /// <summary>Shared set-up: torch single-threaded, paths, the data cache.</summary>
 public static class TestEnvironment
 {
-    /// <summary>Tests run libtorch on one thread (two busy threads on two cores collapse throughput).</summary>
+    /// <summary>Tests run libtorch on one thread (two busy threads on two cores collapse throughput), with MKL's
+    /// kernels chosen as <c>vae</c> chooses them (Torch.useMklAvx512), before any multiply.</summary>
     [ModuleInitializer]
-    internal static void Initialise() => Vae.Core.Torch.setThreads(1);
+    internal static void Initialise()
+    {
+        Vae.Core.Torch.setThreads(1);
+        MklChoice = Vae.TorchRuntime.UseMklAvx512();
+    }
+
+    /// <summary>What the start-up did to MKL's kernel choice.</summary>
+    public static Vae.MklKernelChoice MklChoice { get; private set; } = null!;
 
     /// <summary>The repository's root (the folder holding Vae.sln).</summary>
     public static string RepositoryRoot { get; } = FindRoot();
