@@ -61,6 +61,8 @@ public sealed record TrainingOptions
     public bool TensorBoard { get; init; } = true;
     /// <summary>Called after each evaluation.</summary>
     public Action<EvaluationResult>? Evaluated { get; init; }
+    /// <summary>The least time between two progress reports (default a quarter of a second); zero reports every step.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(0.25);
     /// <summary>Extra text fields stored in checkpoints (e.g. the command line's options).</summary>
     public IReadOnlyDictionary<string, string>? CheckpointFields { get; init; }
 }
@@ -197,7 +199,7 @@ public abstract class Trainer
                 {
                     runningSum += bound; runningCount++;
                     double now = clock.Elapsed.TotalSeconds;
-                    if (progress is not null && now - lastReport >= 0.25)
+                    if (progress is not null && now - lastReport >= options.ProgressInterval.TotalSeconds)
                     {
                         lastReport = now;
                         progress.Report(new TrainingProgress(run.Step, run.SamplesSeen, options.TotalSamples,
