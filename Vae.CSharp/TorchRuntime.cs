@@ -8,11 +8,16 @@ public static class TorchRuntime
     /// where MKL would otherwise give it its AVX2 kernels (float32 multiplies here ran 2.2-2.5 times faster). Call it before
     /// the first matrix multiply: MKL chooses its kernels once. Float32 results then differ from MKL's AVX2 kernels' at
     /// the level of rounding. Returns whether the AVX-512 kernels are now in use, and why not otherwise.</summary>
-    public static MklKernelChoice UseMklAvx512()
+    public static MklKernelChoice UseMklAvx512() => Describe(Vae.Core.Torch.useMklAvx512());
+
+    /// <summary><see cref="UseMklAvx512"/> unless the environment variable <c>VAE_MKL</c> is <c>default</c>, which keeps
+    /// MKL's own choice (and so reproduces float32 results recorded with it), as <c>vae</c> does at start-up.</summary>
+    public static MklKernelChoice ConfigureMkl() => Describe(Vae.Core.Torch.configureMkl());
+
+    static MklKernelChoice Describe(Vae.Core.MklDispatch d)
     {
-        var d = Vae.Core.Torch.useMklAvx512();
         return d is Vae.Core.MklDispatch.Unchanged u
-            ? new MklKernelChoice(false, u.reason)
+            ? new MklKernelChoice(false, $"MKL's own dispatch ({u.reason})")
             : new MklKernelChoice(true, "MKL's AVX-512 kernels on this AMD CPU (its vendor check bypassed)");
     }
 

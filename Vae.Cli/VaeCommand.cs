@@ -69,8 +69,7 @@ public static class VaeCommand
                 Vae.Core.Torch.retainFreedMemory();
             // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
             // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
-            if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MKL") != "default")
-                MklDispatch = Describe(Vae.Core.Torch.useMklAvx512());
+            if (args[0] != BenchVerb.ReferenceWorker) MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
             return args[0] switch
             {
                 BenchVerb.ReferenceWorker => BenchVerb.RunReferenceWorker(args[1..], Console.In, stdout),
@@ -109,10 +108,7 @@ public static class VaeCommand
     }
 
     /// <summary>What this process did to MKL's kernel choice (Torch.useMklAvx512), for reports.</summary>
-    internal static string MklDispatch { get; private set; } = "MKL's own dispatch (VAE_MKL=default)";
-
-    static string Describe(Vae.Core.MklDispatch d) =>
-        d.IsAvx512OnAmd ? "MKL's AVX-512 kernels on this AMD CPU (vendor check bypassed)" : $"MKL's own dispatch ({((Vae.Core.MklDispatch.Unchanged)d).reason})";
+    internal static string MklDispatch { get; private set; } = "MKL's own dispatch";
 
     static int Version(TextWriter stdout)
     {

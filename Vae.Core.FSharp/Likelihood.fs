@@ -87,6 +87,7 @@ module MarginalLikelihood =
         let averaged = max 1 (c.BurnIn / 2)
         for i in 1 .. c.BurnIn do
             use _ = torch.NewDisposeScope()
+            if i % 100 = 0 then Torch.releaseFinalizedMemory () // the leapfrog gradients' native memory (see there)
             if c.PerChainStepSizes then
                 let positions, _, accepted = Hmc.transition c.Hmc logJoint z eps g
                 z <- positions.MoveToOuterDisposeScope()

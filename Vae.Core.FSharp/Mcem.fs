@@ -55,12 +55,7 @@ module Mcem =
         let grads = parts |> List.map snd |> List.reduce (fun a b -> Array.map2 (fun (x: Tensor) y -> x + y) a b)
         grads, parts |> List.map fst |> List.reduce (+)
 
-    /// One EM iteration on training data [N; D], in place: the E-step on every chain, then WeightUpdates
-    /// Adagrad ascents of the decoder along mStepGradient (each update counts as an optimiser step). The
-    /// encoder is not used. Data are binarised once per iteration when asked. Returns the mean log p(x, z)
-    /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException before the
-    /// update it would feed, with the chains unchanged.
-    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+    let private stepInScope (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
         let mcmc = s.Mcmc |> Option.defaultWith (fun () -> invalidArg (nameof s) "Monte Carlo EM needs its chains (Mcem.initChains)")
@@ -78,3 +73,14 @@ module Mcem =
             opt <- { opt with Steps = opt.Steps + 1L }
         Torch.noGrad (fun () -> mcmc.Chains.copy_(z)) |> ignore
         { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = stepSize } }, value.ToDouble()
+
+    /// One EM iteration on training data [N; D], in place: the E-step on every chain, then WeightUpdates
+    /// Adagrad ascents of the decoder along mStepGradient (each update counts as an optimiser step). The
+    /// encoder is not used. Data are binarised once per iteration when asked. Returns the mean log p(x, z)
+    /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException before the
+    /// update it would feed, with the chains unchanged.
+    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+        let result = stepInScope c data g s
+        // The E-step's leapfrog gradients leave native memory that only finalizers free (Torch.releaseFinalizedMemory).
+        Torch.releaseFinalizedMemory ()
+        result

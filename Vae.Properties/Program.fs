@@ -8,7 +8,7 @@ open Expecto
 let main argv =
     Vae.Core.Torch.setThreads 1
     // MKL's kernels as vae chooses them, before any multiply.
-    printfn "MKL: %A" (Vae.Core.Torch.useMklAvx512 ())
+    printfn "MKL: %A" (Vae.Core.Torch.configureMkl ())
     let mutable counts = (0, 0)
     let record (s: Impl.TestRunSummary) =
         counts <- (s.passed.Length, s.failed.Length + s.errored.Length)

@@ -12,7 +12,7 @@ public static class TestEnvironment
     internal static void Initialise()
     {
         Vae.Core.Torch.setThreads(1);
-        MklChoice = Vae.TorchRuntime.UseMklAvx512();
+        MklChoice = Vae.TorchRuntime.ConfigureMkl();
     }
 
     /// <summary>What the start-up did to MKL's kernel choice.</summary>

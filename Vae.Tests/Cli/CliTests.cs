@@ -58,6 +58,23 @@ public class DataCommandTests
         Assert.Equal(VaeCommand.Ok, code);
         Assert.Contains("libtorch 2.10", output);
     }
+
+    // A process of its own, since MKL chooses its kernels once per process.
+    [Theory]
+    [InlineData(null)]
+    [InlineData("default")]
+    public async Task VersionReportsMklsKernelChoiceAndVaeMklDefaultKeepsMkls(string? vaeMkl)
+    {
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        var environment = new Dictionary<string, string>();
+        if (vaeMkl is not null) environment["VAE_MKL"] = vaeMkl;
+        var (code, output, _) = await TestEnvironment.RunProcessAsync("dotnet", [cli, "version"], TestEnvironment.RepositoryRoot, environment);
+        Assert.Equal(VaeCommand.Ok, code);
+        // The test process chose as vae does (it has no VAE_MKL unless the test command was given one).
+        bool avx512 = vaeMkl is null && TestEnvironment.MklChoice.Avx512;
+        Assert.Contains(avx512 ? "MKL's AVX-512 kernels" : "MKL's own dispatch", output);
+        if (vaeMkl is not null) Assert.Contains("VAE_MKL=default", output);
+    }
 }
 
 public class BenchCommandTests
