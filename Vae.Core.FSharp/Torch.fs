@@ -121,8 +121,8 @@ module Torch =
     /// A full garbage collection with its finalizers run. Under many autograd.grad calls (HMC's leapfrog gradients)
     /// some native memory is freed only by finalizers, although every tensor of the step is disposed by its scope; the
     /// managed heap stays small, so the collector seldom runs and the process grew to 8 GB in Monte Carlo EM's first
-    /// 200 iterations on 1000 MNIST images (0.8 GB with this after each iteration). A collection of a small managed heap
-    /// takes about a millisecond: call it every few hundred milliseconds of such work, not per operation.
+    /// 200 iterations on 1000 MNIST images (0.8 GB with this after each iteration, and faster). Call it after every
+    /// hundred milliseconds or so of such work, not per operation.
     let releaseFinalizedMemory () =
         System.GC.Collect()
         System.GC.WaitForPendingFinalizers()
