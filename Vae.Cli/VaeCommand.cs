@@ -69,7 +69,8 @@ public static class VaeCommand
                 Vae.Core.Torch.retainFreedMemory();
             // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
             // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
-            if (args[0] != BenchVerb.ReferenceWorker) MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
+            // `data` needs no libtorch, so it does not load it.
+            if (args[0] is not (BenchVerb.ReferenceWorker or "data")) MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
             return args[0] switch
             {
                 BenchVerb.ReferenceWorker => BenchVerb.RunReferenceWorker(args[1..], Console.In, stdout),
