@@ -74,7 +74,8 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         var paper = MarginalLikelihood.paper;
         var config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, paper.Thinning,
             new HmcConfig(Options.LeapfrogSteps, paper.Hmc.TargetAcceptance, paper.Hmc.MaxAdaptFactor, paper.Hmc.RandomSign),
-            paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes, paper.MixingTolerance, paper.MixingShift, paper.Retries);
+            paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes, paper.MixingTolerance, paper.MixingShift, paper.Retries,
+            paper.StartCandidates);
         return MarginalLikelihood.ofModel(config, model, x, g);
     }
 

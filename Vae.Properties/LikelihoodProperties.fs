@@ -93,6 +93,28 @@ let tests =
             Expect.isLessThan (abs ((mixed - truth).mean().ToDouble())) 0.15 "with retries: mean error"
             Expect.isFalse (unmixed.any().ToBoolean()) "every chain mixed after the retries"
 
+        testCase "chains started at the best draw of q and the prior reach the posterior when q is far from it" <| fun () ->
+            let m = ppca 4L 5 [| 1.5; 0.8 |]
+            let x = draw m 40 5L
+            let truth = exactLogLikelihood m x
+            let exact = exactPosterior m x
+            // An encoder that puts every datapoint near z = (15, 15), as a wrong or untrained one might: no draw of it is good.
+            let far : Distributions.DiagonalGaussian =
+                { Mean = torch.full([| 40L; 2L |], Torch.scalar 15.0, dtype = f64); LogVar = torch.full([| 40L; 2L |], Torch.scalar -4.0, dtype = f64) }
+            let g = Torch.generator 6L
+            let start = MarginalLikelihood.startingPoints (logJoint m x) far 500 g
+            let standardised = (start - exact.Mean) / (exact.LogVar * 0.5).exp()
+            Expect.isLessThan (standardised.abs().max().ToDouble()) 4.0 "every start within 4 posterior standard deviations"
+            // Each start is the best candidate, so no worse by log p(x, z) than q's mean, which is among them.
+            let gain = (logJoint m x start - logJoint m x far.Mean).min().ToDouble()
+            Expect.isGreaterThanOrEqual gain 0.0 "no start is worse than q's mean"
+            // Appendix D from those starts with no burn-in at all matches the exact log p(x).
+            let c = { MarginalLikelihood.paper with BurnIn = 0; PosteriorSamples = 200 }
+            let fromStart = MarginalLikelihood.estimate c (logJoint m x) start g
+            let startErr = (fromStart - truth).abs().max().ToDouble()
+            Expect.isLessThan startErr 0.7 (sprintf "from the chosen starts: largest error %g nats" startErr)
+            Expect.isLessThan (abs ((fromStart - truth).mean().ToDouble())) 0.15 "from the chosen starts: mean error"
+
         testCase "the importance-weighted estimate converges to the true log p(x)" <| fun () ->
             let m = ppca 7L 5 [| 1.5; 0.8 |]
             let x = draw m 30 8L
