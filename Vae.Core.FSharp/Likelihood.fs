@@ -40,9 +40,10 @@ type MarginalLikelihoodConfig =
 module MarginalLikelihood =
 
     /// The paper's Figure 3 settings: 50 posterior samples, HMC with 4 leapfrog steps. The paper gives no
-    /// burn-in; 1000 transitions, because chains start from the encoder's q(z|x), which for a model trained
-    /// without one (Monte Carlo EM) is near the prior: with 100, stuck chains made the density estimate a
-    /// spike and the estimate absurd (+8e5 nats measured on such a model; -154 with 1000).
+    /// burn-in; 1000 transitions (with 100 from the encoder's q(z|x), stuck chains made the density estimate a
+    /// spike and the estimate absurd: +8e5 nats measured on a Monte Carlo EM model). Chains start at the best of
+    /// 500 draws from q(z|x) and 500 from the prior, not at one draw from q as in the paper's code: Monte Carlo EM
+    /// never trains its encoder, and from q its estimates were 50-70 nats low (RESULTS.md, Figure 3).
     let paper =
         { PosteriorSamples = 50; BurnIn = 1000; Thinning = 1; Hmc = { Hmc.paper with LeapfrogSteps = 4 }
           BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1; PerChainStepSizes = false
