@@ -192,10 +192,11 @@ module MarginalLikelihood =
         use _ = torch.no_grad ()
         let b, j = q.Mean.shape.[0], q.Mean.shape.[1]
         let block = 100L
-        let mutable best, bestScore = q.Mean, logJoint (q.Mean.unsqueeze(0L)) |> fun v -> v.squeeze(0L)
+        let mutable best = q.Mean
+        let mutable bestScore = (logJoint (q.Mean.unsqueeze(0L))).squeeze(0L)
         for fromPrior in [ false; true ] do
             for first in 0L .. block .. int64 candidates - 1L do
-                use scope = torch.NewDisposeScope()
+                use _ = torch.NewDisposeScope()
                 let count = min block (int64 candidates - first)
                 let eps = torch.randn([| count; b; j |], dtype = q.Mean.dtype, generator = g)
                 let z = if fromPrior then eps else Distributions.reparameterise q eps
