@@ -9,7 +9,7 @@ static class ReproduceVerb
     /// <summary>The default budget per run: minutes on a 2-core machine (the paper: about 10⁸).</summary>
     public const long DefaultBudget = 1_000_000;
 
-    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations"];
+    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations", "algorithms", "step-size"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
@@ -37,12 +37,14 @@ static class ReproduceVerb
             Seed = a.Integer("seed", 0, 0),
             TrainEvaluationLimit = a.Has("train-eval") ? (int)a.Integer("train-eval", 0, 1, int.MaxValue) : preset.TrainEvaluationLimit,
             OutputDirectory = a.String("out") ?? preset.OutputDirectory,
+            Algorithms = Algorithms(a, Figure2.Algorithms),
+            StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", preset.StepSize ?? 0.02, 0),
         };
         Vae.Core.Torch.setThreads(threads);
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Figure 2 on {set.Description}: AEVB and wake-sleep, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+            $"Figure 2 on {set.Description}: {string.Join(" and ", options.Algorithms)}, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, step size {options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? "chosen per run (section 5)"}, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
         var results = Figure2.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         return Finish(results, options.OutputDirectory, "figure2.png", stdout);
@@ -96,12 +98,22 @@ static class ReproduceVerb
         return cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
     }
 
+    /// <summary>--algorithms a,b: a subset of the experiment's algorithms (all when not given).</summary>
+    static IReadOnlyList<string> Algorithms(Arguments a, IReadOnlyList<string> all)
+    {
+        if (a.String("algorithms") is not { } text) return all;
+        var chosen = text.Split(',', StringSplitOptions.TrimEntries);
+        foreach (var name in chosen)
+            if (!all.Contains(name)) throw new UsageException($"reproduce: --algorithms: unknown algorithm '{name}', expected some of {string.Join(", ", all)}");
+        return [.. all.Where(chosen.Contains)];
+    }
+
     static int Finish(ExperimentResults results, string dir, string figure, TextWriter stdout)
     {
         bool cancelled = results.Settings.TryGetValue("cancelled", out var c) && c == "True";
-        stdout.WriteLine($"{"J",5} {"algorithm",-11} {"samples",12} {"train",10} {"test",10}");
+        stdout.WriteLine($"{"J",5} {"algorithm",-11} {"samples",12} {"train",10} {"test",10} step size");
         foreach (var r in results.Runs.Where(r => r.Series.Count > 0))
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.LatentDimensions,5} {r.Algorithm,-11} {r.Series[^1].SamplesSeen,12:N0} {r.Series[^1].TrainBound,10:F2} {r.Series[^1].TestBound,10:F2}"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.LatentDimensions,5} {r.Algorithm,-11} {r.Series[^1].SamplesSeen,12:N0} {r.Series[^1].TrainBound,10:F2} {r.Series[^1].TestBound,10:F2} {r.StepSize?.ToString(CultureInfo.InvariantCulture) ?? ""}"));
         stdout.WriteLine(cancelled
             ? $"interrupted: every run keeps its checkpoint; run the same command again to continue ({Path.Combine(dir, "results.json")})"
             : $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)} in {results.WallSeconds:F0} s");

@@ -20,7 +20,7 @@ public static class VaeCommand
                        [--posterior-samples 50] [--leapfrog 4] [--burn-in 1000] [--seed S] [--threads T]
                        [--precision float32|bfloat16] [--json]
           vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
-                    [--threads T] [--train-eval N] [--out DIR]
+                    [--algorithms aevb,wake-sleep] [--step-size 0.02|auto] [--threads T] [--train-eval N] [--out DIR]
           vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]
                     [--seed S] [--threads T] [--out DIR]
           vae reproduce manifolds [--dataset mnist|frey-face] [--budget 1e6] [--seed S] [--threads T] [--out DIR]

@@ -11,7 +11,15 @@ namespace Vae.Experiments;
 /// <param name="Directory">The run directory (checkpoint, metrics.csv, options.txt).</param>
 /// <param name="Skipped">Whether the run had already reached its budget, so this invocation did not train it.</param>
 /// <param name="Series">The evaluations over training, in order of samples.</param>
-public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series);
+/// <param name="StepSize">Adagrad's global step size the run trained with (from its options.txt), when known.</param>
+/// <param name="StepSizeTrials">Section 5's trials that chose <paramref name="StepSize"/>, when it was chosen so.</param>
+public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series,
+                                   double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null);
+
+/// <summary>Section 5's step-size choice for a new experiment run: the trials train on <paramref name="Train"/> for
+/// <paramref name="TrialSamples"/> samples each, compare training bounds on its first <paramref name="EvaluationPoints"/>
+/// images, and are recorded in <c>step-size.json</c> of the run directory <paramref name="Directory"/>.</summary>
+public sealed record StepSizeSearch(ImageData Train, long TrialSamples, int EvaluationPoints, string Directory, CancellationToken CancellationToken);
 
 /// <summary>Facts about the machine an experiment ran on, so that times can be read.</summary>
 /// <param name="Processors">Logical processors.</param>
@@ -43,9 +51,16 @@ public sealed record MachineFacts(int Processors, string Cpu, string OperatingSy
 /// <param name="Runs">The runs.</param>
 /// <param name="WallSeconds">Time this invocation took (runs already finished are not retrained).</param>
 /// <param name="Machine">The machine.</param>
+/// <param name="Commit">The source commit of the program that wrote the results, when the build recorded it.</param>
 public sealed record ExperimentResults(string Experiment, string Dataset, long Budget, long Seed, IReadOnlyDictionary<string, string> Settings,
-                                       string Measure, IReadOnlyList<ExperimentRun> Runs, double WallSeconds, MachineFacts Machine)
+                                       string Measure, IReadOnlyList<ExperimentRun> Runs, double WallSeconds, MachineFacts Machine,
+                                       string? Commit = null)
 {
+    /// <summary>The source commit this library was built from (from its informational version), or null.</summary>
+    public static string? BuildCommit { get; } =
+        typeof(ExperimentResults).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+') is [_, var commit] ? commit : null;
+
     static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -69,21 +84,40 @@ public static class ExperimentRuns
 {
     /// <summary>Brings the run in <paramref name="directory"/> to <paramref name="options"/>' total samples: creates it
     /// with <paramref name="create"/> when the directory holds no checkpoint, resumes it otherwise, and does nothing when
-    /// it has reached the budget. Returns whether it was skipped and the run's whole series from its metrics.csv.</summary>
+    /// it has reached the budget. A directory holding only a run's record (metrics.csv and options.txt, as committed
+    /// with the results) that reaches the budget is finished too; one that does not is refused, as it cannot continue.
+    /// Returns whether it was skipped and the run's whole series from its metrics.csv.</summary>
     public static (bool Skipped, IReadOnlyList<EvaluationResult> Series, bool Cancelled) Ensure(
         string directory, Func<Trainer> create, ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         string checkpoint = Path.Combine(directory, Trainer.CheckpointFileName);
+        string metrics = Path.Combine(directory, "metrics.csv");
+        if (!File.Exists(checkpoint) && ReadMetrics(metrics) is { Count: > 0 } record)
+            return record[^1].SamplesSeen >= options.TotalSamples ? (true, record, false)
+                : throw new InvalidDataException($"{directory}: holds a run's record to {record[^1].SamplesSeen} samples but no checkpoint, so it cannot continue to {options.TotalSamples}; remove the directory to train the run again");
         var trainer = File.Exists(checkpoint) ? Trainer.Resume(checkpoint) : create();
         bool skipped = trainer.SamplesSeen >= options.TotalSamples && File.Exists(checkpoint);
         bool cancelled = false;
         if (!skipped)
             cancelled = trainer.Fit(train, options with { RunDirectory = directory }, progress, cancellationToken).Cancelled;
-        return (skipped, ReadMetrics(Path.Combine(directory, "metrics.csv")), cancelled);
+        return (skipped, ReadMetrics(metrics), cancelled);
     }
 
-    /// <summary>A new trainer of the named algorithm ("aevb", "wake-sleep" or "mcem").</summary>
-    public static Trainer NewTrainer(string algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
+    /// <summary>A new trainer of the named algorithm ("aevb", "wake-sleep" or "mcem"). With a
+    /// <paramref name="stepSize"/> search, the step size of <paramref name="options"/> is replaced by section 5's choice,
+    /// and the trials are written to <c>step-size.json</c> in the search's directory.</summary>
+    public static Trainer NewTrainer(string algorithm, VaeModelOptions model, AevbOptions options, string dataset, StepSizeSearch? stepSize = null)
+    {
+        if (stepSize is null) return Create(algorithm, model, options, dataset);
+        var choice = StepSizeSelection.Choose(o => Create(algorithm, model, o, dataset), options, stepSize.Train, trialSamples: stepSize.TrialSamples,
+                                              evaluationPoints: stepSize.EvaluationPoints, cancellationToken: stepSize.CancellationToken);
+        Directory.CreateDirectory(stepSize.Directory);
+        Vae.Core.Files.writeAtomically(Path.Combine(stepSize.Directory, StepSizeFileName),
+            System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(choice.Trials, TrialsJson)));
+        return Create(algorithm, model, choice.Options, dataset);
+    }
+
+    static Trainer Create(string algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
     {
         "aevb" => new AevbTrainer(model, options, dataset),
         "wake-sleep" => new WakeSleepTrainer(model, options, dataset),
@@ -91,11 +125,19 @@ public static class ExperimentRuns
         _ => throw new ArgumentException($"algorithm: expected aevb, wake-sleep or mcem, got '{algorithm}'", nameof(algorithm)),
     };
 
+    /// <summary>The file of a run directory that records section 5's step-size trials.</summary>
+    public const string StepSizeFileName = "step-size.json";
+
+    static readonly JsonSerializerOptions TrialsJson = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     /// <summary>Brings every (latent size, algorithm) run to the budget in <paramref name="options"/>, in order, each in
     /// <c>j{J}-{algorithm}</c> under <paramref name="directory"/> (see <see cref="Ensure"/>), reporting each to
     /// <paramref name="log"/>. Stops after a cancelled run. Returns the runs and whether it was cancelled.</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunAll(
-        IEnumerable<(int Latent, string Algorithm)> runs, string directory, Func<int, string, Trainer> create, DataSet data,
+        IEnumerable<(int Latent, string Algorithm)> runs, string directory, Func<int, string, string, Trainer> create, DataSet data,
         TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         var done = new List<ExperimentRun>();
@@ -103,10 +145,10 @@ public static class ExperimentRuns
         {
             string dir = Path.Combine(directory, $"j{j}-{algorithm}");
             log?.Report($"{label}, J = {j}, {algorithm}: {dir}");
-            var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
+            var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
-            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series));
+            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series, ReadStepSize(dir), ReadStepSizeTrials(dir)));
             if (cancelled) return (done, true);
         }
         return (done, false);
@@ -130,6 +172,24 @@ public static class ExperimentRuns
             rows[samples] = new EvaluationResult(samples, Num(1, "seconds"), Num(2, "train_bound"), Num(3, "test_bound"));
         }
         return [.. rows.Values];
+    }
+
+    /// <summary>The step size recorded in a run directory's options.txt, or null.</summary>
+    static double? ReadStepSize(string directory)
+    {
+        string path = Path.Combine(directory, "options.txt");
+        if (!File.Exists(path)) return null;
+        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("step_size = ", StringComparison.Ordinal));
+        return line is not null && double.TryParse(line["step_size = ".Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : null;
+    }
+
+    /// <summary>Section 5's trials recorded in a run directory, or null.</summary>
+    static IReadOnlyList<StepSizeTrial>? ReadStepSizeTrials(string directory)
+    {
+        string path = Path.Combine(directory, StepSizeFileName);
+        return File.Exists(path)
+            ? JsonSerializer.Deserialize<List<StepSizeTrial>>(File.ReadAllText(path), TrialsJson) ?? throw new InvalidDataException($"{path}: expected a JSON array of trials")
+            : null;
     }
 
     /// <summary>Log-spaced training-sample counts from <paramref name="first"/> to <paramref name="last"/>, with

@@ -22,8 +22,12 @@ public sealed record Figure2Options
     public long FirstEvaluation { get; init; } = 100_000;
     /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; } = 10_000;
-    /// <summary>Adagrad's global step size (the paper: 0.02 here).</summary>
-    public double StepSize { get; init; } = 0.02;
+    /// <summary>Adagrad's global step size; null chooses it per run as section 5 does (see <see cref="StepSizeSelection"/>).</summary>
+    public double? StepSize { get; init; } = 0.02;
+    /// <summary>Training samples of each step-size trial when <see cref="StepSize"/> is null.</summary>
+    public long StepSizeTrialSamples { get; init; } = StepSizeSelection.DefaultTrialSamples;
+    /// <summary>The algorithms to run, a subset of <see cref="Figure2.Algorithms"/> (all by default).</summary>
+    public IReadOnlyList<string> Algorithms { get; init; } = Figure2.Algorithms;
     /// <summary>The seed of every run.</summary>
     public long Seed { get; init; }
     /// <summary>The directory holding one run directory per (J, algorithm), results.json and the figure.</summary>
@@ -59,13 +63,16 @@ public static class Figure2
         if (options.LatentDimensions.Count == 0 || options.LatentDimensions.Any(j => j < 1))
             throw new ArgumentOutOfRangeException(nameof(options), "latent dimensions: expected one or more sizes of at least 1");
         if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
+        if (options.Algorithms.Count == 0 || options.Algorithms.Any(a => !Algorithms.Contains(a)))
+            throw new ArgumentOutOfRangeException(nameof(options), $"algorithms: expected one or more of {string.Join(", ", Algorithms)}");
         var clock = Stopwatch.StartNew();
         var points = ExperimentRuns.LogSpaced(Math.Min(options.FirstEvaluation, Math.Max(1, options.Budget / 10)), options.Budget);
         var (runs, cancelled) = ExperimentRuns.RunAll(
-            options.LatentDimensions.SelectMany(j => Algorithms.Select(a => (j, a))), options.OutputDirectory,
-            (j, algorithm) => ExperimentRuns.NewTrainer(algorithm,
+            options.LatentDimensions.SelectMany(j => Algorithms.Where(options.Algorithms.Contains).Select(a => (j, a))), options.OutputDirectory,
+            (j, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm,
                 new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood },
-                new AevbOptions { StepSize = options.StepSize, Seed = options.Seed }, data.Description),
+                new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
+                options.StepSize is null ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, options.TrainEvaluationLimit ?? data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TrainEvaluationLimit = options.TrainEvaluationLimit },
             options.DatasetLabel, log, progress, cancellationToken);
         var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed,
@@ -73,13 +80,13 @@ public static class Figure2
             {
                 ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
                 ["likelihood"] = options.Likelihood.ToString(),
-                ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize.ToString(CultureInfo.InvariantCulture),
+                ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{{string.Join(", ", StepSizeSelection.PaperCandidates.Select(c => c.ToString(CultureInfo.InvariantCulture)))}}} by the training bound after {options.StepSizeTrialSamples} samples (section 5)",
                 ["train_evaluation"] = options.TrainEvaluationLimit is int n ? $"first {n} training images" : "all training images",
                 ["evaluation_points"] = string.Join(" ", points),
                 ["data"] = options.Likelihood == DecoderLikelihood.Bernoulli ? "grey levels" : "continuous values",
                 ["cancelled"] = cancelled.ToString(),
             },
-            "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
+            "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
         if (!cancelled) LearningCurvePlot.Save(results, j => $"{options.DatasetLabel}, J = {j}", logSamples: true, Path.Combine(options.OutputDirectory, "figure2.png"));

@@ -53,7 +53,7 @@ public static class Figure3
         var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = options.LatentDimensions };
         var (runs, cancelled) = ExperimentRuns.RunAll(
             Algorithms.Select(a => (options.LatentDimensions, a)), options.OutputDirectory,
-            (_, algorithm) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize, Seed = options.Seed }, data.Description),
+            (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize, Seed = options.Seed }, data.Description),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
             "MNIST", log, progress, cancellationToken);
         var e = options.Estimator;
@@ -70,7 +70,7 @@ public static class Figure3
                 ["data"] = "grey levels",
                 ["cancelled"] = cancelled.ToString(),
             },
-            "marginal log-likelihood (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
+            "marginal log-likelihood (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
         if (!cancelled)

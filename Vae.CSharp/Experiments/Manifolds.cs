@@ -53,7 +53,7 @@ public static class Manifolds
                 throw new ArgumentException($"{o.Name}: images of {o.Height} x {o.Width} do not match the data's {data.Train.Dimension} values", nameof(sets));
             var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = o.HiddenUnits, LatentDimensions = 2, Likelihood = o.Likelihood };
             var (done, stopped) = ExperimentRuns.RunAll([(2, "aevb")], Path.Combine(directory, o.Name),
-                (_, algorithm) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
+                (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
                 data, new TrainingOptions { TotalSamples = o.Budget, EvaluateEvery = 0 }, o.Name, log, progress, cancellationToken);
             runs.AddRange(done);
             if (stopped) { cancelled = true; break; }

@@ -44,6 +44,7 @@ sealed class RunDirectory : IDisposable
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
             ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("seed", a.Seed),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
+            ("commit", Vae.Experiments.ExperimentResults.BuildCommit ?? "unknown"),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),
         ];
         var text = new StringBuilder();
