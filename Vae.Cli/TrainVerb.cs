@@ -100,7 +100,7 @@ static class TrainVerb
             : o.Binarize ? "dynamically binarised" : "grey levels";
         string method = trainer.Algorithm switch { "aevb" => $"AEVB (estimator {o.Estimator})", "wake-sleep" => "wake-sleep", _ => "Monte Carlo EM" };
         stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
-                         $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
+                         $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         bool mcem = trainer.Algorithm == "mcem";
         stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
                               : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");

@@ -100,8 +100,12 @@ module TrainingRun =
 
     let private inv = ModelCheckpoint.inv
 
-    /// Whether the run's steps are FusedAevb's (AEVB in the paper's MNIST setting) rather than its algorithm's autograd step.
-    let private fused (s: RunSettings) (state: TrainerState) = s.Algorithm = AevbAlgorithm && FusedAevb.supports s.Aevb state.Model
+    /// Whether the run's steps are FusedAevb's hand-derived ones rather than its algorithm's autograd step.
+    let private fused (s: RunSettings) (state: TrainerState) =
+        match s.Algorithm with
+        | AevbAlgorithm -> FusedAevb.supports s.Aevb state.Model
+        | WakeSleepAlgorithm -> FusedAevb.supportsWakeSleep s.Aevb state.Model
+        | McemAlgorithm -> false
 
     /// The state a run with settings s starts from: checked for what mixed precision needs, and, when the fused step
     /// trains it, laid out in flat buffers now, so that a model taken from the run before training sees its updates.
@@ -110,6 +114,13 @@ module TrainingRun =
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         FusedAevb.requireSupported s.Aevb state.Model
         if fused s state then FusedAevb.prepare state else state
+
+    /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (FusedAevb),
+    /// "hand-derived, bfloat16 multiplies" (FusedAevb with mixed precision) or "autograd" (the algorithm's own step).
+    let gradientPath (r: TrainingRun) : string =
+        if not (fused r.Settings r.State) then "autograd"
+        elif r.Settings.Aevb.MixedPrecision then "hand-derived, bfloat16 multiplies"
+        else "hand-derived"
 
     /// A new run: the model initialised from the seed's generator, which then drives training.
     let create (s: RunSettings) : TrainingRun =
@@ -132,12 +143,13 @@ module TrainingRun =
         let mutable run = r
         let step =
             match r.Settings.Algorithm with
-            | AevbAlgorithm when fused r.Settings r.State ->
+            | AevbAlgorithm | WakeSleepAlgorithm when fused r.Settings r.State ->
                 // The hand-derived step over flat buffers (same draws, same trajectory); prepare copies nothing for a
                 // state that create or ofCheckpoint laid out.
                 run <- { run with State = FusedAevb.prepare r.State }
                 let b = FusedAevb.buffersOf run.State
-                fun c data g s -> FusedAevb.step c data g b s
+                if r.Settings.Algorithm = AevbAlgorithm then fun c data g s -> FusedAevb.step c data g b s
+                else fun c data g s -> FusedAevb.wakeSleepStep c data g b s
             | AevbAlgorithm -> Aevb.step
             | WakeSleepAlgorithm -> WakeSleep.step
             | McemAlgorithm -> Mcem.step

@@ -7,16 +7,23 @@ open TorchSharp
 open Vae.Core
 open Vae.Properties.Generators
 
-/// A float64 Bernoulli-decoder model with parameters spread wide enough that every term of the gradient matters.
-let private model (seed: int) (d: int) (h: int) (j: int) =
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = f64; InitStd = 0.5 } (Torch.generator (int64 seed))
+/// A float64 model with parameters spread wide enough that every term of the gradient matters.
+let private modelOf (likelihood: Likelihood) (seed: int) (d: int) (h: int) (j: int) =
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5 } (Torch.generator (int64 seed))
+
+/// A float64 Bernoulli-decoder model (the MNIST decoder).
+let private model = modelOf Bernoulli
+
+/// The decoders the fused steps compute: Bernoulli (MNIST), Gaussian, and the sigmoid-mean Gaussian (Frey Face).
+let private mlpDecoders = [| Bernoulli; Gaussian; GaussianSigmoidMean |]
+let private decoderOf (k: int) = mlpDecoders.[abs k % mlpDecoders.Length]
 
 let private maxAbs (a: Tensor) (b: Tensor) = (a - b).abs().max().item<double> ()
 
 [<Tests>]
 let tests =
     testList "fused AEVB step" [
-        testPropertyWithConfig (config 25) "the hand-derived gradient of estimator B with the weight prior equals autograd's" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (grey: bool) ->
+        testPropertyWithConfig (config 40) "the hand-derived gradient of estimator B with the weight prior equals autograd's, for every MLP decoder" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (grey: bool) (decoder: int) ->
             use _ = torch.NewDisposeScope()
             let d, h, j, m = size dn 1 12, size hn 1 9, size jn 1 5, size mn 1 7
             let c = { Aevb.paper 0.02 with BatchSize = m; WeightPrior = prior }
@@ -25,7 +32,7 @@ let tests =
             let x = if grey then x else torch.bernoulli(x, generator = g)
             let eps = torch.randn([| 1L; int64 m; int64 j |], dtype = f64, generator = g)
             let n = 1000L
-            let state = Aevb.init (model seed d h j)
+            let state = Aevb.init (modelOf (decoderOf decoder) seed d h j)
             let objective, perDatapoint = Aevb.objective c n state.Model x eps
             let expected = torch.autograd.grad([| objective |], VaeModel.tensors state.Model) |> Seq.toArray
             let b = FusedAevb.adopt state
@@ -34,11 +41,11 @@ let tests =
             let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
             worst <= 1e-10 * max 1.0 scale && abs (bound.item<double> () - perDatapoint.mean().item<double> ()) < 1e-10
 
-        testCase "fused training follows Aevb.step's trajectory: same draws, same Adagrad, equal parameters to rounding" <| fun () ->
+        testTheory "fused training follows Aevb.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
             let c = { Aevb.paper 0.05 with BatchSize = 10 }
-            let init () = Aevb.init (model 3 20 8 3)
+            let init () = Aevb.init (modelOf decoder 3 20 8 3)
             let mutable reference = init ()
             let gr = Torch.generator 9L
             let mutable fused = FusedAevb.prepare (init ())
@@ -65,6 +72,77 @@ let tests =
             (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64)
             let before = b.Parameters.clone()
             Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
+            Expect.equal (maxAbs (before.nan_to_num()) (b.Parameters.nan_to_num())) 0.0 "the parameters are unchanged"
+    ]
+
+/// The wake-sleep objectives as WakeSleep.step writes them, differentiated by autograd: the wake phase's with respect to
+/// the decoder at z = mu + sigma eps (held fixed), the sleep phase's with respect to the encoder at the fantasies.
+let private wakeSleepByAutograd (c: AevbConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) =
+    let tensors (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
+    let q = VaeModel.encode m x
+    let z = (Distributions.reparameterise q eps).detach()
+    let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
+    let wake = Aevb.withWeightPrior c n (VaeModel.decoderParameters m) (logPxz.sum())
+    let wakeGrads = torch.autograd.grad([| wake |], tensors (VaeModel.decoderParameters m)) |> Seq.toArray
+    let sleepObjective = (Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum()
+    let sleep = Aevb.withWeightPrior c n (VaeModel.encoderParameters m) sleepObjective
+    let sleepGrads = torch.autograd.grad([| sleep |], tensors (VaeModel.encoderParameters m)) |> Seq.toArray
+    Array.append sleepGrads wakeGrads, (logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean(), sleepObjective
+
+[<Tests>]
+let wakeSleep =
+    testList "fused wake-sleep step" [
+        testPropertyWithConfig (config 40) "the hand-derived wake and sleep gradients with the weight prior equal autograd's, for every MLP decoder" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (decoder: int) ->
+            use _ = torch.NewDisposeScope()
+            let d, h, j, m = size dn 1 12, size hn 1 9, size jn 1 5, size mn 1 7
+            let c = { Aevb.paper 0.02 with BatchSize = m; WeightPrior = prior }
+            let g = Torch.generator (int64 seed + 11L)
+            let state = Aevb.init (modelOf (decoderOf decoder) seed d h j)
+            let x = torch.rand([| int64 m; int64 d |], dtype = f64, generator = g)
+            let eps = torch.randn([| int64 m; int64 j |], dtype = f64, generator = g)
+            let zp = torch.randn([| int64 m; int64 j |], dtype = f64, generator = g)
+            let xp = Torch.noGrad (fun () -> VaeModel.sampleData state.Model zp g)
+            let expected, bound, sleep = wakeSleepByAutograd c 1000L state.Model x eps zp xp
+            let b = FusedAevb.adopt state
+            let fusedBound, fusedSleep = FusedAevb.wakeSleepGradient c 1000L b x eps zp xp
+            let worst = Array.map2 maxAbs (VaeModel.tensors b.GradientModel) expected |> Array.max
+            let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
+            worst <= 1e-10 * max 1.0 scale
+            && abs (fusedBound.item<double> () - bound.item<double> ()) < 1e-10 * max 1.0 (abs (bound.item<double> ()))
+            && abs (fusedSleep.item<double> () - sleep.item<double> ()) < 1e-10 * max 1.0 (abs (sleep.item<double> ()))
+
+        testTheory "fused wake-sleep follows WakeSleep.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
+            use _ = torch.NewDisposeScope()
+            let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
+            let c = { Aevb.paper 0.05 with BatchSize = 10 }
+            let init () = Aevb.init (modelOf decoder 3 20 8 3)
+            let mutable reference = init ()
+            let gr = Torch.generator 9L
+            let mutable fused = FusedAevb.prepare (init ())
+            let b = FusedAevb.buffersOf fused
+            let gf = Torch.generator 9L
+            for _ in 1 .. 150 do // past Adagrad's 100-minibatch warm-up
+                let r, br = WakeSleep.step c data gr reference
+                let f, bf = FusedAevb.wakeSleepStep c data gf b fused
+                reference <- r
+                fused <- f
+                Expect.floatClose Accuracy.high bf br "the minibatch bounds agree"
+            let worst = Array.map2 maxAbs (VaeModel.tensors fused.Model) (VaeModel.tensors reference.Model) |> Array.max
+            Expect.isLessThan worst 1e-9 "parameters after 150 steps"
+            Expect.equal fused.Optimizer.Steps reference.Optimizer.Steps "Adagrad's step count"
+            // The generators made the same draws: they are in the same state.
+            Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
+
+        testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
+            use _ = torch.NewDisposeScope()
+            let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
+            let c = { Aevb.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
+            let b = FusedAevb.buffersOf s
+            let parameters = if network = "decoder" then VaeModel.decoderParameters s.Model else VaeModel.encoderParameters s.Model
+            parameters.[0].Tensor.[0L, 0L].fill_(Torch.scalar nan) |> ignore
+            let before = b.Parameters.clone()
+            Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.wakeSleepStep c data (Torch.generator 2L) b s |> ignore) network
             Expect.equal (maxAbs (before.nan_to_num()) (b.Parameters.nan_to_num())) 0.0 "the parameters are unchanged"
     ]
 

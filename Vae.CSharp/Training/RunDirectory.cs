@@ -42,7 +42,7 @@ sealed class RunDirectory : IDisposable
             ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
             ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
-            ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("seed", a.Seed),
+            ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("gradient", trainer.GradientPath), ("seed", a.Seed),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
             ("commit", Vae.Experiments.ExperimentResults.BuildCommit ?? "unknown"),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),

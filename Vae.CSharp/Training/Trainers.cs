@@ -111,6 +111,9 @@ public abstract class Trainer
     public AevbOptions Options => AevbOptions.FromCore(_run.Settings.Aevb, _run.Settings.Seed);
     /// <summary>The data set's name recorded with the run.</summary>
     public string Dataset => _run.Settings.Dataset;
+    /// <summary>How the steps compute their gradient: "hand-derived" (the fused step: backpropagation written out over
+    /// flat buffers), "hand-derived, bfloat16 multiplies", or "autograd" (settings the fused step does not cover).</summary>
+    public string GradientPath => TrainingRunModule.gradientPath(_run);
     /// <summary>Steps taken.</summary>
     public long Step => _run.Step;
     /// <summary>Training samples evaluated (steps x M).</summary>
