@@ -31,10 +31,11 @@ type TrainingRun =
       State: TrainerState
       Generator: torch.Generator
       Step: int64 }
-    /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x N (each step is
-    /// an EM iteration over the whole training set).
+    /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x 5N (each step is an EM iteration
+    /// whose M-step makes Mcem.WeightUpdates full-batch weight updates over the N training datapoints: the datapoints
+    /// its weight gradients evaluate, as AEVB's count is; the paper's code counts only iterations).
     member r.SamplesSeen =
-        r.Step * (match r.State.Mcmc with Some mc -> mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
+        r.Step * (match r.State.Mcmc with Some mc -> int64 Mcem.WeightUpdates * mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
 
 /// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
 [<RequireQualifiedAccess>]
@@ -163,10 +164,10 @@ module TrainingRun =
             onStep run bound
         run
 
-    /// Training samples one step evaluates on a training set of n datapoints: M, or n for Monte Carlo EM.
+    /// Training samples one step evaluates on a training set of n datapoints: M, or 5n for Monte Carlo EM (see SamplesSeen).
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
         match r.Settings.Algorithm with
-        | McemAlgorithm -> n
+        | McemAlgorithm -> int64 Mcem.WeightUpdates * n
         | AevbAlgorithm | WakeSleepAlgorithm -> int64 r.Settings.Aevb.BatchSize
 
     /// A generator for evaluations at the current step: evaluations never draw from the training

@@ -68,6 +68,7 @@ public static class Figure3
                     $"Appendix D on the first {options.Points} training and test images: {e.PosteriorSamples} posterior samples, {e.LeapfrogSteps} leapfrog steps, burn-in {e.BurnIn}"),
                 ["evaluation_points"] = string.Join(" ", points),
                 ["data"] = "grey levels",
+                ["mcem_samples"] = "an EM iteration counts 5 N samples: the datapoints of its M-step's five full-batch weight updates (E-step datapoints: samples / 5)",
                 ["cancelled"] = cancelled.ToString(),
             },
             "marginal log-likelihood (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current(), ExperimentResults.BuildCommit);

@@ -245,9 +245,11 @@ public sealed class AevbTrainer : Trainer
     internal AevbTrainer(TrainingRun run) : base(run) { }
 
     /// <summary>Continues the AEVB run saved in a checkpoint (a file, or a run directory holding checkpoint.vae).</summary>
-    public static new AevbTrainer Resume(string checkpoint) =>
-        Trainer.Resume(checkpoint) as AevbTrainer
-        ?? throw new CheckpointException(CheckpointPath(checkpoint), "field 'algorithm' = 'wake-sleep', expected 'aevb'");
+    public static new AevbTrainer Resume(string checkpoint) => Trainer.Resume(checkpoint) switch
+    {
+        AevbTrainer aevb => aevb,
+        var other => throw new CheckpointException(CheckpointPath(checkpoint), $"field 'algorithm' = '{other.Algorithm}', expected 'aevb'"),
+    };
 }
 
 /// <summary>Trains a <see cref="VariationalAutoEncoder"/> with the wake-sleep algorithm (the paper's baseline): the
@@ -266,8 +268,8 @@ public sealed class WakeSleepTrainer : Trainer
 /// <summary>Trains the decoder of a <see cref="VariationalAutoEncoder"/> with Monte Carlo EM (Appendix E; the encoder is
 /// not used). Each step is an EM iteration over the whole training set, as in the paper's code: one HMC transition of a
 /// persistent chain per training datapoint (10 leapfrog steps, step size tuned towards 90% acceptance), then 5 Adagrad
-/// weight updates along the full-batch gradient. A step therefore counts as N training samples, and the batch size is not
-/// used. Evaluations report Appendix D estimates of log p(x).</summary>
+/// weight updates along the full-batch gradient. A step counts as 5N training samples (the datapoints its weight updates
+/// evaluate), and the batch size is not used. Evaluations report Appendix D estimates of log p(x).</summary>
 public sealed class McemTrainer : Trainer
 {
     /// <summary>A new run: a model created from <paramref name="model"/> and the seed in <paramref name="options"/>.</summary>

@@ -27,7 +27,7 @@ public class WakeSleepTrainerTests
         var b = VaeModelModule.tensors(resumed.Model.Core);
         foreach (var (p, q) in a.Zip(b)) Assert.True(p.allclose(q, 0, 0));
         var e = Assert.Throws<CheckpointException>(() => AevbTrainer.Resume(parts));
-        Assert.Contains("'wake-sleep', expected 'aevb'", e.Message);
+        Assert.Contains("field 'algorithm' = 'wake-sleep', expected 'aevb'", e.Message);
     }
 
     [Fact]
