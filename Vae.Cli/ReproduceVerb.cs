@@ -63,6 +63,7 @@ static class ReproduceVerb
             Points = (int)a.Integer("points", defaults.Points, 1, 10_000),
             Estimator = defaults.Estimator with { BurnIn = (int)a.Integer("burn-in", defaults.Estimator.BurnIn, 0, 1_000_000) },
             Seed = a.Integer("seed", 0, 0),
+            StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", defaults.StepSize ?? 0.02, 0),
             OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
         Vae.Core.Torch.setThreads(threads);

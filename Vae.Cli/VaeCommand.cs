@@ -22,7 +22,7 @@ public static class VaeCommand
           vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
                     [--algorithms aevb,wake-sleep] [--step-size 0.02|auto] [--threads T] [--train-eval N] [--out DIR]
           vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]
-                    [--seed S] [--threads T] [--out DIR]
+                    [--step-size 0.02|auto] [--seed S] [--threads T] [--out DIR]
           vae reproduce manifolds [--dataset mnist|frey-face] [--budget 1e6] [--seed S] [--threads T] [--out DIR]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
@@ -100,7 +100,7 @@ public static class VaeCommand
             stderr.WriteLine($"vae: libtorch: {e.Message.Split('\n')[0]}");
             return Failure;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
         {
             // Bad files and unavailable data: one line, no stack trace.
             stderr.WriteLine($"vae: {e.Message}");

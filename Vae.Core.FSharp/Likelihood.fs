@@ -32,7 +32,7 @@ type MarginalLikelihoodConfig =
       /// How many times a datapoint whose chain has not mixed is estimated again, continuing its chain.
       Retries: int
       /// Chains start at the best, by log p(x, z), of this many draws from q(z|x) and as many from the prior
-      /// (MarginalLikelihood.startingPoints); 0: at one draw from q(z|x), as the paper's code starts them.
+      /// (MarginalLikelihood.startingPoints); 0: at one draw from the prior, as the paper's code starts them.
       StartCandidates: int }
 
 /// Estimators of the marginal likelihood log p(x).
@@ -41,9 +41,9 @@ module MarginalLikelihood =
 
     /// The paper's Figure 3 settings: 50 posterior samples, HMC with 4 leapfrog steps. The paper gives no
     /// burn-in; 1000 transitions (with 100 from the encoder's q(z|x), stuck chains made the density estimate a
-    /// spike and the estimate absurd: +8e5 nats measured on a Monte Carlo EM model). Chains start at the best of
-    /// 500 draws from q(z|x) and 500 from the prior, not at one draw from q as in the paper's code: Monte Carlo EM
-    /// never trains its encoder, and from q its estimates were 50-70 nats low (RESULTS.md, Figure 3).
+    /// spike and the estimate absurd on a Monte Carlo EM model). Chains start at the best of 500 draws from q(z|x)
+    /// and 500 from the prior, not at one draw from the prior as in the paper's code (its directed models' gen_xz):
+    /// from a single draw, 1000 transitions did not reach the posterior of a Monte Carlo EM model (RESULTS.md).
     let paper =
         { PosteriorSamples = 50; BurnIn = 1000; Thinning = 1; Hmc = { Hmc.paper with LeapfrogSteps = 4 }
           BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1; PerChainStepSizes = false
@@ -186,8 +186,8 @@ module MarginalLikelihood =
 
     /// Starting points for B chains: per datapoint, the draw with the highest log p(x, z) among `candidates` draws from
     /// q (mean and log-variance [B; J]) and `candidates` from the prior N(0, I). logJoint maps z [S; B; J] to [S; B].
-    /// The paper's code starts at one draw from q; for a model whose encoder was never trained (Monte Carlo EM), 1000
-    /// burn-in transitions from there did not reach the posterior, and the estimate was 50-70 nats low (RESULTS.md).
+    /// The paper's code starts at one draw from the prior; from a single draw (of q or of the prior), 1000 burn-in
+    /// transitions did not reach the posterior of a Monte Carlo EM model, and the estimate was far too low (RESULTS.md).
     let startingPoints (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (candidates: int) (g: torch.Generator) : Tensor =
         use _ = torch.no_grad ()
         let b, j = q.Mean.shape.[0], q.Mean.shape.[1]
@@ -210,8 +210,7 @@ module MarginalLikelihood =
 
     /// The mean Appendix D estimate of log p(x) per datapoint of a VAE's generative model over data
     /// [N; D], in batches of up to 100 datapoints. Chains start at startingPoints (c.StartCandidates > 0) or, as in
-    /// the paper's code, at a sample of the encoder q(z|x) (for a model trained without an encoder, such as by MCEM,
-    /// the untrained encoder's q is close to the prior).
+    /// the paper's code, at one draw from the prior N(0, I).
     let ofModel (c: MarginalLikelihoodConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : float =
         let n = data.shape.[0]
         let mutable total = 0.0
@@ -221,7 +220,7 @@ module MarginalLikelihood =
             let q = VaeModel.encode m x
             let init =
                 if c.StartCandidates > 0 then startingPoints (ImportanceWeighted.logJoint m x) q c.StartCandidates g
-                else Distributions.reparameterise q (torch.randn(q.Mean.shape, dtype = m.Config.DType, generator = g))
+                else torch.randn(q.Mean.shape, dtype = m.Config.DType, generator = g)
             let logJointOf (rows: Tensor) = ImportanceWeighted.logJoint m (x.index_select(0L, rows))
             let est, _ = estimateMixed c logJointOf init g
             total <- total + est.sum().ToDouble()

@@ -143,8 +143,8 @@ module VaeModel =
         | BernoulliDecoder p -> (BernoulliMlp.logits p z).sigmoid()
         | GaussianDecoder _ | LinearGaussianDecoder _ -> (gaussianOf m z).Mean
 
-    /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1]
-    /// for the sigmoid-mean decoder, as the paper's code does).
+    /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1] for the
+    /// sigmoid-mean decoder, as the paper's code clips the samples of its DLVM models; the means are not clipped).
     let sampleData (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p -> torch.bernoulli((BernoulliMlp.logits p z).sigmoid(), generator = g)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Vae.Cli;
+using Vae.Data;
 using Vae.Experiments;
 
 namespace Vae.Tests.Experiments;
@@ -54,7 +55,56 @@ public class ReproduceFigure2Tests
         }
     }
 
+    [Fact]
+    public void StepSizeAutoChoosesEachRunsStepSizeBySectionFivesTrialsAndRecordsThem()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var data = DataSets.MnistPaper(TestEnvironment.CachedData).WithFirstTrainingImages(1000);
+        var options = Figure2Options.Mnist with
+        {
+            LatentDimensions = [2], HiddenUnits = 30, Budget = 3000, StepSize = null, StepSizeTrialSamples = 15_000,
+            Algorithms = ["wake-sleep"], TrainEvaluationLimit = 500, OutputDirectory = dir,
+        };
+        var results = Figure2.Run(data, options);
+        var run = Assert.Single(results.Runs);
+        Assert.Equal("wake-sleep", run.Algorithm);
+        // Every candidate was tried; the run trains with the one of the highest training bound, recorded in its options.
+        var trials = run.StepSizeTrials!;
+        Assert.Equal([0.01, 0.02, 0.1], trials.Select(t => t.StepSize));
+        Assert.Equal(trials.MaxBy(t => t.TrainingBound)!.StepSize, run.StepSize);
+        Assert.Equal(run.StepSize, Trainer.Resume(run.Directory).Options.StepSize);
+        Assert.Contains("chosen per run", results.Settings["step_size"]);
+        Assert.Equal(ExperimentResults.BuildCommit, results.Commit);
+        Assert.Matches("^[0-9a-f]{40}$", results.Commit!);
+    }
+
+    [Fact]
+    public void ARunDirectoryHoldingOnlyAFinishedRecordIsFinishedAndAShortOneIsRefused()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--algorithms", "aevb", "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal("aevb", Assert.Single(results.Runs).Algorithm);
+        // Committed results keep metrics.csv and options.txt, not checkpoints: such a run is finished, with its curve.
+        string run = Path.Combine(dir, "j2-aevb");
+        File.Delete(Path.Combine(run, "checkpoint.vae"));
+        var again = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--algorithms", "aevb", "--out", dir]);
+        Assert.True(again.Code == VaeCommand.Ok, again.Err);
+        Assert.Contains("skipped", again.Out);
+        var same = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal(results.Runs[0].Series, same.Runs[0].Series);
+        Assert.Equal(0.02, same.Runs[0].StepSize);
+        // It cannot continue to a larger budget without its checkpoint: refused, naming the directory.
+        var longer = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "4000", "--algorithms", "aevb", "--out", dir]);
+        Assert.NotEqual(VaeCommand.Ok, longer.Code);
+        Assert.Contains(run, longer.Err);
+        Assert.Contains("no checkpoint", longer.Err);
+    }
+
     [Theory]
+    [InlineData("reproduce", "figure2", "--algorithms", "mcem")]
+    [InlineData("reproduce", "figure2", "--step-size", "fast")]
     [InlineData("reproduce")]
     [InlineData("reproduce", "figure9")]
     [InlineData("reproduce", "figure2", "--latent", "0")]
