@@ -13,8 +13,11 @@ namespace Vae.Experiments;
 /// <param name="Series">The evaluations over training, in order of samples.</param>
 /// <param name="StepSize">Adagrad's global step size the run trained with (from its options.txt), when known.</param>
 /// <param name="StepSizeTrials">Section 5's trials that chose <paramref name="StepSize"/>, when it was chosen so.</param>
+/// <param name="EndPoint">Estimates of the finished model (e.g. the importance-weighted log-likelihood with K = 5000), as
+/// <c>vae evaluate --json</c> writes them to the run directory's <c>end-point.json</c>, when there is one.</param>
 public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series,
-                                   double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null);
+                                   double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null,
+                                   IReadOnlyDictionary<string, JsonElement>? EndPoint = null);
 
 /// <summary>Section 5's step-size choice for a new experiment run: the trials train on <paramref name="Train"/> for
 /// <paramref name="TrialSamples"/> samples each, compare training bounds on its first <paramref name="EvaluationPoints"/>
@@ -148,7 +151,7 @@ public static class ExperimentRuns
             var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
-            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series, ReadStepSize(dir), ReadStepSizeTrials(dir)));
+            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series, ReadStepSize(dir), ReadStepSizeTrials(dir), ReadEndPoint(dir)));
             if (cancelled) return (done, true);
         }
         return (done, false);
@@ -190,6 +193,18 @@ public static class ExperimentRuns
         return File.Exists(path)
             ? JsonSerializer.Deserialize<List<StepSizeTrial>>(File.ReadAllText(path), TrialsJson) ?? throw new InvalidDataException($"{path}: expected a JSON array of trials")
             : null;
+    }
+
+    /// <summary>The file of a run directory that holds estimates of the finished model (<c>vae evaluate --json</c>'s output).</summary>
+    public const string EndPointFileName = "end-point.json";
+
+    /// <summary>The end-point estimates recorded in a run directory, or null.</summary>
+    static IReadOnlyDictionary<string, JsonElement>? ReadEndPoint(string directory)
+    {
+        string path = Path.Combine(directory, EndPointFileName);
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(path)) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: expected a JSON object of estimates ({e.Message})", e); }
     }
 
     /// <summary>Log-spaced training-sample counts from <paramref name="first"/> to <paramref name="last"/>, with

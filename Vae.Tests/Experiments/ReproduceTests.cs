@@ -89,12 +89,15 @@ public class ReproduceFigure2Tests
         // Committed results keep metrics.csv and options.txt, not checkpoints: such a run is finished, with its curve.
         string run = Path.Combine(dir, "j2-aevb");
         File.Delete(Path.Combine(run, "checkpoint.vae"));
+        // The finished model's estimates, as `vae evaluate --json` prints them, travel with the record.
+        File.WriteAllText(Path.Combine(run, ExperimentRuns.EndPointFileName), """{"k":5000,"test_iwae":-123.25}""");
         var again = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--algorithms", "aevb", "--out", dir]);
         Assert.True(again.Code == VaeCommand.Ok, again.Err);
         Assert.Contains("skipped", again.Out);
         var same = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
         Assert.Equal(results.Runs[0].Series, same.Runs[0].Series);
         Assert.Equal(0.02, same.Runs[0].StepSize);
+        Assert.Equal(-123.25, same.Runs[0].EndPoint!["test_iwae"].GetDouble());
         // It cannot continue to a larger budget without its checkpoint: refused, naming the directory.
         var longer = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "4000", "--algorithms", "aevb", "--out", dir]);
         Assert.NotEqual(VaeCommand.Ok, longer.Code);
