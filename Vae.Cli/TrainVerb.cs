@@ -19,6 +19,8 @@ static class TrainVerb
         a.AtMostPositional(0, "train");
         if (a.Has("samples") && a.Has("epochs")) throw new UsageException("train: give --samples or --epochs, not both");
         int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        if (threads > Environment.ProcessorCount)
+            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
         Vae.Core.Torch.setThreads(threads);
 
         Trainer trainer;
@@ -61,6 +63,8 @@ static class TrainVerb
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
             var set = data.Load(stderr);
+            if (algorithm != "mcem" && aevb.BatchSize > set.Train.Count)
+                throw new UsageException($"--batch: {aevb.BatchSize} exceeds the {set.Train.Count} training images of {set.Description}");
             var model = new VaeModelOptions
             {
                 InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden,
@@ -88,13 +92,24 @@ static class TrainVerb
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
-        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel);
+        // The run keeps the evaluation interval it was started with unless --eval-every is given again.
+        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel, RecordedEvaluationInterval(outDir));
     }
 
-    static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    /// <summary>The evaluation interval a run directory's options.txt records, or null.</summary>
+    static long? RecordedEvaluationInterval(string runDirectory)
+    {
+        string path = Path.Combine(runDirectory, "options.txt");
+        if (!File.Exists(path)) return null;
+        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("evaluate_every = ", StringComparison.Ordinal));
+        return line is not null && long.TryParse(line["evaluate_every = ".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
+    }
+
+    static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel,
+                     long? recordedEvalEvery = null)
     {
         long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", DefaultSamples, 1);
-        long evalEvery = a.Integer("eval-every", Math.Max(trainer.Options.BatchSize, samples / 10), 0);
+        long evalEvery = a.Integer("eval-every", recordedEvalEvery ?? Math.Max(trainer.Options.BatchSize, samples / 10), 0);
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";

@@ -100,6 +100,12 @@ public static class VaeCommand
             stderr.WriteLine($"vae: libtorch: {e.Message.Split('\n')[0]}");
             return Failure;
         }
+        catch (MemoryBudgetException e)
+        {
+            // Refused before allocating: the estimate and the memory available, in one line.
+            stderr.WriteLine($"vae: {e.Message}");
+            return BadUsage;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
         {
             // Bad files and unavailable data: one line, no stack trace.

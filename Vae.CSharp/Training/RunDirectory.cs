@@ -52,6 +52,30 @@ sealed class RunDirectory : IDisposable
         Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, "options.txt"), Encoding.UTF8.GetBytes(text.ToString()));
     }
 
+    /// <summary>Cuts metrics.csv back to the rows at or before <paramref name="samples"/> (the checkpoint's), atomically,
+    /// so that a run resumed after a lost segment (a checkpoint write that failed, a crash between an evaluation and
+    /// its checkpoint) records only what its parameters went through. Returns the seconds of the last row kept (0 when
+    /// none), from which the resumed run's clock continues.</summary>
+    public double CutMetricsTo(long samples)
+    {
+        if (!File.Exists(MetricsPath)) return 0;
+        var lines = File.ReadAllLines(MetricsPath);
+        var kept = new List<string> { lines.Length > 0 ? lines[0] : "samples,seconds,train_bound,test_bound" };
+        double seconds = 0;
+        for (int i = 1; i < lines.Length; i++)
+        {
+            var f = lines[i].Split(',');
+            if (!long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s))
+                throw new InvalidDataException($"{MetricsPath}: line {i + 1}: field 'samples' = '{f[0]}', expected an integer");
+            if (s > samples) continue;
+            kept.Add(lines[i]);
+            if (f.Length > 1 && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double t)) seconds = t;
+        }
+        if (kept.Count < lines.Length)
+            Vae.Core.Files.writeAtomically(MetricsPath, Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n"))));
+        return seconds;
+    }
+
     public void AppendMetrics(EvaluationResult r)
     {
         bool exists = File.Exists(MetricsPath);

@@ -17,7 +17,7 @@ public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSam
 /// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats); for Monte
 /// Carlo EM, which has no recognition model, Appendix D estimates of log p(x) instead.</summary>
 /// <param name="SamplesSeen">Training samples evaluated so far.</param>
-/// <param name="Seconds">Training time so far (this process).</param>
+/// <param name="Seconds">Training time so far; a resumed run continues from the time of its last recorded evaluation.</param>
 /// <param name="TrainBound">Bound on the training set.</param>
 /// <param name="TestBound">Bound on the test set, or NaN without test data.</param>
 public sealed record EvaluationResult(long SamplesSeen, double Seconds, double TrainBound, double TestBound);
@@ -81,6 +81,9 @@ public abstract class Trainer
     {
         options ??= new AevbOptions();
         options.Validate();
+        model ??= new VaeModelOptions();
+        MemoryBudget.Require("this model", ("parameters and optimiser state", MemoryBudget.ModelBytes(model)),
+                             ("one step's activations", MemoryBudget.StepBytes(model, options.BatchSize)));
         _run = TrainingRunModule.create(new RunSettings(algorithm, (model ?? new VaeModelOptions()).ToCore(), options.ToCore(), options.Seed, dataset));
     }
 
@@ -141,12 +144,18 @@ public abstract class Trainer
         if (options.TotalSamples < 0 || options.EvaluateEvery < 0 || options.EvaluateAt?.Any(s => s < 0) == true)
             throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation points must be non-negative");
         TrainingRunModule.requireTrainingSize(train.Count, _run);
+        if (_run.Settings.Algorithm.IsMcemAlgorithm is false && _run.Settings.Aevb.BatchSize > train.Count)
+            throw new ArgumentException($"batch size: {_run.Settings.Aevb.BatchSize} exceeds the {train.Count} training images", nameof(train));
+        MemoryBudget.Require("training", ("training and test data", MemoryBudget.DataBytes(ModelOptions, train.Count + (options.TestData?.Count ?? 0))),
+                             ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Aevb.BatchSize)));
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 
         using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
+        // The record matches the checkpoint: rows beyond it are dropped, and the clock continues from the last row kept.
+        double secondsBefore = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
         var dtype = _run.Settings.Model.DType;
         using var trainTensor = train.ToTensor().to_type(dtype);
         using var testTensor = options.TestData?.ToTensor().to_type(dtype);
@@ -183,7 +192,7 @@ public abstract class Trainer
                 trainBound = Evaluation.bound(EstimatorKind.B, _run.State.Model, trainEval, 1000, g);
                 testBound = testTensor is null ? double.NaN : Evaluation.bound(EstimatorKind.B, _run.State.Model, testTensor, 1000, g);
             }
-            var result = new EvaluationResult(_run.SamplesSeen, clock.Elapsed.TotalSeconds, trainBound, testBound);
+            var result = new EvaluationResult(_run.SamplesSeen, secondsBefore + clock.Elapsed.TotalSeconds, trainBound, testBound);
             evaluations.Add(result);
             directory?.AppendMetrics(result);
             board?.Write(result, estimator is null ? "lower_bound" : "log_likelihood", (_run.Step - startStep) * batch / Math.Max(result.Seconds, 1e-9), _run.State.Model);

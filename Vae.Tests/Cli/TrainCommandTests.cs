@@ -97,6 +97,66 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void ABatchLargerThanTheTrainingSetIsAUsageError()
+    {
+        var (code, _, err) = Vae.Run("train", "--ntrain", "500", "--batch", "1000", "--samples", "1000", "--threads", "1", "--out", TestEnvironment.NewTempDirectory());
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("--batch: 1000 exceeds the 500 training images", err);
+        Assert.Single(err.Split('\n'), l => l.StartsWith("vae:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AModelTooLargeForMemoryIsRefusedBeforeItIsAllocated()
+    {
+        // A million hidden units: about 1.6·10⁹ parameters, some 45 GB with the optimiser's state (this machine: 24 GB).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, _, err) = Vae.Run("train", "--hidden", "1000000", "--samples", "1000", "--threads", "1", "--out", TestEnvironment.NewTempDirectory());
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("needs an estimated", err);
+        Assert.Contains("available", err);
+        Assert.Single(err.Split('\n'), l => l.StartsWith("vae:", StringComparison.Ordinal));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "refused without allocating");
+    }
+
+    [Fact]
+    public void TheMemoryEstimateCountsTheModelItsOptimiserAndOneStep()
+    {
+        var paper = new VaeModelOptions();
+        // 784-500-20 encoder with two heads, 20-500-784 Bernoulli decoder.
+        long p = 784 * 500 + 500 + 2 * (500 * 20 + 20) + 20 * 500 + 500 + 500 * 784 + 784;
+        Assert.Equal(p, MemoryBudget.ParameterCount(paper));
+        Assert.Equal(6 * p * 4, MemoryBudget.ModelBytes(paper));
+        Assert.Equal(2 * MemoryBudget.StepBytes(paper, 100), MemoryBudget.StepBytes(paper, 200));
+        var huge = new VaeModelOptions { HiddenUnits = 2_000_000 };
+        var e = Assert.Throws<MemoryBudgetException>(() => new AevbTrainer(huge));
+        Assert.True(e.EstimatedBytes > e.AvailableBytes);
+        Assert.True(MemoryBudget.AvailableBytes() > 0);
+    }
+
+    [Fact]
+    public void ResumeCutsTheRecordToTheCheckpointContinuesItsClockAndKeepsItsEvaluationInterval()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        var first = Vae.Run(["train", .. Tiny, "--out", dir]);
+        Assert.True(first.Code == VaeCommand.Ok, first.Err);
+        string metrics = Path.Combine(dir, "metrics.csv");
+        var before = File.ReadAllLines(metrics);
+        // A lost segment: evaluations recorded after the checkpoint at 3000 samples, whose checkpoint write failed.
+        File.AppendAllLines(metrics, ["4000,1234.5,-1.0,-1.0", "5000,1240.0,-1.0,-1.0"]);
+        var resumed = Vae.Run("train", "--resume", dir, "--samples", "5000", "--threads", "1");
+        Assert.True(resumed.Code == VaeCommand.Ok, resumed.Err);
+        var rows = File.ReadAllLines(metrics);
+        // The rows up to the checkpoint stay as they were; the lost ones are gone; evaluations continue every 1000 samples.
+        Assert.Equal(before, rows[..before.Length]);
+        Assert.Equal(["1000", "2000", "3000", "4000", "5000"], rows[1..].Select(l => l.Split(',')[0]));
+        Assert.DoesNotContain(rows, l => l.Contains("1234.5") || l.EndsWith(",-1.0", StringComparison.Ordinal));
+        // The clock continues from the checkpoint's evaluation instead of starting again from zero.
+        var seconds = rows[1..].Select(l => double.Parse(l.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(seconds.Zip(seconds.Skip(1)).All(p => p.Second >= p.First), string.Join(", ", seconds));
+        Assert.Contains("evaluate_every = 1000", File.ReadAllText(Path.Combine(dir, "options.txt")));
+    }
+
+    [Fact]
     public void TrainWritesTheRunDirectoryAndEvaluateReadsIt()
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
