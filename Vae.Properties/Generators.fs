@@ -9,8 +9,18 @@ open Vae.Core.Data
 /// float64, the dtype of the numeric properties.
 let f64 = torch.float64
 
-/// FsCheck settings running n cases.
-let config n = { FsCheckConfig.defaultConfig with maxTest = n }
+/// The seed of every property run: VAE_PROPERTY_SEED when set, else a fixed one, so that a run is replayable (Expecto
+/// prints the (seed, gamma, size) of a failing property; the program prints the seed at its start).
+let propertySeed =
+    match System.Environment.GetEnvironmentVariable "VAE_PROPERTY_SEED" with
+    | null | "" -> 20131220UL
+    | text ->
+        match System.UInt64.TryParse text with
+        | true, v -> v
+        | _ -> failwithf "VAE_PROPERTY_SEED = '%s': expected an unsigned integer" text
+
+/// FsCheck settings running n cases from the run's seed (FsCheck's gamma must be odd).
+let config n = { FsCheckConfig.defaultConfig with maxTest = n; replay = Some (propertySeed, 0x9E3779B97F4A7C15UL, None) }
 
 /// A size in [lo, hi] from a generated positive integer.
 let size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
