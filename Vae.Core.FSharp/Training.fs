@@ -195,7 +195,8 @@ module TrainingRun =
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
             @ (match r.State.Mcmc with
-               | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize ]
+               | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
+                              "mcmc.samples_per_iteration", sprintf "%dN" Mcem.WeightUpdates ]
                | None -> [])
         let ps = VaeModel.parameters r.State.Model
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
@@ -234,6 +235,11 @@ module TrainingRun =
         let g = Torch.generator 0L
         let rng = Checkpoint.tensor file "rng" torch.uint8 (g.get_state().shape) c
         g.set_state rng |> ignore
+        // Monte Carlo EM runs recorded before an iteration counted 5N samples would resume at five times their count.
+        if algorithm = McemAlgorithm && c.Fields.ContainsKey "mcmc.chains"
+           && (c.Fields.TryFind "mcmc.samples_per_iteration" <> Some(sprintf "%dN" Mcem.WeightUpdates)) then
+            fail (sprintf "field 'mcmc.samples_per_iteration' = '%s', expected '%dN' (this Monte Carlo EM run counted N samples per EM iteration; train it again)"
+                      (defaultArg (c.Fields.TryFind "mcmc.samples_per_iteration") "") Mcem.WeightUpdates)
         let mcmc =
             if c.Fields.ContainsKey "mcmc.chains" then
                 let chains = Checkpoint.tensor file "mcmc/chains" dtype [| int64 "mcmc.chains"; Operators.int64 shell.Config.LatentDim |] c

@@ -98,11 +98,20 @@ public static class ExperimentRuns
         if (!File.Exists(checkpoint) && ReadMetrics(metrics) is { Count: > 0 } record)
             return record[^1].SamplesSeen >= options.TotalSamples ? (true, record, false)
                 : throw new InvalidDataException($"{directory}: holds a run's record to {record[^1].SamplesSeen} samples but no checkpoint, so it cannot continue to {options.TotalSamples}; remove the directory to train the run again");
-        var trainer = File.Exists(checkpoint) ? Trainer.Resume(checkpoint) : create();
+        Trainer trainer;
+        try { trainer = File.Exists(checkpoint) ? Trainer.Resume(checkpoint) : create(); }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return (false, ReadMetrics(metrics), true); // cancelled during section 5's step-size trials: nothing to keep
+        }
         bool skipped = trainer.SamplesSeen >= options.TotalSamples && File.Exists(checkpoint);
         bool cancelled = false;
         if (!skipped)
+        {
+            // Estimates of an earlier end point no longer describe the model once it trains further.
+            if (File.Exists(Path.Combine(directory, EndPointFileName))) File.Delete(Path.Combine(directory, EndPointFileName));
             cancelled = trainer.Fit(train, options with { RunDirectory = directory }, progress, cancellationToken).Cancelled;
+        }
         return (skipped, ReadMetrics(metrics), cancelled);
     }
 
@@ -156,6 +165,15 @@ public static class ExperimentRuns
         }
         return (done, false);
     }
+
+    /// <summary>The runs of <paramref name="runs"/> that an earlier invocation left in <paramref name="directory"/> (a
+    /// metrics.csv in <c>j{J}-{algorithm}</c>), read without training them: results.json and the figure then show every
+    /// run of the experiment, also when invocations split the algorithms between them.</summary>
+    public static IReadOnlyList<ExperimentRun> ReadExisting(IEnumerable<(int Latent, string Algorithm)> runs, string directory) =>
+        [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, $"j{r.Latent}-{r.Algorithm}")))
+                .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
+                .Select(r => new ExperimentRun(r.Algorithm, r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv")),
+                                               ReadStepSize(r.Dir), ReadStepSizeTrials(r.Dir), ReadEndPoint(r.Dir)))];
 
     /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
     /// between it and its checkpoint keeps its last value), in order of samples.</summary>

@@ -75,6 +75,10 @@ public static class Figure2
                 options.StepSize is null ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, options.TrainEvaluationLimit ?? data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TrainEvaluationLimit = options.TrainEvaluationLimit },
             options.DatasetLabel, log, progress, cancellationToken);
+        // Runs of the algorithms not asked for this time, as earlier invocations left them, complete the figure.
+        var others = ExperimentRuns.ReadExisting(options.LatentDimensions.SelectMany(j => Algorithms.Where(a => !options.Algorithms.Contains(a)).Select(a => (j, a))),
+                                                 options.OutputDirectory);
+        runs = [.. runs.Concat(others).OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.ToList().IndexOf(r.Algorithm))];
         var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed,
             new Dictionary<string, string>
             {

@@ -146,8 +146,9 @@ public abstract class Trainer
         TrainingRunModule.requireTrainingSize(train.Count, _run);
         if (_run.Settings.Algorithm.IsMcemAlgorithm is false && _run.Settings.Aevb.BatchSize > train.Count)
             throw new ArgumentException($"batch size: {_run.Settings.Aevb.BatchSize} exceeds the {train.Count} training images", nameof(train));
+        // Monte Carlo EM's step works on every training datapoint (its chains and its full-batch M-step), not a minibatch.
         MemoryBudget.Require("training", ("training and test data", MemoryBudget.DataBytes(ModelOptions, train.Count + (options.TestData?.Count ?? 0))),
-                             ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Aevb.BatchSize)));
+                             ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Algorithm.IsMcemAlgorithm ? train.Count : _run.Settings.Aevb.BatchSize)));
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 
@@ -195,7 +196,7 @@ public abstract class Trainer
             var result = new EvaluationResult(_run.SamplesSeen, secondsBefore + clock.Elapsed.TotalSeconds, trainBound, testBound);
             evaluations.Add(result);
             directory?.AppendMetrics(result);
-            board?.Write(result, estimator is null ? "lower_bound" : "log_likelihood", (_run.Step - startStep) * batch / Math.Max(result.Seconds, 1e-9), _run.State.Model);
+            board?.Write(result, estimator is null ? "lower_bound" : "log_likelihood", (_run.Step - startStep) * batch / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), _run.State.Model);
             options.Evaluated?.Invoke(result);
             return result;
         }

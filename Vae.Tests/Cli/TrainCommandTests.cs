@@ -108,9 +108,9 @@ public class TrainCommandTests
     [Fact]
     public void AModelTooLargeForMemoryIsRefusedBeforeItIsAllocated()
     {
-        // A million hidden units: about 1.6·10⁹ parameters, some 45 GB with the optimiser's state (this machine: 24 GB).
+        // A million hidden units and 10⁵ latent dimensions: about 3·10¹¹ parameters, some 7 TB with the optimiser's state.
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (code, _, err) = Vae.Run("train", "--hidden", "1000000", "--samples", "1000", "--threads", "1", "--out", TestEnvironment.NewTempDirectory());
+        var (code, _, err) = Vae.Run("train", "--hidden", "1000000", "--latent", "100000", "--samples", "1000", "--threads", "1", "--out", TestEnvironment.NewTempDirectory());
         Assert.Equal(VaeCommand.BadUsage, code);
         Assert.Contains("needs an estimated", err);
         Assert.Contains("available", err);
@@ -127,7 +127,8 @@ public class TrainCommandTests
         Assert.Equal(p, MemoryBudget.ParameterCount(paper));
         Assert.Equal(6 * p * 4, MemoryBudget.ModelBytes(paper));
         Assert.Equal(2 * MemoryBudget.StepBytes(paper, 100), MemoryBudget.StepBytes(paper, 200));
-        var huge = new VaeModelOptions { HiddenUnits = 2_000_000 };
+        // Sized from this machine's available memory, so that the estimate exceeds it wherever the test runs.
+        var huge = new VaeModelOptions { HiddenUnits = (int)Math.Min(int.MaxValue, MemoryBudget.AvailableBytes() / (6L * 4 * 2 * 784) + 1) };
         var e = Assert.Throws<MemoryBudgetException>(() => new AevbTrainer(huge));
         Assert.True(e.EstimatedBytes > e.AvailableBytes);
         Assert.True(MemoryBudget.AvailableBytes() > 0);

@@ -98,6 +98,12 @@ public class ReproduceFigure2Tests
         Assert.Equal(results.Runs[0].Series, same.Runs[0].Series);
         Assert.Equal(0.02, same.Runs[0].StepSize);
         Assert.Equal(-123.25, same.Runs[0].EndPoint!["test_iwae"].GetDouble());
+        // Another invocation with the other algorithm: results.json and the figure show both runs.
+        var other = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--algorithms", "wake-sleep", "--out", dir]);
+        Assert.True(other.Code == VaeCommand.Ok, other.Err);
+        var both = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal(["aevb", "wake-sleep"], both.Runs.Select(r => r.Algorithm));
+        Assert.Equal(results.Runs[0].Series, both.Runs[0].Series);
         // It cannot continue to a larger budget without its checkpoint: refused, naming the directory.
         var longer = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "4000", "--algorithms", "aevb", "--out", dir]);
         Assert.NotEqual(VaeCommand.Ok, longer.Code);

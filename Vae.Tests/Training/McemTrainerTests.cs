@@ -30,6 +30,20 @@ public class McemTrainerTests
     }
 
     [Fact]
+    public void AMonteCarloEmCheckpointThatCountedNSamplesPerIterationIsRefused()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        new McemTrainer(SmallMnist.Model, SmallMnist.Aevb()).Fit(Train200, new TrainingOptions { TotalSamples = 2000, EvaluateEvery = 0, MarginalLikelihoodPoints = 5, RunDirectory = dir });
+        string path = Path.Combine(dir, Trainer.CheckpointFileName);
+        Assert.IsType<McemTrainer>(Trainer.Resume(path));
+        // The same checkpoint as written before the 5N count: without the field that records it.
+        var contents = Checkpoint.load(path);
+        Checkpoint.save(path, new CheckpointContents(contents.Fields.Remove("mcmc.samples_per_iteration"), contents.Tensors));
+        var e = Assert.Throws<CheckpointException>(() => Trainer.Resume(path));
+        Assert.Contains("mcmc.samples_per_iteration", e.Message);
+    }
+
+    [Fact]
     public void AMonteCarloEmRunResumesWithItsChains()
     {
         string whole = TestEnvironment.NewTempDirectory(), parts = TestEnvironment.NewTempDirectory();
