@@ -97,6 +97,17 @@ public sealed class Arguments
     }
 
     /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
+    /// <summary>--threads T (default: the logical processors), applied to libtorch; above the logical processors it warns,
+    /// since libtorch's threads then share cores and run slower.</summary>
+    public int Threads(TextWriter stderr)
+    {
+        int threads = (int)Integer("threads", Environment.ProcessorCount, 1, 1024);
+        if (threads > Environment.ProcessorCount)
+            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
+        Vae.Core.Torch.setThreads(threads);
+        return threads;
+    }
+
     public void AtMostPositional(int count, string verb)
     {
         if (Positional.Count > count) throw new UsageException($"{verb}: unexpected argument '{Positional[count]}'");

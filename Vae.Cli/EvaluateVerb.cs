@@ -22,7 +22,7 @@ static class EvaluateVerb
         int burnIn = (int)a.Integer("burn-in", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
         long seed = a.Integer("seed", 0, 0);
         bool mixed = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16";
-        Vae.Core.Torch.setThreads((int)a.Integer("threads", Environment.ProcessorCount, 1, 1024));
+        a.Threads(stderr);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
 
         var contents = Vae.Core.Checkpoint.load(path);

@@ -29,7 +29,7 @@ static class ReproduceVerb
     {
         var data = new DataChoice(a.Choice("dataset", "mnist", "mnist", "frey-face"), null, null, a.String("cache"), a.String("frey-face"));
         var preset = data.Dataset == "mnist" ? Figure2Options.Mnist : Figure2Options.FreyFace;
-        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.Threads(stderr);
         var options = preset with
         {
             LatentDimensions = a.IntegerList("latent", preset.LatentDimensions, 1, 100_000),
@@ -40,7 +40,6 @@ static class ReproduceVerb
             Algorithms = Algorithms(a, Figure2.Algorithms),
             StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", preset.StepSize ?? 0.02, 0),
         };
-        Vae.Core.Torch.setThreads(threads);
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -55,7 +54,7 @@ static class ReproduceVerb
         int ntrain = (int)a.Integer("ntrain", 1000, 1, 60_000);
         var data = new DataChoice("mnist", null, null, a.String("cache"), null, ntrain);
         var defaults = new Figure3Options();
-        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
+        int threads = a.Threads(stderr);
         var options = defaults with
         {
             Budget = a.Integer("budget", defaults.Budget, 1),
@@ -66,7 +65,6 @@ static class ReproduceVerb
             StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", defaults.StepSize ?? 0.02, 0),
             OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
-        Vae.Core.Torch.setThreads(threads);
         stderr.WriteLine("loading mnist");
         var set = data.Load(stderr);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -82,8 +80,7 @@ static class ReproduceVerb
         long seed = a.Integer("seed", 0, 0);
         string dir = a.String("out") ?? Path.Combine("runs", "manifolds");
         var which = a.Has("dataset") ? [a.Choice("dataset", "mnist", "mnist", "frey-face")] : new[] { "mnist", "frey-face" };
-        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
-        Vae.Core.Torch.setThreads(threads);
+        int threads = a.Threads(stderr);
         var sets = which.Select(name =>
         {
             stderr.WriteLine($"loading {name}");

@@ -18,10 +18,7 @@ static class TrainVerb
         var a = new Arguments("train", args, Valued, ["double"]);
         a.AtMostPositional(0, "train");
         if (a.Has("samples") && a.Has("epochs")) throw new UsageException("train: give --samples or --epochs, not both");
-        int threads = (int)a.Integer("threads", Environment.ProcessorCount, 1, 1024);
-        if (threads > Environment.ProcessorCount)
-            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
-        Vae.Core.Torch.setThreads(threads);
+        int threads = a.Threads(stderr);
 
         Trainer trainer;
         DataChoice data;

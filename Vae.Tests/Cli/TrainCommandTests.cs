@@ -106,6 +106,17 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void MoreThreadsThanLogicalProcessorsWarns()
+    {
+        string more = (Environment.ProcessorCount + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (code, _, err) = Vae.Run("evaluate", "--threads", more, "--checkpoint", "/nonexistent/checkpoint.vae");
+        Assert.Equal(VaeCommand.BadUsage, code); // the missing file, after the warning
+        Assert.Contains($"warning: --threads {more} exceeds the {Environment.ProcessorCount} logical processors", err);
+        var fine = Vae.Run("evaluate", "--threads", "1", "--checkpoint", "/nonexistent/checkpoint.vae");
+        Assert.DoesNotContain("warning", fine.Err);
+    }
+
+    [Fact]
     public void AModelTooLargeForMemoryIsRefusedBeforeItIsAllocated()
     {
         // A million hidden units and 10⁵ latent dimensions: about 3·10¹¹ parameters, some 7 TB with the optimiser's state.
