@@ -20,6 +20,32 @@ let private decoderOf (k: int) = mlpDecoders.[abs k % mlpDecoders.Length]
 
 let private maxAbs (a: Tensor) (b: Tensor) = (a - b).abs().max().item<double> ()
 
+/// 150 steps (past Adagrad's warm-up) of an autograd step and of its fused counterpart from the same model and seed, in
+/// float64: the minibatch bounds, the parameters, Adagrad's state and the generators' states agree to rounding.
+let private followsTrajectory (decoder: Likelihood) reference fused =
+    use _ = torch.NewDisposeScope()
+    let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
+    let c = { Aevb.paper 0.05 with BatchSize = 10 }
+    let init () = Aevb.init (modelOf decoder 3 20 8 3)
+    let mutable expected = init ()
+    let gr = Torch.generator 9L
+    let mutable actual = FusedAevb.prepare (init ())
+    let b = FusedAevb.buffersOf actual
+    let gf = Torch.generator 9L
+    for _ in 1 .. 150 do
+        let r, br = reference c data gr expected
+        let f, bf = fused c data gf b actual
+        expected <- r
+        actual <- f
+        Expect.floatClose Accuracy.high bf br "the minibatch bounds agree"
+    let worst = Array.map2 maxAbs (VaeModel.tensors actual.Model) (VaeModel.tensors expected.Model) |> Array.max
+    Expect.isLessThan worst 1e-9 "parameters after 150 steps"
+    Expect.equal actual.Optimizer.Steps expected.Optimizer.Steps "Adagrad's step count"
+    let sums = Array.map2 maxAbs actual.Optimizer.SumSquares expected.Optimizer.SumSquares |> Array.max
+    Expect.isLessThan sums 1e-9 "Adagrad's accumulators"
+    // The generators made the same draws: they are in the same state.
+    Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
+
 [<Tests>]
 let tests =
     testList "fused AEVB step" [
@@ -42,26 +68,7 @@ let tests =
             worst <= 1e-10 * max 1.0 scale && abs (bound.item<double> () - perDatapoint.mean().item<double> ()) < 1e-10
 
         testTheory "fused training follows Aevb.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
-            use _ = torch.NewDisposeScope()
-            let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
-            let c = { Aevb.paper 0.05 with BatchSize = 10 }
-            let init () = Aevb.init (modelOf decoder 3 20 8 3)
-            let mutable reference = init ()
-            let gr = Torch.generator 9L
-            let mutable fused = FusedAevb.prepare (init ())
-            let b = FusedAevb.buffersOf fused
-            let gf = Torch.generator 9L
-            for _ in 1 .. 150 do // past Adagrad's 100-minibatch warm-up
-                let r, br = Aevb.step c data gr reference
-                let f, bf = FusedAevb.step c data gf b fused
-                reference <- r
-                fused <- f
-                Expect.floatClose Accuracy.high bf br "the minibatch bounds agree"
-            let worst = Array.map2 maxAbs (VaeModel.tensors fused.Model) (VaeModel.tensors reference.Model) |> Array.max
-            Expect.isLessThan worst 1e-9 "parameters after 150 steps"
-            Expect.equal fused.Optimizer.Steps reference.Optimizer.Steps "Adagrad's step count"
-            let sums = Array.map2 maxAbs fused.Optimizer.SumSquares reference.Optimizer.SumSquares |> Array.max
-            Expect.isLessThan sums 1e-9 "Adagrad's accumulators"
+            followsTrajectory decoder Aevb.step FusedAevb.step
 
         testCase "a non-finite bound stops the fused step before any update" <| fun () ->
             use _ = torch.NewDisposeScope()
@@ -112,26 +119,7 @@ let wakeSleep =
             && abs (fusedSleep.item<double> () - sleep.item<double> ()) < 1e-10 * max 1.0 (abs (sleep.item<double> ()))
 
         testTheory "fused wake-sleep follows WakeSleep.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
-            use _ = torch.NewDisposeScope()
-            let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
-            let c = { Aevb.paper 0.05 with BatchSize = 10 }
-            let init () = Aevb.init (modelOf decoder 3 20 8 3)
-            let mutable reference = init ()
-            let gr = Torch.generator 9L
-            let mutable fused = FusedAevb.prepare (init ())
-            let b = FusedAevb.buffersOf fused
-            let gf = Torch.generator 9L
-            for _ in 1 .. 150 do // past Adagrad's 100-minibatch warm-up
-                let r, br = WakeSleep.step c data gr reference
-                let f, bf = FusedAevb.wakeSleepStep c data gf b fused
-                reference <- r
-                fused <- f
-                Expect.floatClose Accuracy.high bf br "the minibatch bounds agree"
-            let worst = Array.map2 maxAbs (VaeModel.tensors fused.Model) (VaeModel.tensors reference.Model) |> Array.max
-            Expect.isLessThan worst 1e-9 "parameters after 150 steps"
-            Expect.equal fused.Optimizer.Steps reference.Optimizer.Steps "Adagrad's step count"
-            // The generators made the same draws: they are in the same state.
-            Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
+            followsTrajectory decoder WakeSleep.step FusedAevb.wakeSleepStep
 
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()

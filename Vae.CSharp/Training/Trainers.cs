@@ -144,8 +144,6 @@ public abstract class Trainer
         if (options.TotalSamples < 0 || options.EvaluateEvery < 0 || options.EvaluateAt?.Any(s => s < 0) == true)
             throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation points must be non-negative");
         TrainingRunModule.requireTrainingSize(train.Count, _run);
-        if (_run.Settings.Algorithm.IsMcemAlgorithm is false && _run.Settings.Aevb.BatchSize > train.Count)
-            throw new ArgumentException($"batch size: {_run.Settings.Aevb.BatchSize} exceeds the {train.Count} training images", nameof(train));
         // Monte Carlo EM's step works on every training datapoint (its chains and its full-batch M-step), not a minibatch.
         MemoryBudget.Require("training", ("training and test data", MemoryBudget.DataBytes(ModelOptions, train.Count + (options.TestData?.Count ?? 0))),
                              ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Algorithm.IsMcemAlgorithm ? train.Count : _run.Settings.Aevb.BatchSize)));
