@@ -26,8 +26,10 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
         return f;
     }
 
+    /// <summary>The data a checkpoint was trained on: its run.* fields (written by vae train), else, for runs made by
+    /// vae reproduce or the façade, the data set its description names (Frey Face or MNIST).</summary>
     public static DataChoice FromFields(IReadOnlyDictionary<string, string> fields, string? cache, string? freyFace) =>
-        new(fields.GetValueOrDefault("run.dataset", "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace,
+        new(fields.GetValueOrDefault("run.dataset") ?? (fields.GetValueOrDefault("dataset", "").StartsWith("Frey Face", StringComparison.Ordinal) ? "frey-face" : "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace,
             fields.TryGetValue("run.ntrain", out var n) ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : null);
 
     public DataSet Load(TextWriter log)

@@ -111,6 +111,18 @@ public class ReproduceFigure2Tests
         Assert.Contains("no checkpoint", longer.Err);
     }
 
+    [Fact]
+    public void AFreyFaceRunOfAnExperimentCanBeEvaluated()
+    {
+        // Experiment runs record no command-line data fields: evaluate finds the data set from the run's description.
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure2", "--dataset", "frey-face", "--latent", "2", "--budget", "2000", "--algorithms", "aevb", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        var evaluated = Vae.Tests.Cli.Vae.Run("evaluate", "--checkpoint", Path.Combine(dir, "j2-aevb"), "--k", "5", "--json", "--threads", "1");
+        Assert.True(evaluated.Code == VaeCommand.Ok, evaluated.Err);
+        Assert.Contains("Frey Face", evaluated.Out);
+    }
+
     [Theory]
     [InlineData("reproduce", "figure2", "--algorithms", "mcem")]
     [InlineData("reproduce", "figure2", "--step-size", "fast")]
