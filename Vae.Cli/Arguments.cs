@@ -96,7 +96,6 @@ public sealed class Arguments
         return values;
     }
 
-    /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
     /// <summary>--threads T (default: the logical processors), applied to libtorch; above the logical processors it warns,
     /// since libtorch's threads then share cores and run slower.</summary>
     public int Threads(TextWriter stderr)
@@ -108,6 +107,10 @@ public sealed class Arguments
         return threads;
     }
 
+    /// <summary>--step-size S or auto: the number, or null for section 5's choice (StepSizeSelection).</summary>
+    public double? StepSizeOrAuto(double fallback) => String("step-size") == "auto" ? null : Number("step-size", fallback, 0);
+
+    /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
     public void AtMostPositional(int count, string verb)
     {
         if (Positional.Count > count) throw new UsageException($"{verb}: unexpected argument '{Positional[count]}'");

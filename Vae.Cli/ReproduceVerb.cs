@@ -38,7 +38,7 @@ static class ReproduceVerb
             TrainEvaluationLimit = a.Has("train-eval") ? (int)a.Integer("train-eval", 0, 1, int.MaxValue) : preset.TrainEvaluationLimit,
             OutputDirectory = a.String("out") ?? preset.OutputDirectory,
             Algorithms = Algorithms(a, Figure2.Algorithms),
-            StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", preset.StepSize ?? 0.02, 0),
+            StepSize = a.StepSizeOrAuto(preset.StepSize ?? 0.02),
         };
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
@@ -62,7 +62,7 @@ static class ReproduceVerb
             Points = (int)a.Integer("points", defaults.Points, 1, 10_000),
             Estimator = defaults.Estimator with { BurnIn = (int)a.Integer("burn-in", defaults.Estimator.BurnIn, 0, 1_000_000) },
             Seed = a.Integer("seed", 0, 0),
-            StepSize = a.String("step-size") == "auto" ? null : a.Number("step-size", defaults.StepSize ?? 0.02, 0),
+            StepSize = a.StepSizeOrAuto(defaults.StepSize ?? 0.02),
             OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
         stderr.WriteLine("loading mnist");

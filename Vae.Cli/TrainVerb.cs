@@ -40,12 +40,13 @@ static class TrainVerb
             bool frey = data.Dataset == "frey-face";
             int latent = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000);
             int hidden = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000);
-            bool autoStep = a.String("step-size") == "auto";
+            double? stepSize = a.StepSizeOrAuto(0.02);
+            bool autoStep = stepSize is null;
             if (autoStep && algorithm == "mcem") throw new UsageException("--step-size auto: compares training bounds, which Monte Carlo EM does not have; give a number");
             var aevb = new AevbOptions
             {
                 Estimator = a.Choice("estimator", "b", "a", "b") == "a" ? SgvbEstimator.A : SgvbEstimator.B,
-                StepSize = autoStep ? 0.02 : a.Number("step-size", 0.02, 0),
+                StepSize = stepSize ?? 0.02,
                 BatchSize = (int)a.Integer("batch", 100, 1, 1_000_000),
                 Seed = a.Integer("seed", 0, 0),
                 Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",

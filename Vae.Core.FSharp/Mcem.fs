@@ -14,6 +14,13 @@ module Mcem =
     /// Weight updates per E-step (the paper: 5).
     let [<Literal>] WeightUpdates = 5
 
+    /// Training samples an EM iteration on n datapoints counts: the datapoints of its WeightUpdates full-batch weight
+    /// updates, as AEVB counts the datapoints its gradient evaluates (the paper's code counts only iterations).
+    let samplesPerIteration (n: int64) = int64 WeightUpdates * n
+
+    /// How checkpoints record that count ("5N"); runs recorded without it counted N.
+    let samplesPerIterationField = sprintf "%dN" WeightUpdates
+
     /// Datapoints processed at once (a memory bound; results do not depend on it beyond rounding).
     let [<Literal>] Chunk = 1000L
 

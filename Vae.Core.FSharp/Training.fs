@@ -31,11 +31,9 @@ type TrainingRun =
       State: TrainerState
       Generator: torch.Generator
       Step: int64 }
-    /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x 5N (each step is an EM iteration
-    /// whose M-step makes Mcem.WeightUpdates full-batch weight updates over the N training datapoints: the datapoints
-    /// its weight gradients evaluate, as AEVB's count is; the paper's code counts only iterations).
+    /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x Mcem.samplesPerIteration N.
     member r.SamplesSeen =
-        r.Step * (match r.State.Mcmc with Some mc -> int64 Mcem.WeightUpdates * mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
+        r.Step * (match r.State.Mcmc with Some mc -> Mcem.samplesPerIteration mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
 
 /// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
 [<RequireQualifiedAccess>]
@@ -167,7 +165,7 @@ module TrainingRun =
     /// Training samples one step evaluates on a training set of n datapoints: M, or 5n for Monte Carlo EM (see SamplesSeen).
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
         match r.Settings.Algorithm with
-        | McemAlgorithm -> int64 Mcem.WeightUpdates * n
+        | McemAlgorithm -> Mcem.samplesPerIteration n
         | AevbAlgorithm | WakeSleepAlgorithm -> int64 r.Settings.Aevb.BatchSize
 
     /// A generator for evaluations at the current step: evaluations never draw from the training
@@ -196,7 +194,7 @@ module TrainingRun =
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
-                              "mcmc.samples_per_iteration", sprintf "%dN" Mcem.WeightUpdates ]
+                              "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
                | None -> [])
         let ps = VaeModel.parameters r.State.Model
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
@@ -237,9 +235,9 @@ module TrainingRun =
         g.set_state rng |> ignore
         // Monte Carlo EM runs recorded before an iteration counted 5N samples would resume at five times their count.
         if algorithm = McemAlgorithm && c.Fields.ContainsKey "mcmc.chains"
-           && (c.Fields.TryFind "mcmc.samples_per_iteration" <> Some(sprintf "%dN" Mcem.WeightUpdates)) then
-            fail (sprintf "field 'mcmc.samples_per_iteration' = '%s', expected '%dN' (this Monte Carlo EM run counted N samples per EM iteration; train it again)"
-                      (defaultArg (c.Fields.TryFind "mcmc.samples_per_iteration") "") Mcem.WeightUpdates)
+           && c.Fields.TryFind "mcmc.samples_per_iteration" <> Some Mcem.samplesPerIterationField then
+            fail (sprintf "field 'mcmc.samples_per_iteration' = '%s', expected '%s' (this Monte Carlo EM run counted N samples per EM iteration; train it again)"
+                      (defaultArg (c.Fields.TryFind "mcmc.samples_per_iteration") "") Mcem.samplesPerIterationField)
         let mcmc =
             if c.Fields.ContainsKey "mcmc.chains" then
                 let chains = Checkpoint.tensor file "mcmc/chains" dtype [| int64 "mcmc.chains"; Operators.int64 shell.Config.LatentDim |] c

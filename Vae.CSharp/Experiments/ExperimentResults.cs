@@ -160,7 +160,7 @@ public static class ExperimentRuns
             var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
-            done.Add(new ExperimentRun(algorithm, j, dir, skipped, series, ReadStepSize(dir), ReadStepSizeTrials(dir), ReadEndPoint(dir)));
+            done.Add(Entry(algorithm, j, dir, skipped, series));
             if (cancelled) return (done, true);
         }
         return (done, false);
@@ -172,8 +172,11 @@ public static class ExperimentRuns
     public static IReadOnlyList<ExperimentRun> ReadExisting(IEnumerable<(int Latent, string Algorithm)> runs, string directory) =>
         [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, $"j{r.Latent}-{r.Algorithm}")))
                 .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
-                .Select(r => new ExperimentRun(r.Algorithm, r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv")),
-                                               ReadStepSize(r.Dir), ReadStepSizeTrials(r.Dir), ReadEndPoint(r.Dir)))];
+                .Select(r => Entry(r.Algorithm, r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
+
+    /// <summary>A run's entry in the results: its series and what its directory records (step size, trials, end point).</summary>
+    static ExperimentRun Entry(string algorithm, int latent, string directory, bool skipped, IReadOnlyList<EvaluationResult> series) =>
+        new(algorithm, latent, directory, skipped, series, ReadStepSize(directory), ReadStepSizeTrials(directory), ReadEndPoint(directory));
 
     /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
     /// between it and its checkpoint keeps its last value), in order of samples.</summary>

@@ -61,7 +61,7 @@ sealed class RunDirectory : IDisposable
         if (!File.Exists(MetricsPath)) return 0;
         var lines = File.ReadAllLines(MetricsPath);
         if (lines.Length == 0) { File.Delete(MetricsPath); return 0; } // AppendMetrics writes the header again
-        var kept = new List<string> { lines.Length > 0 ? lines[0] : "samples,seconds,train_bound,test_bound" };
+        var kept = new List<string> { lines[0] };
         double seconds = 0;
         for (int i = 1; i < lines.Length; i++)
         {

@@ -84,7 +84,7 @@ public abstract class Trainer
         model ??= new VaeModelOptions();
         MemoryBudget.Require("this model", ("parameters and optimiser state", MemoryBudget.ModelBytes(model)),
                              ("one step's activations", MemoryBudget.StepBytes(model, options.BatchSize)));
-        _run = TrainingRunModule.create(new RunSettings(algorithm, (model ?? new VaeModelOptions()).ToCore(), options.ToCore(), options.Seed, dataset));
+        _run = TrainingRunModule.create(new RunSettings(algorithm, model.ToCore(), options.ToCore(), options.Seed, dataset));
     }
 
     private protected Trainer(TrainingRun run) => _run = run;
