@@ -110,6 +110,11 @@ public sealed class Arguments
     /// <summary>--step-size S or auto: the number, or null for section 5's choice (StepSizeSelection).</summary>
     public double? StepSizeOrAuto(double fallback) => String("step-size") == "auto" ? null : Number("step-size", fallback, 0);
 
+    /// <summary>The options given, as <c>--name value</c> (or <c>--name</c> for a flag) tokens, except those named in
+    /// <paramref name="except"/>: the command line to pass on to another process of this program.</summary>
+    public IReadOnlyList<string> OptionsExcept(IReadOnlyCollection<string> except) =>
+        [.. _options.Where(o => !except.Contains(o.Key)).SelectMany(o => o.Value is null ? new[] { "--" + o.Key } : ["--" + o.Key, o.Value])];
+
     /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
     public void AtMostPositional(int count, string verb)
     {

@@ -9,11 +9,12 @@ static class ReproduceVerb
     /// <summary>The default budget per run: minutes on a 2-core machine (the paper: about 10⁸).</summary>
     public const long DefaultBudget = 1_000_000;
 
-    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations", "algorithms", "step-size"];
+    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations", "algorithms", "step-size",
+                                       "task", .. ExecutorVerb.Valued];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var a = new Arguments("reproduce", args, Valued, []);
+        var a = new Arguments("reproduce", args, Valued, ["collect", .. ExecutorVerb.Flags]);
         a.AtMostPositional(1, "reproduce");
         string experiment = a.Positional.Count == 1 ? a.Positional[0] : throw new UsageException("reproduce: name an experiment: figure2, figure3 or manifolds");
         return experiment switch
@@ -40,10 +41,15 @@ static class ReproduceVerb
             Algorithms = Algorithms(a, Figure2.Algorithms),
             StepSize = a.StepSizeOrAuto(preset.StepSize ?? 0.02),
         };
+        var executor = new ExecutorVerb(a, "figure2");
+        if (executor.Handles(Figure2.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
+        if (a.Has("collect")) return Collected(Figure2.Collect(set, options), options.OutputDirectory, "figure2.png", stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Figure 2 on {set.Description}: {string.Join(" and ", options.Algorithms)}, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, step size {options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? "chosen per run (section 5)"}, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+        if (executor.Task is int task)
+            return TaskRun(Figure2.RunTask(set, options, task, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
         var results = Figure2.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         return Finish(results, options.OutputDirectory, "figure2.png", stdout);
@@ -65,10 +71,15 @@ static class ReproduceVerb
             StepSize = a.StepSizeOrAuto(defaults.StepSize ?? 0.02),
             OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
+        var executor = new ExecutorVerb(a, "figure3");
+        if (executor.Handles(Figure3.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine("loading mnist");
         var set = data.Load(stderr);
+        if (a.Has("collect")) return Collected(Figure3.Collect(set, options), options.OutputDirectory, "figure3.png", stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Figure 3 on {set.Description}: AEVB, wake-sleep and Monte Carlo EM, J = {options.LatentDimensions}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run; Appendix D on {options.Points} points; seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+        if (executor.Task is int task)
+            return TaskRun(Figure3.RunTask(set, options, task, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
         var results = Figure3.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         return Finish(results, options.OutputDirectory, "figure3.png", stdout);
@@ -106,12 +117,34 @@ static class ReproduceVerb
         return [.. all.Where(chosen.Contains)];
     }
 
-    static int Finish(ExperimentResults results, string dir, string figure, TextWriter stdout)
+    /// <summary>One task of a job array: its run's end, or "interrupted" (exit 130, so that the task requeues itself).</summary>
+    static int TaskRun((ExperimentRun Run, bool Cancelled) task, TextWriter stdout, TextWriter stderr)
     {
-        bool cancelled = results.Settings.TryGetValue("cancelled", out var c) && c == "True";
+        ProgressBar.Clear(stderr);
+        if (task.Cancelled) stdout.WriteLine($"interrupted: {task.Run.Directory} keeps its checkpoint and continues when the task runs again");
+        return task.Cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
+    }
+
+    /// <summary>The collector: the table of what the tasks left, and the runs that did not finish (exit 1 when any).</summary>
+    static int Collected((ExperimentResults Results, IReadOnlyList<string> Unfinished) collected, string dir, string figure, TextWriter stdout)
+    {
+        Table(collected.Results, stdout);
+        foreach (var name in collected.Unfinished) stdout.WriteLine($"unfinished: {name}");
+        stdout.WriteLine(collected.Results.Runs.Count > 0 ? $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)}" : $"wrote {Path.Combine(dir, "results.json")} (no run to draw)");
+        return collected.Unfinished.Count == 0 ? VaeCommand.Ok : VaeCommand.Failure;
+    }
+
+    static void Table(ExperimentResults results, TextWriter stdout)
+    {
         stdout.WriteLine($"{"J",5} {"algorithm",-11} {"samples",12} {"train",10} {"test",10} step size");
         foreach (var r in results.Runs.Where(r => r.Series.Count > 0))
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.LatentDimensions,5} {r.Algorithm,-11} {r.Series[^1].SamplesSeen,12:N0} {r.Series[^1].TrainBound,10:F2} {r.Series[^1].TestBound,10:F2} {r.StepSize?.ToString(CultureInfo.InvariantCulture) ?? ""}"));
+    }
+
+    static int Finish(ExperimentResults results, string dir, string figure, TextWriter stdout)
+    {
+        bool cancelled = results.Settings.TryGetValue("cancelled", out var c) && c == "True";
+        Table(results, stdout);
         stdout.WriteLine(cancelled
             ? $"interrupted: every run keeps its checkpoint; run the same command again to continue ({Path.Combine(dir, "results.json")})"
             : $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)} in {results.WallSeconds:F0} s");

@@ -42,8 +42,11 @@ public static class VaeCommand
         using var cancel = new CancellationTokenSource();
         void Stop(System.Runtime.InteropServices.PosixSignalContext context)
         {
-            if (cancel.IsCancellationRequested) return; // a second signal: default handling (terminate)
+            // A second Ctrl-C terminates at once. TERM never does: a scheduler (Slurm's preemption, requeue) sends it to
+            // every process of a job, so it may come twice, from the batch shell and from Slurm; its hard stop is KILL.
+            if (cancel.IsCancellationRequested && context.Signal == System.Runtime.InteropServices.PosixSignal.SIGINT) return;
             context.Cancel = true;
+            if (cancel.IsCancellationRequested) return;
             Console.Error.WriteLine();
             Console.Error.WriteLine("vae: interrupted; finishing the current step and writing a checkpoint");
             cancel.Cancel();

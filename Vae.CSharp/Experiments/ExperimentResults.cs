@@ -19,6 +19,23 @@ public sealed record ExperimentRun(string Algorithm, int LatentDimensions, strin
                                    double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null,
                                    IReadOnlyDictionary<string, JsonElement>? EndPoint = null);
 
+/// <summary>One run of an experiment's grid, as a task of a job array: task <paramref name="Index"/> trains
+/// (<paramref name="LatentDimensions"/>, <paramref name="Algorithm"/>) into the run directory <see cref="Name"/>.</summary>
+public sealed record ExperimentTask(int Index, int LatentDimensions, string Algorithm)
+{
+    /// <summary>The run directory's name under the experiment directory, <c>j{J}-{algorithm}</c>.</summary>
+    public string Name => $"j{LatentDimensions}-{Algorithm}";
+
+    /// <summary>The runs numbered in the given order.</summary>
+    public static IReadOnlyList<ExperimentTask> Grid(IEnumerable<(int Latent, string Algorithm)> runs) =>
+        [.. runs.Select((r, i) => new ExperimentTask(i, r.Latent, r.Algorithm))];
+
+    /// <summary>Task <paramref name="index"/> of <paramref name="tasks"/>, or an error naming the valid range.</summary>
+    public static ExperimentTask Pick(IReadOnlyList<ExperimentTask> tasks, int index) =>
+        index >= 0 && index < tasks.Count ? tasks[index]
+            : throw new ArgumentOutOfRangeException(nameof(index), index, $"task: expected 0 to {tasks.Count - 1} (the experiment has {tasks.Count} runs)");
+}
+
 /// <summary>Section 5's step-size choice for a new experiment run: the trials train on <paramref name="Train"/> for
 /// <paramref name="TrialSamples"/> samples each, compare training bounds on its first <paramref name="EvaluationPoints"/>
 /// images, and are recorded in <c>step-size.json</c> of the run directory <paramref name="Directory"/>.</summary>
@@ -173,6 +190,20 @@ public static class ExperimentRuns
         [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, $"j{r.Latent}-{r.Algorithm}")))
                 .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
                 .Select(r => Entry(r.Algorithm, r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
+
+    /// <summary>Every run of <paramref name="tasks"/> as its directory under <paramref name="directory"/> holds it, read
+    /// without training, and the names of those short of <paramref name="budget"/> (with the samples they reached).</summary>
+    public static (IReadOnlyList<ExperimentRun> Runs, IReadOnlyList<string> Unfinished) Collect(IReadOnlyList<ExperimentTask> tasks, string directory, long budget)
+    {
+        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm)), directory);
+        var unfinished = new List<string>();
+        foreach (var t in tasks)
+        {
+            long reached = runs.FirstOrDefault(r => r.LatentDimensions == t.LatentDimensions && r.Algorithm == t.Algorithm)?.Series.LastOrDefault()?.SamplesSeen ?? 0;
+            if (reached < budget) unfinished.Add(string.Create(CultureInfo.InvariantCulture, $"{t.Name} ({reached:N0} of {budget:N0} samples)"));
+        }
+        return (runs, unfinished);
+    }
 
     /// <summary>A run's entry in the results: its series and what its directory records (step size, trials, end point).</summary>
     static ExperimentRun Entry(string algorithm, int latent, string directory, bool skipped, IReadOnlyList<EvaluationResult> series) =>

@@ -53,10 +53,49 @@ public static class Figure2
     /// <summary>The algorithms compared, in drawing order.</summary>
     public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep"];
 
+    /// <summary>The runs of the experiment in order (latent size, then algorithm): task i of a job array trains run i.</summary>
+    public static IReadOnlyList<ExperimentTask> Tasks(Figure2Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return ExperimentTask.Grid(options.LatentDimensions.SelectMany(j => Algorithms.Where(options.Algorithms.Contains).Select(a => (j, a))));
+    }
+
     /// <summary>Runs (or continues) every run and draws the figure. Cancellation stops after the current step, with
     /// every run's checkpoint written; the results then hold what was done, and no figure is drawn.</summary>
     public static ExperimentResults Run(DataSet data, Figure2Options options, IProgress<string>? log = null,
                                         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Validate(data, options);
+        var clock = Stopwatch.StartNew();
+        var (runs, cancelled) = Train(data, options, Tasks(options), log, progress, cancellationToken);
+        // Runs of the algorithms not asked for this time, as earlier invocations left them, complete the figure.
+        var others = ExperimentRuns.ReadExisting(options.LatentDimensions.SelectMany(j => Algorithms.Where(a => !options.Algorithms.Contains(a)).Select(a => (j, a))),
+                                                 options.OutputDirectory);
+        return Save(data, options, [.. runs.Concat(others)], cancelled, [], clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Runs (or continues) only run <paramref name="task"/> of <see cref="Tasks"/>, as one task of a job array
+    /// does; writes no results (the collector does, see <see cref="Collect"/>).</summary>
+    public static (ExperimentRun Run, bool Cancelled) RunTask(DataSet data, Figure2Options options, int task, IProgress<string>? log = null,
+                                                            IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Validate(data, options);
+        var (runs, cancelled) = Train(data, options, [ExperimentTask.Pick(Tasks(options), task)], log, progress, cancellationToken);
+        return (runs[0], cancelled);
+    }
+
+    /// <summary>Reads every run of <see cref="Tasks"/> as the tasks left it, without training, and writes results.json and
+    /// the figure of what there is; runs short of the budget (or absent) are named in the results' <c>unfinished</c>
+    /// setting and returned.</summary>
+    public static (ExperimentResults Results, IReadOnlyList<string> Unfinished) Collect(DataSet data, Figure2Options options)
+    {
+        Validate(data, options);
+        var clock = Stopwatch.StartNew();
+        var (runs, unfinished) = ExperimentRuns.Collect(Tasks(options), options.OutputDirectory, options.Budget);
+        return (Save(data, options, runs, false, unfinished, clock.Elapsed.TotalSeconds), unfinished);
+    }
+
+    static void Validate(DataSet data, Figure2Options options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -65,35 +104,42 @@ public static class Figure2
         if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
         if (options.Algorithms.Count == 0 || options.Algorithms.Any(a => !Algorithms.Contains(a)))
             throw new ArgumentOutOfRangeException(nameof(options), $"algorithms: expected one or more of {string.Join(", ", Algorithms)}");
-        var clock = Stopwatch.StartNew();
-        var points = ExperimentRuns.LogSpaced(Math.Min(options.FirstEvaluation, Math.Max(1, options.Budget / 10)), options.Budget);
-        var (runs, cancelled) = ExperimentRuns.RunAll(
-            options.LatentDimensions.SelectMany(j => Algorithms.Where(options.Algorithms.Contains).Select(a => (j, a))), options.OutputDirectory,
+    }
+
+    static IReadOnlyList<long> Points(Figure2Options options) =>
+        ExperimentRuns.LogSpaced(Math.Min(options.FirstEvaluation, Math.Max(1, options.Budget / 10)), options.Budget);
+
+    static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) Train(DataSet data, Figure2Options options, IReadOnlyList<ExperimentTask> tasks,
+        IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
+        ExperimentRuns.RunAll(
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm)), options.OutputDirectory,
             (j, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm,
                 new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood },
                 new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
                 options.StepSize is null ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, options.TrainEvaluationLimit ?? data.Train.Count, dir, cancellationToken) : null),
-            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, TrainEvaluationLimit = options.TrainEvaluationLimit },
+            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), TrainEvaluationLimit = options.TrainEvaluationLimit },
             options.DatasetLabel, log, progress, cancellationToken);
-        // Runs of the algorithms not asked for this time, as earlier invocations left them, complete the figure.
-        var others = ExperimentRuns.ReadExisting(options.LatentDimensions.SelectMany(j => Algorithms.Where(a => !options.Algorithms.Contains(a)).Select(a => (j, a))),
-                                                 options.OutputDirectory);
-        runs = [.. runs.Concat(others).OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.ToList().IndexOf(r.Algorithm))];
-        var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed,
-            new Dictionary<string, string>
-            {
-                ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
-                ["likelihood"] = options.Likelihood.ToString(),
-                ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{{string.Join(", ", StepSizeSelection.PaperCandidates.Select(c => c.ToString(CultureInfo.InvariantCulture)))}}} by the training bound after {options.StepSizeTrialSamples} samples (section 5)",
-                ["train_evaluation"] = options.TrainEvaluationLimit is int n ? $"first {n} training images" : "all training images",
-                ["evaluation_points"] = string.Join(" ", points),
-                ["data"] = options.Likelihood == DecoderLikelihood.Bernoulli ? "grey levels" : "continuous values",
-                ["cancelled"] = cancelled.ToString(),
-            },
-            "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
+
+    /// <summary>Writes results.json and (unless cancelled) the figure of <paramref name="runs"/>, in the figure's order.</summary>
+    static ExperimentResults Save(DataSet data, Figure2Options options, IReadOnlyList<ExperimentRun> runs, bool cancelled, IReadOnlyList<string> unfinished, double seconds)
+    {
+        runs = [.. runs.OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.ToList().IndexOf(r.Algorithm))];
+        var settings = new Dictionary<string, string>
+        {
+            ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
+            ["likelihood"] = options.Likelihood.ToString(),
+            ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{{string.Join(", ", StepSizeSelection.PaperCandidates.Select(c => c.ToString(CultureInfo.InvariantCulture)))}}} by the training bound after {options.StepSizeTrialSamples} samples (section 5)",
+            ["train_evaluation"] = options.TrainEvaluationLimit is int n ? $"first {n} training images" : "all training images",
+            ["evaluation_points"] = string.Join(" ", Points(options)),
+            ["data"] = options.Likelihood == DecoderLikelihood.Bernoulli ? "grey levels" : "continuous values",
+            ["cancelled"] = cancelled.ToString(),
+        };
+        if (unfinished.Count > 0) settings["unfinished"] = string.Join(", ", unfinished);
+        var results = new ExperimentResults("figure2", data.Description, options.Budget, options.Seed, settings,
+            "lower bound per datapoint (nats)", runs, seconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
-        if (!cancelled) LearningCurvePlot.Save(results, j => $"{options.DatasetLabel}, J = {j}", logSamples: true, Path.Combine(options.OutputDirectory, "figure2.png"));
+        if (!cancelled && runs.Count > 0) LearningCurvePlot.Save(results, j => $"{options.DatasetLabel}, J = {j}", logSamples: true, Path.Combine(options.OutputDirectory, "figure2.png"));
         return results;
     }
 }

@@ -40,10 +40,45 @@ public static class Figure3
     /// <summary>The algorithms compared, in drawing order.</summary>
     public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep", "mcem"];
 
+    /// <summary>The runs of the experiment in order: task i of a job array trains run i.</summary>
+    public static IReadOnlyList<ExperimentTask> Tasks(Figure3Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return ExperimentTask.Grid(Algorithms.Select(a => (options.LatentDimensions, a)));
+    }
+
     /// <summary>Runs (or continues) the three runs on <paramref name="data"/> (its training set already cut to
     /// N_train) and draws the figure, unless cancelled.</summary>
     public static ExperimentResults Run(DataSet data, Figure3Options options, IProgress<string>? log = null,
                                         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Validate(data, options);
+        var clock = Stopwatch.StartNew();
+        var (runs, cancelled) = Train(data, options, Tasks(options), log, progress, cancellationToken);
+        return Save(data, options, runs, cancelled, [], clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Runs (or continues) only run <paramref name="task"/> of <see cref="Tasks"/>, as one task of a job array
+    /// does; writes no results (see <see cref="Collect"/>).</summary>
+    public static (ExperimentRun Run, bool Cancelled) RunTask(DataSet data, Figure3Options options, int task, IProgress<string>? log = null,
+                                                            IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Validate(data, options);
+        var (runs, cancelled) = Train(data, options, [ExperimentTask.Pick(Tasks(options), task)], log, progress, cancellationToken);
+        return (runs[0], cancelled);
+    }
+
+    /// <summary>Reads every run as the tasks left it, without training, and writes results.json and the figure of what
+    /// there is; runs short of the budget are named in the <c>unfinished</c> setting and returned.</summary>
+    public static (ExperimentResults Results, IReadOnlyList<string> Unfinished) Collect(DataSet data, Figure3Options options)
+    {
+        Validate(data, options);
+        var clock = Stopwatch.StartNew();
+        var (runs, unfinished) = ExperimentRuns.Collect(Tasks(options), options.OutputDirectory, options.Budget);
+        return (Save(data, options, runs, false, unfinished, clock.Elapsed.TotalSeconds), unfinished);
+    }
+
+    static void Validate(DataSet data, Figure3Options options)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -51,34 +86,45 @@ public static class Figure3
         if (options.Evaluations < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Evaluations, "evaluations: expected at least 1");
         if (options.Points < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Points, "points: expected at least 1");
         _ = new MarginalLikelihoodEstimator(options.Estimator); // validates
-        var clock = Stopwatch.StartNew();
-        long[] points = [.. Enumerable.Range(1, options.Evaluations).Select(k => options.Budget * k / options.Evaluations)];
+    }
+
+    static long[] Points(Figure3Options options) => [.. Enumerable.Range(1, options.Evaluations).Select(k => options.Budget * k / options.Evaluations)];
+
+    static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) Train(DataSet data, Figure3Options options, IReadOnlyList<ExperimentTask> tasks,
+        IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
         var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = options.LatentDimensions };
-        var (runs, cancelled) = ExperimentRuns.RunAll(
-            Algorithms.Select(a => (options.LatentDimensions, a)), options.OutputDirectory,
+        return ExperimentRuns.RunAll(
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm)), options.OutputDirectory,
             (_, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
                 options.StepSize is null && algorithm != "mcem" ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, data.Train.Count, dir, cancellationToken) : null),
-            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = points, Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
+            data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
             "MNIST", log, progress, cancellationToken);
+    }
+
+    /// <summary>Writes results.json and (unless cancelled) the figure of <paramref name="runs"/>.</summary>
+    static ExperimentResults Save(DataSet data, Figure3Options options, IReadOnlyList<ExperimentRun> runs, bool cancelled, IReadOnlyList<string> unfinished, double seconds)
+    {
         var e = options.Estimator;
-        var results = new ExperimentResults("figure3", data.Description, options.Budget, options.Seed,
-            new Dictionary<string, string>
-            {
-                ["train_images"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
-                ["latent"] = options.LatentDimensions.ToString(CultureInfo.InvariantCulture),
-                ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
-                ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{0.01, 0.02, 0.1}} by the training bound after {options.StepSizeTrialSamples} samples (section 5); 0.02 for Monte Carlo EM",
-                ["estimator"] = string.Create(CultureInfo.InvariantCulture,
-                    $"Appendix D on the first {options.Points} training and test images: {e.PosteriorSamples} posterior samples, {e.LeapfrogSteps} leapfrog steps, burn-in {e.BurnIn}"),
-                ["evaluation_points"] = string.Join(" ", points),
-                ["data"] = "grey levels",
-                ["mcem_samples"] = "an EM iteration counts 5 N samples: the datapoints of its M-step's five full-batch weight updates (E-step datapoints: samples / 5)",
-                ["cancelled"] = cancelled.ToString(),
-            },
-            "marginal log-likelihood (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
+        var settings = new Dictionary<string, string>
+        {
+            ["train_images"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
+            ["latent"] = options.LatentDimensions.ToString(CultureInfo.InvariantCulture),
+            ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
+            ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{0.01, 0.02, 0.1}} by the training bound after {options.StepSizeTrialSamples} samples (section 5); 0.02 for Monte Carlo EM",
+            ["estimator"] = string.Create(CultureInfo.InvariantCulture,
+                $"Appendix D on the first {options.Points} training and test images: {e.PosteriorSamples} posterior samples, {e.LeapfrogSteps} leapfrog steps, burn-in {e.BurnIn}"),
+            ["evaluation_points"] = string.Join(" ", Points(options)),
+            ["data"] = "grey levels",
+            ["mcem_samples"] = "an EM iteration counts 5 N samples: the datapoints of its M-step's five full-batch weight updates (E-step datapoints: samples / 5)",
+            ["cancelled"] = cancelled.ToString(),
+        };
+        if (unfinished.Count > 0) settings["unfinished"] = string.Join(", ", unfinished);
+        var results = new ExperimentResults("figure3", data.Description, options.Budget, options.Seed, settings,
+            "marginal log-likelihood (nats)", runs, seconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
-        if (!cancelled)
+        if (!cancelled && runs.Count > 0)
             LearningCurvePlot.Save(results, _ => $"MNIST, N_train = {data.Train.Count}, J = {options.LatentDimensions}", logSamples: false,
                                    Path.Combine(options.OutputDirectory, "figure3.png"));
         return results;

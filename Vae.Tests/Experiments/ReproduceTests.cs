@@ -133,6 +133,12 @@ public class ReproduceFigure2Tests
     [InlineData("reproduce", "figure2", "--budget", "0")]
     [InlineData("reproduce", "figure2", "--dataset", "cifar10")]
     [InlineData("reproduce", "figure2", "--train-eval", "-1")]
+    [InlineData("reproduce", "figure2", "--executor", "pbs")]
+    [InlineData("reproduce", "figure2", "--wait")]
+    [InlineData("reproduce", "figure2", "--slurm-time", "1:00:00")]
+    [InlineData("reproduce", "figure2", "--executor", "slurm", "--task", "0")]
+    [InlineData("reproduce", "figure2", "--task", "-1")]
+    [InlineData("reproduce", "figure2", "--latent", "2", "--task", "2")]
     public void BadReproduceOptionsAreOneLineAndExitCode2(params string[] args)
     {
         var (code, _, err) = Vae.Tests.Cli.Vae.Run(args);
