@@ -41,7 +41,7 @@ static class ReproduceVerb
             Algorithms = Algorithms(a, Figure2.Algorithms),
             StepSize = a.StepSizeOrAuto(preset.StepSize ?? 0.02),
         };
-        var executor = new ExecutorVerb(a, "figure2");
+        var executor = new ExecutorVerb(a, "reproduce", "figure2");
         if (executor.Handles(Figure2.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
@@ -71,7 +71,7 @@ static class ReproduceVerb
             StepSize = a.StepSizeOrAuto(defaults.StepSize ?? 0.02),
             OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
-        var executor = new ExecutorVerb(a, "figure3");
+        var executor = new ExecutorVerb(a, "reproduce", "figure3");
         if (executor.Handles(Figure3.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine("loading mnist");
         var set = data.Load(stderr);

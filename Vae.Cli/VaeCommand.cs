@@ -24,6 +24,11 @@ public static class VaeCommand
           vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]
                     [--step-size 0.02|auto] [--seed S] [--threads T] [--out DIR]
           vae reproduce manifolds [--dataset mnist|frey-face] [--budget 1e6] [--seed S] [--threads T] [--out DIR]
+            figure2 and figure3 run where --executor says: local (default; --jobs N runs N side by side as processes)
+            or slurm (one array task per run, then a collector job):
+                    [--executor local|slurm] [--jobs N] [--slurm-partition P] [--slurm-time T] [--slurm-cpus-per-task 1]
+                    [--slurm-mem M] [--slurm-signal B:TERM@120] [--slurm-arg "sbatch options"] [--wait] [--status]
+          vae sweep --seeds 0-7 [vae train's options but --seed, --epochs, --resume] [--out DIR] [executor options as above]
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
@@ -81,6 +86,7 @@ public static class VaeCommand
                 "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
                 "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
                 "reproduce" => ReproduceVerb.Run(args[1..], stdout, stderr, cancel),
+                "sweep" => SweepVerb.Run(args[1..], stdout, stderr, cancel),
                 "bench" => BenchVerb.Run(args[1..], stdout, stderr),
                 "sample" or "reconstruct" or "manifold" => PictureVerbs.Run(args[0], args[1..], stdout, stderr),
                 "version" => Version(stdout),

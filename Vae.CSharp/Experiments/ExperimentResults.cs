@@ -19,16 +19,14 @@ public sealed record ExperimentRun(string Algorithm, int LatentDimensions, strin
                                    double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null,
                                    IReadOnlyDictionary<string, JsonElement>? EndPoint = null);
 
-/// <summary>One run of an experiment's grid, as a task of a job array: task <paramref name="Index"/> trains
-/// (<paramref name="LatentDimensions"/>, <paramref name="Algorithm"/>) into the run directory <see cref="Name"/>.</summary>
-public sealed record ExperimentTask(int Index, int LatentDimensions, string Algorithm)
+/// <summary>One run of an experiment, as a task of a job array: task <paramref name="Index"/> trains the run directory
+/// <paramref name="Name"/> under the experiment directory; a run of a figure's grid also names its
+/// <paramref name="LatentDimensions"/> and <paramref name="Algorithm"/> (a seed sweep's runs are named by seed).</summary>
+public sealed record ExperimentTask(int Index, string Name, int LatentDimensions = 0, string? Algorithm = null)
 {
-    /// <summary>The run directory's name under the experiment directory, <c>j{J}-{algorithm}</c>.</summary>
-    public string Name => $"j{LatentDimensions}-{Algorithm}";
-
     /// <summary>The runs numbered in the given order.</summary>
     public static IReadOnlyList<ExperimentTask> Grid(IEnumerable<(int Latent, string Algorithm)> runs) =>
-        [.. runs.Select((r, i) => new ExperimentTask(i, r.Latent, r.Algorithm))];
+        [.. runs.Select((r, i) => new ExperimentTask(i, $"j{r.Latent}-{r.Algorithm}", r.Latent, r.Algorithm))];
 
     /// <summary>Task <paramref name="index"/> of <paramref name="tasks"/>, or an error naming the valid range.</summary>
     public static ExperimentTask Pick(IReadOnlyList<ExperimentTask> tasks, int index) =>
@@ -195,7 +193,7 @@ public static class ExperimentRuns
     /// without training, and the names of those short of <paramref name="budget"/> (with the samples they reached).</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, IReadOnlyList<string> Unfinished) Collect(IReadOnlyList<ExperimentTask> tasks, string directory, long budget)
     {
-        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm)), directory);
+        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), directory);
         var unfinished = new List<string>();
         foreach (var t in tasks)
         {

@@ -112,7 +112,7 @@ public static class Figure2
     static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) Train(DataSet data, Figure2Options options, IReadOnlyList<ExperimentTask> tasks,
         IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
         ExperimentRuns.RunAll(
-            tasks.Select(t => (t.LatentDimensions, t.Algorithm)), options.OutputDirectory,
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), options.OutputDirectory,
             (j, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm,
                 new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood },
                 new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,

@@ -95,7 +95,7 @@ public static class Figure3
     {
         var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = options.LatentDimensions };
         return ExperimentRuns.RunAll(
-            tasks.Select(t => (t.LatentDimensions, t.Algorithm)), options.OutputDirectory,
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), options.OutputDirectory,
             (_, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
                 options.StepSize is null && algorithm != "mcem" ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },

@@ -100,6 +100,22 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper o
         Assert.True(File.Exists(Path.Combine(dir, "figure2.png")));
     }
 
+    [Fact]
+    public async Task ASweepThroughSlurmGivesEachSeedTheCurveOfALocalSweep()
+    {
+        string viaSlurm = TestEnvironment.NewTempDirectory(), local = TestEnvironment.NewTempDirectory();
+        string[] sweep = ["sweep", "--seeds", "0-1", "--latent", "2", "--ntrain", "2000", "--samples", "20000", "--eval-every", "10000"];
+        var slurm = await Vae([.. sweep, "--out", viaSlurm, "--executor", "slurm", "--wait"]);
+        Assert.True(slurm.ExitCode == 0, slurm.Output + slurm.Errors);
+        Assert.Contains("over 2 seeds", slurm.Output);
+        Assert.Equal(0, (await Vae([.. sweep, "--out", local, "--threads", "1"])).ExitCode);
+        var a = SweepResults.FromJson(File.ReadAllText(Path.Combine(viaSlurm, "results.json")));
+        var b = SweepResults.FromJson(File.ReadAllText(Path.Combine(local, "results.json")));
+        Assert.Equal(b.Summary, a.Summary);
+        Assert.Equal(b.Runs.SelectMany(r => r.Series.Select(e => (r.Seed, e.SamplesSeen, e.TrainBound, e.TestBound))),
+                     a.Runs.SelectMany(r => r.Series.Select(e => (r.Seed, e.SamplesSeen, e.TrainBound, e.TestBound))));
+    }
+
     static async Task Until(Func<bool> condition, string what)
     {
         var clock = Stopwatch.StartNew();
