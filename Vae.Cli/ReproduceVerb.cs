@@ -92,14 +92,17 @@ static class ReproduceVerb
         string dir = a.String("out") ?? Path.Combine("runs", "manifolds");
         var which = a.Has("dataset") ? [a.Choice("dataset", "mnist", "mnist", "frey-face")] : new[] { "mnist", "frey-face" };
         int threads = a.Threads(stderr);
-        var sets = which.Select(name =>
+        var presets = which.Select(name => (name == "mnist" ? ManifoldOptions.Mnist : ManifoldOptions.FreyFace) with { Budget = budget, Seed = seed }).ToList();
+        var executor = new ExecutorVerb(a, "reproduce", "manifolds");
+        if (executor.Handles(Manifolds.Tasks(presets), dir, stdout, stderr, cancel) is int handled) return handled;
+        var sets = which.Zip(presets, (name, preset) =>
         {
             stderr.WriteLine($"loading {name}");
-            var set = new DataChoice(name, null, null, a.String("cache"), a.String("frey-face")).Load(stderr);
-            var preset = name == "mnist" ? ManifoldOptions.Mnist : ManifoldOptions.FreyFace;
-            return (set, preset with { Budget = budget, Seed = seed });
+            return (new DataChoice(name, null, null, a.String("cache"), a.String("frey-face")).Load(stderr), preset);
         }).ToList();
+        if (a.Has("collect")) return Collected(Manifolds.Collect(sets, dir), dir, null, stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Appendix A manifolds: J = 2 AEVB models of {string.Join(" and ", which)}, budget {budget:N0} samples each, seed {seed}, {threads} threads; {dir}"));
+        if (executor.Task is int task) return TaskRun(Manifolds.RunTask(sets, task, dir, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
         var results = Manifolds.Run(sets, dir, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         bool cancelled = results.Settings["cancelled"] == "True";
@@ -126,11 +129,11 @@ static class ReproduceVerb
     }
 
     /// <summary>The collector: the table of what the tasks left, and the runs that did not finish (exit 1 when any).</summary>
-    static int Collected((ExperimentResults Results, IReadOnlyList<string> Unfinished) collected, string dir, string figure, TextWriter stdout)
+    static int Collected((ExperimentResults Results, IReadOnlyList<string> Unfinished) collected, string dir, string? figure, TextWriter stdout)
     {
         Table(collected.Results, stdout);
         foreach (var name in collected.Unfinished) stdout.WriteLine($"unfinished: {name}");
-        stdout.WriteLine(collected.Results.Runs.Count > 0 ? $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)}" : $"wrote {Path.Combine(dir, "results.json")} (no run to draw)");
+        stdout.WriteLine(figure is not null && collected.Results.Runs.Count > 0 ? $"wrote {Path.Combine(dir, "results.json")} and {Path.Combine(dir, figure)}" : $"wrote {Path.Combine(dir, "results.json")}");
         return collected.Unfinished.Count == 0 ? VaeCommand.Ok : VaeCommand.Failure;
     }
 

@@ -39,6 +39,13 @@ public sealed record ManifoldOptions
 /// spaced grid on the unit square, as one mosaic <c>{name}-manifold.png</c>; <c>results.json</c> holds both runs.</summary>
 public static class Manifolds
 {
+    /// <summary>The runs, one per data set in the order given: task i of a job array trains and draws set i.</summary>
+    public static IReadOnlyList<ExperimentTask> Tasks(IReadOnlyList<ManifoldOptions> sets)
+    {
+        ArgumentNullException.ThrowIfNull(sets);
+        return [.. sets.Select((o, i) => new ExperimentTask(i, Path.Combine(o.Name, "j2-aevb"), 2, "aevb"))];
+    }
+
     /// <summary>Trains (or continues) each model and draws its manifold into <paramref name="directory"/>.</summary>
     public static ExperimentResults Run(IReadOnlyList<(DataSet Data, ManifoldOptions Options)> sets, string directory, IProgress<string>? log = null,
                                         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -47,30 +54,71 @@ public static class Manifolds
         var clock = Stopwatch.StartNew();
         var runs = new List<ExperimentRun>();
         bool cancelled = false;
-        foreach (var (data, o) in sets)
+        foreach (var set in sets)
         {
-            if (o.Height * o.Width != data.Train.Dimension)
-                throw new ArgumentException($"{o.Name}: images of {o.Height} x {o.Width} do not match the data's {data.Train.Dimension} values", nameof(sets));
-            var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = o.HiddenUnits, LatentDimensions = 2, Likelihood = o.Likelihood };
-            var (done, stopped) = ExperimentRuns.RunAll([(2, "aevb")], Path.Combine(directory, o.Name),
-                (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
-                data, new TrainingOptions { TotalSamples = o.Budget, EvaluateEvery = 0 }, o.Name, log, progress, cancellationToken);
-            runs.AddRange(done);
+            var (run, stopped) = RunOne(set.Data, set.Options, directory, log, progress, cancellationToken);
+            runs.Add(run);
             if (stopped) { cancelled = true; break; }
-            var trained = VariationalAutoEncoder.Load(Path.Combine(done[0].Directory, Trainer.CheckpointFileName));
-            string png = Path.Combine(directory, $"{o.Name}-manifold.png");
-            ImageMosaic.SavePng(png, trained.Manifold(o.Grid), o.Height, o.Width, o.Grid);
-            log?.Report($"  wrote {png}");
         }
+        return Save(sets, directory, runs, cancelled, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Trains (or continues) only set <paramref name="task"/> of <paramref name="sets"/> and draws its manifold,
+    /// as one task of a job array does; writes no results.json (see <see cref="Collect"/>).</summary>
+    public static (ExperimentRun Run, bool Cancelled) RunTask(IReadOnlyList<(DataSet Data, ManifoldOptions Options)> sets, int task, string directory,
+                                                            IProgress<string>? log = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sets);
+        ExperimentTask.Pick(Tasks([.. sets.Select(s => s.Options)]), task);
+        return RunOne(sets[task].Data, sets[task].Options, directory, log, progress, cancellationToken);
+    }
+
+    /// <summary>Reads every set's run as the tasks left it and writes results.json; sets short of their budget are named
+    /// in the <c>unfinished</c> setting and returned.</summary>
+    public static (ExperimentResults Results, IReadOnlyList<string> Unfinished) Collect(IReadOnlyList<(DataSet Data, ManifoldOptions Options)> sets, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(sets);
+        var clock = Stopwatch.StartNew();
+        var runs = new List<ExperimentRun>();
+        var unfinished = new List<string>();
+        foreach (var (_, o) in sets)
+        {
+            var (found, missing) = ExperimentRuns.Collect(ExperimentTask.Grid([(2, "aevb")]), Path.Combine(directory, o.Name), o.Budget);
+            runs.AddRange(found);
+            unfinished.AddRange(missing.Select(m => $"{o.Name}/{m}"));
+        }
+        return (Save(sets, directory, runs, false, clock.Elapsed.TotalSeconds, unfinished), unfinished);
+    }
+
+    static (ExperimentRun Run, bool Cancelled) RunOne(DataSet data, ManifoldOptions o, string directory, IProgress<string>? log,
+                                                     IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (o.Height * o.Width != data.Train.Dimension)
+            throw new ArgumentException($"{o.Name}: images of {o.Height} x {o.Width} do not match the data's {data.Train.Dimension} values", nameof(o));
+        var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = o.HiddenUnits, LatentDimensions = 2, Likelihood = o.Likelihood };
+        var (done, stopped) = ExperimentRuns.RunAll([(2, "aevb")], Path.Combine(directory, o.Name),
+            (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
+            data, new TrainingOptions { TotalSamples = o.Budget, EvaluateEvery = 0 }, o.Name, log, progress, cancellationToken);
+        if (stopped) return (done[0], true);
+        var trained = VariationalAutoEncoder.Load(Path.Combine(done[0].Directory, Trainer.CheckpointFileName));
+        string png = Path.Combine(directory, $"{o.Name}-manifold.png");
+        ImageMosaic.SavePng(png, trained.Manifold(o.Grid), o.Height, o.Width, o.Grid);
+        log?.Report($"  wrote {png}");
+        return (done[0], false);
+    }
+
+    static ExperimentResults Save(IReadOnlyList<(DataSet Data, ManifoldOptions Options)> sets, string directory, IReadOnlyList<ExperimentRun> runs,
+                                  bool cancelled, double seconds, IReadOnlyList<string>? unfinished = null)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["latent"] = "2",
+            ["grids"] = string.Join(", ", sets.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Options.Name} {s.Options.Grid} x {s.Options.Grid}"))),
+            ["cancelled"] = cancelled.ToString(),
+        };
+        if (unfinished is { Count: > 0 }) settings["unfinished"] = string.Join(", ", unfinished);
         var results = new ExperimentResults("manifolds", string.Join("; ", sets.Select(s => s.Data.Description)), sets.Max(s => s.Options.Budget),
-            sets[0].Options.Seed,
-            new Dictionary<string, string>
-            {
-                ["latent"] = "2",
-                ["grids"] = string.Join(", ", sets.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Options.Name} {s.Options.Grid} x {s.Options.Grid}"))),
-                ["cancelled"] = cancelled.ToString(),
-            },
-            "lower bound per datapoint (nats)", runs, clock.Elapsed.TotalSeconds, MachineFacts.Current());
+            sets[0].Options.Seed, settings, "lower bound per datapoint (nats)", runs, seconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(directory);
         results.Save(Path.Combine(directory, "results.json"));
         return results;

@@ -187,6 +187,23 @@ public class ReproduceFigure3AndManifoldsTests
         // Again: the model is finished, so it is not retrained.
         Assert.Contains("skipped", Vae.Tests.Cli.Vae.Run("reproduce", "manifolds", "--dataset", "mnist", "--budget", "2000", "--threads", "1", "--out", dir).Out);
     }
+
+    [Fact]
+    public async Task ManifoldsAsLocalJobsDrawTheGridsOfOneProcess()
+    {
+        string here = TestEnvironment.NewTempDirectory(), jobs = TestEnvironment.NewTempDirectory();
+        string[] both = ["reproduce", "manifolds", "--budget", "2000"];
+        Assert.Equal(VaeCommand.Ok, Vae.Tests.Cli.Vae.Run([.. both, "--threads", "1", "--out", here]).Code);
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", [cli, .. both, "--out", jobs, "--jobs", "2"], TestEnvironment.RepositoryRoot,
+            new Dictionary<string, string> { ["VAE_FREY_FACE"] = Environment.GetEnvironmentVariable("VAE_FREY_FACE") ?? "" });
+        Assert.True(code == VaeCommand.Ok, output + errors);
+        foreach (var name in new[] { "mnist", "frey-face" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(here, $"{name}-manifold.png")), File.ReadAllBytes(Path.Combine(jobs, $"{name}-manifold.png")));
+        var runs = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(jobs, "results.json"))).Runs;
+        Assert.Equal(2, runs.Count);
+        Assert.DoesNotContain("unfinished", output);
+    }
 }
 
 public class ExperimentRunsTests
