@@ -90,23 +90,24 @@ static class TrainVerb
             return Train(trainer, set, data, outDir, a, threads, stdout, stderr, cancel);
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
-        // The run keeps the evaluation interval it was started with unless --eval-every is given again.
-        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel, RecordedEvaluationInterval(outDir));
+        // The run keeps the budget and the evaluation interval it was started with unless --samples or --eval-every is given again.
+        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel,
+                     Recorded(outDir, "evaluate_every"), Recorded(outDir, "total_samples"));
     }
 
-    /// <summary>The evaluation interval a run directory's options.txt records, or null.</summary>
-    static long? RecordedEvaluationInterval(string runDirectory)
+    /// <summary>A whole number that a run directory's options.txt records under <paramref name="key"/>, or null.</summary>
+    static long? Recorded(string runDirectory, string key)
     {
         string path = Path.Combine(runDirectory, "options.txt");
         if (!File.Exists(path)) return null;
-        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("evaluate_every = ", StringComparison.Ordinal));
-        return line is not null && long.TryParse(line["evaluate_every = ".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
+        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal));
+        return line is not null && long.TryParse(line[(key.Length + 3)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
     }
 
     static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel,
-                     long? recordedEvalEvery = null)
+                     long? recordedEvalEvery = null, long? recordedSamples = null)
     {
-        long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", DefaultSamples, 1);
+        long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", recordedSamples ?? DefaultSamples, 1);
         long evalEvery = a.Integer("eval-every", recordedEvalEvery ?? Math.Max(trainer.Options.BatchSize, samples / 10), 0);
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"

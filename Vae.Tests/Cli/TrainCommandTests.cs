@@ -255,29 +255,50 @@ public class TrainCommandTests
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--points", "0").Code);
     }
 
-    [Fact]
-    public async Task SigintFinishesTheStepWritesACheckpointAndExits130()
+    static byte[] ModelBytes(string runDirectory)
     {
-        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
-#if DEBUG
-        const string config = "Debug";
-#else
-        const string config = "Release";
-#endif
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", config, "net10.0", "Vae.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet", ["exec", cli, "train", "--latent", "2", "--hidden", "20", "--samples", "100000000", "--threads", "1", "--out", dir])
-        { RedirectStandardError = true, RedirectStandardOutput = true };
+        string file = Path.Combine(TestEnvironment.NewTempDirectory(), "model.vae");
+        VariationalAutoEncoder.Load(Path.Combine(runDirectory, Trainer.CheckpointFileName)).Save(file);
+        return File.ReadAllBytes(file);
+    }
+
+    static IEnumerable<(long, double, double)> Curve(string runDirectory) =>
+        global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
+
+    [Theory]
+    [InlineData(2)]  // SIGINT, as Ctrl-C sends
+    [InlineData(15)] // SIGTERM, as a scheduler or `kill` sends
+    public async Task ASignalCheckpointsExits130AndTheResumedRunEndsAsAnUninterruptedOne(int signal)
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run"), straight = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        string[] train = ["train", "--latent", "2", "--hidden", "20", "--ntrain", "2000", "--samples", "1500000", "--eval-every", "500000", "--threads", "1"];
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet", ["exec", cli, .. train, "--out", dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi)!;
         var started = new TaskCompletionSource();
         p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("samples/s") == true) started.TrySetResult(); };
         p.BeginErrorReadLine();
         var stdout = p.StandardOutput.ReadToEndAsync();
         await started.Task.WaitAsync(TimeSpan.FromMinutes(2));
-        Assert.Equal(0, kill(p.Id, 2)); // SIGINT, as Ctrl-C sends
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(Path.Combine(dir, Trainer.CheckpointFileName)) && clock.Elapsed < TimeSpan.FromMinutes(2)) await Task.Delay(100);
+
+        // A second process may not train into the directory while the first holds it.
+        var second = await TestEnvironment.RunProcessAsync("dotnet", ["exec", cli, "train", "--resume", dir, "--threads", "1"], TestEnvironment.RepositoryRoot);
+        Assert.Equal(VaeCommand.BadUsage, second.ExitCode);
+        Assert.Contains("another training run is using this run directory", second.Errors);
+
+        Assert.Equal(0, kill(p.Id, signal));
         await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
         Assert.Equal(VaeCommand.Interrupted, p.ExitCode);
         Assert.Contains("interrupted at", await stdout);
-        var saved = AevbTrainer.Resume(dir);
-        Assert.True(saved.Step > 0);
+        long reached = AevbTrainer.Resume(dir).SamplesSeen;
+        Assert.InRange(reached, 1, 1_499_999);
+
+        Assert.Equal(VaeCommand.Ok, Vae.Run("train", "--resume", dir, "--threads", "1").Code);
+        Assert.Equal(VaeCommand.Ok, Vae.Run([.. train, "--out", straight]).Code);
+        Assert.Equal(ModelBytes(straight), ModelBytes(dir));
+        Assert.Equal(Curve(straight), Curve(dir));
     }
 }
