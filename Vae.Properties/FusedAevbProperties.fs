@@ -294,3 +294,28 @@ let kernels =
             Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
             Expect.isTrue (before.nan_to_num().eq(b.Parameters.nan_to_num()).all().item<bool> ()) "the parameters are unchanged"
     ]
+
+[<Tests>]
+let parallelKernels =
+    // Kernels.forRows splits rows in blocks of 64 over libtorch's threads; a row's result depends on that row alone, so
+    // two threads must give the one-thread result bit for bit (the suite otherwise runs on one thread).
+    testPropertyWithConfig (config 10) "the row-parallel kernels give their one-thread results bit for bit on two threads" <| fun (seed: int) (rn: PositiveInt) ->
+        use _ = torch.NewDisposeScope()
+        let g = Torch.generator (int64 seed)
+        let m, j, h = 7, 5, 90
+        let rows = m * (10 + rn.Get % 300) // 70 to 2163 rows: several blocks of 64
+        let z, wT, bias = torch.randn([| int64 rows; int64 j |], generator = g), torch.randn([| int64 j; int64 h |], generator = g), torch.randn([| int64 h |], generator = g)
+        let y, product = torch.randn([| int64 m; int64 h |], generator = g), torch.randn([| int64 rows; int64 h |], generator = g) * 4.0
+        let run threads =
+            Torch.setThreads threads
+            let hidden, dots, sums = torch.empty([| int64 rows; int64 h |]), torch.empty([| int64 rows; 1L |]), torch.empty([| int64 rows; 1L |])
+            Kernels.tanhLayerDots z wT bias y hidden dots
+            Kernels.softplusRowSums product bias sums
+            hidden, dots, sums
+        let before = torch.get_num_threads ()
+        try
+            let h1, d1, s1 = run 1
+            let h2, d2, s2 = run 2
+            let same (a: torch.Tensor) (b: torch.Tensor) = a.eq(b).all().item<bool> ()
+            same h1 h2 && same d1 d2 && same s1 s2
+        finally Torch.setThreads before

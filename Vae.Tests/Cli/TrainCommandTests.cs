@@ -266,6 +266,26 @@ public class TrainCommandTests
         global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
 
     [Theory]
+    [InlineData("float32")]
+    [InlineData("bfloat16")]
+    public async Task TwoTrainingsOnTwoThreadsWriteIdenticalCheckpoints(string precision)
+    {
+        // Processes of their own: libtorch's thread pools are set up for two threads from the start, as `vae train` does.
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        async Task<byte[]> Train()
+        {
+            string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+            var (code, _, errors) = await TestEnvironment.RunProcessAsync("dotnet",
+                ["exec", cli, "train", "--ntrain", "2000", "--samples", "30000", "--eval-every", "10000", "--precision", precision, "--threads", "2", "--out", dir],
+                TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "2" });
+            Assert.True(code == VaeCommand.Ok, errors);
+            Assert.Contains("threads = 2", File.ReadAllText(Path.Combine(dir, "options.txt")));
+            return File.ReadAllBytes(Path.Combine(dir, Trainer.CheckpointFileName));
+        }
+        Assert.Equal(await Train(), await Train());
+    }
+
+    [Theory]
     [InlineData(2)]  // SIGINT, as Ctrl-C sends
     [InlineData(15)] // SIGTERM, as a scheduler or `kill` sends
     public async Task ASignalCheckpointsExits130AndTheResumedRunEndsAsAnUninterruptedOne(int signal)
