@@ -72,20 +72,27 @@ module Mcem =
         let tensors = VaeModel.decoderParameters m |> List.map (fun p -> p.Tensor) |> List.toArray
         let k = (VaeModel.encoderParameters m).Length
         let mutable opt = s.Optimizer
-        for _ in 1 .. WeightUpdates do
-            use _ = torch.NewDisposeScope()
-            let grads, objective = mStepGradient c m x z
-            Aevb.requireFinite opt.Steps (objective + value) grads |> ignore
-            Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
-            opt <- { opt with Steps = opt.Steps + 1L }
+        // An iteration is one training step: a non-finite value in any of its updates undoes the ones before it, so
+        // that the parameters and Adagrad's sums are those of the last whole iteration, the step the error names.
+        let saved = Array.append tensors s.Optimizer.SumSquares.[k ..] |> Array.map (fun t -> t.detach().clone())
+        try
+            for _ in 1 .. WeightUpdates do
+                use _ = torch.NewDisposeScope()
+                let grads, objective = mStepGradient c m x z
+                Aevb.requireFinite opt.Steps (objective + value) grads |> ignore
+                Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
+                opt <- { opt with Steps = opt.Steps + 1L }
+        with :? NonFiniteBoundException as e ->
+            Torch.noGrad (fun () -> Array.iter2 (fun (t: Tensor) (v: Tensor) -> t.copy_(v) |> ignore) (Array.append tensors s.Optimizer.SumSquares.[k ..]) saved)
+            raise (NonFiniteBoundException(s.Optimizer.Steps / int64 WeightUpdates, e.Value))
         Torch.noGrad (fun () -> mcmc.Chains.copy_(z)) |> ignore
         { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = stepSize } }, value.ToDouble()
 
     /// One EM iteration on training data [N; D], in place: the E-step on every chain, then WeightUpdates
     /// Adagrad ascents of the decoder along mStepGradient (each update counts as an optimiser step). The
     /// encoder is not used. Data are binarised once per iteration when asked. Returns the mean log p(x, z)
-    /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException before the
-    /// update it would feed, with the chains unchanged.
+    /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException for the iteration, with
+    /// the decoder, Adagrad's sums and the chains as the iteration found them.
     let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         let result = stepInScope c data g s
         // The E-step's leapfrog gradients leave native memory that only finalizers free (Torch.releaseFinalizedMemory).
