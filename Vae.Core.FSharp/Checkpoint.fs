@@ -34,6 +34,8 @@ module Checkpoint =
     /// The current format version.
     let [<Literal>] Version = 1u
     let private magic = Encoding.ASCII.GetBytes "VAECKPT\000"
+    // Text is read strictly: an invalid byte is an error, not a replacement character that would read as another name.
+    let private strictUtf8 = UTF8Encoding(false, true)
 
     let private code (t: Tensor) =
         if t.dtype = torch.uint8 then 1uy, 1
@@ -85,13 +87,21 @@ module Checkpoint =
         let str field =
             let n = int64 (u32 (field + " length"))
             need n field
-            let s = Encoding.UTF8.GetString(body, o, int n)
+            let s =
+                try strictUtf8.GetString(body, o, int n)
+                with :? DecoderFallbackException -> fail (sprintf "%s is not valid UTF-8" field)
             o <- o + int n
             s
         let version = u32 "format version"
         if version <> Version then fail (sprintf "format version %d, expected %d" version Version)
         if Vae.Core.Data.Bytes.crc32 body <> crc then fail "corrupt: the CRC-32 of the contents does not match"
-        let fields = [ for _ in 1u .. u32 "field count" -> let k = str "field key" in k, str (sprintf "field '%s'" k) ] |> Map.ofList
+        let fields = [ for _ in 1u .. u32 "field count" -> let k = str "field key" in k, str (sprintf "field '%s'" k) ]
+        // The writer orders the fields by key (ordinal), each once; anything else (a name twice would leave a value
+        // unread) is not a file it made.
+        fields |> List.pairwise |> List.tryFind (fun ((a, _), (b, _)) -> String.CompareOrdinal(a, b) >= 0)
+        |> Option.iter (fun ((a, _), (b, _)) ->
+            fail (if a = b then sprintf "field '%s' appears more than once" a else sprintf "field '%s' follows '%s', expected the fields in order of their names" b a))
+        let fields = Map.ofList fields
         let tensors =
             [ for _ in 1u .. u32 "tensor count" do
                   let name = str "tensor name"
@@ -117,6 +127,9 @@ module Checkpoint =
                   o <- o + int count * width
                   yield name, t ]
         if o <> body.Length then fail (sprintf "%d unexpected bytes after the last tensor" (body.Length - o))
+        match tensors |> List.countBy fst |> List.tryFind (fun (_, n) -> n > 1) with
+        | Some (name, _) -> fail (sprintf "tensor '%s' appears more than once" name)
+        | None -> ()
         { Fields = fields; Tensors = tensors }
 
     /// Writes the checkpoint atomically (temporary name, then rename).

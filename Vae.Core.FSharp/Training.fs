@@ -58,7 +58,13 @@ module ModelCheckpoint =
         member _.Fail what : 'a = raise (CheckpointException(file, what))
         member r.Int k = match Int32.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
         member r.Int64 k = match Int64.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
-        member r.Num k = match Double.TryParse(r.Field k, NumberStyles.Float, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected a number" k (r.Field k))
+        member r.Num k = match Double.TryParse(r.Field k, NumberStyles.Float, CultureInfo.InvariantCulture) with | true, v when Double.IsFinite v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected a finite number" k (r.Field k))
+        /// A number field that must be above zero.
+        member r.Positive k = let v = r.Num k in (if v <= 0.0 then r.Fail(sprintf "field '%s' = '%s', expected a positive number" k (r.Field k))); v
+        /// A number field that must not be negative.
+        member r.NonNegative k = let v = r.Num k in (if v < 0.0 then r.Fail(sprintf "field '%s' = '%s', expected a number of at least 0" k (r.Field k))); v
+        /// A whole-number field that must not be negative.
+        member r.Count k = let v = r.Int64 k in (if v < 0L then r.Fail(sprintf "field '%s' = '%s', expected an integer of at least 0" k (r.Field k))); v
         member r.Bool k = match Boolean.TryParse(r.Field k) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected True or False" k (r.Field k))
 
     /// The model configuration recorded in a checkpoint.
@@ -217,16 +223,19 @@ module TrainingRun =
             | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm | "mcem" -> McemAlgorithm
             | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb, wake-sleep or mcem" v)
         let estimator = match field "aevb.estimator" with "a" -> A | "b" -> B | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a or b" v)
+        let positive, count = r.Positive, r.Count
+        let warmUp = int "aevb.warm_up"
+        if warmUp < 0 then fail (sprintf "field 'aevb.warm_up' = '%d', expected an integer of at least 0" warmUp)
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
-              Optimizer = { StepSize = num "aevb.step_size"; WarmUp = int "aevb.warm_up"; Regulariser = num "aevb.regulariser" }
+              Optimizer = { StepSize = positive "aevb.step_size"; WarmUp = warmUp; Regulariser = r.NonNegative "aevb.regulariser" }
               WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize"
               // Absent in checkpoints written before the option existed: float32.
               MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision" }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
-        let settings = { Algorithm = algorithm; Model = shell.Config; Aevb = aevb; Seed = int64 "seed"; Dataset = field "dataset" }
+        let settings = { Algorithm = algorithm; Model = shell.Config; Aevb = aevb; Seed = count "seed"; Dataset = field "dataset" }
         use _ = torch.no_grad ()
         let ps = VaeModel.parameters shell
         let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray
@@ -241,10 +250,10 @@ module TrainingRun =
         let mcmc =
             if c.Fields.ContainsKey "mcmc.chains" then
                 let chains = Checkpoint.tensor file "mcmc/chains" dtype [| int64 "mcmc.chains"; Operators.int64 shell.Config.LatentDim |] c
-                Some { Chains = chains.clone(); StepSize = num "mcmc.step_size" }
+                Some { Chains = chains.clone(); StepSize = positive "mcmc.step_size" }
             else None
-        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = int64 "progress.optimizer_steps" }; Mcmc = mcmc }
+        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = count "progress.optimizer_steps" }; Mcmc = mcmc }
         let state =
             try forTraining settings state
             with :? ArgumentException as e -> r.Fail(sprintf "field 'aevb.mixed_precision': %s" e.Message)
-        { Settings = settings; State = state; Generator = g; Step = int64 "progress.step" }
+        { Settings = settings; State = state; Generator = g; Step = count "progress.step" }

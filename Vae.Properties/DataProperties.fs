@@ -6,7 +6,7 @@ open FsCheck
 open Vae.Core.Data
 open Vae.Properties.Generators
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = 300 }
+let private config = { FsCheckConfig.defaultConfig with maxTest = 300; replay = Some (propertySeed, 0x9E3779B97F4A7C15UL, None) }
 
 let private sampleIdx = Idx.encode [| 3; 4; 5 |] (Array.init 60 (fun i -> byte (i * 4)))
 let private sampleMat compress =
@@ -68,8 +68,49 @@ let tests =
             let y = Npy.parse "roundtrip.npy" (Npy.encode false x)
             y = x
 
+        testPropertyWithConfig config "npy: a mutated header is refused, or the data are read as the header declares them" <| fun (pos: int) (value: byte) ->
+            // The magic string and version stay; one byte of the header text changes.
+            let b = Array.copy sampleNpy
+            let dataStart = 10 + int (System.BitConverter.ToUInt16(b, 8))
+            b.[10 + abs pos % (dataStart - 10)] <- value
+            try
+                let x = Npy.parse "mutated.npy" b
+                // The only readable outcome: uint8 data as they are (|u1 and <u1 read alike), in a shape that holds them.
+                x.Pixels = Array.map (fun v -> float32 v / 255.0f) b.[dataStart ..] && x.Count * x.Dimension = x.Pixels.Length
+            with :? DataFormatException -> true
+
+        testPropertyWithConfig config "IDX: a mutated header after the magic number is refused, or the values are read as the dimensions declare them" <| fun (pos: int) (value: byte) ->
+            let b = Array.copy sampleIdx
+            let headerLen = 4 + 4 * int b.[3]
+            b.[4 + abs pos % (headerLen - 4)] <- value
+            try
+                let a = Idx.parse "mutated.idx" b
+                a.Values = b.[headerLen ..] && Array.fold (*) 1 a.Dims = a.Values.Length
+            with :? DataFormatException -> true
+
+        testCase "npy shape fields -1, NaN, 2e9, 0, too large or missing are refused naming the header's shape" <| fun () ->
+            for shape in [ "(-1, 3)"; "(NaN, 3)"; "(2e9, 3)"; "(0, 3)"; "(99999999999, 3)"; "()"; "(6,)"; "(1, 1, 2, 3)" ] do
+                let header = sprintf "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }" shape
+                let header = header + String.replicate (63 - (10 + header.Length) % 64) " " + "\n"
+                let bytes = Array.concat [ [| 0x93uy |]; System.Text.Encoding.ASCII.GetBytes "NUMPY"; [| 1uy; 0uy |]
+                                           System.BitConverter.GetBytes(uint16 header.Length); System.Text.Encoding.ASCII.GetBytes header; Array.create 6 7uy ]
+                let e = Expect.throwsC (fun () -> Npy.parse "shape.npy" bytes |> ignore) id
+                match e with
+                | :? DataFormatException as d -> Expect.equal d.Field "header 'shape'" (sprintf "shape %s names the field" shape)
+                | other -> failtestf "shape %s: %s instead of a DataFormatException" shape (other.GetType().Name)
+
+        testCase "IDX dimensions of -1, 0 or 2e9 are refused naming the dimension" <| fun () ->
+            for size in [ 0xFFFFFFFFu; 0u; 2_000_000_000u ] do
+                let b = Array.copy sampleIdx
+                b.[8 .. 11] <- System.BitConverter.GetBytes(size) |> Array.rev
+                let e = Expect.throwsC (fun () -> Idx.parse "dims.idx" b |> ignore) id
+                match e with
+                | :? DataFormatException as d -> Expect.isTrue (d.Field = "dimension 1" || d.Field = "data length") (sprintf "size %d: field %s" size d.Field)
+                | other -> failtestf "size %d: %s instead of a DataFormatException" size (other.GetType().Name)
+
         testPropertyWithConfig config "npy reader is total on random and mutated bytes" <| fun (bytes: byte[]) (pos: int) (value: byte) (cut: NonNegativeInt) ->
             let float32s (x: Images) = x.Pixels.Length = x.Count * x.Dimension
             total (Npy.parse "random.npy") float32s bytes
             && total (Npy.parse "mutated.npy") wellFormedImages (mutate sampleNpy pos value cut.Get)
     ]
+

@@ -219,6 +219,21 @@ public class BadInputTests
     }
 
     [Fact]
+    public void FilesWrittenByNumpySaveParseToTheirValues()
+    {
+        // Bytes written by NumPy 1.24's numpy.save, not by this project: np.array([[[0, 128], [255, 1]], [[2, 3], [4, 5]]],
+        // dtype=np.uint8), and np.array([[0, 0.25, 1], [0.5, 0.125, 0.75]], dtype='<f4').
+        var u8 = Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnfHUxJywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAgP8BAgMEBQ==");
+        var f4 = Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPgAAgD8AAAA/AAAAPgAAQD8=");
+        var a = Npy.parse("numpy-u8.npy", u8);
+        Assert.Equal((2, 2, 2), (a.Count, a.Height, a.Width));
+        Assert.Equal(new[] { 0f, 128 / 255f, 1f, 1 / 255f, 2 / 255f, 3 / 255f, 4 / 255f, 5 / 255f }, a.Pixels);
+        var b = Npy.parse("numpy-f4.npy", f4);
+        Assert.Equal((2, 1, 3), (b.Count, b.Height, b.Width));
+        Assert.Equal(new[] { 0f, 0.25f, 1f, 0.5f, 0.125f, 0.75f }, b.Pixels);
+    }
+
+    [Fact]
     public void NpyOutsideTheUnitIntervalIsAClearErrorForABernoulliDecoder()
     {
         var images = new Images(2, 1, 2, [0.5f, 1.5f, 0.2f, 0.1f]);
