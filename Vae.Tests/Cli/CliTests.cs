@@ -33,13 +33,26 @@ public class DataCommandTests
     }
 
     [Fact]
-    public void InfoListsEveryFileWithItsChecksum()
+    public void InfoListsEveryFileWithItsChecksumAndNamesAMismatch()
     {
+        // A cache of its own holding copies of the real MNIST files, one of them altered, and no Frey Face.
         string cache = TestEnvironment.NewTempDirectory();
+        var real = global::Vae.Data.DataSets.Info(TestEnvironment.CachedData).Where(f => f.DataSet == "mnist").ToList();
+        Assert.All(real, f => Assert.True(f.Present && f.Valid, $"{f.Path}: the test command's set-up caches MNIST"));
+        string mnist = Path.Combine(cache, Path.GetFileName(Path.GetDirectoryName(real[0].Path)!));
+        Directory.CreateDirectory(mnist);
+        foreach (var f in real) File.Copy(f.Path, Path.Combine(mnist, Path.GetFileName(f.Path)));
+        string altered = Path.Combine(mnist, Path.GetFileName(real[1].Path));
+        using (var stream = File.OpenWrite(altered)) { stream.Seek(100, SeekOrigin.Begin); stream.WriteByte(0x5A); }
+
         var (code, output, _) = Vae.Run("data", "info", "--cache", cache);
         Assert.Equal(VaeCommand.Ok, code);
         Assert.Contains($"cache: {cache}", output);
-        Assert.Equal(5, output.Split('\n').Count(l => l.EndsWith("missing")));
+        var lines = output.Split('\n');
+        foreach (var f in real.Where(f => f.Path != real[1].Path))
+            Assert.Contains(lines, l => l.Contains(Path.GetFileName(f.Path)) && l.Contains(f.Sha256!) && l.TrimEnd().EndsWith(" ok", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains(Path.GetFileName(altered)) && l.Contains($"CHECKSUM MISMATCH (expected {real[1].ExpectedSha256})"));
+        Assert.Contains(lines, l => l.StartsWith("frey-face", StringComparison.Ordinal) && l.TrimEnd().EndsWith("missing", StringComparison.Ordinal));
     }
 
     [Fact]
