@@ -37,6 +37,10 @@ public sealed class VariationalAutoEncoder
     /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>.</summary>
     public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
 
+    /// <summary>Writes the encoder or the decoder as an ONNX model (float32) atomically to <paramref name="path"/>, for
+    /// ONNX Runtime: see <see cref="OnnxPart"/> for its inputs and outputs.</summary>
+    public void ExportOnnx(string path, OnnxPart part) => Vae.Core.Files.writeAtomically(path, OnnxExport.ToBytes(Core, part));
+
     Tensor Input(float[,] x, string name)
     {
         if (x.GetLength(1) != Core.Config.InputDim)
