@@ -1,3 +1,4 @@
+using SkiaSharp;
 using Vae.Core.Plots;
 
 namespace Vae;
@@ -14,6 +15,18 @@ public static class ImageMosaic
         if (columns < 1) throw new ArgumentOutOfRangeException(nameof(columns), columns, "expected at least 1 column");
         var flat = new float[images.Length];
         Buffer.BlockCopy(images, 0, flat, 0, flat.Length * sizeof(float));
-        Mosaic.save(path, images.GetLength(0), height, width, columns, flat);
+        var (gridWidth, gridHeight, pixels) = Mosaic.layout(images.GetLength(0), height, width, columns, flat);
+        Vae.Core.Files.writeAtomically(path, EncodeGrey(gridWidth, gridHeight, pixels));
+    }
+
+    /// <summary>An 8-bit grey-scale image (row-major bytes) encoded as PNG by SkiaSharp.</summary>
+    static byte[] EncodeGrey(int width, int height, byte[] pixels)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Gray8, SKAlphaType.Opaque));
+        for (int y = 0; y < height; y++)
+            System.Runtime.InteropServices.Marshal.Copy(pixels, y * width, bitmap.GetPixels() + y * bitmap.RowBytes, width);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var png = image.Encode(SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
     }
 }

@@ -4,6 +4,8 @@
 //   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/manifold.fsx [samples] [out.png]
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
+#r "../Vae.Cli/bin/Release/net10.0/SkiaSharp.dll"
+#r "../Vae.Cli/bin/Release/net10.0/Vae.dll"
 
 open System.Threading
 open TorchSharp
@@ -39,5 +41,6 @@ printfn "after %d samples: train bound %.2f, test bound %.2f nats per datapoint 
 // Appendix A: decoder means on a 20 x 20 grid placed at the inverse Gaussian CDF of an even grid on the unit square.
 let n = 20
 let means = Torch.noGrad (fun () -> VaeModel.decodeMean model (Mosaic.manifoldGrid n torch.float32))
-Mosaic.save output (n * n) 28 28 n (means.data<float32>().ToArray())
+let values = means.data<float32>().ToArray()
+Vae.ImageMosaic.SavePng(output, Array2D.init (n * n) 784 (fun i k -> values.[i * 784 + k]), 28, 28, n)
 printfn "wrote %s" output

@@ -47,18 +47,8 @@ module internal Bytes =
         with
         | :? InvalidDataException | :? EndOfStreamException as e -> raise (DataFormatException(file, field, expected, e.Message, e))
 
-    let private crcTable =
-        lazy (Array.init 256 (fun n ->
-            let mutable c = uint32 n
-            for _ in 0..7 do c <- if c &&& 1u <> 0u then 0xEDB88320u ^^^ (c >>> 1) else c >>> 1
-            c))
-
     /// The CRC-32 (IEEE 802.3) of the bytes, as gzip's trailer records it.
-    let crc32 (b: byte[]) =
-        let t = crcTable.Value
-        let mutable c = 0xFFFFFFFFu
-        for x in b do c <- t.[int ((c ^^^ uint32 x) &&& 0xFFu)] ^^^ (c >>> 8)
-        c ^^^ 0xFFFFFFFFu
+    let crc32 (b: byte[]) = System.IO.Hashing.Crc32.HashToUInt32(System.ReadOnlySpan<byte>(b))
 
     /// Decompresses a whole (single-member) gzip stream; a corrupt or truncated stream is a
     /// DataFormatException. The trailer's CRC-32 and length are checked: .NET's GZipStream

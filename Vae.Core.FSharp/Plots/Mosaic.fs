@@ -5,37 +5,6 @@ open System.IO
 open TorchSharp
 open Vae.Core
 
-/// Image mosaics written as 8-bit grey-scale PNG files (no drawing library needed).
-[<RequireQualifiedAccess>]
-module Png =
-
-    let private chunk (w: BinaryWriter) (kind: string) (data: byte[]) =
-        let typed = Array.append (Text.Encoding.ASCII.GetBytes kind) data
-        let be (v: uint32) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-        w.Write(be (uint32 data.Length))
-        w.Write typed
-        w.Write(be (Vae.Core.Data.Bytes.crc32 typed))
-
-    /// Encodes a grey-scale image (row-major bytes, width x height) as PNG.
-    let encodeGrey (width: int) (height: int) (pixels: byte[]) : byte[] =
-        if pixels.Length <> width * height then invalidArg (nameof pixels) "expected width x height bytes"
-        use ms = new MemoryStream()
-        use w = new BinaryWriter(ms)
-        w.Write [| 0x89uy; byte 'P'; byte 'N'; byte 'G'; 13uy; 10uy; 26uy; 10uy |]
-        let be (v: int) = [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-        // IHDR: size, bit depth 8, colour type 0 (grey), deflate, adaptive filtering, no interlace.
-        chunk w "IHDR" (Array.concat [ be width; be height; [| 8uy; 0uy; 0uy; 0uy; 0uy |] ])
-        let raw = Array.zeroCreate<byte> (height * (width + 1))
-        for y in 0 .. height - 1 do
-            Array.blit pixels (y * width) raw (y * (width + 1) + 1) width // filter byte 0 (none) per row
-        use z = new MemoryStream()
-        (use zl = new Compression.ZLibStream(z, Compression.CompressionLevel.Optimal)
-         zl.Write(raw, 0, raw.Length))
-        chunk w "IDAT" (z.ToArray())
-        chunk w "IEND" [||]
-        w.Flush()
-        ms.ToArray()
-
 /// Arranging images into a grid.
 [<RequireQualifiedAccess>]
 module Mosaic =
@@ -55,11 +24,6 @@ module Mosaic =
                     let v = values.[i * height * width + y * width + x]
                     out.[(oy + y) * W + ox + x] <- byte (Math.Round(float (max 0.0f (min 1.0f v)) * 255.0))
         W, H, out
-
-    /// Writes the grid of layout as a PNG file (atomically).
-    let save (path: string) (count: int) (height: int) (width: int) (columns: int) (values: float32[]) =
-        let W, H, pixels = layout count height width columns values
-        Files.writeAtomically path (Png.encodeGrey W H pixels)
 
     /// Appendix A: latent points of a J = 2 model on an n x n grid placed at the inverse Gaussian CDF
     /// of evenly spaced points (i + 1/2) / n of the unit square, row by row (second coordinate
