@@ -22,6 +22,7 @@ public static class ImageMosaic
     /// <summary>An 8-bit grey-scale image (row-major bytes) encoded as PNG by SkiaSharp.</summary>
     static byte[] EncodeGrey(int width, int height, byte[] pixels)
     {
+        ScriptNatives.EnsureSkia();
         using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Gray8, SKAlphaType.Opaque));
         for (int y = 0; y < height; y++)
             System.Runtime.InteropServices.Marshal.Copy(pixels, y * width, bitmap.GetPixels() + y * bitmap.RowBytes, width);

@@ -37,10 +37,29 @@ type Tensor = torch.Tensor
 [<RequireQualifiedAccess>]
 module Torch =
 
+    // A host that does not list libtorch among its dependencies (dotnet fsi, a notebook) does not find the natives
+    // that a build put in runtimes/<rid>/native beside TorchSharp.dll: load them from there by path (their RUNPATH
+    // $ORIGIN finds the rest), then let TorchSharp initialise, which finds them loaded.
+    let private initialised =
+        lazy (
+            let dir = System.IO.Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
+            if RuntimeInformation.IsOSPlatform OSPlatform.Linux && not (System.String.IsNullOrEmpty dir) then
+                let rid = if RuntimeInformation.ProcessArchitecture = Architecture.Arm64 then "linux-arm64" else "linux-x64"
+                let native = System.IO.Path.Combine(dir, "runtimes", rid, "native")
+                for library in [ "libtorch_cpu.so"; "libLibTorchSharp.so" ] do
+                    let path = System.IO.Path.Combine(native, library)
+                    if System.IO.File.Exists path then NativeLibrary.Load path |> ignore
+            torch.InitializeDeviceType DeviceType.CPU)
+
+    /// Loads libtorch's natives from beside TorchSharp.dll if they are not loaded yet; the library's entry points
+    /// (threads, generators, MKL's set-up) call it, so an F# script needs no library path.
+    let ensureLoaded () = initialised.Force()
+
     /// Sets the number of threads libtorch uses for intra-op parallelism.
     /// On a 2-core machine, 2 busy libtorch threads beside other work collapse throughput: say how many you use.
     let setThreads (n: int) =
         if n < 1 then invalidArg (nameof n) (sprintf "threads must be at least 1, got %d" n)
+        ensureLoaded ()
         torch.set_num_threads n
 
     /// A TorchSharp scalar from a float.
@@ -51,7 +70,7 @@ module Torch =
 
     /// Forces libtorch to load now (its natives load lazily on first use) and returns its version.
     let load () : string =
-        torch.InitializeDeviceType DeviceType.CPU
+        ensureLoaded ()
         torch.__version__
 
     /// Makes glibc's malloc keep freed memory for reuse: the mmap threshold at its maximum (32 MB) and
@@ -146,7 +165,9 @@ module Torch =
         y, Seq.toArray gs
 
     /// A generator seeded for reproducible sampling on the CPU.
-    let generator (seed: int64) : torch.Generator = new torch.Generator(uint64 seed, torch.CPU)
+    let generator (seed: int64) : torch.Generator =
+        ensureLoaded ()
+        new torch.Generator(uint64 seed, torch.CPU)
 
     /// Central finite differences of a scalar function with respect to every element of x (float64
     /// recommended): (f(x + h e_i) - f(x - h e_i)) / 2h. Used to check autodiff gradients.

@@ -1,6 +1,6 @@
 // Frey Face, J = 10, the paper's settings: the test bound after 10^6 samples and the latent dimensions in use, seed by seed.
-// Build first (`dotnet build Vae.Cli -c Release`), then run with the build's patched natives on the path:
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/frey-seeds.fsx -- 0 1 2
+// Build first (`dotnet build Vae.Cli -c Release`), then run (the library loads the build's patched natives itself):
+//   dotnet fsi scripts/frey-seeds.fsx -- 0 1 2
 // Options before the seeds: --samples N (default 1e6), --step-size S (0.02), --init-std S (0.01), --no-warm-up,
 // --float64 (the model and data in float64), --linear-mean (the decoder's mean without the sigmoid),
 // --torch-default-biases (biases drawn from U(-1/sqrt(fan in), 1/sqrt(fan in)), PyTorch's nn.Linear default, as an

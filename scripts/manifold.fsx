@@ -1,7 +1,7 @@
 // Trains a J = 2 VAE on MNIST from F# (AEVB, the paper's settings, 200 hidden units), prints its bounds and draws
 // Appendix A's learned manifold as a PNG mosaic.
-// Build first (`dotnet build Vae.Cli -c Release`), then run with the build's natives on the library path:
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/manifold.fsx [samples] [out.png]
+// Build first (`dotnet build Vae.Cli -c Release`), then run (the library loads the build's patched natives itself):
+//   dotnet fsi scripts/manifold.fsx [samples] [out.png]
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 #r "../Vae.Cli/bin/Release/net10.0/SkiaSharp.dll"

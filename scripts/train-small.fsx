@@ -1,6 +1,6 @@
 // Trains a small VAE on MNIST from F# and prints its bounds.
-// Build first (`dotnet build Vae.Cli -c Release`), then run with the build's patched natives on the path:
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/train-small.fsx
+// Build first (`dotnet build Vae.Cli -c Release`), then run (the library loads the build's patched natives itself):
+//   dotnet fsi scripts/train-small.fsx
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 

@@ -18,6 +18,7 @@ public static class LearningCurvePlot
     /// <paramref name="panelHeight"/> pixels; training samples on a log axis (Figure 2) or in millions (Figure 3).</summary>
     public static void Save(ExperimentResults results, Func<int, string> title, bool logSamples, string path, int panelWidth = 420, int panelHeight = 420)
     {
+        ScriptNatives.EnsureSkia();
         var sizes = results.Runs.Select(r => r.LatentDimensions).Distinct().ToList();
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * sizes.Count, panelHeight));
         surface.Canvas.Clear(SKColors.White);
