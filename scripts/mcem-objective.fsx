@@ -2,7 +2,7 @@
 // paper's settings): prints its own objective, the mean log p(x, z) at the chains' samples, with the HMC step size
 // and the chains' spread, every 50 iterations (one iteration = 1000 training samples).
 // Build first (`dotnet build Vae.Cli -c Release`), then:
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi scripts/mcem-objective.fsx [iterations]
+//   dotnet fsi scripts/mcem-objective.fsx [iterations]
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 
