@@ -14,6 +14,18 @@ public enum DecoderLikelihood
     LinearGaussian,
 }
 
+/// <summary>How a training step computes its gradient.</summary>
+public enum GradientComputation
+{
+    /// <summary>The hand-derived gradient (one pass over flat buffers) wherever it covers the configuration (AEVB with
+    /// estimator B and L = 1, wake-sleep, MLP decoders), else autograd.</summary>
+    Auto,
+    /// <summary>libtorch's autograd through the algorithm's objective, for every configuration.</summary>
+    Autograd,
+    /// <summary>The hand-derived gradient; a configuration it does not cover is refused.</summary>
+    HandDerived,
+}
+
 /// <summary>Which SGVB estimator of the lower bound.</summary>
 public enum SgvbEstimator
 {
@@ -90,11 +102,16 @@ public sealed class AevbOptions
     /// <summary>Matrix multiplies in bfloat16, with float32 master weights, gradients and Adagrad state (opt-in; fast on
     /// CPUs with AVX-512 BF16 or AMX). Available for estimator B with L = 1 and a Bernoulli decoder in float32.</summary>
     public bool MixedPrecision { get; init; }
+    /// <summary>How the steps compute their gradient: <see cref="GradientComputation.Auto"/> (the hand-derived step
+    /// wherever it covers the configuration), or one of the two explicitly. The run reports the one it uses
+    /// (<see cref="Trainer.GradientPath"/>, options.txt).</summary>
+    public GradientComputation Gradient { get; init; }
     /// <summary>The seed of initialisation and of all sampling during training.</summary>
     public long Seed { get; init; }
 
     internal void Validate()
     {
+        if (!Enum.IsDefined(Gradient)) throw new ArgumentOutOfRangeException(nameof(Gradient), Gradient, "gradient: expected Auto, Autograd or HandDerived");
         if (SamplesPerDatapoint < 1) throw new ArgumentOutOfRangeException(nameof(SamplesPerDatapoint), SamplesPerDatapoint, "samples per datapoint: expected at least 1");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size: expected at least 1");
         if (!(StepSize > 0) || !double.IsFinite(StepSize)) throw new ArgumentOutOfRangeException(nameof(StepSize), StepSize, "step size: expected a positive number");
@@ -104,14 +121,15 @@ public sealed class AevbOptions
 
     internal Vae.Core.AevbConfig ToCore() => new(
         Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
-        SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision);
+        SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision,
+        Gradient switch { GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd, GradientComputation.HandDerived => Vae.Core.GradientChoice.HandDerived, _ => Vae.Core.GradientChoice.Auto });
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize)
     {
         var c = ToCore();
         return FromCore(new Vae.Core.AevbConfig(c.Estimator, c.Samples, c.BatchSize,
-            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision), Seed);
+            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient), Seed);
     }
 
     internal static AevbOptions FromCore(Vae.Core.AevbConfig c, long seed) => new()
@@ -119,5 +137,6 @@ public sealed class AevbOptions
         Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
         SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
         WarmUp = c.Optimizer.WarmUp, Regulariser = c.Optimizer.Regulariser, WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
+        Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived : GradientComputation.Auto,
     };
 }

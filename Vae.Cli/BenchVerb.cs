@@ -249,7 +249,7 @@ static class BenchVerb
     static AevbConfig PaperConfig(int m, bool mixed)
     {
         var paper = Aevb.paper(0.02);
-        return new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed);
+        return new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient);
     }
 
     static double Median(IEnumerable<double> xs)

@@ -10,7 +10,7 @@ static class SweepVerb
 {
     // The training options a sweep passes on to every seed's `vae train`.
     static readonly string[] TrainOptions =
-        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "binarize", "precision", "eval-every"];
+        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "binarize", "precision", "gradient", "eval-every"];
     // Those a resumed run may be given again (the others are in its checkpoint).
     static readonly string[] ResumeOptions = ["samples", "eval-every", "cache", "frey-face"];
 

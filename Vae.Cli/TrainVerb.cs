@@ -11,7 +11,7 @@ static class TrainVerb
     public const long DefaultSamples = 1_000_000;
 
     static readonly string[] Valued =
-        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "precision", "eval-every", "out", "resume"];
+        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "precision", "gradient", "eval-every", "out", "resume"];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
@@ -25,7 +25,7 @@ static class TrainVerb
         string outDir;
         if (a.String("resume") is string resume)
         {
-            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "precision", "dataset", "out" })
+            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "precision", "gradient", "dataset", "out" })
                 if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
             string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
@@ -51,6 +51,10 @@ static class TrainVerb
                 Seed = a.Integer("seed", 0, 0),
                 Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
                 MixedPrecision = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16",
+                Gradient = a.Choice("gradient", "auto", "auto", "autograd", "hand-derived") switch
+                {
+                    "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, _ => GradientComputation.Auto,
+                },
             };
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Has("double")))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b and a Bernoulli decoder in float32 (mnist, idx or npy data)");

@@ -15,6 +15,7 @@ public static class VaeCommand
           vae train [--algorithm aevb|wake-sleep|mcem] [--ntrain N] [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
                     [--latent J] [--hidden H] [--estimator a|b] [--step-size S|auto] [--batch M]
                     [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic] [--precision float32|bfloat16]
+                    [--gradient auto|autograd|hand-derived]
                     [--eval-every N] [--double] [--out DIR | --resume DIR]
           vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
                        [--posterior-samples 50] [--leapfrog 4] [--burn-in 1000] [--seed S] [--threads T]

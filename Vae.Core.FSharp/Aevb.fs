@@ -4,6 +4,14 @@ open System
 open TorchSharp
 
 /// Settings of AEVB (Algorithm 1); Aevb.paper gives the paper's.
+/// How a run's steps compute their gradient. Auto: the hand-derived step (FusedAevb) wherever it covers the
+/// configuration, else autograd; Autograd: always the algorithm's autograd step; HandDerived: the hand-derived step,
+/// refused where it does not cover the configuration. The trajectories agree to rounding (property-tested in float64).
+type GradientChoice =
+    | Auto
+    | Autograd
+    | HandDerived
+
 type AevbConfig =
     { Estimator: EstimatorKind
       /// Samples L of eps per datapoint (the paper: 1).
@@ -17,7 +25,9 @@ type AevbConfig =
       Binarize: bool
       /// Matrix multiplies in bfloat16 (float32 master weights, gradients and Adagrad state); only the fused
       /// step (FusedAevb) has it. Off: float32 throughout, as the paper.
-      MixedPrecision: bool }
+      MixedPrecision: bool
+      /// Which gradient the steps use (Auto by default).
+      Gradient: GradientChoice }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -42,7 +52,7 @@ module Aevb =
 
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
-        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false }
+        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto }
 
     /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
     let init (model: VaeModel) : TrainerState =

@@ -105,20 +105,36 @@ module TrainingRun =
 
     let private inv = ModelCheckpoint.inv
 
-    /// Whether the run's steps are FusedAevb's hand-derived ones rather than its algorithm's autograd step.
-    let private fused (s: RunSettings) (state: TrainerState) =
+    /// Whether FusedAevb's hand-derived step covers the run's algorithm and configuration.
+    let private covered (s: RunSettings) (state: TrainerState) =
         match s.Algorithm with
         | AevbAlgorithm -> FusedAevb.supports s.Aevb state.Model
         | WakeSleepAlgorithm -> FusedAevb.supportsWakeSleep s.Aevb state.Model
         | McemAlgorithm -> false
 
-    /// The state a run with settings s starts from: checked for what mixed precision needs, and, when the fused step
-    /// trains it, laid out in flat buffers now, so that a model taken from the run before training sees its updates.
+    /// Whether the run's steps are FusedAevb's hand-derived ones rather than its algorithm's autograd step: as the
+    /// settings' Gradient says (Auto: wherever the hand-derived step covers the configuration).
+    let private fused (s: RunSettings) (state: TrainerState) =
+        s.Aevb.Gradient <> Autograd && covered s state
+
+    /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
+    /// and, when the fused step trains it, laid out in flat buffers now, so that a model taken from the run before
+    /// training sees its updates.
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         if s.Aevb.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         FusedAevb.requireSupported s.Aevb state.Model
+        if s.Aevb.Gradient = Autograd && s.Aevb.MixedPrecision then
+            invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
+        if s.Aevb.Gradient = HandDerived && not (covered s state) then
+            invalidArg "Gradient"
+                (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with MLP decoders, not this run (%s, estimator %A, L = %d, %A decoder); choose auto or autograd"
+                    (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
+                    s.Aevb.Estimator s.Aevb.Samples state.Model.Config.Likelihood)
         if fused s state then FusedAevb.prepare state else state
+
+    /// The gradient choice as a checkpoint field's text.
+    let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived"
 
     /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (FusedAevb),
     /// "hand-derived, bfloat16 multiplies" (FusedAevb with mixed precision) or "autograd" (the algorithm's own step).
@@ -194,6 +210,7 @@ module TrainingRun =
               "aevb.weight_prior", string s.Aevb.WeightPrior
               "aevb.binarize", string s.Aevb.Binarize
               "aevb.mixed_precision", string s.Aevb.MixedPrecision
+              "aevb.gradient", gradientName s.Aevb.Gradient
               "seed", string s.Seed
               "dataset", s.Dataset
               "progress.step", string r.Step
@@ -231,7 +248,14 @@ module TrainingRun =
               Optimizer = { StepSize = positive "aevb.step_size"; WarmUp = warmUp; Regulariser = r.NonNegative "aevb.regulariser" }
               WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize"
               // Absent in checkpoints written before the option existed: float32.
-              MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision" }
+              MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision"
+              // Absent in checkpoints written before the choice existed: auto, as they trained.
+              Gradient =
+                match c.Fields.TryFind "aevb.gradient" with
+                | None | Some "auto" -> Auto
+                | Some "autograd" -> Autograd
+                | Some "hand-derived" -> HandDerived
+                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd or hand-derived" v) }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -255,5 +279,5 @@ module TrainingRun =
         let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = count "progress.optimizer_steps" }; Mcmc = mcmc }
         let state =
             try forTraining settings state
-            with :? ArgumentException as e -> r.Fail(sprintf "field 'aevb.mixed_precision': %s" e.Message)
+            with :? ArgumentException as e -> r.Fail(sprintf "fields 'aevb.mixed_precision' and 'aevb.gradient': %s" e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }
