@@ -1,4 +1,3 @@
 using System.Runtime.CompilerServices;
 
 [assembly: InternalsVisibleTo("Vae.Tests")]
-[assembly: InternalsVisibleTo("Vae.Cli")]

@@ -25,6 +25,16 @@ public static class TorchRuntime
     /// mapping them again each step (a straightforward training loop ran 2-3 times slower that way here). Linux only;
     /// returns false where glibc is absent.</summary>
     public static bool RetainFreedMemory() => Vae.Core.Torch.retainFreedMemory();
+
+    /// <summary>libtorch's intra-op threads (one per core at most: two busy threads per core collapse throughput).</summary>
+    public static int Threads
+    {
+        get => Vae.Core.Torch.threads();
+        set => Vae.Core.Torch.setThreads(value);
+    }
+
+    /// <summary>Loads libtorch (its natives load lazily on first use) and returns its version.</summary>
+    public static string LibTorchVersion => Vae.Core.Torch.load();
 }
 
 /// <summary>What <see cref="TorchRuntime.UseMklAvx512"/> did.</summary>

@@ -34,6 +34,11 @@ public sealed class VariationalAutoEncoder
     public static VariationalAutoEncoder Load(string path) =>
         new(ModelCheckpoint.read(path, Checkpoint.load(path)));
 
+    /// <summary>The text settings a model file or training checkpoint records (model.*, the run's settings and
+    /// progress, the data set's fields), checked as a checkpoint but without loading its tensors' meaning.</summary>
+    public static IReadOnlyDictionary<string, string> ReadSettings(string path) =>
+        Checkpoint.load(path).Fields.ToDictionary(kv => kv.Key, kv => kv.Value);
+
     /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>.</summary>
     public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
 

@@ -103,7 +103,7 @@ public sealed class Arguments
         int threads = (int)Integer("threads", Environment.ProcessorCount, 1, 1024);
         if (threads > Environment.ProcessorCount)
             stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
-        Vae.Core.Torch.setThreads(threads);
+        Vae.TorchRuntime.Threads = threads;
         return threads;
     }
 

@@ -25,11 +25,11 @@ static class EvaluateVerb
         a.Threads(stderr);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
 
-        var contents = Vae.Core.Checkpoint.load(path);
+        var settings = VariationalAutoEncoder.ReadSettings(path);
         var model = VariationalAutoEncoder.Load(path);
         if (mixed && (estimator is "elbo" or "hmc-marginal"))
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
-        var data = DataChoice.FromFields(contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
+        var data = DataChoice.FromFields(settings, a.String("cache"), a.String("frey-face"));
         var set = data.Load(stderr);
         ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;
         var test = First(set.Test);

@@ -36,7 +36,7 @@ static class PictureVerbs
                 break;
             default: // reconstruct: test images in one row, their reconstructions in the next
                 int pairs = (int)a.Integer("count", 10, 1, 1000);
-                var fields = Vae.Core.Checkpoint.load(path).Fields.ToDictionary(kv => kv.Key, kv => kv.Value);
+                var fields = VariationalAutoEncoder.ReadSettings(path);
                 var test = DataChoice.FromFields(fields, a.String("cache"), a.String("frey-face")).Load(stderr).Test;
                 var originals = new float[pairs, d];
                 for (int i = 0; i < pairs; i++) test.Image(i).CopyTo(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref originals[i, 0], d));

@@ -30,7 +30,7 @@ static class TrainVerb
             string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
             trainer = Trainer.Resume(checkpoint);
-            data = DataChoice.FromFields(Vae.Core.Checkpoint.load(checkpoint).Fields.ToDictionary(kv => kv.Key, kv => kv.Value), a.String("cache"), a.String("frey-face"));
+            data = DataChoice.FromFields(VariationalAutoEncoder.ReadSettings(checkpoint), a.String("cache"), a.String("frey-face"));
             outDir = resume;
         }
         else

@@ -76,7 +76,7 @@ public static class VaeCommand
             // libtorch's per-step tensors are reused instead of mapped and unmapped each step (Torch.retainFreedMemory);
             // the benchmark's reference process keeps glibc's defaults, as a straightforward program would.
             if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
-                Vae.Core.Torch.retainFreedMemory();
+                Vae.TorchRuntime.RetainFreedMemory();
             // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
             // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
             // `data` needs no libtorch, so it does not load it.
@@ -132,7 +132,7 @@ public static class VaeCommand
     static int Version(TextWriter stdout)
     {
         stdout.WriteLine($"vae {typeof(VaeCommand).Assembly.GetName().Version}");
-        stdout.WriteLine($"libtorch {Vae.Core.Torch.load()} ({Vae.Core.Torch.threads()} threads); {MklDispatch}");
+        stdout.WriteLine($"libtorch {Vae.TorchRuntime.LibTorchVersion} ({Vae.TorchRuntime.Threads} threads); {MklDispatch}");
         return Ok;
     }
 }
