@@ -39,7 +39,9 @@ public sealed class VariationalAutoEncoder
     public static IReadOnlyDictionary<string, string> ReadSettings(string path) =>
         Checkpoint.load(path).Fields.ToDictionary(kv => kv.Key, kv => kv.Value);
 
-    /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>.</summary>
+    /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>: as safetensors
+    /// (readable by PyTorch; settings in its metadata, a SHA-256 of the data) when the name ends in .safetensors, else in
+    /// the project's own format. <see cref="Load"/> reads both.</summary>
     public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
 
     /// <summary>Writes the encoder or the decoder as an ONNX model (float32) atomically to <paramref name="path"/>, for

@@ -1,7 +1,7 @@
 namespace Vae.Cli;
 
-/// <summary><c>vae export --checkpoint DIR --format onnx --part encoder|decoder [--out FILE]</c>: a model's network as an
-/// ONNX file for ONNX Runtime.</summary>
+/// <summary><c>vae export --checkpoint DIR --format onnx|safetensors [--part encoder|decoder] [--out FILE]</c>: a
+/// model's network as an ONNX file for ONNX Runtime, or the model as a safetensors file for PyTorch.</summary>
 static class ExportVerb
 {
     public static int Run(string[] args, TextWriter stdout)
@@ -11,7 +11,15 @@ static class ExportVerb
         string path = a.String("checkpoint") ?? throw new UsageException("export: --checkpoint FILE|DIR is required");
         if (Directory.Exists(path)) path = Path.Combine(path, Trainer.CheckpointFileName);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
-        a.Choice("format", "onnx", "onnx");
+        if (a.Choice("format", "onnx", "onnx", "safetensors") == "safetensors")
+        {
+            if (a.Has("part")) throw new UsageException("export: --part applies to --format onnx; a safetensors file holds the whole model");
+            string file = a.String("out") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.safetensors");
+            if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {file}: expected a name ending in .safetensors");
+            VariationalAutoEncoder.Load(path).Save(file);
+            stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear) and settings in safetensors");
+            return VaeCommand.Ok;
+        }
         var part = a.Choice("part", "encoder", "encoder", "decoder") == "encoder" ? OnnxPart.Encoder : OnnxPart.Decoder;
         string output = a.String("out") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, part == OnnxPart.Encoder ? "encoder.onnx" : "decoder.onnx");
         var model = VariationalAutoEncoder.Load(path);

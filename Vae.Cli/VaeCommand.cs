@@ -33,7 +33,7 @@ public static class VaeCommand
           vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
           vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
           vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
-          vae export --checkpoint FILE --format onnx --part encoder|decoder [--out FILE]
+          vae export --checkpoint FILE --format onnx|safetensors [--part encoder|decoder] [--out FILE]
           vae bench [--quick] [--threads 1,2] [--repetitions R] [--steps S]
           vae data fetch mnist|frey-face [--cache DIR] [--frey-face PATH] [--offline]
           vae data info [--cache DIR]

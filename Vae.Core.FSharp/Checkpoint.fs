@@ -2,7 +2,9 @@ namespace Vae.Core
 
 open System
 open System.IO
+open System.Security.Cryptography
 open System.Text
+open System.Text.Json
 open TorchSharp
 
 /// A checkpoint file is corrupt, truncated or does not match what loads it. The message names the file and what differs.
@@ -17,6 +19,139 @@ type CheckpointContents =
       Fields: Map<string, string>
       /// Named tensors in a fixed order (parameters, optimiser state, RNG state).
       Tensors: (string * Tensor) list }
+
+/// Checkpoint contents as a safetensors file, the format PyTorch and the Hugging Face tools read: a little-endian
+/// uint64 header length, a JSON header (the text fields in "__metadata__", then each tensor's dtype, shape and
+/// data offsets), padded with spaces to 8 bytes, then the tensors' raw little-endian values back to back. The
+/// metadata's "vae.sha256" is the SHA-256 of the data. Reading instantiates no type named by the file, checks every
+/// size, offset and the hash before allocating a tensor, and raises CheckpointException naming what is wrong.
+[<RequireQualifiedAccess>]
+module Safetensors =
+
+    /// The metadata key of the data's SHA-256.
+    let [<Literal>] HashKey = "vae.sha256"
+    let private maxHeader = 100L * 1024L * 1024L
+
+    let private dtypeName (t: Tensor) =
+        if t.dtype = torch.uint8 then "U8", 1
+        elif t.dtype = torch.float32 then "F32", 4
+        elif t.dtype = torch.float64 then "F64", 8
+        else invalidArg "tensor" (sprintf "safetensors files here hold U8, F32 and F64 tensors, not %O" t.dtype)
+
+    /// The contents as safetensors bytes; equal contents give equal bytes.
+    let toBytes (c: CheckpointContents) : byte[] =
+        let data = new MemoryStream()
+        let entries =
+            [ for name, t in c.Tensors ->
+                  let dtype, width = dtypeName t
+                  let t = t.detach().contiguous()
+                  let bytes = Array.zeroCreate<byte> (int t.NumberOfElements * width)
+                  t.bytes.CopyTo(Span<byte>(bytes))
+                  let start = data.Length
+                  data.Write(bytes, 0, bytes.Length)
+                  name, dtype, t.shape, start, data.Length ]
+        let body = data.ToArray()
+        let hash = Convert.ToHexStringLower(SHA256.HashData body)
+        use header = new MemoryStream()
+        (use w = new Utf8JsonWriter(header)
+         w.WriteStartObject()
+         w.WriteStartObject "__metadata__"
+         for KeyValue(k, v) in c.Fields.Add(HashKey, hash) do w.WriteString(k, v)
+         w.WriteEndObject()
+         for name, dtype, shape, start, stop in entries do
+             w.WriteStartObject name
+             w.WriteString("dtype", dtype)
+             w.WriteStartArray "shape"
+             for d in shape do w.WriteNumberValue d
+             w.WriteEndArray()
+             w.WriteStartArray "data_offsets"
+             w.WriteNumberValue start
+             w.WriteNumberValue stop
+             w.WriteEndArray()
+             w.WriteEndObject()
+         w.WriteEndObject())
+        let json = header.ToArray()
+        let padded = Array.append json (Array.create ((8 - json.Length % 8) % 8) (byte ' '))
+        Array.concat [ BitConverter.GetBytes(uint64 padded.Length); padded; body ]
+
+    /// Whether bytes look like a safetensors file (a plausible header length, then a JSON object).
+    let looksLike (b: byte[]) =
+        b.Length >= 10 && (let n = BitConverter.ToUInt64(b, 0) in n >= 2UL && n <= uint64 (b.Length - 8)) && b.[8] = byte '{'
+
+    /// Parses safetensors bytes; file names the source in errors.
+    let ofBytes (file: string) (b: byte[]) : CheckpointContents =
+        let fail what : 'a = raise (CheckpointException(file, what))
+        if b.Length < 8 then fail (sprintf "truncated: %d bytes, expected at least the 8-byte header length" b.Length)
+        let n = BitConverter.ToUInt64(b, 0)
+        if n > uint64 (b.Length - 8) || int64 n > maxHeader then
+            fail (sprintf "header length %d exceeds the file's %d bytes after it" n (b.Length - 8))
+        let dataStart = 8 + int n
+        let dataLength = int64 (b.Length - dataStart)
+        use doc =
+            try JsonDocument.Parse(ReadOnlyMemory<byte>(b, 8, int n))
+            with :? JsonException as e -> fail (sprintf "header: not JSON (%s)" e.Message)
+        if doc.RootElement.ValueKind <> JsonValueKind.Object then fail "header: expected a JSON object"
+        let seen = Collections.Generic.HashSet<string>()
+        let mutable fields = Map.empty
+        let specs = ResizeArray()
+        for p in doc.RootElement.EnumerateObject() do
+            if not (seen.Add p.Name) then fail (sprintf "header: '%s' appears more than once" p.Name)
+            if p.Name = "__metadata__" then
+                if p.Value.ValueKind <> JsonValueKind.Object then fail "header: '__metadata__' is not an object of strings"
+                for m in p.Value.EnumerateObject() do
+                    if m.Value.ValueKind <> JsonValueKind.String then fail (sprintf "metadata '%s': expected a string" m.Name)
+                    if fields.ContainsKey m.Name then fail (sprintf "metadata '%s' appears more than once" m.Name)
+                    fields <- fields.Add(m.Name, m.Value.GetString())
+            else
+                let v = p.Value
+                let prop (k: string) =
+                    match v.ValueKind with
+                    | JsonValueKind.Object ->
+                        (match v.TryGetProperty k with
+                         | true, x -> x
+                         | _ -> fail (sprintf "tensor '%s': no '%s'" p.Name k))
+                    | _ -> fail (sprintf "tensor '%s': expected an object" p.Name)
+                let scalar, width =
+                    match (prop "dtype").ValueKind, (prop "dtype").ToString() with
+                    | JsonValueKind.String, "U8" -> torch.uint8, 1
+                    | JsonValueKind.String, "F32" -> torch.float32, 4
+                    | JsonValueKind.String, "F64" -> torch.float64, 8
+                    | _, d -> fail (sprintf "tensor '%s': dtype %s, expected U8, F32 or F64" p.Name d)
+                let integers (k: string) =
+                    let a = prop k
+                    if a.ValueKind <> JsonValueKind.Array then fail (sprintf "tensor '%s': '%s' is not an array" p.Name k)
+                    [| for x in a.EnumerateArray() ->
+                           match x.ValueKind, x.TryGetInt64() with
+                           | JsonValueKind.Number, (true, v) when v >= 0L -> v
+                           | _ -> fail (sprintf "tensor '%s': '%s' holds %s, expected non-negative integers" p.Name k (x.ToString())) |]
+                let shape = integers "shape"
+                if shape.Length > 8 then fail (sprintf "tensor '%s': rank %d, expected at most 8" p.Name shape.Length)
+                let count =
+                    shape |> Array.fold (fun acc d ->
+                        if d > 0L && acc > dataLength / d then fail (sprintf "tensor '%s': shape %A exceeds the file" p.Name shape)
+                        acc * d) 1L
+                match integers "data_offsets" with
+                | [| start; stop |] when start <= stop && stop <= dataLength && stop - start = count * int64 width ->
+                    specs.Add((p.Name, scalar, width, shape, start, stop))
+                | offsets -> fail (sprintf "tensor '%s': data offsets %A do not hold %d values of %d bytes within the %d data bytes" p.Name offsets count width dataLength)
+        // The tensors tile the data exactly, in order: no gap, no overlap, nothing after.
+        let ordered = specs |> Seq.sortBy (fun (_, _, _, _, start, _) -> start) |> Seq.toList
+        let mutable at = 0L
+        for name, _, _, _, start, stop in ordered do
+            if start <> at then fail (sprintf "tensor '%s': data starts at %d, expected %d (the tensors must tile the data)" name start at)
+            at <- stop
+        if at <> dataLength then fail (sprintf "%d data bytes after the last tensor" (dataLength - at))
+        match fields.TryFind HashKey with
+        | Some h when h <> Convert.ToHexStringLower(SHA256.HashData(ReadOnlySpan<byte>(b, dataStart, int dataLength))) ->
+            fail "corrupt: the SHA-256 of the data does not match the metadata's vae.sha256"
+        | _ -> ()
+        let tensors =
+            [ for name, scalar, width, shape, start, stop in specs ->
+                  let t = torch.empty(shape, dtype = scalar)
+                  Span<byte>(b, dataStart + int start, int (stop - start)).CopyTo(t.bytes)
+                  ignore width
+                  name, t ]
+        { Fields = fields.Remove HashKey; Tensors = tensors }
 
 /// The versioned checkpoint format. Layout (little-endian): the magic "VAECKPT\000", a uint32 format
 /// version, a uint32 count of text fields and each as (uint32 length, UTF-8 key, uint32 length, UTF-8
@@ -133,12 +268,17 @@ module Checkpoint =
         { Fields = fields; Tensors = tensors }
 
     /// Writes the checkpoint atomically (temporary name, then rename).
-    let save (path: string) (c: CheckpointContents) = Files.writeAtomically path (toBytes c)
+    /// A path ending in .safetensors gets the safetensors format, any other this one.
+    let save (path: string) (c: CheckpointContents) =
+        Files.writeAtomically path (if path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) then Safetensors.toBytes c else toBytes c)
 
-    /// Reads a checkpoint file.
+    /// Reads a checkpoint file in either format (told apart by their first bytes).
     let load (path: string) : CheckpointContents =
         if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such checkpoint" path, path))
-        ofBytes path (File.ReadAllBytes path)
+        let b = File.ReadAllBytes path
+        if b.Length >= magic.Length && b.[.. magic.Length - 1] = magic then ofBytes path b
+        elif Safetensors.looksLike b then Safetensors.ofBytes path b
+        else ofBytes path b
 
     /// A text field, or a CheckpointException naming it.
     let field (file: string) (key: string) (c: CheckpointContents) : string =
