@@ -116,10 +116,10 @@ static class TrainVerb
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";
-        string method = trainer.Algorithm switch { "aevb" => $"AEVB (estimator {o.Estimator})", "wake-sleep" => "wake-sleep", _ => "Monte Carlo EM" };
+        string method = trainer.Algorithm switch { TrainingAlgorithm.Aevb => $"AEVB (estimator {o.Estimator})", TrainingAlgorithm.WakeSleep => "wake-sleep", _ => "Monte Carlo EM" };
         stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
-        bool mcem = trainer.Algorithm == "mcem";
+        bool mcem = trainer.Algorithm == TrainingAlgorithm.MonteCarloEm;
         stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
                               : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
         var fields = data.ToFields();

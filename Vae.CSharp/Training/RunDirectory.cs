@@ -37,7 +37,7 @@ sealed class RunDirectory : IDisposable
         var a = trainer.Options;
         (string Key, object Value)[] lines =
         [
-            ("algorithm", trainer.Algorithm), ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
+            ("algorithm", trainer.Algorithm.Name()), ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
             ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
             ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
             ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),

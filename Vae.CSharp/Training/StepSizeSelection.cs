@@ -45,7 +45,7 @@ public static class StepSizeSelection
         {
             cancellationToken.ThrowIfCancellationRequested();
             var trainer = createTrainer(options.WithStepSize(step));
-            if (trainer.Algorithm == "mcem")
+            if (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm)
                 throw new ArgumentException("step-size selection compares training bounds, which Monte Carlo EM (no recognition model) does not have", nameof(createTrainer));
             double bound;
             try

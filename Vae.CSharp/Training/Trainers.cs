@@ -67,6 +67,30 @@ public sealed record TrainingOptions
     public IReadOnlyDictionary<string, string>? CheckpointFields { get; init; }
 }
 
+/// <summary>The learning algorithms of the paper's experiments.</summary>
+public enum TrainingAlgorithm
+{
+    /// <summary>Auto-Encoding Variational Bayes (Algorithm 1).</summary>
+    Aevb,
+    /// <summary>The wake-sleep algorithm (Hinton et al.), the baseline of Figure 2.</summary>
+    WakeSleep,
+    /// <summary>Monte Carlo EM with HMC E-steps, the baseline of Figure 3.</summary>
+    MonteCarloEm,
+}
+
+/// <summary>The names runs, files and the command line use for the algorithms.</summary>
+public static class TrainingAlgorithms
+{
+    /// <summary>"aevb", "wake-sleep" or "mcem".</summary>
+    public static string Name(this TrainingAlgorithm algorithm) => algorithm switch
+    {
+        TrainingAlgorithm.Aevb => "aevb",
+        TrainingAlgorithm.WakeSleep => "wake-sleep",
+        TrainingAlgorithm.MonteCarloEm => "mcem",
+        _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "expected Aevb, WakeSleep or MonteCarloEm"),
+    };
+}
+
 /// <summary>Trains a <see cref="VariationalAutoEncoder"/> reproducibly: the same options and seed give
 /// bit-identical parameters, and a resumed run ends where an uninterrupted one does. See
 /// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
@@ -103,8 +127,9 @@ public abstract class Trainer
             : new McemTrainer(run);
     }
 
-    /// <summary>The learning algorithm: "aevb", "wake-sleep" or "mcem".</summary>
-    public string Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? "aevb" : _run.Settings.Algorithm.IsWakeSleepAlgorithm ? "wake-sleep" : "mcem";
+    /// <summary>The learning algorithm.</summary>
+    public TrainingAlgorithm Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? TrainingAlgorithm.Aevb
+        : _run.Settings.Algorithm.IsWakeSleepAlgorithm ? TrainingAlgorithm.WakeSleep : TrainingAlgorithm.MonteCarloEm;
 
     /// <summary>The model being trained (its parameters change as training proceeds).</summary>
     public VariationalAutoEncoder Model => new(_run.State.Model);

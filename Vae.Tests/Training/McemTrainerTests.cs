@@ -15,7 +15,8 @@ public class McemTrainerTests
         var first = new McemTrainer(SmallMnist.Model, SmallMnist.Aevb())
             .Fit(Train200, new TrainingOptions { TotalSamples = 5 * 1000, EvaluateEvery = 0, MarginalLikelihoodPoints = 50 }).Evaluations[^1];
         var later = trainer.Fit(Train200, new TrainingOptions { TotalSamples = 5 * 40_000, EvaluateEvery = 0, MarginalLikelihoodPoints = 50 }).Evaluations[^1];
-        Assert.Equal("mcem", trainer.Algorithm);
+        Assert.Equal(TrainingAlgorithm.MonteCarloEm, trainer.Algorithm);
+        Assert.Equal("mcem", trainer.Algorithm.Name());
         Assert.True(later.TrainBound > first.TrainBound + 50, $"log p(x) {first.TrainBound:F1} -> {later.TrainBound:F1}");
     }
 
