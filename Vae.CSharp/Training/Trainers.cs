@@ -281,7 +281,7 @@ public sealed class AevbTrainer : Trainer
     public static new AevbTrainer Resume(string checkpoint) => Trainer.Resume(checkpoint) switch
     {
         AevbTrainer aevb => aevb,
-        var other => throw new CheckpointException(CheckpointPath(checkpoint), $"field 'algorithm' = '{other.Algorithm}', expected 'aevb'"),
+        var other => throw new CheckpointException(CheckpointPath(checkpoint), $"field 'algorithm' = '{other.Algorithm.Name()}', expected 'aevb'"),
     };
 }
 
