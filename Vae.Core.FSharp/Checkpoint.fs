@@ -87,6 +87,9 @@ module Safetensors =
             fail (sprintf "header length %d exceeds the file's %d bytes after it" n (b.Length - 8))
         let dataStart = 8 + int n
         let dataLength = int64 (b.Length - dataStart)
+        // JSON text is UTF-8; an invalid byte would surface later as another exception type, so refuse it here.
+        (try UTF8Encoding(false, true).GetCharCount(b, 8, int n) |> ignore
+         with :? DecoderFallbackException -> fail "header: not valid UTF-8")
         use doc =
             try JsonDocument.Parse(ReadOnlyMemory<byte>(b, 8, int n))
             with :? JsonException as e -> fail (sprintf "header: not JSON (%s)" e.Message)

@@ -66,3 +66,25 @@ let checkpointFuzz =
             for a in accepted do
                 Expect.isTrue (a.EndsWith " = 2e9" || a.EndsWith " = 0") (sprintf "accepted %s" a)
     ]
+
+/// The same run's contents as a safetensors file.
+let private runSafetensors = lazy (Checkpoint.ofBytes "fuzz.vae" runCheckpoint.Value |> Safetensors.toBytes)
+
+[<Tests>]
+let safetensorsFuzz =
+    testPropertyWithConfig config "safetensors: a mutated header or length is refused with a CheckpointException, or the run reads as written" <| fun (pos: int) (value: byte) (n: PositiveInt) ->
+        let original = runSafetensors.Value
+        let b = Array.copy original
+        let headerEnd = 8 + int (System.BitConverter.ToUInt64(b, 0))
+        for k in 0 .. n.Get % 3 do
+            b.[abs (pos * 7919 + 131 * k) % headerEnd] <- value + byte k
+        let expected = (Safetensors.ofBytes "original.safetensors" original).Tensors |> Map.ofList
+        try
+            // The parser, then the run's own checks (names, shapes, dtypes, settings).
+            let run = TrainingRun.ofCheckpoint "fuzz.safetensors" (Safetensors.ofBytes "fuzz.safetensors" b)
+            // Accepted: every tensor of the run is the one written under its name, whole.
+            (TrainingRun.toCheckpoint Map.empty run).Tensors |> List.forall (fun (name, t) ->
+                match expected.TryFind name with
+                | Some e -> e.dtype = t.dtype && e.shape = t.shape && e.eq(t).all().item<bool> ()
+                | None -> false)
+        with :? CheckpointException -> true
