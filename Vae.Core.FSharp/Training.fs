@@ -279,5 +279,8 @@ module TrainingRun =
         let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = count "progress.optimizer_steps" }; Mcmc = mcmc }
         let state =
             try forTraining settings state
-            with :? ArgumentException as e -> r.Fail(sprintf "fields 'aevb.mixed_precision' and 'aevb.gradient': %s" e.Message)
+            with :? ArgumentException as e ->
+                // Name the field whose setting is refused (ArgumentException's message carries its own parameter note).
+                let field = if e.ParamName = "Gradient" then "aevb.gradient" else "aevb.mixed_precision"
+                r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }
