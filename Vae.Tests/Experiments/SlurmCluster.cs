@@ -5,7 +5,8 @@ using System.Net.Sockets;
 namespace Vae.Tests.Experiments;
 
 /// <summary>A real single-node Slurm cluster for the tests, started without systemd in a directory of its own: munged
-/// on its own socket and key, then slurmctld and slurmd on free ports with a slurm.conf naming this host. Needs
+/// on its own socket and key, then slurmctld and slurmd on free ports with a slurm.conf naming this host (job
+/// credentials last 10 s instead of 120, which is also how long Slurm holds a requeued job back). Needs
 /// Debian's slurm-wlm and munge (the CI script installs them) and root. Disposing stops the three daemons by the
 /// process ids they recorded.</summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
@@ -42,7 +43,7 @@ public sealed class SlurmCluster : IDisposable
             SlurmdPort={FreePort()}
             AuthType=auth/munge
             CredType=cred/munge
-            AuthInfo=socket={socket}
+            AuthInfo=socket={socket},cred_expire=10
             SlurmUser=root
             ProctrackType=proctrack/linuxproc
             TaskPlugin=task/none
