@@ -149,10 +149,9 @@ module Safetensors =
             fail "corrupt: the SHA-256 of the data does not match the metadata's vae.sha256"
         | _ -> ()
         let tensors =
-            [ for name, scalar, width, shape, start, stop in specs ->
+            [ for name, scalar, _, shape, start, stop in specs ->
                   let t = torch.empty(shape, dtype = scalar)
                   Span<byte>(b, dataStart + int start, int (stop - start)).CopyTo(t.bytes)
-                  ignore width
                   name, t ]
         { Fields = fields.Remove HashKey; Tensors = tensors }
 
