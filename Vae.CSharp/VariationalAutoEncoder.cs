@@ -40,8 +40,8 @@ public sealed class VariationalAutoEncoder
         Checkpoint.load(path).Fields.ToDictionary(kv => kv.Key, kv => kv.Value);
 
     /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>: as safetensors
-    /// (readable by PyTorch; settings in its metadata, a SHA-256 of the data) when the name ends in .safetensors, else in
-    /// the project's own format. <see cref="Load"/> reads both.</summary>
+    /// (readable by PyTorch; settings in its metadata, a SHA-256 of the data), or in the project's original format when
+    /// the name ends in .vae. <see cref="Load"/> reads both.</summary>
     public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
 
     /// <summary>Writes the encoder or the decoder as an ONNX model (float32) atomically to <paramref name="path"/>, for

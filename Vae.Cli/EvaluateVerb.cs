@@ -13,7 +13,7 @@ static class EvaluateVerb
         var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "burn-in", "seed", "threads", "cache", "frey-face", "precision"], ["json"]);
         a.AtMostPositional(0, "evaluate");
         string path = a.String("checkpoint") ?? throw new UsageException("evaluate: --checkpoint FILE is required");
-        if (Directory.Exists(path)) path = Path.Combine(path, AevbTrainer.CheckpointFileName);
+        path = Trainer.CheckpointPath(path);
         string? estimator = a.Has("estimator") ? a.Choice("estimator", "iwae", "elbo", "iwae", "hmc-marginal") : null;
         int k = (int)a.Integer("k", 5000, 1, 1_000_000);
         int points = (int)a.Integer("points", 0, 1, int.MaxValue);

@@ -9,7 +9,7 @@ static class ExportVerb
         var a = new Arguments("export", args, ["checkpoint", "format", "part", "out"], []);
         a.AtMostPositional(0, "export");
         string path = a.String("checkpoint") ?? throw new UsageException("export: --checkpoint FILE|DIR is required");
-        if (Directory.Exists(path)) path = Path.Combine(path, Trainer.CheckpointFileName);
+        path = Trainer.CheckpointPath(path);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
         if (a.Choice("format", "onnx", "onnx", "safetensors") == "safetensors")
         {

@@ -10,7 +10,7 @@ static class PictureVerbs
         var a = new Arguments(verb, args, ["checkpoint", "out", "count", "columns", "grid", "seed", "height", "width", "cache", "frey-face"], []);
         a.AtMostPositional(0, verb);
         string path = a.String("checkpoint") ?? throw new UsageException($"{verb}: --checkpoint FILE is required");
-        if (Directory.Exists(path)) path = Path.Combine(path, AevbTrainer.CheckpointFileName);
+        path = Trainer.CheckpointPath(path);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
         string output = a.String("out") ?? $"{verb}.png";
         var model = VariationalAutoEncoder.Load(path);

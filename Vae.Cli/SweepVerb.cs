@@ -41,7 +41,7 @@ static class SweepVerb
     {
         string run = Path.Combine(dir, SeedSweep.RunName(seed));
         string[] threads = a.Has("threads") ? ["--threads", a.String("threads")!] : [];
-        string[] train = File.Exists(Path.Combine(run, Trainer.CheckpointFileName))
+        string[] train = File.Exists(Trainer.CheckpointPath(run))
             ? ["--resume", run, .. a.OptionsExcept([.. TrainOptions.Except(ResumeOptions), "double", "seeds", "out", "threads", "task", "collect", .. ExecutorVerb.Valued, .. ExecutorVerb.Flags]), .. threads]
             : ["--seed", seed.ToString(CultureInfo.InvariantCulture), "--out", run, .. a.OptionsExcept(["seeds", "out", "threads", "task", "collect", .. ExecutorVerb.Valued, .. ExecutorVerb.Flags]), .. threads];
         return TrainVerb.Run(train, stdout, stderr, cancel);

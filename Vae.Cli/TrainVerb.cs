@@ -27,7 +27,7 @@ static class TrainVerb
         {
             foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "precision", "gradient", "dataset", "out" })
                 if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
-            string checkpoint = Path.Combine(resume, AevbTrainer.CheckpointFileName);
+            string checkpoint = Trainer.CheckpointPath(resume);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
             trainer = Trainer.Resume(checkpoint);
             data = DataChoice.FromFields(VariationalAutoEncoder.ReadSettings(checkpoint), a.String("cache"), a.String("frey-face"));
@@ -61,7 +61,7 @@ static class TrainVerb
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
             string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
             outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
-            if (File.Exists(Path.Combine(outDir, AevbTrainer.CheckpointFileName)))
+            if (File.Exists(Trainer.CheckpointPath(outDir)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
             var set = data.Load(stderr);
@@ -134,7 +134,7 @@ static class TrainVerb
         }, new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{(summary.Cancelled ? "interrupted" : "finished")} at {summary.SamplesSeen:N0} samples: {summary.SamplesPerSecond:F0} samples/s over {summary.Seconds:F1} s; checkpoint {Path.Combine(outDir, AevbTrainer.CheckpointFileName)}"));
+            $"{(summary.Cancelled ? "interrupted" : "finished")} at {summary.SamplesSeen:N0} samples: {summary.SamplesPerSecond:F0} samples/s over {summary.Seconds:F1} s; checkpoint {Trainer.CheckpointPath(outDir)}"));
         if (summary.Evaluations.Count > 0)
         {
             var last = summary.Evaluations[^1];

@@ -269,10 +269,10 @@ module Checkpoint =
         | None -> ()
         { Fields = fields; Tensors = tensors }
 
-    /// Writes the checkpoint atomically (temporary name, then rename).
-    /// A path ending in .safetensors gets the safetensors format, any other this one.
+    /// Writes the checkpoint atomically (temporary name, then rename): in the safetensors format, except that a
+    /// path ending in .vae keeps this original format for the programs that read it.
     let save (path: string) (c: CheckpointContents) =
-        Files.writeAtomically path (if path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) then Safetensors.toBytes c else toBytes c)
+        Files.writeAtomically path (if path.EndsWith(".vae", StringComparison.OrdinalIgnoreCase) then toBytes c else Safetensors.toBytes c)
 
     /// Reads a checkpoint file in either format (told apart by their first bytes).
     let load (path: string) : CheckpointContents =

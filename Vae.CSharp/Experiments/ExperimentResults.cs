@@ -108,7 +108,7 @@ public static class ExperimentRuns
     public static (bool Skipped, IReadOnlyList<EvaluationResult> Series, bool Cancelled) Ensure(
         string directory, Func<Trainer> create, ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
-        string checkpoint = Path.Combine(directory, Trainer.CheckpointFileName);
+        string checkpoint = Trainer.CheckpointIn(directory);
         string metrics = Path.Combine(directory, "metrics.csv");
         if (!File.Exists(checkpoint) && ReadMetrics(metrics) is { Count: > 0 } record)
             return record[^1].SamplesSeen >= options.TotalSamples ? (true, record, false)

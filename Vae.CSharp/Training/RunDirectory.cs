@@ -13,6 +13,14 @@ sealed class RunDirectory : IDisposable
 
     public string Path { get; }
     public string CheckpointPath => System.IO.Path.Combine(Path, Trainer.CheckpointFileName);
+
+    /// <summary>Writes the run's checkpoint atomically; a checkpoint in the old format, from which the run may have
+    /// resumed, is removed once the new one is in place, so the directory never holds two states.</summary>
+    public void SaveCheckpoint(Vae.Core.CheckpointContents contents)
+    {
+        Vae.Core.Checkpoint.save(CheckpointPath, contents);
+        File.Delete(System.IO.Path.Combine(Path, Trainer.LegacyCheckpointFileName));
+    }
     string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
 
     /// <summary>Opens (creating) the directory and takes its lock; a second run into it is refused.</summary>

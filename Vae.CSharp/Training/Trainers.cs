@@ -46,7 +46,7 @@ public sealed record TrainingOptions
     public ImageData? TestData { get; init; }
     /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; }
-    /// <summary>A run directory: holds <c>checkpoint.vae</c> (written at every evaluation and at the end),
+    /// <summary>A run directory: holds <c>checkpoint.safetensors</c> (written at every evaluation and at the end),
     /// <c>metrics.csv</c> and <c>options.txt</c>, and a lock so that two runs never share it. Null: nothing written.</summary>
     public string? RunDirectory { get; init; }
     /// <summary>The estimator of the evaluations, applied to the first <see cref="MarginalLikelihoodPoints"/> training
@@ -96,8 +96,13 @@ public static class TrainingAlgorithms
 /// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
 public abstract class Trainer
 {
-    /// <summary>The checkpoint file's name inside a run directory.</summary>
-    public const string CheckpointFileName = "checkpoint.vae";
+    /// <summary>The checkpoint file's name inside a run directory: safetensors, so PyTorch and the Hugging Face tools
+    /// read the model (parameters under their <c>nn.Linear</c> names; the run's settings and progress in the metadata).</summary>
+    public const string CheckpointFileName = "checkpoint.safetensors";
+
+    /// <summary>The name run directories used for their checkpoint before <see cref="CheckpointFileName"/>, in Vae's
+    /// own format; such runs still load and resume, and their next checkpoint replaces it.</summary>
+    public const string LegacyCheckpointFileName = "checkpoint.vae";
 
     TrainingRun _run;
 
@@ -113,10 +118,22 @@ public abstract class Trainer
 
     private protected Trainer(TrainingRun run) => _run = run;
 
-    internal static string CheckpointPath(string checkpoint) =>
-        Directory.Exists(checkpoint) ? Path.Combine(checkpoint, CheckpointFileName) : checkpoint;
+    /// <summary>The checkpoint a path names: the path itself when it is not a directory; in a run directory its
+    /// <see cref="CheckpointFileName"/>, or its <see cref="LegacyCheckpointFileName"/> when only that exists.</summary>
+    public static string CheckpointPath(string checkpointOrDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(checkpointOrDirectory);
+        return Directory.Exists(checkpointOrDirectory) ? CheckpointIn(checkpointOrDirectory) : checkpointOrDirectory;
+    }
 
-    /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding checkpoint.vae),
+    /// <summary>A run directory's checkpoint (whether or not it exists yet), as <see cref="CheckpointPath"/>.</summary>
+    internal static string CheckpointIn(string directory)
+    {
+        string current = Path.Combine(directory, CheckpointFileName), legacy = Path.Combine(directory, LegacyCheckpointFileName);
+        return !File.Exists(current) && File.Exists(legacy) ? legacy : current;
+    }
+
+    /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding a checkpoint),
     /// whichever algorithm it uses.</summary>
     public static Trainer Resume(string checkpoint)
     {
@@ -147,7 +164,9 @@ public abstract class Trainer
     /// <summary>Training samples evaluated (steps x M).</summary>
     public long SamplesSeen => _run.SamplesSeen;
 
-    /// <summary>Saves the whole run (parameters, optimiser and generator state, settings, progress) atomically.</summary>
+    /// <summary>Saves the whole run (parameters, optimiser and generator state, settings, progress) atomically, as
+    /// safetensors (the optimiser's and the generator's state as tensors of their own) or, for a name ending in .vae,
+    /// in the project's original format.</summary>
     public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? fields = null) =>
         Checkpoint.save(path, TrainingRunModule.toCheckpoint(ToMap(fields), _run));
 
@@ -224,7 +243,7 @@ public abstract class Trainer
             return result;
         }
 
-        void Save() { if (directory is not null) Checkpoint.save(directory.CheckpointPath, TrainingRunModule.toCheckpoint(fields, _run)); }
+        void Save() => directory?.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run));
 
         try
         {
@@ -277,7 +296,7 @@ public sealed class AevbTrainer : Trainer
 
     internal AevbTrainer(TrainingRun run) : base(run) { }
 
-    /// <summary>Continues the AEVB run saved in a checkpoint (a file, or a run directory holding checkpoint.vae).</summary>
+    /// <summary>Continues the AEVB run saved in a checkpoint (a file, or a run directory holding a checkpoint).</summary>
     public static new AevbTrainer Resume(string checkpoint) => Trainer.Resume(checkpoint) switch
     {
         AevbTrainer aevb => aevb,

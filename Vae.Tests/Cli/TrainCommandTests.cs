@@ -178,7 +178,7 @@ public class TrainCommandTests
         var metrics = File.ReadAllLines(Path.Combine(dir, "metrics.csv"));
         Assert.Equal("samples,seconds,train_bound,test_bound", metrics[0]);
         Assert.Equal(["1000", "2000", "3000"], metrics[1..].Select(l => l.Split(',')[0]));
-        Assert.True(File.Exists(Path.Combine(dir, "checkpoint.vae")));
+        Assert.True(File.Exists(Path.Combine(dir, "checkpoint.safetensors")));
         Assert.Contains("binarize = none", File.ReadAllText(Path.Combine(dir, "options.txt")));
 
         // The same --out again is refused; --resume with a larger budget continues it.
@@ -187,7 +187,7 @@ public class TrainCommandTests
         Assert.Equal(VaeCommand.Ok, resumed.Code);
         Assert.Contains("4,000", resumed.Out);
 
-        var (evalCode, json, evalErr) = Vae.Run("evaluate", "--checkpoint", Path.Combine(dir, "checkpoint.vae"), "--k", "20", "--points", "200", "--json", "--threads", "1");
+        var (evalCode, json, evalErr) = Vae.Run("evaluate", "--checkpoint", Path.Combine(dir, "checkpoint.safetensors"), "--k", "20", "--points", "200", "--json", "--threads", "1");
         Assert.True(evalCode == VaeCommand.Ok, evalErr);
         using var doc = JsonDocument.Parse(json);
         double bound = doc.RootElement.GetProperty("test_bound").GetDouble();

@@ -14,7 +14,7 @@ public class QuickStartTests
         var (code, output1, errors) = await TestEnvironment.RunProcessAsync("dotnet", [dll, "20000", output], output);
         Assert.True(code == 0, $"exit {code}: {output1}\n{errors}");
         Assert.Contains("trained 20,000 samples", output1);
-        foreach (string file in new[] { "model.vae", "samples.png", Path.Combine("run", "checkpoint.vae") })
+        foreach (string file in new[] { "model.safetensors", "samples.png", Path.Combine("run", "checkpoint.safetensors") })
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} missing");
         // It learned: the test bound after 20,000 samples is above the one after 10,000 (the end of Adagrad's warm-up).
         var tests = File.ReadAllLines(Path.Combine(output, "run", "metrics.csv")).Skip(1)

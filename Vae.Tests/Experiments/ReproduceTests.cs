@@ -31,7 +31,7 @@ public class ReproduceFigure2Tests
             Assert.Equal([200L, 400, 700, 1200, 2000], run.Series.Select(e => e.SamplesSeen));
             Assert.All(run.Series, e => Assert.True(double.IsFinite(e.TrainBound) && double.IsFinite(e.TestBound)));
             Assert.True(run.Series[^1].TestBound > run.Series[0].TestBound, $"{run.Algorithm}: {run.Series[0].TestBound} -> {run.Series[^1].TestBound}");
-            Assert.True(File.Exists(Path.Combine(run.Directory, "checkpoint.vae")));
+            Assert.True(File.Exists(Path.Combine(run.Directory, "checkpoint.safetensors")));
         }
         Assert.Equal((420, 420), PngSize(Path.Combine(dir, "figure2.png")));
         Assert.Contains("wrote", output);
@@ -88,7 +88,7 @@ public class ReproduceFigure2Tests
         Assert.Equal("aevb", Assert.Single(results.Runs).Algorithm);
         // Committed results keep metrics.csv and options.txt, not checkpoints: such a run is finished, with its curve.
         string run = Path.Combine(dir, "j2-aevb");
-        File.Delete(Path.Combine(run, "checkpoint.vae"));
+        File.Delete(Path.Combine(run, "checkpoint.safetensors"));
         // The finished model's estimates, as `vae evaluate --json` prints them, travel with the record.
         File.WriteAllText(Path.Combine(run, ExperimentRuns.EndPointFileName), """{"k":5000,"test_iwae":-123.25}""");
         var again = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "2000", "--algorithms", "aevb", "--out", dir]);

@@ -24,7 +24,7 @@ TrainingSummary summary = await trainer.FitAsync(mnist.Train, new TrainingOption
     EvaluateEvery = samples / 2,
     TestData = test,
     TrainEvaluationLimit = 1000,
-    RunDirectory = Path.Combine(output, "run"),       // checkpoint.vae, metrics.csv, options.txt, tensorboard/
+    RunDirectory = Path.Combine(output, "run"),       // checkpoint.safetensors, metrics.csv, options.txt, tensorboard/
     Evaluated = e => Console.WriteLine($"{e.SamplesSeen,9:N0} samples: train bound {e.TrainBound:F2}, test bound {e.TestBound:F2}"),
 }, progress: null, CancellationToken.None);
 Console.WriteLine($"trained {summary.SamplesSeen:N0} samples at {summary.SamplesPerSecond:F0} samples/s");
@@ -34,7 +34,7 @@ double bound = model.LowerBound(test, seed: 5);
 double logLikelihood = model.LogLikelihood(test, k: 100, seed: 5);
 Console.WriteLine($"test: lower bound {bound:F2}, importance-weighted log p(x) (K = 100) {logLikelihood:F2} nats per image");
 
-string file = Path.Combine(output, "model.vae");
+string file = Path.Combine(output, "model.safetensors");
 model.Save(file);
 VariationalAutoEncoder loaded = VariationalAutoEncoder.Load(file);
 double again = loaded.LowerBound(test, seed: 5);

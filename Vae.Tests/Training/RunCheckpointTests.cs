@@ -1,0 +1,79 @@
+using System.Text.Json;
+using Vae.Cli;
+using Vae.Core;
+using VaeTool = Vae.Tests.Cli.Vae;
+
+namespace Vae.Tests.Training;
+
+/// <summary>A run directory's checkpoint is a safetensors file holding the whole run state; runs checkpointed in the
+/// original format still resume, and move to safetensors without changing their trajectory.</summary>
+public class RunCheckpointTests
+{
+    static readonly string[] Tiny = ["--latent", "2", "--hidden", "20", "--eval-every", "1000", "--threads", "1"];
+
+    static string Train(long samples, string? dir = null)
+    {
+        dir ??= Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        var (code, _, err) = VaeTool.Run(["train", .. Tiny, "--samples", samples.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        return dir;
+    }
+
+    static JsonDocument Header(byte[] file) => JsonDocument.Parse(file.AsMemory(8, (int)BitConverter.ToUInt64(file, 0)));
+
+    [Fact]
+    public void TheRunCheckpointIsSafetensorsWithTheRunStateAsTensorsAndEqualRunsWriteEqualFiles()
+    {
+        string a = Train(2000), b = Train(2000);
+        byte[] file = File.ReadAllBytes(Path.Combine(a, "checkpoint.safetensors"));
+        Assert.False(File.Exists(Path.Combine(a, Trainer.LegacyCheckpointFileName)));
+        Assert.Equal(file, File.ReadAllBytes(Path.Combine(b, "checkpoint.safetensors")));
+        using var header = Header(file);
+        var root = header.RootElement;
+        var metadata = root.GetProperty("__metadata__");
+        Assert.Equal("training-run", metadata.GetProperty("kind").GetString());
+        Assert.Equal("20", metadata.GetProperty("progress.step").GetString());
+        Assert.Equal(64, metadata.GetProperty(Safetensors.HashKey).GetString()!.Length);
+        // Parameters in nn.Linear's [out, in] layout, Adagrad's accumulators beside them, the generator's state as bytes.
+        Assert.Equal("20,784", Shape(root, "encoder.hidden.weight"));
+        Assert.Equal("20,784", Shape(root, "adagrad/encoder.hidden.weight"));
+        Assert.Equal("F32", root.GetProperty("adagrad/decoder.logits.bias").GetProperty("dtype").GetString());
+        Assert.Equal("U8", root.GetProperty("rng").GetProperty("dtype").GetString());
+    }
+
+    static string Shape(JsonElement root, string tensor) =>
+        string.Join(",", root.GetProperty(tensor).GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
+
+    [Fact]
+    public void ARunCheckpointedInTheOriginalFormatResumesAndEndsAsAnUninterruptedRun()
+    {
+        string dir = Train(2000);
+        string current = Path.Combine(dir, Trainer.CheckpointFileName), legacy = Path.Combine(dir, Trainer.LegacyCheckpointFileName);
+        Checkpoint.save(legacy, Checkpoint.load(current));
+        File.Delete(current);
+        Assert.Equal(legacy, Trainer.CheckpointPath(dir));
+        Assert.Equal("VAECKPT", System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(legacy), 0, 7));
+
+        var (code, _, err) = VaeTool.Run("train", "--resume", dir, "--samples", "3000", "--threads", "1");
+        Assert.True(code == VaeCommand.Ok, err);
+        // The run moved to safetensors and the old file is gone, so the directory holds one state.
+        Assert.False(File.Exists(legacy));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(Train(3000), Trainer.CheckpointFileName)), File.ReadAllBytes(current));
+    }
+
+    [Fact]
+    public void ACorruptedRunCheckpointIsRefusedNamingTheFileAndTheHash()
+    {
+        string dir = Train(1000);
+        string path = Path.Combine(dir, Trainer.CheckpointFileName);
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[^3] ^= 0x10; // a value of the last tensor, the generator's state
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<CheckpointException>(() => Trainer.Resume(dir));
+        Assert.StartsWith(path + ": ", e.Message);
+        Assert.Contains("SHA-256", e.Message);
+        var (code, _, err) = VaeTool.Run("train", "--resume", dir, "--samples", "2000", "--threads", "1");
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("SHA-256", err);
+    }
+}
