@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 
 namespace Vae.Cli;
@@ -5,132 +7,140 @@ namespace Vae.Cli;
 /// <summary>Bad usage: a one-line message, exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Parsed <c>--name value</c> options and positional arguments of one verb, checked against the options it accepts.</summary>
-public sealed class Arguments
+/// <summary>Typed options with their defaults, ranges and choices declared once: the parser checks them and the help
+/// shows them. Integers accept 1000000, 1e6 and 1_000_000 (budgets are written all three ways).</summary>
+static class Opt
 {
-    readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
-    readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] with a default.</summary>
+    public static Option<long> Integer(string name, string description, long fallback, long min, long max = long.MaxValue) =>
+        new(name) { Description = description, HelpName = "N", DefaultValueFactory = _ => fallback, CustomParser = r => ParseInteger(r, name, min, max) };
 
-    /// <summary>Positional arguments in order.</summary>
-    public IReadOnlyList<string> Positional { get; }
+    /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>]; null when not given (the verb
+    /// chooses, as the description says).</summary>
+    public static Option<long?> OptionalInteger(string name, string description, long min, long max = long.MaxValue) =>
+        new(name) { Description = description, HelpName = "N", CustomParser = r => ParseInteger(r, name, min, max) };
 
-    /// <summary>Parses <paramref name="args"/>; <paramref name="valued"/> are options that take a value,
-    /// <paramref name="flags"/> options that do not.</summary>
-    public Arguments(string verb, IEnumerable<string> args, IReadOnlyCollection<string> valued, IReadOnlyCollection<string> flags)
+    /// <summary>One of <paramref name="allowed"/>, the first by default (or null when <paramref name="required"/> is
+    /// false and nothing is given: the verb's choice).</summary>
+    public static Option<string> Choice(string name, string description, string? fallback, params string[] allowed)
     {
-        var positional = new List<string>();
-        var list = args.ToList();
-        for (int i = 0; i < list.Count; i++)
+        var option = new Option<string>(name) { Description = description, HelpName = string.Join("|", allowed) };
+        if (fallback is not null) option.DefaultValueFactory = _ => fallback;
+        option.Validators.Add(r =>
         {
-            string a = list[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal) || a == "--") { positional.Add(a); continue; }
-            string name = a[2..];
-            string? inline = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) { inline = name[(eq + 1)..]; name = name[..eq]; }
-            if (flags.Contains(name))
-            {
-                if (inline is not null) throw new UsageException($"{verb}: --{name} takes no value");
-                _options[name] = null;
-            }
-            else if (valued.Contains(name))
-            {
-                string? value = inline ?? (i + 1 < list.Count ? list[++i] : null);
-                if (value is null) throw new UsageException($"{verb}: --{name} needs a value");
-                _options[name] = value;
-            }
-            else
-            {
-                var known = valued.Concat(flags).Select(o => "--" + o).Order();
-                throw new UsageException($"{verb}: unknown option --{name} (known: {string.Join(", ", known)})");
-            }
-        }
-        Positional = positional;
+            string? v = r.Tokens.Count > 0 ? r.Tokens[0].Value : null;
+            if (v is not null && !allowed.Contains(v)) r.AddError($"{name}: expected one of {string.Join("|", allowed)}, got '{v}'");
+        });
+        return option;
     }
 
-    /// <summary>Whether the option was given.</summary>
-    public bool Has(string name) => _options.ContainsKey(name);
+    /// <summary>A text option (a path, a Slurm setting), null when not given.</summary>
+    public static Option<string> Text(string name, string description, string helpName) =>
+        new(name) { Description = description, HelpName = helpName };
 
-    /// <summary>The option's text, or <paramref name="fallback"/>.</summary>
-    public string? String(string name, string? fallback = null) =>
-        _options.TryGetValue(name, out var v) ? v : fallback;
+    /// <summary>An option without a value.</summary>
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.Zero };
 
-    /// <summary>One of <paramref name="allowed"/>, or <paramref name="fallback"/>.</summary>
-    public string Choice(string name, string fallback, params string[] allowed)
-    {
-        string v = String(name, fallback)!;
-        if (!allowed.Contains(v)) throw new UsageException($"--{name}: expected one of {string.Join("|", allowed)}, got '{v}'");
-        return v;
-    }
-
-    /// <summary>An integer in [<paramref name="min"/>, <paramref name="max"/>], or <paramref name="fallback"/>.</summary>
-    public long Integer(string name, long fallback, long min = long.MinValue, long max = long.MaxValue)
-    {
-        if (!_options.TryGetValue(name, out var text)) return fallback;
-        if (!TryParseInteger(text!, out long v)) throw new UsageException($"--{name}: expected an integer, got '{text}'");
-        if (v < min || v > max) throw new UsageException($"--{name}: expected {Range(min, max)}, got {v}");
-        return v;
-    }
-
-    /// <summary>A number in (<paramref name="exclusiveMin"/>, ∞), or <paramref name="fallback"/>.</summary>
-    public double Number(string name, double fallback, double exclusiveMin = double.NegativeInfinity)
-    {
-        if (!_options.TryGetValue(name, out var text)) return fallback;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-            throw new UsageException($"--{name}: expected a number, got '{text}'");
-        if (v <= exclusiveMin) throw new UsageException($"--{name}: expected a number above {exclusiveMin.ToString(CultureInfo.InvariantCulture)}, got {text}");
-        return v;
-    }
-
-    /// <summary>A comma-separated list of integers in [<paramref name="min"/>, <paramref name="max"/>], or <paramref name="fallback"/>.</summary>
-    public IReadOnlyList<int> IntegerList(string name, IReadOnlyList<int> fallback, int min, int max)
-    {
-        if (!_options.TryGetValue(name, out var text)) return fallback;
-        var values = new List<int>();
-        foreach (string part in text!.Split(','))
+    /// <summary>A comma-separated list of integers in [<paramref name="min"/>, <paramref name="max"/>] (duplicates
+    /// dropped); null when not given.</summary>
+    public static Option<int[]> IntegerList(string name, string description, int min, int max) =>
+        new(name)
         {
-            if (!TryParseInteger(part.Trim(), out long v)) throw new UsageException($"--{name}: expected comma-separated integers, got '{text}'");
-            if (v < min || v > max) throw new UsageException($"--{name}: expected integers from {min} to {max}, got {v}");
-            if (!values.Contains((int)v)) values.Add((int)v);
-        }
-        return values;
+            Description = description, HelpName = "N,N,...",
+            CustomParser = r =>
+            {
+                string text = r.Tokens[0].Value;
+                var values = new List<int>();
+                foreach (string part in text.Split(','))
+                {
+                    if (!TryParseInteger(part.Trim(), out long v)) { r.AddError($"{name}: expected comma-separated integers, got '{text}'"); return null; }
+                    if (v < min || v > max) { r.AddError($"{name}: expected integers from {min} to {max}, got {v}"); return null; }
+                    if (!values.Contains((int)v)) values.Add((int)v);
+                }
+                return [.. values];
+            },
+        };
+
+    /// <summary>Adagrad's step size: a number above 0, or <c>auto</c> for section 5's choice (read with
+    /// <see cref="Arguments.StepSize"/>).</summary>
+    public static Option<string> StepSize(string description)
+    {
+        var option = new Option<string>("--step-size") { Description = description, HelpName = "S|auto", DefaultValueFactory = _ => "0.02" };
+        option.Validators.Add(r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "0.02";
+            if (text != "auto" && StepSizeValue(text) is not > 0) r.AddError($"--step-size: expected a number above 0 or auto, got '{text}'");
+        });
+        return option;
     }
 
-    /// <summary>--threads T (default: the logical processors), applied to libtorch; above the logical processors it warns,
-    /// since libtorch's threads then share cores and run slower.</summary>
-    public int Threads(TextWriter stderr)
+    /// <summary>A step size's text as a number; null for auto (or anything that is not a finite number).</summary>
+    public static double? StepSizeValue(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v : null;
+
+    static long ParseInteger(ArgumentResult r, string name, long min, long max)
     {
-        int threads = (int)Integer("threads", Environment.ProcessorCount, 1, 1024);
-        if (threads > Environment.ProcessorCount)
-            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
-        Vae.TorchRuntime.Threads = threads;
-        return threads;
-    }
-
-    /// <summary>--step-size S or auto: the number, or null for section 5's choice (StepSizeSelection).</summary>
-    public double? StepSizeOrAuto(double fallback) => String("step-size") == "auto" ? null : Number("step-size", fallback, 0);
-
-    /// <summary>The options given, as <c>--name value</c> (or <c>--name</c> for a flag) tokens, except those named in
-    /// <paramref name="except"/>: the command line to pass on to another process of this program.</summary>
-    public IReadOnlyList<string> OptionsExcept(IReadOnlyCollection<string> except) =>
-        [.. _options.Where(o => !except.Contains(o.Key)).SelectMany(o => o.Value is null ? new[] { "--" + o.Key } : ["--" + o.Key, o.Value])];
-
-    /// <summary>Fails unless there are at most <paramref name="count"/> positional arguments.</summary>
-    public void AtMostPositional(int count, string verb)
-    {
-        if (Positional.Count > count) throw new UsageException($"{verb}: unexpected argument '{Positional[count]}'");
+        string text = r.Tokens[0].Value;
+        if (!TryParseInteger(text, out long v)) { r.AddError($"{name}: expected an integer, got '{text}'"); return 0; }
+        if (v < min || v > max)
+            r.AddError($"{name}: expected {(max == long.MaxValue ? $"an integer of at least {min}" : $"an integer from {min} to {max}")}, got {v}");
+        return v;
     }
 
     static bool TryParseInteger(string text, out long v)
     {
-        // Accept 1000000, 1e6 and 1_000_000 (budgets are written both ways).
         text = text.Replace("_", "");
         if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out v)) return true;
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e18)
         { v = (long)d; return true; }
         return false;
     }
+}
 
-    static string Range(long min, long max) =>
-        max == long.MaxValue ? $"an integer of at least {min}" : $"an integer from {min} to {max}";
+/// <summary>The options shared by several verbs, declared once.</summary>
+static class Common
+{
+    public static readonly Option<long?> Threads = Opt.OptionalInteger("--threads", "libtorch threads (default: the logical processors; 1 for the tasks of an executor)", 1, 1024);
+    public static readonly Option<long> Seed = Opt.Integer("--seed", "the seed of every random draw", 0, 0);
+    public static readonly Option<string> Cache = Opt.Text("--cache", "the data cache (default: $VAE_DATA or ~/.cache/vae)", "DIR");
+    public static readonly Option<string> FreyFace = Opt.Text("--frey-face", "a local frey_rawface.mat to use instead of downloading (or $VAE_FREY_FACE)", "FILE");
+    public static readonly Option<string> Checkpoint = new("--checkpoint")
+    {
+        Description = "a checkpoint file, or a run directory holding one", HelpName = "FILE|DIR", Required = true,
+    };
+    public static readonly Option<string> Precision = Opt.Choice("--precision", "bfloat16 matrix multiplies (float32 weights) or float32 throughout", "float32", "float32", "bfloat16");
+}
+
+/// <summary>A parsed command line of one verb: typed values, and whether an option was given.</summary>
+sealed class Arguments(ParseResult result)
+{
+    /// <summary>The option's value: as given, else its default (null for an option without one).</summary>
+    public T Get<T>(Option<T> option) => result.GetValue(option)!;
+
+    /// <summary>Whether the option was given on the command line.</summary>
+    public bool Has(Option option) => result.GetResult(option) is { Implicit: false };
+
+    /// <summary>A --step-size option's value: the number, or null for auto.</summary>
+    public double? StepSize(Option<string> option) => Opt.StepSizeValue(Get(option));
+
+    /// <summary>The options given, as <c>--name value</c> (or <c>--name</c> for a flag) tokens, except those in
+    /// <paramref name="except"/>: the command line to pass on to another process of this program.</summary>
+    public IReadOnlyList<string> OptionsExcept(IEnumerable<Option> except)
+    {
+        var skip = except.ToHashSet();
+        return [.. result.CommandResult.Children.OfType<OptionResult>()
+            .Where(o => !o.Implicit && !skip.Contains(o.Option))
+            .SelectMany(o => o.Tokens.Select(t => t.Value).Prepend(o.Option.Name))];
+    }
+
+    /// <summary>--threads T (default: the logical processors), applied to libtorch; above the logical processors it warns,
+    /// since libtorch's threads then share cores and run slower.</summary>
+    public int Threads(TextWriter stderr)
+    {
+        int threads = (int)(Get(Common.Threads) ?? Environment.ProcessorCount);
+        if (threads > Environment.ProcessorCount)
+            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
+        Vae.TorchRuntime.Threads = threads;
+        return threads;
+    }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
@@ -19,16 +20,34 @@ static class BenchVerb
         return forward + (2 * forward - 2.0 * d * h);
     }
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    static readonly Option<bool> Quick = Opt.Flag("--quick", "fewer, shorter repetitions (5 of 60 steps)");
+    static readonly Option<int[]> ThreadCounts = Opt.IntegerList("--threads", "the libtorch thread counts to measure (default: 1,2)", 1, 1024);
+    static readonly Option<long?> Repetitions = Opt.OptionalInteger("--repetitions", "paired repetitions (default 9; 5 with --quick)", 1, 1000);
+    static readonly Option<long?> Steps = Opt.OptionalInteger("--steps", "steps per repetition (default 200; 60 with --quick)", 1, 1_000_000);
+    static readonly Option<long> WorkerBatch = Opt.Integer("--m", "minibatch size", 100, 1, 100_000);
+    static readonly Option<long> WorkerThreads = Opt.Integer("--threads", "libtorch threads", 1, 1, 1024);
+
+    /// <summary><c>vae bench</c>, and the hidden reference worker it starts.</summary>
+    public static IEnumerable<Command> Commands(TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments("bench", args, ["threads", "repetitions", "steps", "cache"], ["quick"]);
-        a.AtMostPositional(0, "bench");
-        bool quick = a.Has("quick");
-        var threads = a.IntegerList("threads", [1, 2], 1, 1024);
-        int repetitions = (int)a.Integer("repetitions", quick ? 5 : 9, 1, 1000);
-        int steps = (int)a.Integer("steps", quick ? 60 : 200, 1, 1_000_000);
+        var bench = new Command("bench", "Measure training throughput against a straightforward TorchSharp loop, paired, in the same run")
+            { Quick, ThreadCounts, Repetitions, Steps, Common.Cache };
+        bench.SetAction(p => Run(new Arguments(p), stdout, stderr));
+        yield return bench;
+        var worker = new Command(ReferenceWorker, "the benchmark's reference process") { Hidden = true };
+        foreach (var o in (Option[])[WorkerBatch, WorkerThreads, Common.Cache]) worker.Add(o);
+        worker.SetAction(p => RunReferenceWorker(new Arguments(p), Console.In, stdout));
+        yield return worker;
+    }
+
+    static int Run(Arguments a, TextWriter stdout, TextWriter stderr)
+    {
+        bool quick = a.Get(Quick);
+        var threads = a.Get(ThreadCounts) ?? [1, 2];
+        int repetitions = (int)(a.Get(Repetitions) ?? (quick ? 5 : 9));
+        int steps = (int)(a.Get(Steps) ?? (quick ? 60 : 200));
         stderr.WriteLine("loading mnist");
-        var train = new DataChoice("mnist", null, null, a.String("cache"), null).Load(stderr).Train;
+        var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(stderr).Train;
         using var data = train.ToTensor();
         stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {VaeCommand.MklDispatch}");
@@ -43,7 +62,7 @@ static class BenchVerb
             foreach (var (m, mixed) in quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) })
             {
                 int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
-                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.String("cache"));
+                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.Get(Common.Cache));
                 double gflops = MatmulRate(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
                 double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -116,12 +135,11 @@ static class BenchVerb
 
     /// <summary>The reference process: loads MNIST, builds the straightforward loop for minibatch M, then for each line
     /// "N" on stdin runs N steps and answers the seconds they took.</summary>
-    public static int RunReferenceWorker(string[] args, TextReader stdin, TextWriter stdout)
+    static int RunReferenceWorker(Arguments a, TextReader stdin, TextWriter stdout)
     {
-        var a = new Arguments(ReferenceWorker, args, ["m", "threads", "cache"], []);
-        int m = (int)a.Integer("m", 100, 1, 100_000);
-        torch.set_num_threads((int)a.Integer("threads", 1, 1, 1024));
-        var train = new DataChoice("mnist", null, null, a.String("cache"), null).Load(TextWriter.Null).Train;
+        int m = (int)a.Get(WorkerBatch);
+        torch.set_num_threads((int)a.Get(WorkerThreads));
+        var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(TextWriter.Null).Train;
         using var data = train.ToTensor();
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         stdout.WriteLine("ready");

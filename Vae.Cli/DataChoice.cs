@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Vae.Data;
 
 namespace Vae.Cli;
@@ -5,12 +6,17 @@ namespace Vae.Cli;
 /// <summary>The data set options shared by train and evaluate: --dataset, --data-dir, --data-file, --cache, --frey-face.</summary>
 sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, string? Cache, string? FreyFace, int? NTrain = null)
 {
-    public static readonly string[] Options = ["dataset", "data-dir", "data-file", "cache", "frey-face"];
+    public static readonly Option<string> DatasetOption = Opt.Choice("--dataset", "the paper's MNIST or Frey Face, or your own IDX files or .npy file", "mnist", "mnist", "frey-face", "idx", "npy");
+    public static readonly Option<string> DataDirOption = Opt.Text("--data-dir", "--dataset idx: the directory of the four IDX files", "DIR");
+    public static readonly Option<string> DataFileOption = Opt.Text("--data-file", "--dataset npy: an .npy file of images in [0, 1]", "FILE");
 
-    public static DataChoice From(Arguments a, string fallback = "mnist")
+    /// <summary>The data set options of train and sweep.</summary>
+    public static readonly Option[] All = [DatasetOption, DataDirOption, DataFileOption, Common.Cache, Common.FreyFace];
+
+    public static DataChoice From(Arguments a)
     {
-        int? ntrain = a.Has("ntrain") ? (int)a.Integer("ntrain", 0, 1, int.MaxValue) : null;
-        var d = new DataChoice(a.Choice("dataset", fallback, "mnist", "frey-face", "idx", "npy"), a.String("data-dir"), a.String("data-file"), a.String("cache"), a.String("frey-face"), ntrain);
+        int? ntrain = (int?)a.Get(TrainVerb.NTrain);
+        var d = new DataChoice(a.Get(DatasetOption), a.Get(DataDirOption), a.Get(DataFileOption), a.Get(Common.Cache), a.Get(Common.FreyFace), ntrain);
         if (d.Dataset == "idx" && d.DataDir is null) throw new UsageException("--dataset idx needs --data-dir DIR");
         if (d.Dataset == "npy" && d.DataFile is null) throw new UsageException("--dataset npy needs --data-file FILE");
         return d;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Vae.Data;
 
 namespace Vae.Cli;
@@ -5,42 +6,54 @@ namespace Vae.Cli;
 /// <summary><c>vae data fetch|info</c>.</summary>
 static class DataVerb
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    static readonly Option<bool> Offline = Opt.Flag("--offline", "use only the cache and local files; never download");
+    static readonly Argument<string> Name = KnownDataSet();
+
+    static Argument<string> KnownDataSet()
     {
-        if (args.Length == 0) throw new UsageException("data: expected 'fetch' or 'info'");
-        var a = new Arguments("data " + args[0], args[1..], ["cache", "frey-face"], ["offline"]);
-        var options = new DataSetOptions
+        var name = new Argument<string>("name") { Description = "the data set: mnist or frey-face" };
+        name.Validators.Add(r =>
         {
-            CacheDirectory = a.String("cache"),
-            FreyFaceSource = a.String("frey-face"),
-            AllowDownload = !a.Has("offline"),
-            Progress = new ConsoleDownloadProgress(stderr),
-            Log = line => stderr.WriteLine(line),
-        };
-        switch (args[0])
-        {
-            case "fetch":
-                a.AtMostPositional(1, "data fetch");
-                if (a.Positional.Count == 0) throw new UsageException("data fetch: expected mnist|frey-face");
-                string name = a.Positional[0];
-                if (!DataSets.Known.Contains(name))
-                    throw new UsageException($"data fetch: unknown data set '{name}' (expected mnist|frey-face)");
-                string dir = DataSets.Fetch(name, options);
-                stdout.WriteLine($"{name}: cached in {dir}");
-                return VaeCommand.Ok;
-            case "info":
-                a.AtMostPositional(0, "data info");
-                stdout.WriteLine($"cache: {DataSets.CacheDirectory(options)}");
-                foreach (var f in DataSets.Info(options))
-                {
-                    string state = !f.Present ? "missing" : f.Valid ? "ok" : $"CHECKSUM MISMATCH (expected {f.ExpectedSha256})";
-                    stdout.WriteLine($"{f.DataSet,-10} {System.IO.Path.GetFileName(f.Path),-26} {f.Bytes,10} {f.Sha256 ?? "-",-64} {state}");
-                }
-                return VaeCommand.Ok;
-            default:
-                throw new UsageException($"data: unknown sub-command '{args[0]}' (expected fetch or info)");
-        }
+            string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (!DataSets.Known.Contains(v)) r.AddError($"unknown data set '{v}' (expected mnist|frey-face)");
+        });
+        return name;
     }
+
+    /// <summary><c>vae data fetch|info</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr)
+    {
+        var fetch = new Command("fetch", "Download (or copy) a data set into the cache and check its SHA-256 sums") { Name, Common.Cache, Common.FreyFace, Offline };
+        fetch.SetAction(p =>
+        {
+            var a = new Arguments(p);
+            string name = p.GetValue(Name)!;
+            stdout.WriteLine($"{name}: cached in {DataSets.Fetch(name, Options(a, stderr))}");
+            return VaeCommand.Ok;
+        });
+        var info = new Command("info", "List the cached files with their SHA-256 sums and whether they match") { Common.Cache };
+        info.SetAction(p =>
+        {
+            var options = Options(new Arguments(p), stderr);
+            stdout.WriteLine($"cache: {DataSets.CacheDirectory(options)}");
+            foreach (var f in DataSets.Info(options))
+            {
+                string state = !f.Present ? "missing" : f.Valid ? "ok" : $"CHECKSUM MISMATCH (expected {f.ExpectedSha256})";
+                stdout.WriteLine($"{f.DataSet,-10} {System.IO.Path.GetFileName(f.Path),-26} {f.Bytes,10} {f.Sha256 ?? "-",-64} {state}");
+            }
+            return VaeCommand.Ok;
+        });
+        return new Command("data", "The data cache: fetch a data set, or list what is cached") { fetch, info };
+    }
+
+    static DataSetOptions Options(Arguments a, TextWriter stderr) => new()
+    {
+        CacheDirectory = a.Get(Common.Cache),
+        FreyFaceSource = a.Get(Common.FreyFace),
+        AllowDownload = !a.Get(Offline),
+        Progress = new ConsoleDownloadProgress(stderr),
+        Log = line => stderr.WriteLine(line),
+    };
 }
 
 /// <summary>Download progress drawn on one terminal line.</summary>

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Vae.Data;
@@ -8,20 +9,35 @@ namespace Vae.Cli;
 /// estimator (elbo, iwae, hmc-marginal) on the training and test sets.</summary>
 static class EvaluateVerb
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    static readonly Option<string> Estimator = Opt.Choice("--estimator", "one estimator on the training and test sets: the lower bound, importance-weighted (K samples from the encoder), or Appendix D's (default: the test bound and the importance-weighted estimate)", null, "elbo", "iwae", "hmc-marginal");
+    static readonly Option<long> K = Opt.Integer("--k", "importance samples per datapoint", 5000, 1, 1_000_000);
+    static readonly Option<long?> Points = Opt.OptionalInteger("--points", "the first N training and test images (default: all)", 1, int.MaxValue);
+    static readonly Option<long> PosteriorSamples = Opt.Integer("--posterior-samples", "hmc-marginal: HMC posterior samples per datapoint", 50, 4, 100_000);
+    static readonly Option<long> Leapfrog = Opt.Integer("--leapfrog", "hmc-marginal: leapfrog steps per HMC transition", 4, 1, 10_000);
+    static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "hmc-marginal: burn-in transitions", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
+    static readonly Option<bool> Json = Opt.Flag("--json", "print one JSON object");
+
+    /// <summary><c>vae evaluate</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments("evaluate", args, ["checkpoint", "estimator", "k", "points", "posterior-samples", "leapfrog", "burn-in", "seed", "threads", "cache", "frey-face", "precision"], ["json"]);
-        a.AtMostPositional(0, "evaluate");
-        string path = a.String("checkpoint") ?? throw new UsageException("evaluate: --checkpoint FILE is required");
-        path = Trainer.CheckpointPath(path);
-        string? estimator = a.Has("estimator") ? a.Choice("estimator", "iwae", "elbo", "iwae", "hmc-marginal") : null;
-        int k = (int)a.Integer("k", 5000, 1, 1_000_000);
-        int points = (int)a.Integer("points", 0, 1, int.MaxValue);
-        int posteriorSamples = (int)a.Integer("posterior-samples", 50, 4, 100_000);
-        int leapfrog = (int)a.Integer("leapfrog", 4, 1, 10_000);
-        int burnIn = (int)a.Integer("burn-in", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
-        long seed = a.Integer("seed", 0, 0);
-        bool mixed = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16";
+        var command = new Command("evaluate", "Estimate a model's log-likelihood on its data set's test (and training) images");
+        foreach (var o in (Option[])[Common.Checkpoint, Estimator, K, Points, PosteriorSamples, Leapfrog, BurnIn, Common.Seed, Common.Threads, Common.Cache, Common.FreyFace, Common.Precision, Json])
+            command.Add(o);
+        command.SetAction(p => Run(new Arguments(p), stdout, stderr));
+        return command;
+    }
+
+    static int Run(Arguments a, TextWriter stdout, TextWriter stderr)
+    {
+        string path = Trainer.CheckpointPath(a.Get(Common.Checkpoint));
+        string? estimator = a.Get(Estimator);
+        int k = (int)a.Get(K);
+        int points = (int)(a.Get(Points) ?? 0);
+        int posteriorSamples = (int)a.Get(PosteriorSamples);
+        int leapfrog = (int)a.Get(Leapfrog);
+        int burnIn = (int)a.Get(BurnIn);
+        long seed = a.Get(Common.Seed);
+        bool mixed = a.Get(Common.Precision) == "bfloat16";
         a.Threads(stderr);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
 
@@ -29,7 +45,7 @@ static class EvaluateVerb
         var model = VariationalAutoEncoder.Load(path);
         if (mixed && (estimator is "elbo" or "hmc-marginal"))
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
-        var data = DataChoice.FromFields(settings, a.String("cache"), a.String("frey-face"));
+        var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var set = data.Load(stderr);
         ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;
         var test = First(set.Test);
@@ -66,7 +82,7 @@ static class EvaluateVerb
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"test ({test.Count} images) {estimator} ({detail}): {onTest:F3} nats per datapoint"));
         }
-        if (a.Has("json")) stdout.WriteLine(JsonSerializer.Serialize(results));
+        if (a.Get(Json)) stdout.WriteLine(JsonSerializer.Serialize(results));
         else foreach (var line in lines) stdout.WriteLine(line);
         return VaeCommand.Ok;
     }

@@ -1,27 +1,38 @@
+using System.CommandLine;
+
 namespace Vae.Cli;
 
 /// <summary><c>vae export --checkpoint DIR --format onnx|safetensors [--part encoder|decoder] [--out FILE]</c>: a
 /// model's network as an ONNX file for ONNX Runtime, or the model as a safetensors file for PyTorch.</summary>
 static class ExportVerb
 {
-    public static int Run(string[] args, TextWriter stdout)
+    static readonly Option<string> Format = Opt.Choice("--format", "ONNX (one network, for ONNX Runtime) or safetensors (the whole model, for PyTorch)", "onnx", "onnx", "safetensors");
+    static readonly Option<string> Part = Opt.Choice("--part", "onnx: the network to export", "encoder", "encoder", "decoder");
+    static readonly Option<string> Out = Opt.Text("--out", "the file (default: encoder.onnx, decoder.onnx or model.safetensors beside the checkpoint)", "FILE");
+
+    /// <summary><c>vae export</c>.</summary>
+    public static Command Command(TextWriter stdout)
     {
-        var a = new Arguments("export", args, ["checkpoint", "format", "part", "out"], []);
-        a.AtMostPositional(0, "export");
-        string path = a.String("checkpoint") ?? throw new UsageException("export: --checkpoint FILE|DIR is required");
-        path = Trainer.CheckpointPath(path);
+        var command = new Command("export", "Write a model for other tools: a network as ONNX, or the model as safetensors") { Common.Checkpoint, Format, Part, Out };
+        command.SetAction(p => Run(new Arguments(p), stdout));
+        return command;
+    }
+
+    static int Run(Arguments a, TextWriter stdout)
+    {
+        string path = Trainer.CheckpointPath(a.Get(Common.Checkpoint));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
-        if (a.Choice("format", "onnx", "onnx", "safetensors") == "safetensors")
+        if (a.Get(Format) == "safetensors")
         {
-            if (a.Has("part")) throw new UsageException("export: --part applies to --format onnx; a safetensors file holds the whole model");
-            string file = a.String("out") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.safetensors");
+            if (a.Has(Part)) throw new UsageException("export: --part applies to --format onnx; a safetensors file holds the whole model");
+            string file = a.Get(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.safetensors");
             if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {file}: expected a name ending in .safetensors");
             VariationalAutoEncoder.Load(path).Save(file);
             stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear) and settings in safetensors");
             return VaeCommand.Ok;
         }
-        var part = a.Choice("part", "encoder", "encoder", "decoder") == "encoder" ? OnnxPart.Encoder : OnnxPart.Decoder;
-        string output = a.String("out") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, part == OnnxPart.Encoder ? "encoder.onnx" : "decoder.onnx");
+        var part = a.Get(Part) == "encoder" ? OnnxPart.Encoder : OnnxPart.Decoder;
+        string output = a.Get(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, part == OnnxPart.Encoder ? "encoder.onnx" : "decoder.onnx");
         var model = VariationalAutoEncoder.Load(path);
         model.ExportOnnx(output, part);
         var o = model.Options;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Vae.Data;
 
 namespace Vae.Cli;
@@ -5,39 +6,59 @@ namespace Vae.Cli;
 /// <summary><c>vae sample</c>, <c>vae reconstruct</c> and <c>vae manifold</c>: PNG mosaics from a checkpoint.</summary>
 static class PictureVerbs
 {
-    public static int Run(string verb, string[] args, TextWriter stdout, TextWriter stderr)
+    static readonly Option<string> Out = Opt.Text("--out", "the PNG file (default: <verb>.png)", "FILE");
+    static readonly Option<long?> Height = Opt.OptionalInteger("--height", "image height (default: 28, as MNIST and Frey Face)", 1);
+    static readonly Option<long?> Width = Opt.OptionalInteger("--width", "image width (default: the model's values per image / height)", 1);
+    static readonly Option<long> SampleCount = Opt.Integer("--count", "images to draw", 100, 1, 10_000);
+    static readonly Option<long?> Columns = Opt.OptionalInteger("--columns", "images per row (default: a square)", 1, 10_000);
+    static readonly Option<long> Pairs = Opt.Integer("--count", "test images, each above its reconstruction", 10, 1, 1000);
+    static readonly Option<long> Grid = Opt.Integer("--grid", "points per latent axis", 20, 1, 200);
+
+    /// <summary><c>vae sample</c>, <c>vae reconstruct</c> and <c>vae manifold</c>.</summary>
+    public static IEnumerable<Command> Commands(TextWriter stdout, TextWriter stderr)
     {
-        var a = new Arguments(verb, args, ["checkpoint", "out", "count", "columns", "grid", "seed", "height", "width", "cache", "frey-face"], []);
-        a.AtMostPositional(0, verb);
-        string path = a.String("checkpoint") ?? throw new UsageException($"{verb}: --checkpoint FILE is required");
-        path = Trainer.CheckpointPath(path);
+        Command Make(string verb, string description, params Option[] own)
+        {
+            var command = new Command(verb, description) { Common.Checkpoint, Out, Height, Width };
+            foreach (var o in own) command.Add(o);
+            command.SetAction(p => Run(verb, new Arguments(p), stdout, stderr));
+            return command;
+        }
+        yield return Make("sample", "A PNG mosaic of decoder means of z ~ N(0, I)", SampleCount, Columns, Common.Seed);
+        yield return Make("reconstruct", "A PNG of test images above their reconstructions", Pairs, Common.Cache, Common.FreyFace);
+        yield return Make("manifold", "A PNG of the learned manifold of a J = 2 model (Figure 4)", Grid);
+    }
+
+    static int Run(string verb, Arguments a, TextWriter stdout, TextWriter stderr)
+    {
+        string path = Trainer.CheckpointPath(a.Get(Common.Checkpoint));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
-        string output = a.String("out") ?? $"{verb}.png";
+        string output = a.Get(Out) ?? $"{verb}.png";
         var model = VariationalAutoEncoder.Load(path);
         int d = model.Options.InputDimension;
         // Image shape: as given, else the paper's data sets' (MNIST 28 x 28, Frey Face 28 x 20).
-        int height = (int)a.Integer("height", d == 560 ? 28 : (int)Math.Round(Math.Sqrt(d)), 1, d);
-        int width = (int)a.Integer("width", d / height, 1, d);
+        int height = (int)(a.Get(Height) ?? (d == 560 ? 28 : (int)Math.Round(Math.Sqrt(d))));
+        int width = (int)(a.Get(Width) ?? d / height);
         if (height * width != d) throw new UsageException($"--height/--width: {height} x {width} is not the model's {d} values per image");
         float[,] images;
         int columns;
         switch (verb)
         {
             case "sample":
-                int count = (int)a.Integer("count", 100, 1, 10_000);
-                columns = (int)a.Integer("columns", (int)Math.Ceiling(Math.Sqrt(count)), 1, 10_000);
-                images = model.Sample(count, a.Integer("seed", 0, 0));
+                int count = (int)a.Get(SampleCount);
+                columns = (int)(a.Get(Columns) ?? (int)Math.Ceiling(Math.Sqrt(count)));
+                images = model.Sample(count, a.Get(Common.Seed));
                 break;
             case "manifold":
-                int n = (int)a.Integer("grid", 20, 1, 200);
+                int n = (int)a.Get(Grid);
                 if (model.Options.LatentDimensions != 2) throw new UsageException($"manifold: the model has {model.Options.LatentDimensions} latent dimensions; a manifold needs 2");
                 images = model.Manifold(n);
                 columns = n;
                 break;
             default: // reconstruct: test images in one row, their reconstructions in the next
-                int pairs = (int)a.Integer("count", 10, 1, 1000);
+                int pairs = (int)a.Get(Pairs);
                 var fields = VariationalAutoEncoder.ReadSettings(path);
-                var test = DataChoice.FromFields(fields, a.String("cache"), a.String("frey-face")).Load(stderr).Test;
+                var test = DataChoice.FromFields(fields, a.Get(Common.Cache), a.Get(Common.FreyFace)).Load(stderr).Test;
                 var originals = new float[pairs, d];
                 for (int i = 0; i < pairs; i++) test.Image(i).CopyTo(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref originals[i, 0], d));
                 var rebuilt = model.Reconstruct(originals);

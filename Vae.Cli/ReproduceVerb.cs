@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Vae.Experiments;
 
@@ -9,43 +10,57 @@ static class ReproduceVerb
     /// <summary>The default budget per run: minutes on a 2-core machine (the paper: about 10⁸).</summary>
     public const long DefaultBudget = 1_000_000;
 
-    static readonly string[] Valued = ["dataset", "cache", "frey-face", "latent", "budget", "seed", "threads", "out", "train-eval", "ntrain", "points", "burn-in", "evaluations", "algorithms", "step-size",
-                                       "task", .. ExecutorVerb.Valued];
+    static readonly Option<string> Dataset = Opt.Choice("--dataset", "the data set of Figure 2's row, or of the manifolds (default for manifolds: both)", null, "mnist", "frey-face");
+    static readonly Option<int[]> Latent = Opt.IntegerList("--latent", "the latent dimensions J, one panel each (default: 3,5,10,20,200 for mnist, 2,5,10,20 for frey-face)", 1, 100_000);
+    static readonly Option<long> Budget = Opt.Integer("--budget", "training samples per run (the paper: about 10^8)", DefaultBudget, 1);
+    static readonly Option<long> Figure3Budget = Opt.Integer("--budget", "training samples per run (the paper: about 6*10^7)", new Figure3Options().Budget, 1);
+    static readonly Option<long?> TrainEval = Opt.OptionalInteger("--train-eval", "the training bound on the first N training images (default: 10000 for mnist, all for frey-face)", 1, int.MaxValue);
+    static readonly Option<string> Algorithms = Opt.Text("--algorithms", "a subset of the experiment's algorithms, comma-separated (default: all)", "A,B");
+    static readonly Option<string> Out = Opt.Text("--out", "the experiment's directory (default: runs/<experiment>)", "DIR");
+    static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size for every run, or auto: chosen per run as in section 5 (Monte Carlo EM keeps 0.02)");
+    static readonly Option<long> NTrain = Opt.Integer("--ntrain", "the first N MNIST training images", 1000, 1, 60_000);
+    static readonly Option<long> Evaluations = Opt.Integer("--evaluations", "evaluations per run, evenly spaced up to the budget", new Figure3Options().Evaluations, 1, 1000);
+    static readonly Option<long> Points = Opt.Integer("--points", "Appendix D's estimate on the first N training and test images", new Figure3Options().Points, 1, 10_000);
+    static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var a = new Arguments("reproduce", args, Valued, ["collect", .. ExecutorVerb.Flags]);
-        a.AtMostPositional(1, "reproduce");
-        string experiment = a.Positional.Count == 1 ? a.Positional[0] : throw new UsageException("reproduce: name an experiment: figure2, figure3 or manifolds");
-        return experiment switch
-        {
-            "figure2" => Figure2Run(a, stdout, stderr, cancel),
-            "figure3" => Figure3Run(a, stdout, stderr, cancel),
-            "manifolds" => ManifoldsRun(a, stdout, stderr, cancel),
-            _ => throw new UsageException($"reproduce: unknown experiment '{experiment}', expected figure2, figure3 or manifolds"),
-        };
+        var figure2 = new Command("figure2", "Figure 2: AEVB against wake-sleep by the lower bound, per latent size, on MNIST or Frey Face");
+        foreach (var o in (Option[])[Dataset, Latent, Budget, Algorithms, StepSize, TrainEval, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
+            figure2.Add(o);
+        figure2.SetAction(p => Figure2Run(new Arguments(p), stdout, stderr, cancel));
+        var figure3 = new Command("figure3", "Figure 3: AEVB, wake-sleep and Monte Carlo EM by Appendix D's marginal likelihood, J = 3, on the first N MNIST images");
+        foreach (var o in (Option[])[NTrain, Figure3Budget, Evaluations, Points, BurnIn, StepSize, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
+            figure3.Add(o);
+        figure3.SetAction(p => Figure3Run(new Arguments(p), stdout, stderr, cancel));
+        var manifolds = new Command("manifolds", "Appendix A: the learned 2-D manifolds of MNIST and Frey Face");
+        foreach (var o in (Option[])[Dataset, Budget, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
+            manifolds.Add(o);
+        manifolds.SetAction(p => ManifoldsRun(new Arguments(p), stdout, stderr, cancel));
+        return new Command("reproduce", "Run one of the paper's experiments: resumable runs, results.json and the figure") { figure2, figure3, manifolds };
     }
 
     static int Figure2Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var data = new DataChoice(a.Choice("dataset", "mnist", "mnist", "frey-face"), null, null, a.String("cache"), a.String("frey-face"));
+        var data = new DataChoice(a.Get(Dataset) ?? "mnist", null, null, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var preset = data.Dataset == "mnist" ? Figure2Options.Mnist : Figure2Options.FreyFace;
         int threads = a.Threads(stderr);
         var options = preset with
         {
-            LatentDimensions = a.IntegerList("latent", preset.LatentDimensions, 1, 100_000),
-            Budget = a.Integer("budget", DefaultBudget, 1),
-            Seed = a.Integer("seed", 0, 0),
-            TrainEvaluationLimit = a.Has("train-eval") ? (int)a.Integer("train-eval", 0, 1, int.MaxValue) : preset.TrainEvaluationLimit,
-            OutputDirectory = a.String("out") ?? preset.OutputDirectory,
-            Algorithms = Algorithms(a, Figure2.Algorithms),
-            StepSize = a.StepSizeOrAuto(preset.StepSize ?? 0.02),
+            LatentDimensions = a.Get(Latent) ?? preset.LatentDimensions,
+            Budget = a.Get(Budget),
+            Seed = a.Get(Common.Seed),
+            TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : preset.TrainEvaluationLimit,
+            OutputDirectory = a.Get(Out) ?? preset.OutputDirectory,
+            Algorithms = ChosenAlgorithms(a, Figure2.Algorithms),
+            StepSize = a.Has(StepSize) ? a.StepSize(StepSize) : preset.StepSize,
         };
         var executor = new ExecutorVerb(a, "reproduce", "figure2");
         if (executor.Handles(Figure2.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine($"loading {data.Dataset}");
         var set = data.Load(stderr);
-        if (a.Has("collect")) return Collected(Figure2.Collect(set, options), options.OutputDirectory, "figure2.png", stdout);
+        if (a.Get(ExecutorVerb.Collect)) return Collected(Figure2.Collect(set, options), options.OutputDirectory, "figure2.png", stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Figure 2 on {set.Description}: {string.Join(" and ", options.Algorithms)}, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, step size {options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? "chosen per run (section 5)"}, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
         if (executor.Task is int task)
@@ -57,25 +72,25 @@ static class ReproduceVerb
 
     static int Figure3Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        int ntrain = (int)a.Integer("ntrain", 1000, 1, 60_000);
-        var data = new DataChoice("mnist", null, null, a.String("cache"), null, ntrain);
+        int ntrain = (int)a.Get(NTrain);
+        var data = new DataChoice("mnist", null, null, a.Get(Common.Cache), null, ntrain);
         var defaults = new Figure3Options();
         int threads = a.Threads(stderr);
         var options = defaults with
         {
-            Budget = a.Integer("budget", defaults.Budget, 1),
-            Evaluations = (int)a.Integer("evaluations", defaults.Evaluations, 1, 1000),
-            Points = (int)a.Integer("points", defaults.Points, 1, 10_000),
-            Estimator = defaults.Estimator with { BurnIn = (int)a.Integer("burn-in", defaults.Estimator.BurnIn, 0, 1_000_000) },
-            Seed = a.Integer("seed", 0, 0),
-            StepSize = a.StepSizeOrAuto(defaults.StepSize ?? 0.02),
-            OutputDirectory = a.String("out") ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
+            Budget = a.Get(Figure3Budget),
+            Evaluations = (int)a.Get(Evaluations),
+            Points = (int)a.Get(Points),
+            Estimator = defaults.Estimator with { BurnIn = (int)a.Get(BurnIn) },
+            Seed = a.Get(Common.Seed),
+            StepSize = a.Has(StepSize) ? a.StepSize(StepSize) : defaults.StepSize ?? 0.02,
+            OutputDirectory = a.Get(Out) ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),
         };
         var executor = new ExecutorVerb(a, "reproduce", "figure3");
         if (executor.Handles(Figure3.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
         stderr.WriteLine("loading mnist");
         var set = data.Load(stderr);
-        if (a.Has("collect")) return Collected(Figure3.Collect(set, options), options.OutputDirectory, "figure3.png", stdout);
+        if (a.Get(ExecutorVerb.Collect)) return Collected(Figure3.Collect(set, options), options.OutputDirectory, "figure3.png", stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Figure 3 on {set.Description}: AEVB, wake-sleep and Monte Carlo EM, J = {options.LatentDimensions}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run; Appendix D on {options.Points} points; seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
         if (executor.Task is int task)
@@ -87,10 +102,10 @@ static class ReproduceVerb
 
     static int ManifoldsRun(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        long budget = a.Integer("budget", DefaultBudget, 1);
-        long seed = a.Integer("seed", 0, 0);
-        string dir = a.String("out") ?? Path.Combine("runs", "manifolds");
-        var which = a.Has("dataset") ? [a.Choice("dataset", "mnist", "mnist", "frey-face")] : new[] { "mnist", "frey-face" };
+        long budget = a.Get(Budget);
+        long seed = a.Get(Common.Seed);
+        string dir = a.Get(Out) ?? Path.Combine("runs", "manifolds");
+        var which = a.Get(Dataset) is string one ? [one] : new[] { "mnist", "frey-face" };
         int threads = a.Threads(stderr);
         var presets = which.Select(name => (name == "mnist" ? ManifoldOptions.Mnist : ManifoldOptions.FreyFace) with { Budget = budget, Seed = seed }).ToList();
         var executor = new ExecutorVerb(a, "reproduce", "manifolds");
@@ -98,9 +113,9 @@ static class ReproduceVerb
         var sets = which.Zip(presets, (name, preset) =>
         {
             stderr.WriteLine($"loading {name}");
-            return (new DataChoice(name, null, null, a.String("cache"), a.String("frey-face")).Load(stderr), preset);
+            return (new DataChoice(name, null, null, a.Get(Common.Cache), a.Get(Common.FreyFace)).Load(stderr), preset);
         }).ToList();
-        if (a.Has("collect")) return Collected(Manifolds.Collect(sets, dir), dir, null, stdout);
+        if (a.Get(ExecutorVerb.Collect)) return Collected(Manifolds.Collect(sets, dir), dir, null, stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Appendix A manifolds: J = 2 AEVB models of {string.Join(" and ", which)}, budget {budget:N0} samples each, seed {seed}, {threads} threads; {dir}"));
         if (executor.Task is int task) return TaskRun(Manifolds.RunTask(sets, task, dir, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
         var results = Manifolds.Run(sets, dir, new Lines(stdout), new ProgressBar(stderr), cancel);
@@ -111,9 +126,9 @@ static class ReproduceVerb
     }
 
     /// <summary>--algorithms a,b: a subset of the experiment's algorithms (all when not given).</summary>
-    static IReadOnlyList<string> Algorithms(Arguments a, IReadOnlyList<string> all)
+    static IReadOnlyList<string> ChosenAlgorithms(Arguments a, IReadOnlyList<string> all)
     {
-        if (a.String("algorithms") is not { } text) return all;
+        if (a.Get(Algorithms) is not { } text) return all;
         var chosen = text.Split(',', StringSplitOptions.TrimEntries);
         foreach (var name in chosen)
             if (!all.Contains(name)) throw new UsageException($"reproduce: --algorithms: unknown algorithm '{name}', expected some of {string.Join(", ", all)}");

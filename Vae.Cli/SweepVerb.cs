@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Vae.Experiments;
 
@@ -8,24 +9,33 @@ namespace Vae.Cli;
 /// the seeds' mean and spread.</summary>
 static class SweepVerb
 {
-    // The training options a sweep passes on to every seed's `vae train`.
-    static readonly string[] TrainOptions =
-        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "binarize", "precision", "gradient", "eval-every"];
-    // Those a resumed run may be given again (the others are in its checkpoint).
-    static readonly string[] ResumeOptions = ["samples", "eval-every", "cache", "frey-face"];
-
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    static readonly Option<string> Seeds = new("--seeds")
     {
-        var a = new Arguments("sweep", args, [.. TrainOptions, "seeds", "out", "threads", "task", .. ExecutorVerb.Valued], ["double", "collect", .. ExecutorVerb.Flags]);
-        a.AtMostPositional(0, "sweep");
-        var seeds = Seeds(a.String("seeds") ?? throw new UsageException("sweep: --seeds is required (e.g. --seeds 0-7 or --seeds 1,4,9)"));
-        long samples = a.Integer("samples", TrainVerb.DefaultSamples, 1);
-        string dir = a.String("out") ?? Path.Combine("runs", "sweep");
+        Description = "the seeds: ranges and single seeds, comma-separated (0-7, 1,4,9, 0-3,10)", HelpName = "SEEDS", Required = true,
+    };
+    static readonly Option<string> Out = Opt.Text("--out", "the sweep's directory, one seed-S run directory per seed (default: runs/sweep)", "DIR");
+    // The options that are the sweep's, not the training's.
+    static readonly Option[] Own = [Seeds, Out, Common.Threads, .. ExecutorVerb.All];
+
+    /// <summary><c>vae sweep</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var command = new Command("sweep", "Train the same run for several seeds (vae train's options but --seed, --epochs, --resume) and collect their mean and spread");
+        foreach (var o in (Option[])[Seeds, .. TrainVerb.RunSettings, TrainVerb.Samples, TrainVerb.EvalEvery, Out, Common.Threads, .. ExecutorVerb.All]) command.Add(o);
+        command.SetAction(p => Run(new Arguments(p), stdout, stderr, cancel));
+        return command;
+    }
+
+    static int Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var seeds = ParseSeeds(a.Get(Seeds));
+        long samples = a.Get(TrainVerb.Samples) ?? TrainVerb.DefaultSamples;
+        string dir = a.Get(Out) ?? Path.Combine("runs", "sweep");
         var tasks = SeedSweep.Tasks(seeds);
         var executor = new ExecutorVerb(a, "sweep");
         if (executor.Handles(tasks, dir, stdout, stderr, cancel) is int handled) return handled;
-        string settings = string.Join(" ", a.OptionsExcept([.. ExecutorVerb.Valued, .. ExecutorVerb.Flags, "seeds", "out", "threads", "task", "collect"]));
-        if (a.Has("collect")) return Collect(dir, seeds, samples, settings, stdout);
+        string settings = string.Join(" ", a.OptionsExcept(Own));
+        if (a.Get(ExecutorVerb.Collect)) return Collect(dir, seeds, samples, settings, stdout);
         if (executor.Task is int task) return Train(a, dir, seeds[task], stdout, stderr, cancel);
         foreach (var seed in seeds)
         {
@@ -40,11 +50,12 @@ static class SweepVerb
     static int Train(Arguments a, string dir, long seed, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         string run = Path.Combine(dir, SeedSweep.RunName(seed));
-        string[] threads = a.Has("threads") ? ["--threads", a.String("threads")!] : [];
+        string[] threads = a.Get(Common.Threads) is long t ? ["--threads", t.ToString(CultureInfo.InvariantCulture)] : [];
+        // A resumed run may be given its budget, evaluation interval and data locations again; the rest is in its checkpoint.
         string[] train = File.Exists(Trainer.CheckpointPath(run))
-            ? ["--resume", run, .. a.OptionsExcept([.. TrainOptions.Except(ResumeOptions), "double", "seeds", "out", "threads", "task", "collect", .. ExecutorVerb.Valued, .. ExecutorVerb.Flags]), .. threads]
-            : ["--seed", seed.ToString(CultureInfo.InvariantCulture), "--out", run, .. a.OptionsExcept(["seeds", "out", "threads", "task", "collect", .. ExecutorVerb.Valued, .. ExecutorVerb.Flags]), .. threads];
-        return TrainVerb.Run(train, stdout, stderr, cancel);
+            ? ["--resume", run, .. a.OptionsExcept([.. Own, .. TrainVerb.RunSettings.Except([Common.Cache, Common.FreyFace])]), .. threads]
+            : ["--seed", seed.ToString(CultureInfo.InvariantCulture), "--out", run, .. a.OptionsExcept(Own), .. threads];
+        return VaeCommand.Invoke(TrainVerb.Command(stdout, stderr, cancel), train, stdout, stderr);
     }
 
     static int Collect(string dir, IReadOnlyList<long> seeds, long samples, string settings, TextWriter stdout)
@@ -62,7 +73,7 @@ static class SweepVerb
     }
 
     /// <summary>--seeds: ranges and single seeds, comma-separated ("0-7", "1,4,9", "0-3,10").</summary>
-    static IReadOnlyList<long> Seeds(string text)
+    static IReadOnlyList<long> ParseSeeds(string text)
     {
         var seeds = new List<long>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))

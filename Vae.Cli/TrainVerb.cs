@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Vae.Data;
@@ -10,57 +11,81 @@ static class TrainVerb
     /// <summary>The default budget: a few minutes on a 2-core machine.</summary>
     public const long DefaultSamples = 1_000_000;
 
-    static readonly string[] Valued =
-        [.. DataChoice.Options, "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "samples", "epochs", "seed", "threads", "binarize", "precision", "gradient", "eval-every", "out", "resume"];
+    public static readonly Option<string> Algorithm = Opt.Choice("--algorithm", "AEVB (Algorithm 1), or a baseline: wake-sleep, Monte Carlo EM", "aevb", "aevb", "wake-sleep", "mcem");
+    public static readonly Option<long?> NTrain = Opt.OptionalInteger("--ntrain", "train on the first N training images only (default: all)", 1, int.MaxValue);
+    public static readonly Option<long?> Latent = Opt.OptionalInteger("--latent", "latent dimensions J (default: 20 for mnist, 10 for frey-face)", 1, 100_000);
+    public static readonly Option<long?> Hidden = Opt.OptionalInteger("--hidden", "hidden units of encoder and decoder (default: 500 for mnist, 200 for frey-face)", 1, 1_000_000);
+    public static readonly Option<string> Estimator = Opt.Choice("--estimator", "the SGVB estimator: A (eq. 6) or B (eq. 7, KL in closed form)", "b", "a", "b");
+    public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
+    public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
+    public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
+    public static readonly Option<long?> Epochs = Opt.OptionalInteger("--epochs", "the budget in passes over the training set, instead of --samples", 1);
+    public static readonly Option<string> Binarize = Opt.Choice("--binarize", "grey levels as they are, or a fresh binary draw of each image per step", "none", "none", "dynamic");
+    public static readonly Option<string> Gradient = Opt.Choice("--gradient", "the gradient: auto (hand-derived where it covers the settings), libtorch's autograd, or hand-derived", "auto", "auto", "autograd", "hand-derived");
+    public static readonly Option<long?> EvalEvery = Opt.OptionalInteger("--eval-every", "evaluate and checkpoint every N samples (default: a tenth of the budget; 0: at the end only)", 0);
+    public static readonly Option<string> Out = Opt.Text("--out", "the run directory (default: runs/<dataset>-j<J>-<algorithm>-seed<S>)", "DIR");
+    public static readonly Option<string> Resume = Opt.Text("--resume", "continue the run in DIR from its checkpoint", "DIR");
+    public static readonly Option<bool> Double = Opt.Flag("--double", "float64 parameters and arithmetic");
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, Binarize, Common.Precision, Gradient, Double, .. DataChoice.All];
+
+    /// <summary><c>vae train</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var a = new Arguments("train", args, Valued, ["double"]);
-        a.AtMostPositional(0, "train");
-        if (a.Has("samples") && a.Has("epochs")) throw new UsageException("train: give --samples or --epochs, not both");
+        var command = new Command("train", "Train a model (AEVB, or a baseline) into a run directory; checkpoints at every evaluation, resumable");
+        foreach (var o in (Option[])[.. RunSettings, Samples, Epochs, Common.Seed, Common.Threads, EvalEvery, Out, Resume]) command.Add(o);
+        command.SetAction(p => Run(new Arguments(p), stdout, stderr, cancel));
+        return command;
+    }
+
+    public static int Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        if (a.Has(Samples) && a.Has(Epochs)) throw new UsageException("train: give --samples or --epochs, not both");
         int threads = a.Threads(stderr);
 
         Trainer trainer;
         DataChoice data;
         string outDir;
-        if (a.String("resume") is string resume)
+        if (a.Get(Resume) is string resume)
         {
-            foreach (var o in new[] { "algorithm", "ntrain", "latent", "hidden", "estimator", "step-size", "batch", "seed", "binarize", "precision", "gradient", "dataset", "out" })
-                if (a.Has(o)) throw new UsageException($"train: --{o} cannot change when resuming (the run's settings are in its checkpoint)");
+            foreach (var o in (Option[])[.. RunSettings, Common.Seed, Out])
+                if (a.Has(o) && o != Common.Cache && o != Common.FreyFace)
+                    throw new UsageException($"train: {o.Name} cannot change when resuming (the run's settings are in its checkpoint)");
             string checkpoint = Trainer.CheckpointPath(resume);
             if (!File.Exists(checkpoint)) throw new UsageException($"--resume: {checkpoint}: no checkpoint to resume");
             trainer = Trainer.Resume(checkpoint);
-            data = DataChoice.FromFields(VariationalAutoEncoder.ReadSettings(checkpoint), a.String("cache"), a.String("frey-face"));
+            data = DataChoice.FromFields(VariationalAutoEncoder.ReadSettings(checkpoint), a.Get(Common.Cache), a.Get(Common.FreyFace));
             outDir = resume;
         }
         else
         {
             data = DataChoice.From(a);
-            string algorithm = a.Choice("algorithm", "aevb", "aevb", "wake-sleep", "mcem");
+            string algorithm = a.Get(Algorithm);
             bool frey = data.Dataset == "frey-face";
-            int latent = (int)a.Integer("latent", frey ? 10 : 20, 1, 100_000);
-            int hidden = (int)a.Integer("hidden", frey ? 200 : 500, 1, 1_000_000);
-            double? stepSize = a.StepSizeOrAuto(0.02);
+            int latent = (int)(a.Get(Latent) ?? (frey ? 10 : 20));
+            int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
+            double? stepSize = a.StepSize(StepSize);
             bool autoStep = stepSize is null;
             if (autoStep && algorithm == "mcem") throw new UsageException("--step-size auto: compares training bounds, which Monte Carlo EM does not have; give a number");
             var aevb = new AevbOptions
             {
-                Estimator = a.Choice("estimator", "b", "a", "b") == "a" ? SgvbEstimator.A : SgvbEstimator.B,
+                Estimator = a.Get(Estimator) == "a" ? SgvbEstimator.A : SgvbEstimator.B,
                 StepSize = stepSize ?? 0.02,
-                BatchSize = (int)a.Integer("batch", 100, 1, 1_000_000),
-                Seed = a.Integer("seed", 0, 0),
-                Binarize = a.Choice("binarize", "none", "none", "dynamic") == "dynamic",
-                MixedPrecision = a.Choice("precision", "float32", "float32", "bfloat16") == "bfloat16",
-                Gradient = a.Choice("gradient", "auto", "auto", "autograd", "hand-derived") switch
+                BatchSize = (int)a.Get(Batch),
+                Seed = a.Get(Common.Seed),
+                Binarize = a.Get(Binarize) == "dynamic",
+                MixedPrecision = a.Get(Common.Precision) == "bfloat16",
+                Gradient = a.Get(Gradient) switch
                 {
                     "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, _ => GradientComputation.Auto,
                 },
             };
-            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Has("double")))
+            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Get(Double)))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
             string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
-            outDir = a.String("out") ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
+            outDir = a.Get(Out) ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
             if (File.Exists(Trainer.CheckpointPath(outDir)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
@@ -71,7 +96,7 @@ static class TrainVerb
             {
                 InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden,
                 Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
-                DoublePrecision = a.Has("double"),
+                DoublePrecision = a.Get(Double),
             };
             Trainer Create(AevbOptions o) => algorithm switch
             {
@@ -111,8 +136,8 @@ static class TrainVerb
     static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel,
                      long? recordedEvalEvery = null, long? recordedSamples = null)
     {
-        long samples = a.Has("epochs") ? a.Integer("epochs", 1, 1) * set.Train.Count : a.Integer("samples", recordedSamples ?? DefaultSamples, 1);
-        long evalEvery = a.Integer("eval-every", recordedEvalEvery ?? Math.Max(trainer.Options.BatchSize, samples / 10), 0);
+        long samples = a.Get(Epochs) is long epochs ? epochs * set.Train.Count : a.Get(Samples) ?? recordedSamples ?? DefaultSamples;
+        long evalEvery = a.Get(EvalEvery) ?? recordedEvalEvery ?? Math.Max(trainer.Options.BatchSize, samples / 10);
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using Vae.Data;
 
 namespace Vae.Cli;
@@ -7,39 +9,6 @@ public static class VaeCommand
 {
     /// <summary>Exit codes.</summary>
     public const int Ok = 0, Failure = 1, BadUsage = 2, Interrupted = 130;
-
-    const string Usage = """
-        vae: Auto-Encoding Variational Bayes (Kingma & Welling) on TorchSharp
-
-        usage:
-          vae train [--algorithm aevb|wake-sleep|mcem] [--ntrain N] [--dataset mnist|frey-face|idx|npy] [--data-dir DIR] [--data-file FILE]
-                    [--latent J] [--hidden H] [--estimator a|b] [--step-size S|auto] [--batch M]
-                    [--samples N | --epochs E] [--seed S] [--threads T] [--binarize none|dynamic] [--precision float32|bfloat16]
-                    [--gradient auto|autograd|hand-derived]
-                    [--eval-every N] [--double] [--out DIR | --resume DIR]
-          vae evaluate --checkpoint FILE [--estimator elbo|iwae|hmc-marginal] [--k 5000] [--points N]
-                       [--posterior-samples 50] [--leapfrog 4] [--burn-in 1000] [--seed S] [--threads T]
-                       [--precision float32|bfloat16] [--json]
-          vae reproduce figure2 [--dataset mnist|frey-face] [--latent 3,5,10,20,200] [--budget 1e6] [--seed S]
-                    [--algorithms aevb,wake-sleep] [--step-size 0.02|auto] [--threads T] [--train-eval N] [--out DIR]
-          vae reproduce figure3 [--ntrain 1000] [--budget 2e6] [--evaluations 4] [--points 100] [--burn-in 1000]
-                    [--step-size 0.02|auto] [--seed S] [--threads T] [--out DIR]
-          vae reproduce manifolds [--dataset mnist|frey-face] [--budget 1e6] [--seed S] [--threads T] [--out DIR]
-            figure2 and figure3 run where --executor says: local (default; --jobs N runs N side by side as processes)
-            or slurm (one array task per run, then a collector job):
-                    [--executor local|slurm] [--jobs N] [--slurm-partition P] [--slurm-time T] [--slurm-cpus-per-task 1]
-                    [--slurm-mem M] [--slurm-signal B:TERM@120] [--slurm-arg "sbatch options"] [--wait] [--status]
-          vae sweep --seeds 0-7 [vae train's options but --seed, --epochs, --resume] [--out DIR] [executor options as above]
-          vae sample --checkpoint FILE [--count 100] [--columns C] [--seed S] [--out sample.png]
-          vae reconstruct --checkpoint FILE [--count 10] [--out reconstruct.png]
-          vae manifold --checkpoint FILE [--grid 20] [--out manifold.png]   (J = 2 models)
-          vae export --checkpoint FILE --format onnx|safetensors [--part encoder|decoder] [--out FILE]
-          vae bench [--quick] [--threads 1,2] [--repetitions R] [--steps S]
-          vae data fetch mnist|frey-face [--cache DIR] [--frey-face PATH] [--offline]
-          vae data info [--cache DIR]
-          vae version
-          vae help
-        """;
 
     /// <summary>Runs the command with the console; returns the process exit code
     /// (0 ok, 1 failure, 2 bad usage or bad input, 130 interrupted). SIGINT and SIGTERM cancel
@@ -63,38 +32,50 @@ public static class VaeCommand
         return Run(args, Console.Out, Console.Error, cancel.Token);
     }
 
+    /// <summary>The <c>vae</c> command tree: one command per verb, its options typed and described; <c>--help</c> on
+    /// any of them, <c>--version</c>, and <c>@file</c> response files come from System.CommandLine.</summary>
+    public static RootCommand Root(TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
+    {
+        var root = new RootCommand("vae: Auto-Encoding Variational Bayes (Kingma & Welling) on TorchSharp")
+        {
+            TrainVerb.Command(stdout, stderr, cancel),
+            EvaluateVerb.Command(stdout, stderr),
+            ReproduceVerb.Command(stdout, stderr, cancel),
+            SweepVerb.Command(stdout, stderr, cancel),
+            ExportVerb.Command(stdout),
+            DataVerb.Command(stdout, stderr),
+        };
+        foreach (var c in PictureVerbs.Commands(stdout, stderr).Concat(BenchVerb.Commands(stdout, stderr))) root.Add(c);
+        var version = new Command("version", "The versions of vae and libtorch, the threads and MKL's kernel choice");
+        version.SetAction(_ => Version(stdout));
+        root.Add(version);
+        var help = new Command("help", "Show this help (vae help VERB: the verb's)") { new Argument<string[]>("verb") { Arity = ArgumentArity.ZeroOrMore } };
+        root.Add(help); // rewritten to --help before parsing
+        root.SetAction(p =>
+        {
+            p.RootCommandResult.Command.Parse("--help").Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+            return BadUsage;
+        });
+        return root;
+    }
+
     /// <summary>Runs the command writing to <paramref name="stdout"/> and <paramref name="stderr"/>.</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
     {
         try
         {
-            if (args.Length == 0 || args[0] is "help" or "--help" or "-h")
-            {
-                stdout.WriteLine(Usage);
-                return args.Length == 0 ? BadUsage : Ok;
-            }
+            if (args is ["help", .. var verb]) args = [.. verb, "--help"];
+            string first = args.Length > 0 ? args[0] : "";
             // libtorch's per-step tensors are reused instead of mapped and unmapped each step (Torch.retainFreedMemory);
             // the benchmark's reference process keeps glibc's defaults, as a straightforward program would.
-            if (args[0] != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
+            if (first != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
                 Vae.TorchRuntime.RetainFreedMemory();
             // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
             // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
-            // `data` needs no libtorch, so it does not load it.
-            if (args[0] is not (BenchVerb.ReferenceWorker or "data")) MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
-            return args[0] switch
-            {
-                BenchVerb.ReferenceWorker => BenchVerb.RunReferenceWorker(args[1..], Console.In, stdout),
-                "data" => DataVerb.Run(args[1..], stdout, stderr),
-                "train" => TrainVerb.Run(args[1..], stdout, stderr, cancel),
-                "evaluate" => EvaluateVerb.Run(args[1..], stdout, stderr),
-                "reproduce" => ReproduceVerb.Run(args[1..], stdout, stderr, cancel),
-                "sweep" => SweepVerb.Run(args[1..], stdout, stderr, cancel),
-                "export" => ExportVerb.Run(args[1..], stdout),
-                "bench" => BenchVerb.Run(args[1..], stdout, stderr),
-                "sample" or "reconstruct" or "manifold" => PictureVerbs.Run(args[0], args[1..], stdout, stderr),
-                "version" => Version(stdout),
-                _ => throw new UsageException($"unknown command '{args[0]}' (try: vae help)"),
-            };
+            // `data` and help need no libtorch, so they do not load it.
+            if (first is not (BenchVerb.ReferenceWorker or "data" or "") && !args.Contains("--help") && !args.Contains("-h"))
+                MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
+            return Invoke(Root(stdout, stderr, cancel), args, stdout, stderr);
         }
         catch (UsageException e)
         {
@@ -124,6 +105,20 @@ public static class VaeCommand
             stderr.WriteLine($"vae: {e.Message}");
             return BadUsage;
         }
+    }
+
+    /// <summary>Parses <paramref name="args"/> for <paramref name="command"/> and runs its action. A parse error is a
+    /// <see cref="UsageException"/> naming the command (one line, exit code 2); help goes to <paramref name="stdout"/>.</summary>
+    internal static int Invoke(Command command, string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var parse = command.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            var names = new List<string>();
+            for (SymbolResult? r = parse.CommandResult; r is CommandResult c && c.Parent is not null; r = r.Parent) names.Insert(0, c.Command.Name);
+            throw new UsageException((names.Count > 0 ? string.Join(" ", names) + ": " : "") + parse.Errors[0].Message);
+        }
+        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
     }
 
     /// <summary>What this process did to MKL's kernel choice (Torch.useMklAvx512), for reports.</summary>
