@@ -37,17 +37,39 @@ type Tensor = torch.Tensor
 [<RequireQualifiedAccess>]
 module Torch =
 
-    // A host that does not list libtorch among its dependencies (dotnet fsi, a notebook) does not find the natives
-    // that a build put in runtimes/<rid>/native beside TorchSharp.dll: load them from there by path (their RUNPATH
-    // $ORIGIN finds the rest), then let TorchSharp initialise, which finds them loaded.
+    // A host that does not list libtorch among its dependencies (dotnet fsi, a notebook) does not find libtorch's
+    // natives: load them by path (their RUNPATH $ORIGIN finds the rest), then let TorchSharp initialise, which finds
+    // them loaded. A build puts them in runtimes/<rid>/native beside TorchSharp.dll, libLibTorchSharp.so patched by
+    // the load fix; a script's #r "nuget: ..." leaves them in NuGet's package folders, where libtorch comes from its
+    // libtorch-cpu-<rid> package and libLibTorchSharp.so from the patched copy in Vae.Core's package.
+    let private natives () =
+        let rid = if RuntimeInformation.ProcessArchitecture = Architecture.Arm64 then "linux-arm64" else "linux-x64"
+        let torchSharp = System.IO.Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
+        let beside = System.IO.Path.Combine(torchSharp, "runtimes", rid, "native")
+        if System.IO.File.Exists(System.IO.Path.Combine(beside, "libLibTorchSharp.so")) then
+            [ System.IO.Path.Combine(beside, "libtorch_cpu.so"); System.IO.Path.Combine(beside, "libLibTorchSharp.so") ]
+        else
+            // NuGet's layout: <packages>/torchsharp/<version>/lib/<tfm>/TorchSharp.dll, <packages>/vae.core/<version>/lib/<tfm>/Vae.Core.dll.
+            let up (dir: string) n = Seq.fold (fun d _ -> System.IO.Path.GetDirectoryName(d: string)) dir [ 1 .. n ]
+            let packages = up torchSharp 4
+            let libtorch =
+                let root = System.IO.Path.Combine(packages, "libtorch-cpu-" + rid)
+                if not (System.IO.Directory.Exists root) then []
+                else
+                    System.IO.Directory.GetDirectories root
+                    |> Array.map (fun v -> System.IO.Path.Combine(v, "runtimes", rid, "native"))
+                    |> Array.filter (fun d -> System.IO.File.Exists(System.IO.Path.Combine(d, "libtorch.so")))
+                    |> Array.sortDescending |> Array.tryHead
+                    |> Option.map (fun d -> [ System.IO.Path.Combine(d, "libtorch_cpu.so"); System.IO.Path.Combine(d, "libtorch.so") ])
+                    |> Option.defaultValue []
+            let core = System.IO.Path.GetDirectoryName(typeof<MklDispatch>.Assembly.Location)
+            let shipped = System.IO.Path.Combine(up core 2, "natives", rid, "libLibTorchSharp.so")
+            libtorch @ [ shipped ]
+
     let private initialised =
         lazy (
-            let dir = System.IO.Path.GetDirectoryName(typeof<torch.Tensor>.Assembly.Location)
-            if RuntimeInformation.IsOSPlatform OSPlatform.Linux && not (System.String.IsNullOrEmpty dir) then
-                let rid = if RuntimeInformation.ProcessArchitecture = Architecture.Arm64 then "linux-arm64" else "linux-x64"
-                let native = System.IO.Path.Combine(dir, "runtimes", rid, "native")
-                for library in [ "libtorch_cpu.so"; "libLibTorchSharp.so" ] do
-                    let path = System.IO.Path.Combine(native, library)
+            if RuntimeInformation.IsOSPlatform OSPlatform.Linux && not (System.String.IsNullOrEmpty(typeof<torch.Tensor>.Assembly.Location)) then
+                for path in natives () do
                     if System.IO.File.Exists path then NativeLibrary.Load path |> ignore
             torch.InitializeDeviceType DeviceType.CPU)
 

@@ -61,4 +61,41 @@ public class ScriptTests
         Assert.InRange(bound, -200, -100);
         Assert.True(iwae >= bound - 2, $"IWAE {iwae} below the bound {bound}");
     }
+
+    [Fact]
+    public async Task AScriptTakesVaeCoreFromALocalFeedWithNoLibraryPath()
+    {
+        // The README's route: dotnet pack into a folder, then #i "nuget: <folder>" and #r "nuget: Vae.Core". Nothing
+        // builds the script, so the package's patched libLibTorchSharp.so is what lets libtorch load here.
+        string dir = TestEnvironment.NewTempDirectory(), feed = Path.Combine(dir, "feed");
+        string version = "0.1.0-script." + Guid.NewGuid().ToString("N")[..10];
+        var pack = await TestEnvironment.RunProcessAsync("dotnet",
+            ["pack", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo"],
+            TestEnvironment.RepositoryRoot);
+        Assert.True(pack.ExitCode == 0, pack.Output + pack.Errors);
+        string script = Path.Combine(dir, "feed-script.fsx");
+        File.WriteAllText(script, $$"""
+            #i "nuget: {{feed}}"
+            #r "nuget: Vae.Core, {{version}}"
+            #r "nuget: TorchSharp-cpu, 0.107.0"
+            open Vae.Core
+            let x = TorchSharp.torch.rand([| 50L; 6L |], generator = Torch.generator 3L)
+            let model = VaeModel.create { InputDim = 6; HiddenUnits = 5; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01 } (Torch.generator 1L)
+            printfn "libtorch %s; bound %.3f" (Torch.load ()) (Evaluation.bound B model x 50 (Torch.generator 2L))
+            """);
+        try
+        {
+            var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", ["fsi", script], dir, new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = "" });
+            Assert.True(code == 0, $"exit {code}: {output}\n{errors}");
+            // Six Bernoulli pixels under a near-zero decoder: about 6 log 2 = 4.16 nats below zero.
+            var m = System.Text.RegularExpressions.Regex.Match(output, @"libtorch 2\.10[0-9.]*; bound (-?[0-9.]+)");
+            Assert.True(m.Success, output);
+            Assert.InRange(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), -4.3, -4.0);
+        }
+        finally
+        {
+            string cached = Path.Combine(TestEnvironment.NuGetPackageRoot, "vae.core", version);
+            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+        }
+    }
 }
