@@ -33,4 +33,53 @@ sealed class TensorBoardLog(string runDirectory, int imageHeight, int imageWidth
     }
 
     public void Dispose() { }
+
+    /// <summary>Removes from the run's event files every event logged after <paramref name="samples"/> (a resumed run's
+    /// checkpoint), atomically per file, so that a lost segment's evaluations do not stand beside the resumed run's.
+    /// Event files are TFRecord streams (length, its masked CRC, an Event protocol buffer, its masked CRC); kept records
+    /// are copied byte for byte, and a record cut short by a crash is dropped.</summary>
+    public static void CutTo(string runDirectory, long samples)
+    {
+        string dir = Path.Combine(runDirectory, "tensorboard");
+        if (!Directory.Exists(dir)) return;
+        long last = Math.Min(int.MaxValue, samples);
+        foreach (string file in Directory.GetFiles(dir, "events.out.tfevents.*"))
+        {
+            byte[] bytes = File.ReadAllBytes(file);
+            var records = Records(bytes);
+            var kept = records.Where(r => r.Step <= last).ToList();
+            if (kept.Count == records.Count && records.Sum(r => r.Length) == bytes.Length) continue;
+            using var output = new MemoryStream();
+            foreach (var r in kept) output.Write(bytes, r.Offset, r.Length);
+            Vae.Core.Files.writeAtomically(file, output.ToArray());
+        }
+    }
+
+    /// <summary>The whole records of an event file: where each starts, its length with framing, and its event's step.</summary>
+    internal static List<(int Offset, int Length, long Step)> Records(byte[] bytes)
+    {
+        var records = new List<(int, int, long)>();
+        int o = 0;
+        while (o + 12 <= bytes.Length)
+        {
+            long length = BitConverter.ToInt64(bytes, o);
+            if (length < 0 || length > bytes.Length - o - 16) break; // cut short
+            int data = o + 12;
+            records.Add((o, (int)length + 16, Step(new ReadOnlySpan<byte>(bytes, data, (int)length))));
+            o = data + (int)length + 4;
+        }
+        return records;
+    }
+
+    // Event.step is field 2 (varint); an event without one (the file's version record) has step 0.
+    static long Step(ReadOnlySpan<byte> proto)
+    {
+        var input = new Google.Protobuf.CodedInputStream(proto.ToArray());
+        for (uint tag; (tag = input.ReadTag()) != 0;)
+        {
+            if (tag == 16) return input.ReadInt64();
+            input.SkipLastField();
+        }
+        return 0;
+    }
 }

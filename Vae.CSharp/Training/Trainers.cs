@@ -195,10 +195,12 @@ public abstract class Trainer
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 
         using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
+        // The record matches the checkpoint: rows and events beyond it are dropped, and the clock continues from the
+        // last row kept.
+        double secondsBefore = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
+        if (directory is not null) TensorBoardLog.CutTo(directory.Path, _run.SamplesSeen);
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
-        // The record matches the checkpoint: rows beyond it are dropped, and the clock continues from the last row kept.
-        double secondsBefore = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
         var dtype = _run.Settings.Model.DType;
         using var trainTensor = train.ToTensor().to_type(dtype);
         using var testTensor = options.TestData?.ToTensor().to_type(dtype);

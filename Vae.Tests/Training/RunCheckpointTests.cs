@@ -76,4 +76,29 @@ public class RunCheckpointTests
         Assert.Equal(VaeCommand.BadUsage, code);
         Assert.Contains("SHA-256", err);
     }
+
+    static Dictionary<long, int> EventsPerStep(string runDirectory) =>
+        Directory.GetFiles(Path.Combine(runDirectory, "tensorboard"))
+            .SelectMany(f => TensorBoardLog.Records(File.ReadAllBytes(f)))
+            .GroupBy(r => r.Step).ToDictionary(g => g.Key, g => g.Count());
+
+    [Fact]
+    public void AResumedRunDropsTheTensorBoardEventsOfALostSegment()
+    {
+        string dir = Train(3000);
+        string checkpoint = Path.Combine(dir, Trainer.CheckpointFileName);
+        byte[] at3000 = File.ReadAllBytes(checkpoint);
+        // A segment whose evaluations were logged but whose checkpoint was lost: train on, then put the old checkpoint back.
+        Assert.Equal(VaeCommand.Ok, VaeTool.Run("train", "--resume", dir, "--samples", "5000", "--threads", "1").Code);
+        File.WriteAllBytes(checkpoint, at3000);
+        var logged = EventsPerStep(dir);
+        Assert.Equal(logged[3000], logged[5000]); // the lost segment's evaluations are in the event files
+
+        var (code, _, err) = VaeTool.Run("train", "--resume", dir, "--samples", "5000", "--threads", "1");
+        Assert.True(code == VaeCommand.Ok, err);
+        // Each evaluation's events once: the lost segment's are gone, the resumed run's stand alone; as a straight run's.
+        var resumed = EventsPerStep(dir);
+        var straight = EventsPerStep(Train(5000));
+        Assert.Equal(straight.Where(kv => kv.Key > 0).OrderBy(kv => kv.Key), resumed.Where(kv => kv.Key > 0).OrderBy(kv => kv.Key));
+    }
 }
