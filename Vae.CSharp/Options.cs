@@ -119,7 +119,7 @@ public sealed class AevbOptions
         if (!(Regulariser >= 0)) throw new ArgumentOutOfRangeException(nameof(Regulariser), Regulariser, "regulariser: expected a non-negative number");
     }
 
-    internal Vae.Core.AevbConfig ToCore() => new(
+    internal Vae.Core.LearnerConfig ToCore() => new(
         Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
         SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision,
         Gradient switch { GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd, GradientComputation.HandDerived => Vae.Core.GradientChoice.HandDerived, _ => Vae.Core.GradientChoice.Auto });
@@ -128,11 +128,11 @@ public sealed class AevbOptions
     internal AevbOptions WithStepSize(double stepSize)
     {
         var c = ToCore();
-        return FromCore(new Vae.Core.AevbConfig(c.Estimator, c.Samples, c.BatchSize,
+        return FromCore(new Vae.Core.LearnerConfig(c.Estimator, c.Samples, c.BatchSize,
             new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient), Seed);
     }
 
-    internal static AevbOptions FromCore(Vae.Core.AevbConfig c, long seed) => new()
+    internal static AevbOptions FromCore(Vae.Core.LearnerConfig c, long seed) => new()
     {
         Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
         SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,

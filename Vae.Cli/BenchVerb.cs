@@ -159,7 +159,7 @@ static class BenchVerb
     /// chains), and the K = 5000 importance-weighted bound (seconds for the 10,000 test images, timed on a part).</summary>
     static IEnumerable<(string Name, double Rate, string Unit)> OtherCases(Tensor mnist, int steps, int repetitions, bool quick)
     {
-        var paper = Aevb.paper(0.02);
+        var paper = LearnerConfigModule.paper(0.02);
         double Measure(Func<TrainerState, TrainerState> step, TrainerState state, int n)
         {
             for (int i = 0; i < 110; i++) state = step(state); // past Adagrad's warm-up
@@ -264,10 +264,10 @@ static class BenchVerb
     }
 
     /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed precision when asked.</summary>
-    static AevbConfig PaperConfig(int m, bool mixed)
+    static LearnerConfig PaperConfig(int m, bool mixed)
     {
-        var paper = Aevb.paper(0.02);
-        return new AevbConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient);
+        var paper = LearnerConfigModule.paper(0.02);
+        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient);
     }
 
     static double Median(IEnumerable<double> xs)

@@ -19,7 +19,7 @@ type Algorithm =
 type RunSettings =
     { Algorithm: Algorithm
       Model: ModelConfig
-      Aevb: AevbConfig
+      Learner: LearnerConfig
       Seed: int64
       /// The data set's name and split, recorded in reports and checkpoints.
       Dataset: string }
@@ -33,7 +33,7 @@ type TrainingRun =
       Step: int64 }
     /// Training samples evaluated so far: steps x M, or for Monte Carlo EM steps x Mcem.samplesPerIteration N.
     member r.SamplesSeen =
-        r.Step * (match r.State.Mcmc with Some mc -> Mcem.samplesPerIteration mc.Chains.shape.[0] | None -> int64 r.Settings.Aevb.BatchSize)
+        r.Step * (match r.State.Mcmc with Some mc -> Mcem.samplesPerIteration mc.Chains.shape.[0] | None -> int64 r.Settings.Learner.BatchSize)
 
 /// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
 [<RequireQualifiedAccess>]
@@ -108,29 +108,29 @@ module TrainingRun =
     /// Whether FusedAevb's hand-derived step covers the run's algorithm and configuration.
     let private covered (s: RunSettings) (state: TrainerState) =
         match s.Algorithm with
-        | AevbAlgorithm -> FusedAevb.supports s.Aevb state.Model
-        | WakeSleepAlgorithm -> FusedAevb.supportsWakeSleep s.Aevb state.Model
+        | AevbAlgorithm -> FusedAevb.supports s.Learner state.Model
+        | WakeSleepAlgorithm -> FusedAevb.supportsWakeSleep s.Learner state.Model
         | McemAlgorithm -> false
 
     /// Whether the run's steps are FusedAevb's hand-derived ones rather than its algorithm's autograd step: as the
     /// settings' Gradient says (Auto: wherever the hand-derived step covers the configuration).
     let private fused (s: RunSettings) (state: TrainerState) =
-        s.Aevb.Gradient <> Autograd && covered s state
+        s.Learner.Gradient <> Autograd && covered s state
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
     /// and, when the fused step trains it, laid out in flat buffers now, so that a model taken from the run before
     /// training sees its updates.
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
-        if s.Aevb.MixedPrecision && s.Algorithm <> AevbAlgorithm then
+        if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
-        FusedAevb.requireSupported s.Aevb state.Model
-        if s.Aevb.Gradient = Autograd && s.Aevb.MixedPrecision then
+        FusedAevb.requireSupported s.Learner state.Model
+        if s.Learner.Gradient = Autograd && s.Learner.MixedPrecision then
             invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
-        if s.Aevb.Gradient = HandDerived && not (covered s state) then
+        if s.Learner.Gradient = HandDerived && not (covered s state) then
             invalidArg "Gradient"
                 (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with MLP decoders, not this run (%s, estimator %A, L = %d, %A decoder); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
-                    s.Aevb.Estimator s.Aevb.Samples state.Model.Config.Likelihood)
+                    s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood)
         if fused s state then FusedAevb.prepare state else state
 
     /// The gradient choice as a checkpoint field's text.
@@ -140,7 +140,7 @@ module TrainingRun =
     /// "hand-derived, bfloat16 multiplies" (FusedAevb with mixed precision) or "autograd" (the algorithm's own step).
     let gradientPath (r: TrainingRun) : string =
         if not (fused r.Settings r.State) then "autograd"
-        elif r.Settings.Aevb.MixedPrecision then "hand-derived, bfloat16 multiplies"
+        elif r.Settings.Learner.MixedPrecision then "hand-derived, bfloat16 multiplies"
         else "hand-derived"
 
     /// A new run: the model initialised from the seed's generator, which then drives training.
@@ -179,7 +179,7 @@ module TrainingRun =
             run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
         requireTrainingSize data.shape.[0] run
         while run.Step < untilStep && not cancel.IsCancellationRequested do
-            let state, bound = step run.Settings.Aevb data run.Generator run.State
+            let state, bound = step run.Settings.Learner data run.Generator run.State
             run <- { run with State = state; Step = run.Step + 1L }
             onStep run bound
         run
@@ -188,7 +188,7 @@ module TrainingRun =
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
         match r.Settings.Algorithm with
         | McemAlgorithm -> Mcem.samplesPerIteration n
-        | AevbAlgorithm | WakeSleepAlgorithm -> int64 r.Settings.Aevb.BatchSize
+        | AevbAlgorithm | WakeSleepAlgorithm -> int64 r.Settings.Learner.BatchSize
 
     /// A generator for evaluations at the current step: evaluations never draw from the training
     /// generator, so where and how often a run is evaluated does not change its parameters.
@@ -201,16 +201,16 @@ module TrainingRun =
             ModelCheckpoint.fields s.Model @
             [ "kind", "training-run"
               "algorithm", (match s.Algorithm with AevbAlgorithm -> "aevb" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "mcem")
-              "aevb.estimator", (match s.Aevb.Estimator with A -> "a" | B -> "b")
-              "aevb.samples", string s.Aevb.Samples
-              "aevb.batch", string s.Aevb.BatchSize
-              "aevb.step_size", inv s.Aevb.Optimizer.StepSize
-              "aevb.warm_up", string s.Aevb.Optimizer.WarmUp
-              "aevb.regulariser", inv s.Aevb.Optimizer.Regulariser
-              "aevb.weight_prior", string s.Aevb.WeightPrior
-              "aevb.binarize", string s.Aevb.Binarize
-              "aevb.mixed_precision", string s.Aevb.MixedPrecision
-              "aevb.gradient", gradientName s.Aevb.Gradient
+              "aevb.estimator", (match s.Learner.Estimator with A -> "a" | B -> "b")
+              "aevb.samples", string s.Learner.Samples
+              "aevb.batch", string s.Learner.BatchSize
+              "aevb.step_size", inv s.Learner.Optimizer.StepSize
+              "aevb.warm_up", string s.Learner.Optimizer.WarmUp
+              "aevb.regulariser", inv s.Learner.Optimizer.Regulariser
+              "aevb.weight_prior", string s.Learner.WeightPrior
+              "aevb.binarize", string s.Learner.Binarize
+              "aevb.mixed_precision", string s.Learner.MixedPrecision
+              "aevb.gradient", gradientName s.Learner.Gradient
               "seed", string s.Seed
               "dataset", s.Dataset
               "progress.step", string r.Step
@@ -259,7 +259,7 @@ module TrainingRun =
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
-        let settings = { Algorithm = algorithm; Model = shell.Config; Aevb = aevb; Seed = count "seed"; Dataset = field "dataset" }
+        let settings = { Algorithm = algorithm; Model = shell.Config; Learner = aevb; Seed = count "seed"; Dataset = field "dataset" }
         use _ = torch.no_grad ()
         let ps = VaeModel.parameters shell
         let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray

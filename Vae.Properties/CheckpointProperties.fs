@@ -14,7 +14,7 @@ let private runCheckpoint =
         let settings =
             { Algorithm = AevbAlgorithm
               Model = { InputDim = 6; HiddenUnits = 4; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01 }
-              Aevb = Aevb.paper 0.02; Seed = 3L; Dataset = "fuzz" }
+              Learner = LearnerConfig.paper 0.02; Seed = 3L; Dataset = "fuzz" }
         Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty (TrainingRun.create settings)))
 
 /// Bytes with a CRC-32 that matches them again, so that a mutation reaches the parser behind the check.

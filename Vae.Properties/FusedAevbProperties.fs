@@ -25,7 +25,7 @@ let private maxAbs (a: Tensor) (b: Tensor) = (a - b).abs().max().item<double> ()
 let private followsTrajectory (decoder: Likelihood) reference fused =
     use _ = torch.NewDisposeScope()
     let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
-    let c = { Aevb.paper 0.05 with BatchSize = 10 }
+    let c = { LearnerConfig.paper 0.05 with BatchSize = 10 }
     let init () = Aevb.init (modelOf decoder 3 20 8 3)
     let mutable expected = init ()
     let gr = Torch.generator 9L
@@ -52,7 +52,7 @@ let tests =
         testPropertyWithConfig (config 40) "the hand-derived gradient of estimator B with the weight prior equals autograd's, for every MLP decoder" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (grey: bool) (decoder: int) ->
             use _ = torch.NewDisposeScope()
             let d, h, j, m = size dn 1 12, size hn 1 9, size jn 1 5, size mn 1 7
-            let c = { Aevb.paper 0.02 with BatchSize = m; WeightPrior = prior }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = m; WeightPrior = prior }
             let g = Torch.generator (int64 seed + 11L)
             let x = torch.rand([| int64 m; int64 d |], dtype = f64, generator = g)
             let x = if grey then x else torch.bernoulli(x, generator = g)
@@ -73,7 +73,7 @@ let tests =
         testCase "a non-finite bound stops the fused step before any update" <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
-            let c = { Aevb.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
             let b = FusedAevb.buffersOf s
             (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64)
@@ -84,7 +84,7 @@ let tests =
 
 /// The wake-sleep objectives as WakeSleep.step writes them, differentiated by autograd: the wake phase's with respect to
 /// the decoder at z = mu + sigma eps (held fixed), the sleep phase's with respect to the encoder at the fantasies.
-let private wakeSleepByAutograd (c: AevbConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) =
+let private wakeSleepByAutograd (c: LearnerConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) =
     let tensors (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
     let q = VaeModel.encode m x
     let z = (Distributions.reparameterise q eps).detach()
@@ -102,7 +102,7 @@ let wakeSleep =
         testPropertyWithConfig (config 40) "the hand-derived wake and sleep gradients with the weight prior equal autograd's, for every MLP decoder" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (decoder: int) ->
             use _ = torch.NewDisposeScope()
             let d, h, j, m = size dn 1 12, size hn 1 9, size jn 1 5, size mn 1 7
-            let c = { Aevb.paper 0.02 with BatchSize = m; WeightPrior = prior }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = m; WeightPrior = prior }
             let g = Torch.generator (int64 seed + 11L)
             let state = Aevb.init (modelOf (decoderOf decoder) seed d h j)
             let x = torch.rand([| int64 m; int64 d |], dtype = f64, generator = g)
@@ -124,7 +124,7 @@ let wakeSleep =
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
-            let c = { Aevb.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
             let b = FusedAevb.buffersOf s
             let parameters = if network = "decoder" then VaeModel.decoderParameters s.Model else VaeModel.encoderParameters s.Model
@@ -139,7 +139,7 @@ let preparation =
     testCase "preparing a state that is already flat keeps its values and its step count" <| fun () ->
         use _ = torch.NewDisposeScope()
         let data = torch.rand([| 100L; 6L |], dtype = f64, generator = Torch.generator 1L)
-        let c = { Aevb.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 2 } }
+        let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 2 } }
         let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
         let b = FusedAevb.buffersOf s
         let g = Torch.generator 2L
@@ -160,7 +160,7 @@ let mixedPrecision =
             VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.3 } g
         let x = torch.rand([| int64 m; int64 d |], generator = g)
         let eps = torch.randn([| int64 m; int64 j |], generator = g)
-        let c = { Aevb.paper 0.02 with BatchSize = m }
+        let c = { LearnerConfig.paper 0.02 with BatchSize = m }
         let full = FusedAevb.adopt (Aevb.init model)
         let boundFull = (FusedAevb.gradient c 1000L full x eps).item<float32> ()
         let mixed = FusedAevb.adopt (Aevb.init model)
@@ -285,7 +285,7 @@ let kernels =
             Expect.isTrue (System.Single.IsNaN v.[0]) "tanh NaN = NaN"
             Expect.equal v.[2 ..] [| 1.0f; -1.0f |] "tanh of infinities"
             let data = torch.rand([| 50L; 20L |], generator = Torch.generator 1L)
-            let c = { Aevb.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1 } (Torch.generator 1L)
             let s = FusedAevb.prepare (Aevb.init model)
             let b = FusedAevb.buffersOf s

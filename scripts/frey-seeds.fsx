@@ -51,11 +51,11 @@ let dtype = if float64 then torch.float64 else torch.float32
 let frey = FreyFace.load DataOptions.Default
 let toTensor (x: Images) = Torch.ofArray2 x.Count x.Dimension x.Pixels
 let train, test = (toTensor frey.Train).to_type(dtype), (toTensor frey.Test).to_type(dtype)
-let paper = Aevb.paper stepSize
+let paper = LearnerConfig.paper stepSize
 let settings seed =
     { Algorithm = AevbAlgorithm
       Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = (if linearMean then Gaussian else GaussianSigmoidMean); DType = dtype; InitStd = initStd }
-      Aevb = { paper with BatchSize = batch; Optimizer = { paper.Optimizer with WarmUp = (if warmUp then paper.Optimizer.WarmUp else 0) } }
+      Learner = { paper with BatchSize = batch; Optimizer = { paper.Optimizer with WarmUp = (if warmUp then paper.Optimizer.WarmUp else 0) } }
       Seed = seed
       Dataset = frey.Description }
 
@@ -82,7 +82,7 @@ let createRun seed =
 /// and the KL term weighted by --kl-weight.
 let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeModel =
     let run = createRun s.Seed
-    let g, n, c = run.Generator, train.shape.[0], s.Aevb
+    let g, n, c = run.Generator, train.shape.[0], s.Learner
     let model = run.State.Model
     let parameters = VaeModel.tensors model
     // With --decoder-log-sd the decoder's variance head takes twice the step size: its own Adagrad state and config.
@@ -121,7 +121,7 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
 /// Algorithm 1 with minibatches taken in order from a fresh permutation of the training set each epoch.
 let trainShuffled (s: RunSettings) : VaeModel =
     let run = createRun s.Seed
-    let g, n, m = run.Generator, train.shape.[0], int64 s.Aevb.BatchSize
+    let g, n, m = run.Generator, train.shape.[0], int64 s.Learner.BatchSize
     let mutable state, order, position = run.State, torch.randperm(n, generator = g), 0L
     for _ in 1L .. samples / m do
         if position + m > n then
@@ -132,9 +132,9 @@ let trainShuffled (s: RunSettings) : VaeModel =
         position <- position + m
         let eps = ElboEstimator.noise 1 (int m) state.Model g
         let parameters = VaeModel.tensors state.Model
-        let objective, _ = Aevb.objective s.Aevb n state.Model x eps
+        let objective, _ = Aevb.objective s.Learner n state.Model x eps
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        state <- { state with Optimizer = Adagrad.ascend s.Aevb.Optimizer state.Optimizer parameters grads }
+        state <- { state with Optimizer = Adagrad.ascend s.Learner.Optimizer state.Optimizer parameters grads }
     state.Model
 
 printfn "%s; step size %g, initial std %g, warm-up %b, %s, %s, %s, M = %d, %d samples" frey.Description stepSize initStd warmUp

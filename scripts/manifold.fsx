@@ -26,12 +26,12 @@ let train, test = toTensor mnist.Train, toTensor mnist.Test
 let settings =
     { Algorithm = AevbAlgorithm
       Model = { InputDim = 784; HiddenUnits = 200; LatentDim = 2; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 }
-      Aevb = Aevb.paper 0.02
+      Learner = LearnerConfig.paper 0.02
       Seed = 1L
       Dataset = mnist.Description }
 
 // Algorithm 1 as a fold over steps: TrainingRun.fit runs steps until the step count reaches the budget.
-let steps = samples / int64 settings.Aevb.BatchSize
+let steps = samples / int64 settings.Learner.BatchSize
 let run = TrainingRun.create settings |> TrainingRun.fit train steps CancellationToken.None (fun _ _ -> ())
 let model = run.State.Model
 let g = TrainingRun.evaluationGenerator run

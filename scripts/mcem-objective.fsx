@@ -16,7 +16,7 @@ Torch.setThreads 2
 Torch.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
 let mnist = Mnist.load DataOptions.Default
 let data = Torch.ofArray2 1000 784 (Images.slice 0 1000 mnist.Train).Pixels
-let c = Aevb.paper 0.02
+let c = LearnerConfig.paper 0.02
 let g = Torch.generator 0L
 let model = VaeModel.create { InputDim = 784; HiddenUnits = 100; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
 let mutable s = Aevb.init model

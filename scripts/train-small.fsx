@@ -18,7 +18,7 @@ let train, test = toTensor mnist.Train, toTensor mnist.Test
 let settings =
     { Algorithm = AevbAlgorithm
       Model = { InputDim = 784; HiddenUnits = 200; LatentDim = 5; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 }
-      Aevb = Aevb.paper 0.02
+      Learner = LearnerConfig.paper 0.02
       Seed = 1L
       Dataset = mnist.Description }
 

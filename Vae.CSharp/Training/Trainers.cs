@@ -153,7 +153,7 @@ public abstract class Trainer
     /// <summary>The model's architecture.</summary>
     public VaeModelOptions ModelOptions => VaeModelOptions.FromCore(_run.Settings.Model);
     /// <summary>The training settings.</summary>
-    public AevbOptions Options => AevbOptions.FromCore(_run.Settings.Aevb, _run.Settings.Seed);
+    public AevbOptions Options => AevbOptions.FromCore(_run.Settings.Learner, _run.Settings.Seed);
     /// <summary>The data set's name recorded with the run.</summary>
     public string Dataset => _run.Settings.Dataset;
     /// <summary>How the steps compute their gradient: "hand-derived" (the fused step: backpropagation written out over
@@ -190,7 +190,7 @@ public abstract class Trainer
         TrainingRunModule.requireTrainingSize(train.Count, _run);
         // Monte Carlo EM's step works on every training datapoint (its chains and its full-batch M-step), not a minibatch.
         MemoryBudget.Require("training", ("training and test data", MemoryBudget.DataBytes(ModelOptions, train.Count + (options.TestData?.Count ?? 0))),
-                             ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Algorithm.IsMcemAlgorithm ? train.Count : _run.Settings.Aevb.BatchSize)));
+                             ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Algorithm.IsMcemAlgorithm ? train.Count : _run.Settings.Learner.BatchSize)));
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
 

@@ -16,7 +16,7 @@ let g = Torch.generator 1L
 let data = torch.rand(50000L, 784L, generator = g)
 let make kernels mixed =
     let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
-    let c = { Aevb.paper 0.02 with MixedPrecision = mixed; BatchSize = batch }
+    let c = { LearnerConfig.paper 0.02 with MixedPrecision = mixed; BatchSize = batch }
     let s = FusedAevb.prepare (Aevb.init model)
     let b = FusedAevb.buffersOf s
     let mutable st = s

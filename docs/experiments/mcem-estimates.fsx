@@ -20,7 +20,7 @@ let chains = run.State.Mcmc |> Option.map (fun s -> s.Chains) |> Option.defaultW
 let mnist = Mnist.load DataOptions.Default
 let n = 100L
 let x = Torch.ofArray2 100 784 (Images.slice 0 100 (if which = "train" then mnist.Train else mnist.Test)).Pixels
-let logJoint = ImportanceWeighted.logJoint m x
+let logJoint = VaeModel.logJoint m x
 let latent = int64 m.Config.LatentDim
 let g = Torch.generator 9L
 let noGrad = torch.no_grad ()

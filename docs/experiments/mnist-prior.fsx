@@ -13,7 +13,7 @@ let scale, samples, seed = float args.[0], int64 (float args.[1]), int64 args.[2
 let mnist = Mnist.load DataOptions.Default |> Mnist.paperSplit
 let toTensor (x: Images) = Torch.ofArray2 x.Count x.Dimension x.Pixels
 let train, test = toTensor mnist.Train, toTensor mnist.Test
-let c = Aevb.paper 0.02
+let c = LearnerConfig.paper 0.02
 let g = Torch.generator seed
 let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g |> VaeModel.requireGrad true
 let parameters = VaeModel.tensors model

@@ -13,7 +13,7 @@ let median (xs: float[]) = (Array.sort xs).[xs.Length / 2]
 for threads in [ 2; 1 ] do
   Torch.setThreads threads
   for mixed in [ true; false ] do
-    let c = { Aevb.paper 0.02 with MixedPrecision = mixed }
+    let c = { LearnerConfig.paper 0.02 with MixedPrecision = mixed }
     let g = Torch.generator 6L
     let state0 = FusedAevb.prepare (Aevb.init (VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g))
     let b = FusedAevb.buffersOf state0

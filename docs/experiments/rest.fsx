@@ -16,7 +16,7 @@ let time reps (f: unit -> unit) =
                 let sw = System.Diagnostics.Stopwatch.StartNew()
                 for _ in 1 .. reps do f ()
                 sw.Elapsed.TotalMilliseconds / float reps |]
-let c = { Aevb.paper 0.02 with MixedPrecision = true }
+let c = { LearnerConfig.paper 0.02 with MixedPrecision = true }
 let g = Torch.generator 6L
 let state0 = FusedAevb.prepare (Aevb.init (VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g))
 let b = FusedAevb.buffersOf state0

@@ -8,7 +8,7 @@ let m = int fsi.CommandLineArgs.[1]
 let mixed = fsi.CommandLineArgs.Length > 2 && fsi.CommandLineArgs.[2] = "bf16"
 let g = Torch.generator 1L
 let data = torch.rand(50000L, 784L, generator = g)
-let c = { Aevb.paper 0.02 with BatchSize = m; MixedPrecision = mixed }
+let c = { LearnerConfig.paper 0.02 with BatchSize = m; MixedPrecision = mixed }
 let mk () = FusedAevb.prepare (Aevb.init (VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g))
 let time workers steps =
     let mutable s = mk ()

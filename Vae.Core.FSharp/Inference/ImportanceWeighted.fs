@@ -3,42 +3,6 @@ namespace Vae.Core
 open System
 open TorchSharp
 
-/// Which SGVB estimator.
-type EstimatorKind =
-    /// Generic SGVB estimator L^A (eq. 6).
-    | A
-    /// SGVB estimator L^B with the analytic KL (eq. 7).
-    | B
-
-/// The SGVB estimators of the lower bound (section 2.3) as pure functions of
-/// (model, minibatch x [M; D], noise eps [L; M; J]), returning per-datapoint estimates [M].
-[<RequireQualifiedAccess>]
-module ElboEstimator =
-
-    /// L^A (eq. 6): (1/L) sum_l log p(x, z_l) - log q(z_l|x), with z_l = mu + sigma * eps_l.
-    let A (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
-        let q = VaeModel.encode m x
-        let z = Distributions.reparameterise q eps
-        let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-        (logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean([| 0L |])
-
-    /// L^B (eq. 7): -KL(q(z|x) || p(z)) + (1/L) sum_l log p(x|z_l).
-    let B (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
-        let q = VaeModel.encode m x
-        let z = Distributions.reparameterise q eps
-        (VaeModel.logLikelihood m z x).mean([| 0L |]) - Distributions.klToStandardNormal q
-
-    /// The estimator of the given kind.
-    let ofKind (kind: EstimatorKind) = match kind with A -> A | B -> B
-
-    /// The minibatch estimator (eq. 8) of the full-data bound: (N / M) times the sum of the M per-datapoint estimates.
-    let minibatch (n: int) (perDatapoint: Tensor) : Tensor =
-        perDatapoint.sum() * (float n / float perDatapoint.shape.[0])
-
-    /// Standard normal noise [L; M; J] for M datapoints.
-    let noise (samples: int) (batch: int) (m: VaeModel) (g: torch.Generator) : Tensor =
-        torch.randn([| int64 samples; int64 batch; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
-
 /// The importance-weighted bound (Burda et al. 2015), log (1/K) sum_k p(x, z_k) / q(z_k|x) with
 /// z_k ~ q(z|x): the modern marginal-likelihood estimate (spec section 7), tighter than the ELBO.
 [<RequireQualifiedAccess>]
@@ -63,16 +27,12 @@ module ImportanceWeighted =
         for p in parts do p.Dispose()
         total - Math.Log(float k)
 
-    /// log p(x, z) of a VAE for latent points z with leading sample dimensions.
-    let logJoint (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
-        VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-
     /// log p(x, z) for evaluation, as a function of z for the datapoints x [M; D], with fewer passes over the [K; M; D]
     /// logits of a Bernoulli decoder: sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per
     /// sample, W^T x computed once for every z. In float32 on the CPU (z [..; M; J]) the hidden layer and that product
     /// are one pass (Kernels.tanhLayerDots), and so is the softplus sum over the output multiply (Kernels.softplusRowSums,
     /// within 6e-8 nats per pixel). Otherwise softplus is libtorch's one kernel (above 20 it returns l itself, off by at
-    /// most 2e-9 nats per pixel). Other decoders: logJoint.
+    /// most 2e-9 nats per pixel). Other decoders: VaeModel.logJoint.
     let logJointForEvaluation (m: VaeModel) (x: Tensor) : Tensor -> Tensor =
         match m.Decoder with
         | BernoulliDecoder p when x.dtype = torch.float32 && x.device_type = DeviceType.CPU ->
@@ -97,7 +57,7 @@ module ImportanceWeighted =
                 let logits = Linear.apply p.Logits h
                 let xDotLogits = (h * x.mm(p.Logits.Weight)).sum(-1L) + x.mv(p.Logits.Bias)
                 xDotLogits - torch.nn.functional.softplus(logits).sum(-1L) + Distributions.standardNormalLogDensity z
-        | _ -> logJoint m x
+        | _ -> VaeModel.logJoint m x
 
     /// log p(x, z) of a Bernoulli-decoder VAE with the decoder's output multiply in bfloat16 (opt-in mixed precision
     /// for evaluation): h and W5 rounded to bfloat16, the product widened and the bias added in the model's dtype. Both

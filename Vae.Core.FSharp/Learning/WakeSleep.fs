@@ -15,7 +15,7 @@ module WakeSleep =
     /// wake update; the difference is one step), so that a non-finite value in either phase raises
     /// NonFiniteBoundException with every parameter unchanged. Both phases share one Adagrad step
     /// count. Returns the minibatch's mean bound log p(x, z) - log q(z|x) under its own recognition model.
-    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+    let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
         let encoder = VaeModel.encoderParameters m

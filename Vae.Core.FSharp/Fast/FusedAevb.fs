@@ -48,16 +48,16 @@ module FusedAevb =
 
     /// Whether the fused AEVB step computes this configuration (otherwise use Aevb.step): estimator B with L = 1 and an
     /// MLP decoder; mixed precision only for a Bernoulli decoder in float32.
-    let supports (c: AevbConfig) (m: VaeModel) : bool =
+    let supports (c: LearnerConfig) (m: VaeModel) : bool =
         c.Estimator = B && c.Samples = 1 && mlpDecoder m
         && (not c.MixedPrecision || (m.Config.DType = torch.float32 && bernoulli m))
 
     /// Whether the fused wake-sleep step computes this configuration (otherwise use WakeSleep.step): an MLP decoder,
     /// no mixed precision.
-    let supportsWakeSleep (c: AevbConfig) (m: VaeModel) : bool = mlpDecoder m && not c.MixedPrecision
+    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && not c.MixedPrecision
 
     /// Raises ArgumentException, naming what differs, when mixed precision is asked of a setting the fused step lacks.
-    let requireSupported (c: AevbConfig) (m: VaeModel) =
+    let requireSupported (c: LearnerConfig) (m: VaeModel) =
         if c.MixedPrecision && not (supports c m) then
             invalidArg "MixedPrecision"
                 (sprintf "mixed precision needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
@@ -156,7 +156,7 @@ module FusedAevb =
         | LinearGaussianDecoder _ -> invalidOp "the fused steps need an MLP decoder"
 
     /// The N(0, I) weight prior's gradient, -theta on the weights scaled by M/N (the paper's code), added to b.Gradient.
-    let private addWeightPrior (c: AevbConfig) (n: int64) (m: int64) (b: FusedBuffers) =
+    let private addWeightPrior (c: LearnerConfig) (n: int64) (m: int64) (b: FusedBuffers) =
         if c.WeightPrior then
             b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.scalar (-(float m) / float n)) |> ignore
 
@@ -215,7 +215,7 @@ module FusedAevb =
         negLogLikelihood, (if withDz then Some(da2.mm(dec1.Weight)) else None)
 
     /// gradient in the model's dtype, every operation through libtorch.
-    let private gradientFull (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let private gradientFull (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
         let j = int64 b.Model.Config.LatentDim
         // Forward (Appendix C): h1 = tanh(W1 x + b1); [mu, log sigma^2] = W h1 + b; z = mu + sigma eps; then the decoder.
         let h1, heads = encoderForward b x
@@ -238,7 +238,7 @@ module FusedAevb =
 
     /// gradient with bfloat16 multiply operands: libtorch multiplies, and everything between the multiplies in one
     /// pass per layer (Kernels), in float32.
-    let private gradientMixed (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let private gradientMixed (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
         let m, d = x.shape.[0], x.shape.[1]
         let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
         let enc1, dec1, dec2 = parts b.Model
@@ -281,13 +281,13 @@ module FusedAevb =
     /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
     /// widened again), and the work between them runs in Kernels; everything else, and every value kept between steps,
     /// stays in float32.
-    let gradient (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let gradient (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
         use _ = torch.no_grad ()
         if c.MixedPrecision then gradientMixed c n b x eps else gradientFull c n b x eps
 
     /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check)
     /// on the buffers of a state from prepare. Returns the new state (whose tensors stay views of the buffers) and the mean bound.
-    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
+    let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
         if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state FusedAevb.prepare returned)"
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
@@ -310,7 +310,7 @@ module FusedAevb =
     /// sum log p(x, z) for z = mu + sigma eps from q(z|x) (held fixed) with respect to the decoder; the sleep phase's
     /// sum log q(zp|xp) for fantasies (zp, xp) ~ p with respect to the encoder; and the weight prior's, (M/N) log p(theta)
     /// over every weight, when on. Returns the minibatch's mean bound log p(x, z) - log q(z|x) and the sleep objective.
-    let wakeSleepGradient (c: AevbConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
+    let wakeSleepGradient (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
         use _ = torch.no_grad ()
         let j = int64 b.Model.Config.LatentDim
         // Wake: the decoder's gradient at z from the recognition model.
@@ -336,7 +336,7 @@ module FusedAevb =
     /// One wake-sleep step (as WakeSleep.step: the same minibatch, noise and fantasy draws in the same order, both
     /// gradients taken before either update, one Adagrad step over every parameter) on the buffers of a state from
     /// prepare. Raises NonFiniteBoundException before any update when a value or gradient is not finite.
-    let wakeSleepStep (c: AevbConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
+    let wakeSleepStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
         if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state FusedAevb.prepare returned)"
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()

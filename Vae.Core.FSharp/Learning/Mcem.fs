@@ -38,7 +38,7 @@ module Mcem =
             [ for start, len in chunks n do
                   let xs = x.narrow(0L, start, len)
                   let eps = torch.full([| len; 1L |], Torch.scalar mcmc.StepSize, dtype = mcmc.Chains.dtype)
-                  let z, logP, accepted = Hmc.transition Hmc.paper (ImportanceWeighted.logJoint m xs) (mcmc.Chains.narrow(0L, start, len)) eps g
+                  let z, logP, accepted = Hmc.transition Hmc.paper (VaeModel.logJoint m xs) (mcmc.Chains.narrow(0L, start, len)) eps g
                   yield z.detach(), logP.detach(), accepted.sum().to_type(torch.float64) ]
         let chains = torch.cat([| for z, _, _ in parts -> z |], 0L)
         let logP = torch.cat([| for _, v, _ in parts -> v |], 0L)
@@ -48,7 +48,7 @@ module Mcem =
     /// The full-batch gradient of sum_i log p(x_i|z_i) + log p(theta) (weights only, when the weight
     /// prior is on) with respect to the decoder's parameters, accumulated over chunks. Returns the gradients
     /// and the objective's value.
-    let mStepGradient (c: AevbConfig) (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor[] * Tensor =
+    let mStepGradient (c: LearnerConfig) (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor[] * Tensor =
         let decoder = VaeModel.decoderParameters m
         let tensors = decoder |> List.map (fun p -> p.Tensor) |> List.toArray
         let parts =
@@ -62,7 +62,7 @@ module Mcem =
         let grads = parts |> List.map snd |> List.reduce (fun a b -> Array.map2 (fun (x: Tensor) y -> x + y) a b)
         grads, parts |> List.map fst |> List.reduce (+)
 
-    let private stepInScope (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+    let private stepInScope (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
         let mcmc = s.Mcmc |> Option.defaultWith (fun () -> invalidArg (nameof s) "Monte Carlo EM needs its chains (Mcem.initChains)")
@@ -93,7 +93,7 @@ module Mcem =
     /// encoder is not used. Data are binarised once per iteration when asked. Returns the mean log p(x, z)
     /// per datapoint at the new samples. A non-finite value raises NonFiniteBoundException for the iteration, with
     /// the decoder, Adagrad's sums and the chains as the iteration found them.
-    let step (c: AevbConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
+    let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         let result = stepInScope c data g s
         // The E-step's leapfrog gradients leave native memory that only finalizers free (Torch.releaseFinalizedMemory).
         Torch.releaseFinalizedMemory ()

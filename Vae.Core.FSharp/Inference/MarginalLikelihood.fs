@@ -219,9 +219,9 @@ module MarginalLikelihood =
             let x = data.narrow(0L, start, min 100L (n - start))
             let q = VaeModel.encode m x
             let init =
-                if c.StartCandidates > 0 then startingPoints (ImportanceWeighted.logJoint m x) q c.StartCandidates g
+                if c.StartCandidates > 0 then startingPoints (VaeModel.logJoint m x) q c.StartCandidates g
                 else torch.randn(q.Mean.shape, dtype = m.Config.DType, generator = g)
-            let logJointOf (rows: Tensor) = ImportanceWeighted.logJoint m (x.index_select(0L, rows))
+            let logJointOf (rows: Tensor) = VaeModel.logJoint m (x.index_select(0L, rows))
             let est, _ = estimateMixed c logJointOf init g
             total <- total + est.sum().ToDouble()
         total / float n

@@ -160,6 +160,10 @@ module VaeModel =
         | LinearGaussianDecoder p -> LinearGaussian.logMarginal p x
         | _ -> invalidOp "the exact log-likelihood is known only for the linear-Gaussian decoder"
 
+    /// log p(x, z) = log p(x|z) + log p(z) for latent points z with leading sample dimensions.
+    let logJoint (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
+        logLikelihood m z x + Distributions.standardNormalLogDensity z
+
     /// log p(theta) of the N(0, I) prior over the weights (not biases) of the given parameters (constants dropped).
     let logPriorOf (ps: NamedParameter list) : Tensor =
         ps |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum() * -0.5) |> List.reduce (+)
