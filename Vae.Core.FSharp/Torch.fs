@@ -84,8 +84,20 @@ module Torch =
         ensureLoaded ()
         torch.set_num_threads n
 
-    /// A TorchSharp scalar from a float.
+    /// A TorchSharp scalar from a float. A Scalar holds native memory that dispose scopes do not track: dispose it
+    /// (`use`), or take a constant or filled below. Left to the finalizer, such small blocks stay interleaved with a
+    /// step's large freed tensors, and the heap can neither reuse nor return that memory.
     let scalar (x: float) : Scalar = Scalar.op_Implicit x
+
+    let private constants = System.Collections.Concurrent.ConcurrentDictionary<float, Scalar>()
+
+    /// The Scalar of a value fixed for the process (1.0, 0.5, a run's step size or batch size), made once and kept.
+    let constant (x: float) : Scalar = constants.GetOrAdd(x, fun v -> ensureLoaded (); Scalar.op_Implicit v)
+
+    /// A tensor of the given shape and dtype filled with value (its Scalar disposed at once).
+    let filled (shape: int64[]) (value: float) (dtype: torch.ScalarType) : Tensor =
+        use s = scalar value
+        torch.full(shape, s, dtype = dtype)
 
     /// The number of threads libtorch currently uses.
     let threads () = torch.get_num_threads ()
@@ -159,11 +171,11 @@ module Torch =
         if System.Environment.GetEnvironmentVariable "VAE_MKL" = "default" then Unchanged "VAE_MKL=default"
         else useMklAvx512 ()
 
-    /// A full garbage collection with its finalizers run. Under many autograd.grad calls (HMC's leapfrog gradients)
-    /// some native memory is freed only by finalizers, although every tensor of the step is disposed by its scope; the
-    /// managed heap stays small, so the collector seldom runs and the process grew to 8 GB in Monte Carlo EM's first
-    /// 200 iterations on 1000 MNIST images (0.8 GB with this after each iteration, and faster). Call it after every
-    /// hundred milliseconds or so of such work, not per operation.
+    /// A full garbage collection with its finalizers run. TorchSharp 0.107's tensor operators allocate native Scalars
+    /// that dispose scopes do not track and leave to the finalizer: the alpha = 1 of every addition, and the operand of
+    /// every operation with a float. Loops that allocate little managed memory (HMC's leapfrog
+    /// gradients) seldom trigger a collection, and those small blocks, interleaved with the step's large freed tensors,
+    /// keep the heap from reusing that memory. Call it after every hundred milliseconds or so of such work.
     let releaseFinalizedMemory () =
         System.GC.Collect()
         System.GC.WaitForPendingFinalizers()

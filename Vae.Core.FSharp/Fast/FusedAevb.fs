@@ -158,14 +158,14 @@ module FusedAevb =
     /// The N(0, I) weight prior's gradient, -theta on the weights scaled by M/N (the paper's code), added to b.Gradient.
     let private addWeightPrior (c: LearnerConfig) (n: int64) (m: int64) (b: FusedBuffers) =
         if c.WeightPrior then
-            b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.scalar (-(float m) / float n)) |> ignore
+            b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.constant (-(float m) / float n)) |> ignore
 
     // a W^T + bias.
     let private affine (a: Tensor) (w: Tensor) (bias: Tensor) = torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
     // target <- a^T bm (a weight's gradient).
     let private outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
     // Through tanh: da = dh (1 - h^2).
-    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.square(), Torch.scalar -1.0)
+    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.square(), Torch.constant -1.0)
 
     /// The encoder's forward pass (Appendix C.2): h1 = tanh(W1 x + b1) and the heads [mu, log sigma^2] = W h1 + b [M; 2J].
     let private encoderForward (b: FusedBuffers) (x: Tensor) =
@@ -202,8 +202,8 @@ module FusedAevb =
                 let r = diff.mul(logVar.neg().exp_())
                 let dOut = torch.empty_like(out)
                 let dMean = dOut.narrow(1L, 0L, d).copy_(r)
-                if b.Model.Config.Likelihood = GaussianSigmoidMean then dMean.mul_(mean).mul_(mean.neg().add_(Torch.scalar 1.0)) |> ignore
-                dOut.narrow(1L, d, d).copy_(diff).mul_(r).sub_(Torch.scalar 1.0).mul_(Torch.scalar 0.5) |> ignore
+                if b.Model.Config.Likelihood = GaussianSigmoidMean then dMean.mul_(mean).mul_(mean.neg().add_(Torch.constant 1.0)) |> ignore
+                dOut.narrow(1L, d, d).copy_(diff).mul_(r).sub_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
                 // -log N(x; mean, s^2) = (log s^2 + (x - mean)^2 / s^2 + log 2 pi) / 2, summed.
                 let nll = (logVar.sum() + diff.mul(r).sum() + float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI)) * 0.5
                 nll, dOut
@@ -220,18 +220,18 @@ module FusedAevb =
         // Forward (Appendix C): h1 = tanh(W1 x + b1); [mu, log sigma^2] = W h1 + b; z = mu + sigma eps; then the decoder.
         let h1, heads = encoderForward b x
         let mu, logVar = heads.narrow(1L, 0L, j), heads.narrow(1L, j, j)
-        let sd = logVar.mul(Torch.scalar 0.5).exp_()
+        let sd = logVar.mul(Torch.constant 0.5).exp_()
         let variance = sd.square()
-        let z = torch.addcmul(mu, sd, eps, Torch.scalar 1.0)
+        let z = torch.addcmul(mu, sd, eps, Torch.constant 1.0)
         // The bound (eq. 7): log p(x|z) - KL, with -KL = 1/2 sum(1 + log sigma^2 - mu^2 - sigma^2) (Appendix B).
         let negLogLikelihood, dz = decoderPass b z x true
         let kl = ((mu.square() + variance - logVar).sum() - float (mu.numel())) * 0.5
-        let meanBound = (negLogLikelihood + kl).neg_().div_(Torch.scalar (float x.shape.[0]))
+        let meanBound = (negLogLikelihood + kl).neg_().div_(Torch.constant (float x.shape.[0]))
         // Heads: d/dmu = dz - mu; d/dlog sigma^2 = dz eps sigma / 2 + (1 - sigma^2) / 2.
         let dz = dz.Value
         let dHeads = torch.empty_like(heads)
         dHeads.narrow(1L, 0L, j).copy_(dz).sub_(mu) |> ignore
-        dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.scalar 1.0).mul_(Torch.scalar 0.5) |> ignore
+        dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
         encoderBackward b x h1 dHeads
         addWeightPrior c n x.shape.[0] b
         meanBound
@@ -316,10 +316,10 @@ module FusedAevb =
         // Wake: the decoder's gradient at z from the recognition model.
         let _, heads = encoderForward b x
         let logVar = heads.narrow(1L, j, j)
-        let z = torch.addcmul(heads.narrow(1L, 0L, j), logVar.mul(Torch.scalar 0.5).exp_(), eps, Torch.scalar 1.0)
+        let z = torch.addcmul(heads.narrow(1L, 0L, j), logVar.mul(Torch.constant 0.5).exp_(), eps, Torch.constant 1.0)
         let negLogLikelihood, _ = decoderPass b z x false
         // log p(x|z) + log p(z) - log q(z|x) = log p(x|z) + (sum log sigma^2 + |eps|^2 - |z|^2) / 2 (the 2 pi terms cancel).
-        let meanBound = ((logVar.sum() + eps.square().sum() - z.square().sum()) * 0.5 - negLogLikelihood).div_(Torch.scalar (float x.shape.[0]))
+        let meanBound = ((logVar.sum() + eps.square().sum() - z.square().sum()) * 0.5 - negLogLikelihood).div_(Torch.constant (float x.shape.[0]))
         // Sleep: log N(zp; mu, sigma^2) at the fantasies; d/dmu = (zp - mu) / sigma^2, d/dlog sigma^2 = ((zp - mu)^2 / sigma^2 - 1) / 2.
         let h1, fantasyHeads = encoderForward b xp
         let fantasyLogVar = fantasyHeads.narrow(1L, j, j)
@@ -327,7 +327,7 @@ module FusedAevb =
         let r = diff.mul(fantasyLogVar.neg().exp())
         let dHeads = torch.empty_like(fantasyHeads)
         dHeads.narrow(1L, 0L, j).copy_(r) |> ignore
-        dHeads.narrow(1L, j, j).copy_(diff).mul_(r).sub_(Torch.scalar 1.0).mul_(Torch.scalar 0.5) |> ignore
+        dHeads.narrow(1L, j, j).copy_(diff).mul_(r).sub_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
         let sleep = (fantasyLogVar.sum() + diff.mul(r).sum() + float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI)) * -0.5
         encoderBackward b xp h1 dHeads
         addWeightPrior c n x.shape.[0] b

@@ -88,7 +88,7 @@ module Hmc =
     /// One HMC transition of every chain with one step size, adapted by adaptShared when asked.
     let step (c: HmcConfig) (adapt: bool) (logDensity: Tensor -> Tensor) (z: Tensor) (stepSize: float) (g: torch.Generator) : HmcStep =
         let chains = z.shape.[0]
-        let eps = torch.full([| chains; 1L |], Torch.scalar stepSize, dtype = z.dtype)
+        let eps = Torch.filled [| chains; 1L |] stepSize z.dtype
         let positions, logDensityNew, accepted = transition c logDensity z eps g
         let rate = accepted.to_type(torch.float64).mean().ToDouble()
         let next = if adapt then adaptShared c chains rate stepSize else stepSize

@@ -63,7 +63,7 @@ module MarginalLikelihood =
         let cov = centred.transpose(1L, 2L).matmul(centred) / float (n - 1L)
         // A small ridge keeps the covariance invertible when a chain has stuck (rejections repeat samples):
         // 1e-6 of its mean variance, and at least 1e-8.
-        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]) * 1e-6).clamp_min(Torch.scalar 1e-8).view([| -1L; 1L; 1L |])
+        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]) * 1e-6).clamp_min(Torch.constant 1e-8).view([| -1L; 1L; 1L |])
         let bandwidth = (cov + ridge) * (h * h).view([| -1L; 1L; 1L |])
         let chol = torch.linalg.cholesky(bandwidth)                                  // [B; J; J]
         let diff = points.unsqueeze(2L) - samples.unsqueeze(1L)                       // [B; m; n; J]
@@ -85,7 +85,7 @@ module MarginalLikelihood =
         // (the paper's code), or one per chain; the per-chain sizes jitter from transition to transition,
         // so sampling uses their geometric mean over the second half of the burn-in.
         let mutable z = init
-        let mutable eps = torch.full([| init.shape.[0]; 1L |], Torch.scalar c.InitialStepSize, dtype = init.dtype)
+        let mutable eps = Torch.filled [| init.shape.[0]; 1L |] c.InitialStepSize init.dtype
         let mutable shared = c.InitialStepSize
         let mutable logEpsSum = torch.zeros_like(eps)
         let averaged = max 1 (c.BurnIn / 2)
@@ -104,7 +104,7 @@ module MarginalLikelihood =
         eps <-
             if c.PerChainStepSizes && c.BurnIn > 0 then (logEpsSum / float (min averaged c.BurnIn)).exp()
             elif c.PerChainStepSizes then eps
-            else torch.full([| init.shape.[0]; 1L |], Torch.scalar shared, dtype = init.dtype)
+            else Torch.filled [| init.shape.[0]; 1L |] shared init.dtype
         let samples = ResizeArray()
         let values = ResizeArray()
         for _ in 1 .. c.PosteriorSamples do
@@ -135,7 +135,7 @@ module MarginalLikelihood =
         // Leave-one-out score of each multiple, per datapoint; the best multiple per datapoint.
         let scores =
             c.BandwidthMultiples
-            |> List.map (fun k -> kdeLogDensity fit (torch.full([| b |], Torch.scalar (k * scott), dtype = z.dtype)) fit true |> fun s -> s.mean([| 1L |]))
+            |> List.map (fun k -> kdeLogDensity fit (Torch.filled [| b |] (k * scott) z.dtype) fit true |> fun s -> s.mean([| 1L |]))
         let stacked = torch.stack(scores, 1L)
         let best = stacked.argmax(1L)
         let multiples = torch.tensor(List.toArray c.BandwidthMultiples, dtype = z.dtype).index_select(0L, best)
@@ -149,7 +149,7 @@ module MarginalLikelihood =
         let cov = centred.transpose(1L, 2L).matmul(centred) / float (half - 1L) + torch.eye(d, dtype = torch.float64) * 1e-12
         let shift = est64.mean([| 1L |]) - fit64.mean([| 1L |])                                    // [B; J]
         let shiftStat = (shift * torch.linalg.solve(cov, shift.unsqueeze(-1L)).squeeze(-1L)).sum(-1L) * (float half / 2.0)
-        let unmixed = gap.abs().gt(Torch.scalar c.MixingTolerance).logical_or(shiftStat.gt(Torch.scalar c.MixingShift))
+        let unmixed = gap.abs().gt(Torch.constant c.MixingTolerance).logical_or(shiftStat.gt(Torch.constant c.MixingShift))
         let logRatio = logQ - estimateLogPxz.to_type(torch.float64)
         (-(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))).to_type(z.dtype), unmixed, z.select(1L, -1L)
 

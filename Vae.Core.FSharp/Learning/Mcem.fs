@@ -37,7 +37,7 @@ module Mcem =
         let parts =
             [ for start, len in chunks n do
                   let xs = x.narrow(0L, start, len)
-                  let eps = torch.full([| len; 1L |], Torch.scalar mcmc.StepSize, dtype = mcmc.Chains.dtype)
+                  let eps = Torch.filled [| len; 1L |] mcmc.StepSize mcmc.Chains.dtype
                   let z, logP, accepted = Hmc.transition Hmc.paper (VaeModel.logJoint m xs) (mcmc.Chains.narrow(0L, start, len)) eps g
                   yield z.detach(), logP.detach(), accepted.sum().to_type(torch.float64) ]
         let chains = torch.cat([| for z, _, _ in parts -> z |], 0L)

@@ -38,10 +38,10 @@ module Adagrad =
         let update = s.Steps > int64 c.WarmUp
         for i in 0 .. parameters.Length - 1 do
             let g = gradients.[i]
-            s.SumSquares.[i].addcmul_(g, g, Torch.scalar 1.0) |> ignore
+            s.SumSquares.[i].addcmul_(g, g, Torch.constant 1.0) |> ignore
             if update then
                 use denom = (s.SumSquares.[i] + c.Regulariser).sqrt_()
-                parameters.[i].addcdiv_(g, denom, Torch.scalar c.StepSize) |> ignore
+                parameters.[i].addcdiv_(g, denom, Torch.constant c.StepSize) |> ignore
         { s with Steps = s.Steps + 1L }
 
     /// The one-pass update (see ascendOnePass) of elements [0, n): 512-bit vectors where the machine has them (twice

@@ -32,7 +32,7 @@ module Distributions =
 
     /// softplus(l) = log(1 + e^l) = max(l, 0) + log1p(e^-|l|): exact for every l (libtorch's
     /// softplus returns l itself above a threshold of 20, off by up to 2e-9).
-    let softplus (l: Tensor) : Tensor = l.clamp_min(Torch.scalar 0.0) + (-l.abs()).exp().log1p()
+    let softplus (l: Tensor) : Tensor = l.clamp_min(Torch.constant 0.0) + (-l.abs()).exp().log1p()
 
     /// log Bernoulli(x; sigmoid(logits)) = x l - softplus(l), summed over the last dimension.
     /// Exact for logits of any size (never forms sigmoid(l), so never log 0).

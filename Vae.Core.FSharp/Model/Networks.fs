@@ -13,8 +13,8 @@ module Linear =
 
     /// A layer with every weight and bias drawn from N(0, std^2) (the paper: std 0.01 for all parameters).
     let init (inputs: int) (outputs: int) (std: float) (dtype: torch.ScalarType) (g: torch.Generator) : Linear =
-        { Weight = torch.randn([| int64 outputs; int64 inputs |], dtype = dtype, generator = g).mul_(Torch.scalar std)
-          Bias = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.scalar std) }
+        { Weight = torch.randn([| int64 outputs; int64 inputs |], dtype = dtype, generator = g).mul_(Torch.constant std)
+          Bias = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.constant std) }
 
     /// x W^T + b over the last dimension of x.
     let apply (l: Linear) (x: Tensor) : Tensor = torch.nn.functional.linear (x, l.Weight, l.Bias)
@@ -72,7 +72,7 @@ module LinearGaussian =
     /// A decoder from latent to outputs dimensions with every parameter drawn from N(0, std^2).
     let init (latent: int) (outputs: int) (std: float) (dtype: torch.ScalarType) (g: torch.Generator) : LinearGaussian =
         { Mean = Linear.init latent outputs std dtype g
-          LogVar = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.scalar std) }
+          LogVar = torch.randn([| int64 outputs |], dtype = dtype, generator = g).mul_(Torch.constant std) }
 
     /// The Gaussian p(x|z) for latent points z (any leading dimensions).
     let apply (p: LinearGaussian) (z: Tensor) : Distributions.DiagonalGaussian =

@@ -151,7 +151,7 @@ module VaeModel =
         | GaussianDecoder _ | LinearGaussianDecoder _ ->
             let q = gaussianOf m z
             let x = q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
-            if m.Config.Likelihood = GaussianSigmoidMean then x.clamp(Torch.scalar 0.0, Torch.scalar 1.0) else x
+            if m.Config.Likelihood = GaussianSigmoidMean then x.clamp(Torch.constant 0.0, Torch.constant 1.0) else x
 
     /// The exact log p(x) per datapoint of data x [N; D] for a linear-Gaussian decoder (float64, no
     /// gradient); other decoders have no closed form and raise InvalidOperationException.
