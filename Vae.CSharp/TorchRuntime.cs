@@ -1,31 +1,8 @@
 namespace Vae;
 
-/// <summary>Process-wide libtorch settings that make training and evaluation faster. Call them once, at the start of
-/// the program, before any tensor work: <c>vae</c> applies both at start-up.</summary>
+/// <summary>libtorch's threads and version.</summary>
 public static class TorchRuntime
 {
-    /// <summary>Lets libtorch's MKL use its AVX-512 matrix-multiply kernels on an AMD CPU with AVX-512 (Zen 4 and later),
-    /// where MKL would otherwise give it its AVX2 kernels (float32 multiplies here ran 2.2-2.5 times faster). Call it before
-    /// the first matrix multiply: MKL chooses its kernels once. Float32 results then differ from MKL's AVX2 kernels' at
-    /// the level of rounding. Returns whether the AVX-512 kernels are now in use, and why not otherwise.</summary>
-    public static MklKernelChoice UseMklAvx512() => Describe(Vae.Core.Torch.useMklAvx512());
-
-    /// <summary><see cref="UseMklAvx512"/> unless the environment variable <c>VAE_MKL</c> is <c>default</c>, which keeps
-    /// MKL's own choice (and so reproduces float32 results recorded with it), as <c>vae</c> does at start-up.</summary>
-    public static MklKernelChoice ConfigureMkl() => Describe(Vae.Core.Torch.configureMkl());
-
-    static MklKernelChoice Describe(Vae.Core.MklDispatch d)
-    {
-        return d is Vae.Core.MklDispatch.Unchanged u
-            ? new MklKernelChoice(false, $"MKL's own dispatch ({u.reason})")
-            : new MklKernelChoice(true, "MKL's AVX-512 kernels on this AMD CPU (its vendor check bypassed)");
-    }
-
-    /// <summary>Makes glibc's malloc keep freed memory for reuse instead of unmapping libtorch's per-step tensors and
-    /// mapping them again each step (a straightforward training loop ran 2-3 times slower that way here). Linux only;
-    /// returns false where glibc is absent.</summary>
-    public static bool RetainFreedMemory() => Vae.Core.Torch.retainFreedMemory();
-
     /// <summary>libtorch's intra-op threads (one per core at most: two busy threads per core collapse throughput).</summary>
     public static int Threads
     {
@@ -37,7 +14,57 @@ public static class TorchRuntime
     public static string LibTorchVersion => Vae.Core.Torch.load();
 }
 
-/// <summary>What <see cref="TorchRuntime.UseMklAvx512"/> did.</summary>
+/// <summary>The process-wide speed settings <see cref="NativeTuning.Apply"/> can make.</summary>
+public sealed record NativeTuningOptions
+{
+    /// <summary>Let MKL use its AVX-512 matrix-multiply kernels on an AMD CPU with AVX-512 (Zen 4 and later), where it
+    /// would otherwise take its AVX2 kernels. Float32 results then differ from the AVX2 kernels' by rounding.</summary>
+    public bool MklAvx512OnAmd { get; init; } = true;
+
+    /// <summary>Make glibc's malloc keep freed memory for reuse instead of unmapping libtorch's per-step tensors and
+    /// mapping them again each step. Linux only.</summary>
+    public bool RetainFreedMemory { get; init; } = true;
+
+    /// <summary>Both, unless the environment turns one off: <c>VAE_MKL=default</c> keeps MKL's own kernel choice (and so
+    /// reproduces float32 results recorded with it), <c>VAE_MALLOC=default</c> glibc's own allocator settings.</summary>
+    public static NativeTuningOptions FromEnvironment() => new()
+    {
+        MklAvx512OnAmd = Environment.GetEnvironmentVariable("VAE_MKL") != "default",
+        RetainFreedMemory = Environment.GetEnvironmentVariable("VAE_MALLOC") != "default",
+    };
+}
+
+/// <summary>The process-wide speed settings in one place, opt-in for a library user; <c>vae</c> applies them at
+/// start-up (<c>--native-tuning off</c> keeps neither). Apply once, before any matrix multiply: MKL chooses its kernels
+/// at its first call.</summary>
+public static class NativeTuning
+{
+    /// <summary>Applies <paramref name="options"/> (default <see cref="NativeTuningOptions.FromEnvironment"/>) and
+    /// reports what each setting did.</summary>
+    public static NativeTuningReport Apply(NativeTuningOptions? options = null)
+    {
+        options ??= NativeTuningOptions.FromEnvironment();
+        var mkl = options.MklAvx512OnAmd ? Describe(Vae.Core.NativeTuning.useMklAvx512()) : new MklKernelChoice(false, "MKL's own dispatch (not requested)");
+        bool retains = options.RetainFreedMemory && Vae.Core.NativeTuning.retainFreedMemory();
+        return new NativeTuningReport(mkl, retains);
+    }
+
+    static MklKernelChoice Describe(Vae.Core.MklDispatch d) =>
+        d is Vae.Core.MklDispatch.Unchanged u
+            ? new MklKernelChoice(false, $"MKL's own dispatch ({u.reason})")
+            : new MklKernelChoice(true, "MKL's AVX-512 kernels on this AMD CPU (its vendor check bypassed)");
+}
+
+/// <summary>What <see cref="NativeTuning.Apply"/> did.</summary>
+/// <param name="Mkl">MKL's kernel choice.</param>
+/// <param name="RetainsFreedMemory">Whether glibc's malloc now keeps freed memory for reuse.</param>
+public sealed record NativeTuningReport(MklKernelChoice Mkl, bool RetainsFreedMemory)
+{
+    /// <summary>One line for reports: the kernel choice and the allocator.</summary>
+    public string Description => $"{Mkl.Description}; {(RetainsFreedMemory ? "malloc keeps freed memory" : "glibc's default malloc")}";
+}
+
+/// <summary>MKL's kernel choice.</summary>
 /// <param name="Avx512">Whether MKL now uses its AVX-512 kernels on this AMD CPU.</param>
 /// <param name="Description">What was done, or why nothing was (another vendor, no AVX-512, not Linux x64, ...).</param>
 public sealed record MklKernelChoice(bool Avx512, string Description);

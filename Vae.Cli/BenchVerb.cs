@@ -50,7 +50,7 @@ static class BenchVerb
         var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(stderr).Train;
         using var data = train.ToTensor();
         stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
-                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {VaeCommand.MklDispatch}");
+                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {VaeCommand.Tuning}");
         stdout.WriteLine("-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32");
         stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc, MKL's own dispatch); in-process: the same loop in this process, with our allocator and MKL settings");
         stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");

@@ -51,6 +51,7 @@ public static class VaeCommand
         root.Add(version);
         var help = new Command("help", "Show this help (vae help VERB: the verb's)") { new Argument<string[]>("verb") { Arity = ArgumentArity.ZeroOrMore } };
         root.Add(help); // rewritten to --help before parsing
+        root.Add(NativeTuningSwitch);
         root.SetAction(p =>
         {
             p.RootCommandResult.Command.Parse("--help").Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
@@ -65,17 +66,15 @@ public static class VaeCommand
         try
         {
             if (args is ["help", .. var verb]) args = [.. verb, "--help"];
-            string first = args.Length > 0 ? args[0] : "";
-            // libtorch's per-step tensors are reused instead of mapped and unmapped each step (Torch.retainFreedMemory);
-            // the benchmark's reference process keeps glibc's defaults, as a straightforward program would.
-            if (first != BenchVerb.ReferenceWorker && Environment.GetEnvironmentVariable("VAE_MALLOC") != "default")
-                Vae.TorchRuntime.RetainFreedMemory();
-            // MKL's AVX-512 matrix multiplies on AMD CPUs with AVX-512 (Torch.useMklAvx512), before any multiply; the
-            // reference process keeps MKL's own dispatch, as a straightforward program would, and so does VAE_MKL=default.
-            // `data` and help need no libtorch, so they do not load it.
-            if (first is not (BenchVerb.ReferenceWorker or "data" or "") && !args.Contains("--help") && !args.Contains("-h"))
-                MklDispatch = Vae.TorchRuntime.ConfigureMkl().Description;
-            return Invoke(Root(stdout, stderr, cancel), args, stdout, stderr);
+            var parse = Root(stdout, stderr, cancel).Parse(args);
+            // The process-wide speed settings, before any multiply (MKL chooses its kernels once): on unless
+            // --native-tuning off (or VAE_MKL=default, VAE_MALLOC=default for one of them). The benchmark's reference
+            // process keeps glibc's and MKL's defaults, as a straightforward program would; `data` and help need no libtorch.
+            string verbName = TopVerb(parse);
+            if (parse.Errors.Count == 0 && parse.Action is not System.CommandLine.Help.HelpAction && verbName is not (BenchVerb.ReferenceWorker or "data" or "help" or ""))
+                Tuning = NativeTuning.Apply(parse.GetValue(NativeTuningSwitch) == "off" ? new NativeTuningOptions { MklAvx512OnAmd = false, RetainFreedMemory = false }
+                                                                                        : NativeTuningOptions.FromEnvironment()).Description;
+            return Invoke(parse, stdout, stderr);
         }
         catch (UsageException e)
         {
@@ -109,9 +108,10 @@ public static class VaeCommand
 
     /// <summary>Parses <paramref name="args"/> for <paramref name="command"/> and runs its action. A parse error is a
     /// <see cref="UsageException"/> naming the command (one line, exit code 2); help goes to <paramref name="stdout"/>.</summary>
-    internal static int Invoke(Command command, string[] args, TextWriter stdout, TextWriter stderr)
+    internal static int Invoke(Command command, string[] args, TextWriter stdout, TextWriter stderr) => Invoke(command.Parse(args), stdout, stderr);
+
+    static int Invoke(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        var parse = command.Parse(args);
         if (parse.Errors.Count > 0)
         {
             var names = new List<string>();
@@ -121,13 +121,31 @@ public static class VaeCommand
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
     }
 
-    /// <summary>What this process did to MKL's kernel choice (Torch.useMklAvx512), for reports.</summary>
-    internal static string MklDispatch { get; private set; } = "MKL's own dispatch";
+    /// <summary>What this process's native tuning did (MKL's kernels, the allocator), for reports.</summary>
+    internal static string Tuning { get; private set; } = "no native tuning";
+
+    /// <summary>--native-tuning on|off: the process-wide speed settings (Vae.NativeTuning), on every verb.</summary>
+    static readonly Option<string> NativeTuningSwitch = NativeTuningOption();
+
+    static Option<string> NativeTuningOption()
+    {
+        var option = Opt.Choice("--native-tuning", "MKL's AVX-512 kernels on AMD CPUs and malloc keeping freed memory (off: the libraries' defaults)", "on", "on", "off");
+        option.Recursive = true;
+        return option;
+    }
+
+    /// <summary>The verb under the root that the command line names ("" for none).</summary>
+    static string TopVerb(ParseResult parse)
+    {
+        SymbolResult? r = parse.CommandResult;
+        while (r is CommandResult { Parent: CommandResult { Parent: not null } }) r = r.Parent;
+        return r is CommandResult { Parent: not null } c ? c.Command.Name : "";
+    }
 
     static int Version(TextWriter stdout)
     {
         stdout.WriteLine($"vae {typeof(VaeCommand).Assembly.GetName().Version}");
-        stdout.WriteLine($"libtorch {Vae.TorchRuntime.LibTorchVersion} ({Vae.TorchRuntime.Threads} threads); {MklDispatch}");
+        stdout.WriteLine($"libtorch {Vae.TorchRuntime.LibTorchVersion} ({Vae.TorchRuntime.Threads} threads); {Tuning}");
         return Ok;
     }
 }

@@ -8,7 +8,7 @@ open Expecto
 let main argv =
     Vae.Core.Torch.setThreads 1
     // MKL's kernels as vae chooses them, before any multiply.
-    printfn "MKL: %A" (Vae.Core.Torch.configureMkl ())
+    printfn "MKL: %A" (Vae.Core.NativeTuning.configureMkl ())
     printfn "property seed: %d (VAE_PROPERTY_SEED replays a run)" Vae.Properties.Generators.propertySeed
     let mutable counts = (0, 0)
     let record (s: Impl.TestRunSummary) =

@@ -7,12 +7,12 @@ namespace Vae.Tests;
 public static class TestEnvironment
 {
     /// <summary>Tests run libtorch on one thread (two busy threads on two cores collapse throughput), with MKL's
-    /// kernels chosen as <c>vae</c> chooses them (Torch.useMklAvx512), before any multiply.</summary>
+    /// kernels chosen as <c>vae</c> chooses them (NativeTuning.useMklAvx512), before any multiply.</summary>
     [ModuleInitializer]
     internal static void Initialise()
     {
         Vae.Core.Torch.setThreads(1);
-        MklChoice = Vae.TorchRuntime.ConfigureMkl();
+        MklChoice = Vae.NativeTuning.Apply(Vae.NativeTuningOptions.FromEnvironment() with { RetainFreedMemory = false }).Mkl;
     }
 
     /// <summary>What the start-up did to MKL's kernel choice.</summary>

@@ -23,7 +23,7 @@ open Vae.Core
 open Vae.Core.Data
 
 Torch.setThreads 1
-Torch.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
+NativeTuning.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
 let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--") |> List.ofArray
 let flag name = List.contains name args
 let float64, shuffledEpochs, linearMean, torchBiases = flag "--float64", flag "--shuffled-epochs", flag "--linear-mean", flag "--torch-default-biases"

@@ -18,7 +18,7 @@ let samples = if args.Length > 0 then int64 args.[0] else 300_000L
 let output = if args.Length > 1 then args.[1] else "manifold.png"
 
 Torch.setThreads 2
-Torch.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
+NativeTuning.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
 let mnist = Mnist.load DataOptions.Default |> Mnist.paperSplit
 let toTensor (x: Images) = Torch.ofArray2 x.Count x.Dimension x.Pixels
 let train, test = toTensor mnist.Train, toTensor mnist.Test

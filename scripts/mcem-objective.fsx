@@ -11,9 +11,9 @@ open Vae.Core
 open Vae.Core.Data
 
 let iterations = match fsi.CommandLineArgs with [| _; n |] -> int n | _ -> 750
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
-Torch.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
+NativeTuning.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
 let mnist = Mnist.load DataOptions.Default
 let data = Torch.ofArray2 1000 784 (Images.slice 0 1000 mnist.Train).Pixels
 let c = LearnerConfig.paper 0.02

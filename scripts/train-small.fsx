@@ -9,7 +9,7 @@ open Vae.Core
 open Vae.Core.Data
 
 Torch.setThreads 2
-Torch.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
+NativeTuning.configureMkl () |> ignore // MKL's kernels as vae chooses them (VAE_MKL=default keeps MKL's own)
 let mnist = Mnist.load DataOptions.Default |> Mnist.paperSplit
 let toTensor (x: Images) = Torch.ofArray2 x.Count x.Dimension x.Pixels
 let train, test = toTensor mnist.Train, toTensor mnist.Test

@@ -86,7 +86,21 @@ public class DataCommandTests
         // The test process chose as vae does (it has no VAE_MKL unless the test command was given one).
         bool avx512 = vaeMkl is null && TestEnvironment.MklChoice.Avx512;
         Assert.Contains(avx512 ? "MKL's AVX-512 kernels" : "MKL's own dispatch", output);
-        if (vaeMkl is not null) Assert.Contains("VAE_MKL=default", output);
+        if (vaeMkl is not null) Assert.Contains("MKL's own dispatch (not requested)", output);
+        Assert.Contains("malloc keeps freed memory", output);
+    }
+
+    // A process of its own: the settings are process-wide, and the test host has made its choice.
+    [Fact]
+    public async Task NativeTuningOffKeepsTheLibrariesDefaultsAndVersionSaysSo()
+    {
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", [cli, "version", "--native-tuning", "off"], TestEnvironment.RepositoryRoot);
+        Assert.True(code == VaeCommand.Ok, errors);
+        Assert.Contains("MKL's own dispatch (not requested); glibc's default malloc", output);
+        var bad = Vae.Run("train", "--native-tuning", "sometimes");
+        Assert.Equal(VaeCommand.BadUsage, bad.Code);
+        Assert.Contains("--native-tuning: expected one of on|off", bad.Err);
     }
 }
 

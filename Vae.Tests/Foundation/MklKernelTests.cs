@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Vae.Tests.Foundation;
 
-/// <summary>Torch.useMklAvx512: MKL's AVX-512 kernels on AMD CPUs with AVX-512, and that they compute correctly here.</summary>
+/// <summary>NativeTuning.useMklAvx512: MKL's AVX-512 kernels on AMD CPUs with AVX-512, and that they compute correctly here.</summary>
 public class MklKernelTests
 {
     static bool AmdWithAvx512()
@@ -25,7 +25,7 @@ public class MklKernelTests
     }
 
     [Fact]
-    public void ASecondCallKeepsTheChoice() => Assert.Equal(TestEnvironment.MklChoice, TorchRuntime.ConfigureMkl());
+    public void ASecondCallKeepsTheChoice() => Assert.Equal(TestEnvironment.MklChoice, NativeTuning.Apply(NativeTuningOptions.FromEnvironment() with { RetainFreedMemory = false }).Mkl);
 
     // The fused step's and the evaluation's float32 products (a W^T, a^T b, d W), each held to float64 within the
     // rounding bound of a k-term sum, |error| <= k u (|A| |B|) with u = 2^-24; the float64 product is itself checked

@@ -6,7 +6,7 @@
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let m = 100L
 let g = Torch.generator 1L
 let r (shape: int64[]) = torch.randn(shape, generator = g)

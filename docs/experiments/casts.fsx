@@ -5,7 +5,7 @@
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let g = Torch.generator 1L
 let p = torch.randn([| 814_060L |], generator = g)
 let low = torch.empty([| 814_060L |], dtype = torch.bfloat16)

@@ -7,11 +7,11 @@
 open System
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let threads = int (fsi.CommandLineArgs.[1])
 let batch = if fsi.CommandLineArgs.Length > 2 then int fsi.CommandLineArgs.[2] else 100
 Torch.setThreads threads
-printfn "%A" (Torch.configureMkl ())
+printfn "%A" (NativeTuning.configureMkl ())
 let g = Torch.generator 1L
 let data = torch.rand(50000L, 784L, generator = g)
 let make kernels mixed =

@@ -2,7 +2,7 @@
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core
-if fsi.CommandLineArgs.Length < 2 then Torch.retainFreedMemory () |> ignore
+if fsi.CommandLineArgs.Length < 2 then NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let g = Torch.generator 1L
 let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g

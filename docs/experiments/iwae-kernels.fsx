@@ -5,7 +5,7 @@
 open System
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let g = Torch.generator 1L
 let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g

@@ -6,7 +6,7 @@
 open TorchSharp
 open Vae.Core
 open Vae.Core.Data
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--")
 let file, images = args.[0], int args.[1]

@@ -11,7 +11,7 @@ open System.Runtime.Intrinsics.X86
 open Microsoft.FSharp.NativeInterop
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let addr (t: Tensor) : nativeint =
     let bytes = t.bytes

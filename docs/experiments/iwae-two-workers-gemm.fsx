@@ -7,7 +7,7 @@ open System
 open System.Threading
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let h = torch.rand(5100L, 500L)
 let w = torch.rand(784L, 500L)
 let halves = [| h.narrow(0L, 0L, 2550L); h.narrow(0L, 2550L, 2550L) |]

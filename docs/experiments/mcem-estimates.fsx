@@ -12,7 +12,7 @@ open Vae.Core
 open Vae.Core.Data
 
 Torch.setThreads 2
-Torch.configureMkl () |> ignore
+NativeTuning.configureMkl () |> ignore
 let path, which = fsi.CommandLineArgs.[1], fsi.CommandLineArgs.[2]
 let run = TrainingRun.ofCheckpoint path (Checkpoint.load path)
 let m = run.State.Model

@@ -1,5 +1,5 @@
 // libtorch's float32 matrix multiply at the step's and the evaluation's shapes, with MKL's own kernel choice or with
-// Torch.useMklAvx512 (MKL chooses once per process, so run the script once for each):
+// NativeTuning.useMklAvx512 (MKL chooses once per process, so run the script once for each):
 //   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/mkl-kernels.fsx default 1
 //   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/mkl-kernels.fsx avx512 1
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
@@ -10,7 +10,7 @@ open Vae.Core
 let args = fsi.CommandLineArgs
 let choice, threads = args.[1], int args.[2]
 Torch.setThreads threads
-if choice = "avx512" then printfn "%A" (Torch.useMklAvx512 ()) else printfn "MKL's own dispatch"
+if choice = "avx512" then printfn "%A" (NativeTuning.useMklAvx512 ()) else printfn "MKL's own dispatch"
 
 /// GFLOP/s of a b for a [m; k] and b [k; n] (b laid out as n x k and transposed when transposed is true), median of 5.
 let rate (m: int64) (k: int64) (n: int64) (transposed: bool) =

@@ -6,7 +6,7 @@
 open TorchSharp
 open Vae.Core
 open Vae.Core.Data
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 1
 let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter ((<>) "--")
 let scale, samples, seed = float args.[0], int64 (float args.[1]), int64 args.[2]

@@ -6,7 +6,7 @@
 open TorchSharp
 open Vae.Core
 open Vae.Core.Data
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let mnist = Mnist.load DataOptions.Default |> Mnist.paperSplit
 let data = Torch.ofArray2 mnist.Train.Count mnist.Train.Dimension mnist.Train.Pixels
 let median (xs: float[]) = (Array.sort xs).[xs.Length / 2]

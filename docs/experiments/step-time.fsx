@@ -7,7 +7,7 @@
 open System
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 let threads = int (fsi.CommandLineArgs.[1])
 Torch.setThreads threads
 let g = Torch.generator 1L

@@ -2,7 +2,7 @@
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core
-Torch.retainFreedMemory () |> ignore
+NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let m = int fsi.CommandLineArgs.[1]
 let mixed = fsi.CommandLineArgs.Length > 2 && fsi.CommandLineArgs.[2] = "bf16"

@@ -9,8 +9,7 @@ string output = args.Length > 1 ? args[1] : "quickstart-output";
 
 // Process-wide speed settings, before any tensor work: MKL's AVX-512 multiplies on AMD CPUs that have them, and
 // libtorch's per-step memory reused rather than returned to the kernel.
-Console.WriteLine(TorchRuntime.ConfigureMkl().Description);
-TorchRuntime.RetainFreedMemory();
+Console.WriteLine(NativeTuning.Apply().Description);
 
 // MNIST as in the paper: the first 50,000 training images, the official 10,000 test images (fetched and cached).
 DataSet mnist = DataSets.MnistPaper();
