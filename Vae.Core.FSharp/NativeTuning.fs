@@ -41,10 +41,9 @@ type NativeTuningReport = { Mkl: MklDispatch; RetainsFreedMemory: bool }
 module NativeTuning =
 
     /// Makes glibc's malloc keep freed memory for reuse: the mmap threshold at its maximum (32 MB) and
-    /// no trimming. libtorch allocates every intermediate tensor with malloc; a training step's
-    /// tensors of 100-300 KB otherwise can come from mmap and go back to the kernel each step; the
-    /// straightforward loop of `vae bench` ran 2-3 times slower that way here. Memory stays flat:
-    /// the same blocks are reused step after step. Process-wide; returns false where glibc is absent.
+    /// no trimming. libtorch allocates every intermediate tensor with malloc; a training step's tensors
+    /// otherwise can come from mmap and go back to the kernel each step (PERFORMANCE.md measures the cost).
+    /// Memory stays flat: the same blocks are reused step after step. Process-wide; false where glibc is absent.
     let retainFreedMemory () : bool =
         if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then false
         else
@@ -54,9 +53,8 @@ module NativeTuning =
             with :? System.DllNotFoundException | :? System.EntryPointNotFoundException -> false
 
     /// Lets libtorch's MKL use its AVX-512 matrix-multiply kernels on AMD CPUs with AVX-512 (Zen 4 and later).
-    /// libtorch links Intel's oneMKL, whose dispatcher gives any non-Intel CPU its AVX2 kernels: here (Zen 5)
-    /// float32 sgemm then runs at about 110 GFLOP/s per core, against 245-265 with the AVX-512 kernels, which
-    /// need only AVX-512 F, BW, DQ and VL. This makes MKL's exported vendor check, mkl_serv_intel_cpu_true,
+    /// libtorch links Intel's oneMKL, whose dispatcher gives any non-Intel CPU its AVX2 kernels, although the
+    /// AVX-512 kernels need only AVX-512 F, BW, DQ and VL (PERFORMANCE.md compares the two). This makes MKL's exported vendor check, mkl_serv_intel_cpu_true,
     /// return 1 (its first six bytes become `mov eax, 1; ret`); MKL still picks among its Intel code paths by
     /// the CPU's feature flags. Linux x64 only. Call it before libtorch's first matrix multiply: MKL chooses its
     /// kernels once, at its first call, so a later call has no effect. The AVX-512 kernels sum in another order

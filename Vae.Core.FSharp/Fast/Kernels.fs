@@ -12,8 +12,7 @@ open TorchSharp
 /// Single-pass kernels over CPU tensor memory, in 512-bit vectors (one element at a time where the machine lacks them,
 /// and for row tails), with sums accumulated in a fixed order, so results are deterministic.
 /// - For the mixed-precision AEVB step (FusedAevb): each reads one layer's bfloat16 product once and writes what the
-///   next multiply and the gradient need. At the paper's shapes that replaces three to ten libtorch calls of 7-25 µs
-///   each, which were most of the bfloat16 step outside its multiplies. They run on the calling thread.
+///   next multiply and the gradient need, in place of several libtorch calls each. They run on the calling thread.
 /// - For the importance-weighted evaluation (ImportanceWeighted): the decoder's hidden layer and the softplus sum of its
 ///   output, over thousands of rows, split between libtorch's thread count by rows.
 [<RequireQualifiedAccess>]

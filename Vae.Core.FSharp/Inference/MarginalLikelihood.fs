@@ -155,8 +155,7 @@ module MarginalLikelihood =
 
     /// Appendix D's estimate of log p(x) for B datapoints (see estimateOnce), robust to chains that have not
     /// mixed: a chain whose second half lies where the density fitted to its first half is small makes the
-    /// harmonic-mean estimate overshoot (by 5-15 nats, and once by 7.6e5, measured on an AEVB model's MNIST test
-    /// points). Such datapoints (see estimateOnce's mixing checks) are estimated again, continuing
+    /// harmonic-mean estimate overshoot, by nats or by orders of magnitude. Such datapoints (see estimateOnce's mixing checks) are estimated again, continuing
     /// their chains after a burn-in of 100 adaptive transitions, with the thinning doubled on each retry,
     /// up to Retries times. logJointOf rows gives the log joint of the datapoints at those row indices: z [R; J] -> [R].
     /// Returns the estimates [B] and which chains still had not mixed [B] (bool).

@@ -82,8 +82,7 @@ module Adagrad =
     /// element, read and written once, where ascend makes four passes through libtorch (addcmul_, the regulariser's
     /// add, sqrt_ and addcdiv_). The arithmetic is ascend's, in the same order; the square root is correctly rounded
     /// here, where libtorch's vectorised sqrt_ can be one unit in the last place away, so parameters may differ from
-    /// ascend's by rounding. It runs on the calling thread: measured in the fused step, splitting it with a second
-    /// worker was slower (likely, not verified, because libtorch's second thread still spins on the other core).
+    /// ascend's by rounding. It runs on the calling thread; splitting it between two workers was slower.
     let ascendOnePass (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) : AdagradState =
         if s.SumSquares.Length <> 1 then invalidArg "s" "the one-pass Adagrad update keeps one flat accumulator"
         let sums = s.SumSquares.[0]
