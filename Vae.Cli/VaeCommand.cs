@@ -81,7 +81,7 @@ public static class VaeCommand
             stderr.WriteLine($"vae: {e.Message}");
             return BadUsage;
         }
-        catch (Vae.Core.NonFiniteBoundException e)
+        catch (NonFiniteBoundException e)
         {
             stderr.WriteLine($"vae: {e.Message}");
             return Failure;

@@ -1,5 +1,6 @@
 namespace Vae.Core
 
+open Vae
 open System
 open System.Globalization
 open System.Threading

@@ -2,6 +2,7 @@
 /// CheckpointException naming the file, or read back exactly; nothing is accepted as something else.
 module Vae.Properties.CheckpointProperties
 
+open Vae
 open Expecto
 open FsCheck
 open Vae.Core

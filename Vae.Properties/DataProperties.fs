@@ -1,6 +1,7 @@
 /// Properties of the data readers: round trips, and totality on random and mutated bytes.
 module Vae.Properties.DataProperties
 
+open Vae
 open Expecto
 open FsCheck
 open Vae.Core.Data

@@ -1,6 +1,7 @@
 /// The hand-derived AEVB step (FusedAevb) against autograd, in float64.
 module Vae.Properties.FusedAevbProperties
 
+open Vae
 open Expecto
 open FsCheck
 open TorchSharp

@@ -1,6 +1,7 @@
 /// Shared helpers for the property tests.
 module Vae.Properties.Generators
 
+open Vae
 open FsCheck
 open Expecto
 open TorchSharp

@@ -1,5 +1,6 @@
 namespace Vae.Core.Data
 
+open Vae
 open System
 open System.Diagnostics
 open System.IO

@@ -1,17 +1,12 @@
 namespace Vae.Core
 
+open Vae
 open System
 open System.IO
 open System.Security.Cryptography
 open System.Text
 open System.Text.Json
 open TorchSharp
-
-/// A checkpoint file is corrupt, truncated or does not match what loads it. The message names the file and what differs.
-type CheckpointException(file: string, what: string) =
-    inherit IOException(sprintf "%s: %s" file what)
-    /// The checkpoint file.
-    member _.File = file
 
 /// A checkpoint's contents: text fields (settings and progress) and named tensors.
 type CheckpointContents =

@@ -1,33 +1,7 @@
 namespace Vae.Core.Data
 
+open Vae
 open System.IO
-
-/// A data file is not what its reader expects. The message names the file, the field and what was expected.
-type DataFormatException(file: string, field: string, expected: string, found: string, ?inner: exn) =
-    inherit IOException(
-        sprintf "%s: %s: expected %s, found %s" file field expected found,
-        Option.toObj inner)
-    /// The file that was read.
-    member _.File = file
-    /// The field (header part, element or property) that was wrong.
-    member _.Field = field
-    /// What the reader expected.
-    member _.Expected = expected
-    /// What the file held.
-    member _.Found = found
-
-/// A data file's SHA-256 differs from the recorded one.
-type ChecksumMismatchException(file: string, expected: string, actual: string) =
-    inherit DataFormatException(file, "SHA-256", expected, actual)
-
-/// A data set could not be acquired from any source. The message lists what was tried.
-type DataUnavailableException(dataset: string, attempts: string list) =
-    inherit IOException(
-        sprintf "%s could not be acquired; tried:\n  %s" dataset (String.concat "\n  " attempts))
-    /// The data set's name.
-    member _.Dataset = dataset
-    /// One line per source tried, with why it failed.
-    member _.Attempts = attempts
 
 /// Byte-level helpers shared by the readers.
 module internal Bytes =

@@ -1,5 +1,6 @@
 namespace Vae.Core.Data
 
+open Vae
 open System
 open System.IO
 
@@ -122,7 +123,7 @@ module Mnist =
         | rest ->
             match fromNpm opts dir rest with
             | Ok() -> dir
-            | Error e -> raise (DataUnavailableException("MNIST", failures @ [ e ]))
+            | Error e -> raise (DataUnavailableException("MNIST", Array.ofList (failures @ [ e ])))
 
     /// Loads the official split (60,000 training, 10,000 test images; grey levels / 255 in [0, 1]),
     /// fetching it when it is not cached; every file is checked against its SHA-256.
@@ -210,11 +211,11 @@ module FreyFace =
             else
                 match fallbackSource opts with
                 | None ->
-                    raise (DataUnavailableException("Frey Face", failures @ [ "no local copy named (set VAE_FREY_FACE or --frey-face to frey_rawface.mat or its directory)" ]))
+                    raise (DataUnavailableException("Frey Face", Array.ofList (failures @ [ "no local copy named (set VAE_FREY_FACE or --frey-face to frey_rawface.mat or its directory)" ])))
                 | Some source ->
                     let path = if Directory.Exists source then Path.Combine(source, File.Name) else source
                     if not (IO.File.Exists path) then
-                        raise (DataUnavailableException("Frey Face", failures @ [ sprintf "%s: no such file" path ]))
+                        raise (DataUnavailableException("Frey Face", Array.ofList (failures @ [ sprintf "%s: no such file" path ])))
                     let bytes = IO.File.ReadAllBytes path
                     let sha = Bytes.sha256 bytes
                     if sha <> File.Sha256 then raise (ChecksumMismatchException(path, File.Sha256, sha))

@@ -1,5 +1,7 @@
 namespace Vae.Core.Data
 
+open Vae
+
 /// A set of equally sized grey-scale images, row-major, values in [0, 1] (as float32).
 type Images =
     { /// Number of images.

@@ -1,5 +1,6 @@
 namespace Vae.Core.Data
 
+open Vae
 open System
 
 /// Reader of MATLAB Level 5 MAT-files (numeric matrices of class uint8 or double): the 128-byte

@@ -1,5 +1,6 @@
 namespace Vae.Core.Data
 
+open Vae
 open System
 open System.Text.RegularExpressions
 

@@ -1,5 +1,6 @@
 namespace Vae.Core
 
+open Vae
 open TorchSharp
 
 /// The parameters, gradient and Adagrad accumulators of a VAE with an MLP decoder (Bernoulli or Gaussian), each held

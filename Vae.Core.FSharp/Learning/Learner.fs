@@ -38,14 +38,6 @@ type McmcState = { Chains: Tensor; StepSize: float }
 /// Adagrad's accumulators over all its parameters, and MCEM's chains (the generator is carried beside it).
 type TrainerState = { Model: VaeModel; Optimizer: AdagradState; Mcmc: McmcState option }
 
-/// Training stopped because the bound or a gradient was not finite; the parameters are those before the step.
-type NonFiniteBoundException(step: int64, value: float) =
-    inherit ArithmeticException(
-        sprintf "training stopped at step %d: the lower bound or its gradient is not finite (bound %g); the parameters of the last good step are kept" step value)
-    /// The 0-based step whose estimate was not finite.
-    member _.Step = step
-    /// The bound's value at that step.
-    member _.Value = value
 
 /// Section 5's settings.
 [<RequireQualifiedAccess>]

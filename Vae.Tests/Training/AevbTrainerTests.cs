@@ -157,7 +157,7 @@ public class AevbTrainerTests
     public void BernoulliTrainingRejectsDataOutsideTheUnitInterval()
     {
         var bad = new Vae.Data.ImageData(2, 1, 784, Enumerable.Repeat(2f, 2 * 784).ToArray());
-        var e = Assert.Throws<Vae.Core.Data.DataFormatException>(() => new AevbTrainer().Fit(bad, new TrainingOptions { TotalSamples = 100 }));
+        var e = Assert.Throws<DataFormatException>(() => new AevbTrainer().Fit(bad, new TrainingOptions { TotalSamples = 100 }));
         Assert.Contains("[0, 1]", e.Message);
     }
 }
