@@ -12,12 +12,34 @@ public sealed record LatentCode(float[,] Mean, float[,] LogVariance);
 
 /// <summary>A variational auto-encoder (Kingma and Welling): a Gaussian MLP encoder q(z|x), an MLP decoder
 /// p(x|z) and the prior p(z) = N(0, I). Create one with <see cref="Create"/>, train it with
-/// <see cref="AevbTrainer"/>, save and load it as a checkpoint file.</summary>
-public sealed class VariationalAutoEncoder
+/// <see cref="AevbTrainer"/>, save and load it as a checkpoint file. Its parameters are native tensors: dispose a
+/// model you created or loaded when you are done with it.</summary>
+public sealed class VariationalAutoEncoder : IDisposable
 {
-    internal VariationalAutoEncoder(VaeModel core) => Core = core;
+    readonly VaeModel _core;
+    readonly bool _ownsTensors;
+    bool _disposed;
 
-    internal VaeModel Core { get; }
+    internal VariationalAutoEncoder(VaeModel core, bool ownsTensors = true) => (_core, _ownsTensors) = (core, ownsTensors);
+
+    internal VaeModel Core
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _core;
+        }
+    }
+
+    /// <summary>Frees the parameters' native memory; the model cannot be used afterwards. A trainer's
+    /// <see cref="Trainer.Model"/> is the trainer's: disposing it frees nothing (dispose the trainer).</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (_ownsTensors)
+            foreach (var t in VaeModelModule.tensors(_core)) t.Dispose();
+    }
 
     /// <summary>The model's architecture.</summary>
     public VaeModelOptions Options => VaeModelOptions.FromCore(Core.Config);

@@ -42,7 +42,7 @@ static class EvaluateVerb
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
 
         var settings = VariationalAutoEncoder.ReadSettings(path);
-        var model = VariationalAutoEncoder.Load(path);
+        using var model = VariationalAutoEncoder.Load(path);
         if (mixed && (estimator is "elbo" or "hmc-marginal"))
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
         var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));

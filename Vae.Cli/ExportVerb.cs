@@ -27,13 +27,13 @@ static class ExportVerb
             if (a.Has(Part)) throw new UsageException("export: --part applies to --format onnx; a safetensors file holds the whole model");
             string file = a.Get(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.safetensors");
             if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {file}: expected a name ending in .safetensors");
-            VariationalAutoEncoder.Load(path).Save(file);
+            using (var loaded = VariationalAutoEncoder.Load(path)) loaded.Save(file);
             stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear) and settings in safetensors");
             return VaeCommand.Ok;
         }
         var part = a.Get(Part) == "encoder" ? OnnxPart.Encoder : OnnxPart.Decoder;
         string output = a.Get(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, part == OnnxPart.Encoder ? "encoder.onnx" : "decoder.onnx");
-        var model = VariationalAutoEncoder.Load(path);
+        using var model = VariationalAutoEncoder.Load(path);
         model.ExportOnnx(output, part);
         var o = model.Options;
         stdout.WriteLine(part == OnnxPart.Encoder

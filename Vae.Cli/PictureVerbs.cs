@@ -34,7 +34,7 @@ static class PictureVerbs
         string path = Trainer.CheckpointPath(a.Get(Common.Checkpoint));
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
         string output = a.Get(Out) ?? $"{verb}.png";
-        var model = VariationalAutoEncoder.Load(path);
+        using var model = VariationalAutoEncoder.Load(path);
         int d = model.Options.InputDimension;
         // Image shape: as given, else the paper's data sets' (MNIST 28 x 28, Frey Face 28 x 20).
         int height = (int)(a.Get(Height) ?? (d == 560 ? 28 : (int)Math.Round(Math.Sqrt(d))));

@@ -136,6 +136,7 @@ static class TrainVerb
     static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel,
                      long? recordedEvalEvery = null, long? recordedSamples = null)
     {
+        using var owned = trainer;
         long samples = a.Get(Epochs) is long epochs ? epochs * set.Train.Count : a.Get(Samples) ?? recordedSamples ?? DefaultSamples;
         long evalEvery = a.Get(EvalEvery) ?? recordedEvalEvery ?? Math.Max(trainer.Options.BatchSize, samples / 10);
         var o = trainer.Options;

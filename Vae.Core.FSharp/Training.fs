@@ -104,6 +104,15 @@ module ModelCheckpoint =
 [<RequireQualifiedAccess>]
 module TrainingRun =
 
+    /// Frees the run's native memory: the model's parameters (and the flat buffers of the hand-derived step),
+    /// Adagrad's accumulators, Monte Carlo EM's chains and the generator. The run cannot be used afterwards.
+    let dispose (r: TrainingRun) =
+        FusedAevb.release r.State.Model
+        for t in VaeModel.tensors r.State.Model do t.Dispose()
+        for t in r.State.Optimizer.SumSquares do t.Dispose()
+        r.State.Mcmc |> Option.iter (fun mc -> mc.Chains.Dispose())
+        r.Generator.Dispose()
+
     let private inv = ModelCheckpoint.inv
 
     /// Whether FusedAevb's hand-derived step covers the run's algorithm and configuration.

@@ -119,6 +119,7 @@ public static class ExperimentRuns
         {
             return (false, ReadMetrics(metrics), true); // cancelled during section 5's step-size trials: nothing to keep
         }
+        using var owned = trainer;
         bool skipped = trainer.SamplesSeen >= options.TotalSamples && File.Exists(checkpoint);
         bool cancelled = false;
         if (!skipped)

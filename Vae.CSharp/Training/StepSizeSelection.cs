@@ -44,7 +44,7 @@ public static class StepSizeSelection
         foreach (double step in steps)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var trainer = createTrainer(options.WithStepSize(step));
+            using var trainer = createTrainer(options.WithStepSize(step));
             if (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm)
                 throw new ArgumentException("step-size selection compares training bounds, which Monte Carlo EM (no recognition model) does not have", nameof(createTrainer));
             double bound;

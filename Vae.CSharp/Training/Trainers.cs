@@ -94,7 +94,7 @@ public static class TrainingAlgorithms
 /// <summary>Trains a <see cref="VariationalAutoEncoder"/> reproducibly: the same options and seed give
 /// bit-identical parameters, and a resumed run ends where an uninterrupted one does. See
 /// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
-public abstract class Trainer
+public abstract class Trainer : IDisposable
 {
     /// <summary>The checkpoint file's name inside a run directory: safetensors, so PyTorch and the Hugging Face tools
     /// read the model (parameters under their <c>nn.Linear</c> names; the run's settings and progress in the metadata).</summary>
@@ -105,6 +105,26 @@ public abstract class Trainer
     public const string LegacyCheckpointFileName = "checkpoint.vae";
 
     TrainingRun _run;
+    bool _disposed;
+
+    /// <summary>The run, or ObjectDisposedException after <see cref="Dispose"/>.</summary>
+    TrainingRun Run
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _run;
+        }
+    }
+
+    /// <summary>Frees the run's native memory (parameters, Adagrad's state, Monte Carlo EM's chains, the generator); the
+    /// trainer and its <see cref="Model"/> cannot be used afterwards. Save a checkpoint or the model first to keep them.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        TrainingRunModule.dispose(_run);
+    }
 
     private protected Trainer(Algorithm algorithm, VaeModelOptions? model, AevbOptions? options, string dataset)
     {
@@ -145,30 +165,31 @@ public abstract class Trainer
     }
 
     /// <summary>The learning algorithm.</summary>
-    public TrainingAlgorithm Algorithm => _run.Settings.Algorithm.IsAevbAlgorithm ? TrainingAlgorithm.Aevb
+    public TrainingAlgorithm Algorithm => Run.Settings.Algorithm.IsAevbAlgorithm ? TrainingAlgorithm.Aevb
         : _run.Settings.Algorithm.IsWakeSleepAlgorithm ? TrainingAlgorithm.WakeSleep : TrainingAlgorithm.MonteCarloEm;
 
-    /// <summary>The model being trained (its parameters change as training proceeds).</summary>
-    public VariationalAutoEncoder Model => new(_run.State.Model);
+    /// <summary>The model being trained (its parameters change as training proceeds). It belongs to the trainer: it is
+    /// freed with the trainer, and disposing it frees nothing; save it to keep it.</summary>
+    public VariationalAutoEncoder Model => new(Run.State.Model, ownsTensors: false);
     /// <summary>The model's architecture.</summary>
-    public VaeModelOptions ModelOptions => VaeModelOptions.FromCore(_run.Settings.Model);
+    public VaeModelOptions ModelOptions => VaeModelOptions.FromCore(Run.Settings.Model);
     /// <summary>The training settings.</summary>
-    public AevbOptions Options => AevbOptions.FromCore(_run.Settings.Learner, _run.Settings.Seed);
+    public AevbOptions Options => AevbOptions.FromCore(Run.Settings.Learner, Run.Settings.Seed);
     /// <summary>The data set's name recorded with the run.</summary>
-    public string Dataset => _run.Settings.Dataset;
+    public string Dataset => Run.Settings.Dataset;
     /// <summary>How the steps compute their gradient: "hand-derived" (the fused step: backpropagation written out over
     /// flat buffers), "hand-derived, bfloat16 multiplies", or "autograd" (settings the fused step does not cover).</summary>
-    public string GradientPath => TrainingRunModule.gradientPath(_run);
+    public string GradientPath => TrainingRunModule.gradientPath(Run);
     /// <summary>Steps taken.</summary>
-    public long Step => _run.Step;
+    public long Step => Run.Step;
     /// <summary>Training samples evaluated (steps x M).</summary>
-    public long SamplesSeen => _run.SamplesSeen;
+    public long SamplesSeen => Run.SamplesSeen;
 
     /// <summary>Saves the whole run (parameters, optimiser and generator state, settings, progress) atomically, as
     /// safetensors (the optimiser's and the generator's state as tensors of their own) or, for a name ending in .vae,
     /// in the project's original format.</summary>
     public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? fields = null) =>
-        Checkpoint.save(path, TrainingRunModule.toCheckpoint(ToMap(fields), _run));
+        Checkpoint.save(path, TrainingRunModule.toCheckpoint(ToMap(fields), Run));
 
     static Microsoft.FSharp.Collections.FSharpMap<string, string> ToMap(IReadOnlyDictionary<string, string>? fields) =>
         new((fields ?? new Dictionary<string, string>()).Select(kv => Tuple.Create("run." + kv.Key, kv.Value)));
@@ -181,6 +202,7 @@ public abstract class Trainer
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (train.Dimension != _run.Settings.Model.InputDim)
             throw new ArgumentException($"train: expected images of {_run.Settings.Model.InputDim} values, got {train.Dimension}", nameof(train));
         if (options.TestData is { } test && test.Dimension != train.Dimension)

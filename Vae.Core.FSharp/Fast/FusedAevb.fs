@@ -139,6 +139,17 @@ module FusedAevb =
             adopted.AddOrUpdate(b.Model, b)
             b
 
+    /// Frees the flat buffers behind a model that adopt made, and forgets them; nothing for any other model. The
+    /// model's own tensors (views of the buffers) are its owner's to dispose.
+    let release (m: VaeModel) =
+        match adopted.TryGetValue m with
+        | true, b ->
+            adopted.Remove m |> ignore
+            let linears = [| b.Heads; b.HeadsGradient; b.Output; b.OutputGradient; b.LowHeads |] |> Array.collect (fun l -> [| l.Weight; l.Bias |])
+            let views = Array.concat [ VaeModel.tensors b.GradientModel; VaeModel.tensors b.LowModel; b.Optimizer.SumSquares; linears ]
+            for t in Array.append views [| b.Parameters; b.Gradient; b.SumSquares; b.LowParameters |] do t.Dispose()
+        | _ -> ()
+
     /// The state trained by the fused step: the same values, its tensors views of flat buffers (see buffersOf).
     let prepare (s: TrainerState) : TrainerState =
         let b = buffersOf s

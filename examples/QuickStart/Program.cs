@@ -16,7 +16,7 @@ DataSet mnist = DataSets.MnistPaper();
 var test = new ImageData(1000, mnist.Test.Height, mnist.Test.Width, mnist.Test.Pixels[..(1000 * mnist.Test.Dimension)]);
 
 // The paper's settings (estimator B, M = 100, Adagrad 0.02, weight prior), a smaller model: J = 10, 200 hidden units.
-var trainer = new AevbTrainer(new VaeModelOptions { LatentDimensions = 10, HiddenUnits = 200 }, new AevbOptions { Seed = 1 });
+using var trainer = new AevbTrainer(new VaeModelOptions { LatentDimensions = 10, HiddenUnits = 200 }, new AevbOptions { Seed = 1 });
 TrainingSummary summary = await trainer.FitAsync(mnist.Train, new TrainingOptions
 {
     TotalSamples = samples,
@@ -28,14 +28,14 @@ TrainingSummary summary = await trainer.FitAsync(mnist.Train, new TrainingOption
 }, progress: null, CancellationToken.None);
 Console.WriteLine($"trained {summary.SamplesSeen:N0} samples at {summary.SamplesPerSecond:F0} samples/s");
 
-VariationalAutoEncoder model = trainer.Model;
+VariationalAutoEncoder model = trainer.Model;                  // the trainer's: freed with it
 double bound = model.LowerBound(test, seed: 5);
 double logLikelihood = model.LogLikelihood(test, k: 100, seed: 5);
 Console.WriteLine($"test: lower bound {bound:F2}, importance-weighted log p(x) (K = 100) {logLikelihood:F2} nats per image");
 
 string file = Path.Combine(output, "model.safetensors");
 model.Save(file);
-VariationalAutoEncoder loaded = VariationalAutoEncoder.Load(file);
+using VariationalAutoEncoder loaded = VariationalAutoEncoder.Load(file);   // native tensors: dispose
 double again = loaded.LowerBound(test, seed: 5);
 ImageMosaic.SavePng(Path.Combine(output, "samples.png"), loaded.Sample(64, seed: 2), 28, 28, columns: 8);
 Console.WriteLine($"saved {file}; the loaded model's bound {again:F2}; wrote {Path.Combine(output, "samples.png")}");
