@@ -1,7 +1,7 @@
 // What fusing the bias gradients into the weight-gradient multiplies could save: the fused step's four bias sums
 // (sum over the minibatch of [M; 784], [M; 500], [M; 40], [M; 500] float32 tensors) against the whole step's
 // multiplies, at M = 100 on 1 and 2 libtorch threads. Median of 7 rounds of 2000 repetitions.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/bias-sums.fsx
+//   dotnet fsi docs/experiments/bias-sums.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

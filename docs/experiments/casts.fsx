@@ -1,6 +1,6 @@
 // The cost of the bfloat16 step's small calls on their own: the cast of the flat parameter buffer (to_type, or copy_ into
 // a preallocated bfloat16 buffer), casts of a 100 x 784 tensor, a sigmoid, a subtraction and an empty call; median of 7 rounds.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/casts.fsx
+//   dotnet fsi docs/experiments/casts.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

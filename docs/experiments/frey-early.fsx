@@ -1,7 +1,7 @@
 // Frey Face seed S (the paper's settings, J = 10, one thread), at 10^4 ... 10^6 samples: the test bound, its
 // reconstruction and KL terms, the decoder's mean log-variance, and the reconstruction term had each pixel's
 // variance been the best constant for the current means (the mean squared residual per pixel).
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/frey-early.fsx -- 0
+//   dotnet fsi docs/experiments/frey-early.fsx -- 0
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

@@ -1,6 +1,6 @@
 // The K = 5000 estimate on 100 images (random model) as ImportanceWeighted.bound does it, against the same kernels on
 // row blocks of 500, 1,000 and 2,600 rows per chunk (so h and the logits stay in cache), alternating.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/iwae-blocks.fsx
+//   dotnet fsi --optimize+ docs/experiments/iwae-blocks.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System

@@ -1,6 +1,6 @@
 // Kernels.tanhLayerDots against copies of it: the same, with a reciprocal estimate (AVX-512) in tanh's division, and
 // without tanh, on 5,100 rows (one chunk); then the reciprocal variant's largest relative error.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/iwae-tanh-variants.fsx
+//   dotnet fsi --optimize+ docs/experiments/iwae-tanh-variants.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 #nowarn "9"

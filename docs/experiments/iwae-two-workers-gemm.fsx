@@ -1,6 +1,6 @@
 // The evaluation's output multiply (5,100 x 500 by 500 x 784): libtorch on two threads against two single-threaded
 // workers on half the rows each, alternating.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/iwae-two-workers-gemm.fsx
+//   dotnet fsi --optimize+ docs/experiments/iwae-two-workers-gemm.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System

@@ -3,8 +3,7 @@
 // Appendix D started from a better point (a training image's MCEM chain; for a test image, the best of 5000 prior
 // draws by log p(x, z)); and the importance-weighted estimate with K = 1000 draws from a Gaussian of sd S around that
 // point, which is a lower bound on log p(x) in expectation whatever the proposal.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native \
-//     dotnet fsi docs/experiments/mcem-estimates.fsx runs/X/checkpoint.safetensors train     (or test)
+//   dotnet fsi docs/experiments/mcem-estimates.fsx runs/X/checkpoint.safetensors train     (or test)
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

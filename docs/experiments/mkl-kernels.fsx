@@ -1,7 +1,7 @@
 // libtorch's float32 matrix multiply at the step's and the evaluation's shapes, with MKL's own kernel choice or with
 // NativeTuning.useMklAvx512 (MKL chooses once per process, so run the script once for each):
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/mkl-kernels.fsx default 1
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/mkl-kernels.fsx avx512 1
+//   dotnet fsi docs/experiments/mkl-kernels.fsx default 1
+//   dotnet fsi docs/experiments/mkl-kernels.fsx avx512 1
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

@@ -1,6 +1,6 @@
 // MNIST J = 20 with the paper's settings through the autograd step, one thread, with the weight prior's term scaled by
 // SCALE (1 = the paper's (M/N) log p(theta)); prints the test bound every 2.5*10^5 samples.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi docs/experiments/mnist-prior.fsx -- SCALE SAMPLES SEED
+//   dotnet fsi docs/experiments/mnist-prior.fsx -- SCALE SAMPLES SEED
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

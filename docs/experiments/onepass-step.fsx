@@ -1,6 +1,6 @@
 // The fused step (M = 100, MNIST, the paper's settings) with Adagrad through libtorch (Adagrad.ascend) and with the
 // one-pass update (Adagrad.ascendOnePass), alternated round by round in one process: medians of 9 rounds of 100 steps.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/onepass-step.fsx
+//   dotnet fsi --optimize+ docs/experiments/onepass-step.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

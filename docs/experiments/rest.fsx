@@ -1,6 +1,6 @@
 // The fused bfloat16 step's parts timed alone (minibatch draw, noise, finiteness check, an empty dispose scope, the
 // gradient) against the whole step, on 1 and 2 threads; medians of 7 rounds.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/rest.fsx
+//   dotnet fsi --optimize+ docs/experiments/rest.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp

@@ -1,7 +1,7 @@
 // The fused step (M = 100, random data) in float32 and with bfloat16 multiplies, alternated in one process: medians of
 // 9 rounds of 100 steps. To compare two builds, check the earlier commit out in a worktree, copy this script into its
 // docs/experiments, build both and run the script in each alternately.
-//   LD_LIBRARY_PATH=Vae.Cli/bin/Release/net10.0/runtimes/linux-x64/native dotnet fsi --optimize+ docs/experiments/step-time.fsx 2
+//   dotnet fsi --optimize+ docs/experiments/step-time.fsx 2
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System
