@@ -1,397 +1,43 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using TorchSharp;
-using Vae.Core;
-using static TorchSharp.torch;
 
 namespace Vae.Cli;
 
-/// <summary><c>vae bench</c>: AEVB training throughput against a straightforward TorchSharp loop of the same model,
-/// measured pair by pair in one run (ratios and medians, because shared machines are noisy), with the machine's
-/// measured float32 matrix-multiply rate at the model's shapes, so every figure reads as a fraction of the hardware.</summary>
+/// <summary><c>vae bench</c>: a short throughput check of this machine with the paper's MNIST model (784-500-20,
+/// estimator B, M = 100), as <c>vae train</c> runs it. The paired benchmark against a straightforward TorchSharp loop,
+/// with the machine's multiply rate as the bound, is the program in bench/Vae.Bench.</summary>
 static class BenchVerb
 {
-    /// <summary>FLOPs of one training sample of a D-H-J-H-D VAE (encoder with mean and log-variance heads, Bernoulli
-    /// decoder): forward 2(DH + 2HJ + JH + HD); backward twice that, less the input gradient of the first layer (2DH).</summary>
-    public static double FlopsPerSample(int d, int h, int j)
-    {
-        double forward = 2.0 * ((double)d * h + 2.0 * h * j + (double)j * h + (double)h * d);
-        return forward + (2 * forward - 2.0 * d * h);
-    }
+    const int WarmUpSteps = 20;
+    static readonly Option<long> Steps = Opt.Integer("--steps", "training steps to time, after 20 warm-up steps", 300, 1, 1_000_000);
 
-    static readonly Option<bool> Quick = Opt.Flag("--quick", "fewer, shorter repetitions (5 of 60 steps)");
-    static readonly Option<int[]> ThreadCounts = Opt.IntegerList("--threads", "the libtorch thread counts to measure (default: 1,2)", 1, 1024);
-    static readonly Option<long?> Repetitions = Opt.OptionalInteger("--repetitions", "paired repetitions (default 9; 5 with --quick)", 1, 1000);
-    static readonly Option<long?> Steps = Opt.OptionalInteger("--steps", "steps per repetition (default 200; 60 with --quick)", 1, 1_000_000);
-    static readonly Option<long> WorkerBatch = Opt.Integer("--m", "minibatch size", 100, 1, 100_000);
-    static readonly Option<long> WorkerThreads = Opt.Integer("--threads", "libtorch threads", 1, 1, 1024);
-
-    /// <summary><c>vae bench</c>, and the hidden reference worker it starts.</summary>
-    public static IEnumerable<Command> Commands(TextWriter stdout, TextWriter stderr)
+    /// <summary><c>vae bench</c>.</summary>
+    public static Command Command(TextWriter stdout, TextWriter stderr)
     {
-        var bench = new Command("bench", "Measure training throughput against a straightforward TorchSharp loop, paired, in the same run")
-            { Quick, ThreadCounts, Repetitions, Steps, Common.Cache };
-        bench.SetAction(p => Run(new Arguments(p), stdout, stderr));
-        yield return bench;
-        var worker = new Command(ReferenceWorker, "the benchmark's reference process") { Hidden = true };
-        foreach (var o in (Option[])[WorkerBatch, WorkerThreads, Common.Cache]) worker.Add(o);
-        worker.SetAction(p => RunReferenceWorker(new Arguments(p), Console.In, stdout));
-        yield return worker;
+        var command = new Command("bench", "A short throughput check: the paper's MNIST model trained for a few hundred steps (the paired benchmark is bench/Vae.Bench)")
+            { Steps, Common.Precision, Common.Threads, Common.Cache };
+        command.SetAction(p => Run(new Arguments(p), stdout, stderr));
+        return command;
     }
 
     static int Run(Arguments a, TextWriter stdout, TextWriter stderr)
     {
-        bool quick = a.Get(Quick);
-        var threads = a.Get(ThreadCounts) ?? [1, 2];
-        int repetitions = (int)(a.Get(Repetitions) ?? (quick ? 5 : 9));
-        int steps = (int)(a.Get(Steps) ?? (quick ? 60 : 200));
+        int threads = a.Threads(stderr);
+        long steps = a.Get(Steps);
+        bool mixed = a.Get(Common.Precision) == "bfloat16";
         stderr.WriteLine("loading mnist");
         var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(stderr).Train;
-        using var data = train.ToTensor();
-        stdout.WriteLine($"vae bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
-                         $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {VaeCommand.Tuning}");
-        stdout.WriteLine("-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32");
-        stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc, MKL's own dispatch); in-process: the same loop in this process, with our allocator and MKL settings");
-        stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
-        stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
-        double quickLine = double.NaN, defaultMallocLine = double.NaN;
-        foreach (int t in threads)
-        {
-            torch.set_num_threads(t);
-            foreach (var (m, mixed) in quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) })
-            {
-                int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
-                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.Get(Common.Cache));
-                double gflops = MatmulRate(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
-                double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{$"aevb-mnist-m{m}{(mixed ? "-bf16" : "")}",-20} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
-                if (m == 100 && !mixed && t == threads.Max()) (quickLine, defaultMallocLine) = (inProcessRatio, ratio);
-            }
-        }
-        stdout.WriteLine($"{"other cases",-26} {"threads",7} {"throughput (median)",28}");
-        foreach (int t in threads)
-        {
-            torch.set_num_threads(t);
-            foreach (var (name, rate, unit) in OtherCases(data, steps, repetitions, quick))
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-26} {t,7} {rate,18:F0} {unit}"));
-        }
-        foreach (int t in threads)
-        {
-            torch.set_num_threads(t);
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"matrix multiply over one step's multiplies (forward and backward shapes), {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
-        }
-        foreach (int t in threads)
-        {
-            torch.set_num_threads(t);
-            foreach (bool mixed in new[] { false, true })
-            {
-                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed);
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2} through libtorch, {onePass:F2} in one pass ({(mixed ? "used" : "not used")} here)"));
-            }
-        }
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
-        // The headline is the conservative ratio: the reference with our allocator setting, so it measures the step alone.
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"against the straightforward loop in a process of its own (default malloc, MKL's own dispatch): {defaultMallocLine:F2}"));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"aevb-mnist-m100 speedup vs straightforward: {quickLine:F2}"));
+        using var trainer = new AevbTrainer(new VaeModelOptions(), new AevbOptions { MixedPrecision = mixed }, "MNIST");
+        int batch = trainer.Options.BatchSize;
+        trainer.Fit(train, new TrainingOptions { TotalSamples = WarmUpSteps * batch, EvaluateEvery = 0, TrainEvaluationLimit = batch, TensorBoard = false });
+        var clock = Stopwatch.StartNew();
+        trainer.Fit(train, new TrainingOptions { TotalSamples = (WarmUpSteps + steps) * batch, EvaluateEvery = 0, TrainEvaluationLimit = batch, TensorBoard = false });
+        double seconds = clock.Elapsed.TotalSeconds;
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"AEVB on MNIST (784-500-20, M = {batch}, {(mixed ? "bfloat16 multiplies" : "float32")}, {trainer.GradientPath} gradient), {threads} threads; {VaeCommand.Tuning}"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{steps * batch / seconds:F0} samples/s, {1000 * seconds / steps:F2} ms per step over {steps} steps"));
         return VaeCommand.Ok;
     }
-
-    /// <summary>The hidden verb of the reference process.</summary>
-    public const string ReferenceWorker = "bench-reference";
-
-    /// <summary>Alternates our AEVB steps, the reference loop's in a process of its own (glibc's default malloc, as a
-    /// straightforward program has it), and the reference loop's in this process (our allocator setting), repetition
-    /// by repetition. Returns the median samples/s of each and the medians of the pairwise ratios (ours / reference).</summary>
-    static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, bool mixed, int steps, int repetitions, int threads, string? cache)
-    {
-        var config = PaperConfig(m, mixed);
-        var g = Torch.generator(1);
-        // Ours: the step `vae train` takes here (the hand-derived step over flat buffers).
-        var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        var buffers = FusedAevb.buffersOf(state);
-        using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
-        using var worker = ReferenceProcess.Start(m, threads, cache);
-        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
-        for (int i = 0; i < 110; i++) { state = FusedAevb.step(config, data, g, buffers, state).Item1; reference.Step(data, m); }
-        worker.Run(110);
-        var ours = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>();
-        for (int r = 0; r < repetitions; r++)
-        {
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < steps; i++) state = FusedAevb.step(config, data, g, buffers, state).Item1;
-            ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
-            theirs.Add(steps * (double)m / worker.Run(steps));
-            clock.Restart();
-            for (int i = 0; i < steps; i++) reference.Step(data, m);
-            inProcess.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
-        }
-        return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)),
-                Median(inProcess), Median(ours.Zip(inProcess, (o, t) => o / t)));
-    }
-
-    /// <summary>The reference process: loads MNIST, builds the straightforward loop for minibatch M, then for each line
-    /// "N" on stdin runs N steps and answers the seconds they took.</summary>
-    static int RunReferenceWorker(Arguments a, TextReader stdin, TextWriter stdout)
-    {
-        int m = (int)a.Get(WorkerBatch);
-        torch.set_num_threads((int)a.Get(WorkerThreads));
-        var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(TextWriter.Null).Train;
-        using var data = train.ToTensor();
-        using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
-        stdout.WriteLine("ready");
-        stdout.Flush();
-        while (stdin.ReadLine() is { } line && int.TryParse(line, CultureInfo.InvariantCulture, out int n))
-        {
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < n; i++) reference.Step(data, m);
-            stdout.WriteLine(clock.Elapsed.TotalSeconds.ToString("R", CultureInfo.InvariantCulture));
-            stdout.Flush();
-        }
-        return VaeCommand.Ok;
-    }
-
-    /// <summary>Throughput of the other learners and of evaluation: AEVB and wake-sleep on MNIST and on Frey Face (J = 10,
-    /// 200 hidden units), each by its hand-derived and its autograd step, Monte Carlo EM on 1000 MNIST images (J = 3, 100 hidden units; leapfrog steps per second summed over
-    /// chains), and the K = 5000 importance-weighted bound (seconds for the 10,000 test images, timed on a part).</summary>
-    static IEnumerable<(string Name, double Rate, string Unit)> OtherCases(Tensor mnist, int steps, int repetitions, bool quick)
-    {
-        var paper = LearnerConfigModule.paper(0.02);
-        double Measure(Func<TrainerState, TrainerState> step, TrainerState state, int n)
-        {
-            for (int i = 0; i < 110; i++) state = step(state); // past Adagrad's warm-up
-            var rates = new List<double>();
-            for (int r = 0; r < repetitions; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                for (int i = 0; i < n; i++) state = step(state);
-                rates.Add(n / clock.Elapsed.TotalSeconds);
-            }
-            return Median(rates);
-        }
-        TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01), Torch.generator(3)));
-        var g = Torch.generator(4);
-
-        // The hand-derived steps `vae train` takes (FusedAevb), each beside the autograd step of the same learner.
-        double Fused(bool wakeSleep, Tensor data, TrainerState fresh, int n)
-        {
-            var state = FusedAevb.prepare(fresh);
-            var b = FusedAevb.buffersOf(state);
-            return Measure(s => (wakeSleep ? FusedAevb.wakeSleepStep(paper, data, g, b, s) : FusedAevb.step(paper, data, g, b, s)).Item1, state, n);
-        }
-        double aevb = 100 * Fused(false, mnist, Fresh(784, 500, 20, Likelihood.Bernoulli), steps);
-        yield return ("aevb-mnist-m100", aevb, "samples/s (hand-derived step)");
-        yield return ("aevb-mnist-m100-autograd", 100 * Measure(s => Aevb.step(paper, mnist, g, s).Item1, Fresh(784, 500, 20, Likelihood.Bernoulli), steps), "samples/s (autograd step)");
-        double wakeSleep = 100 * Fused(true, mnist, Fresh(784, 500, 20, Likelihood.Bernoulli), steps);
-        yield return ("wake-sleep-mnist-m100", wakeSleep, string.Create(CultureInfo.InvariantCulture, $"samples/s (hand-derived step; {wakeSleep / aevb:P0} of aevb-mnist-m100)"));
-        yield return ("wake-sleep-mnist-m100-autograd", 100 * Measure(s => WakeSleep.step(paper, mnist, g, s).Item1, Fresh(784, 500, 20, Likelihood.Bernoulli), steps), "samples/s (autograd step)");
-        using (var frey = torch.rand(1700, 560, generator: g))
-        {
-            yield return ("aevb-frey-m100", 100 * Fused(false, frey, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s (hand-derived step)");
-            yield return ("aevb-frey-m100-autograd", 100 * Measure(s => Aevb.step(paper, frey, g, s).Item1, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s (autograd step)");
-            yield return ("wake-sleep-frey-m100", 100 * Fused(true, frey, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s (hand-derived step)");
-            yield return ("wake-sleep-frey-m100-autograd", 100 * Measure(s => WakeSleep.step(paper, frey, g, s).Item1, Fresh(560, 200, 10, Likelihood.GaussianSigmoidMean), steps), "samples/s (autograd step)");
-        }
-
-        using (var subset = mnist.narrow(0, 0, 1000))
-        {
-            var state = Fresh(784, 100, 3, Likelihood.Bernoulli);
-            state = new TrainerState(state.Model, state.Optimizer, Microsoft.FSharp.Core.FSharpOption<McmcState>.Some(Mcem.initChains(state.Model, 1000, g)));
-            double iterations = Measure(s => Mcem.step(paper, subset, g, s).Item1, state, Math.Max(1, steps / 20));
-            yield return ("mcem-mnist-n1000", iterations * 1000 * Hmc.paper.LeapfrogSteps, "leapfrog steps/s (chains x steps)");
-        }
-
-        var model = Fresh(784, 500, 20, Likelihood.Bernoulli).Model;
-        int images = quick ? 20 : 200;
-        using (var test = mnist.narrow(0, 0, images))
-        {
-            Evaluation.importanceWeighted(model, test.narrow(0, 0, 2), 100, 100, g); // warm-up
-            var clock = Stopwatch.StartNew();
-            Evaluation.importanceWeighted(model, test, 5000, 100, g);
-            yield return ("iwae-k5000-10k-images", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images})");
-            clock.Restart();
-            Evaluation.importanceWeightedIn(true, model, test, 5000, 100, g);
-            yield return ("iwae-k5000-10k-images-bf16", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images}; bfloat16 output multiply)");
-        }
-    }
-
-    /// <summary>Where a step of the fused AEVB step (M = 100; float32, or with bfloat16 multiplies when mixed) spends its
-    /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
-    /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
-    /// operands when mixed), Adagrad's update over the flat buffers through libtorch (Adagrad.ascend), and the same update
-    /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses).</summary>
-    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed)
-    {
-        var config = PaperConfig(100, mixed);
-        var operands = mixed ? torch.bfloat16 : torch.float32;
-        var g = Torch.generator(6);
-        var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        var b = FusedAevb.buffersOf(state);
-        for (int i = 0; i < 110; i++) state = FusedAevb.step(config, data, g, b, state).Item1; // past the warm-up
-        using var x = Aevb.minibatch(config, data, g);
-        using var eps = torch.randn(100, 20, generator: g);
-        using var xm = x.to_type(operands);
-        using var w1 = torch.randn(500, 784, dtype: operands); using var w5 = torch.randn(784, 500, dtype: operands);
-        using var h = torch.randn(100, 500, dtype: operands); using var d = torch.randn(100, 784, dtype: operands);
-        using var gw5 = torch.zeros(784, 500, dtype: operands); using var gw1 = torch.zeros(500, 784, dtype: operands);
-        using var parameters = b.Parameters.clone(); using var sums = b.SumSquares.clone();
-        double Time(Action action)
-        {
-            for (int i = 0; i < 20; i++) action();
-            var times = new List<double>();
-            for (int r = 0; r < 7; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                for (int i = 0; i < 50; i++) action();
-                times.Add(clock.Elapsed.TotalMilliseconds / 50);
-            }
-            return Median(times);
-        }
-        void Scoped(Action action) { using var scope = torch.NewDisposeScope(); action(); }
-        return (
-            Time(() => state = FusedAevb.step(config, data, g, b, state).Item1),
-            Time(() => Scoped(() => FusedAevb.gradient(config, data.shape[0], b, x, eps))),
-            Time(() => Scoped(() =>
-            {
-                torch.mm(xm, w1.t()); torch.mm(h, w5.t());
-                gw5.addmm_(d.t(), h, 0, 1); torch.mm(d, w5); gw1.addmm_(h.t(), xm, 0, 1);
-            })),
-            Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))),
-            Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
-    }
-
-    /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed precision when asked.</summary>
-    static LearnerConfig PaperConfig(int m, bool mixed)
-    {
-        var paper = LearnerConfigModule.paper(0.02);
-        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient);
-    }
-
-    static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
-
-    /// <summary>The matrix-multiply rate (GFLOP/s; float32 unless dtype says otherwise) over the eleven multiplies of one
-    /// fused step of the model with M datapoints, with the step's shapes and layouts: forward x W1ᵀ, h1 Wᵀ (both heads),
-    /// z W4ᵀ, h2 W5ᵀ; backward each weight's gradient aᵀ b and the gradients δ W passed down (not the input's). Their
-    /// FLOPs are FlopsPerSample × M. The median of several timings.</summary>
-    static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
-    {
-        using var scope = torch.NewDisposeScope();
-        var type = dtype ?? torch.float32;
-        Tensor R(int rows, int cols) => torch.rand(rows, cols, dtype: type);
-        // Activations and backpropagated signals [M; .], weights [out; in] as the model stores them.
-        Tensor x = R(m, d), h1 = R(m, h), z = R(m, j), h2 = R(m, h), delta = R(m, d), da2 = R(m, h), dHeads = R(m, 2 * j), da1 = R(m, h);
-        Tensor w1 = R(h, d), heads = R(2 * j, h), w4 = R(h, j), w5 = R(d, h);
-        var products = new (Tensor A, Tensor B)[]
-        {
-            (x, w1.t()), (h1, heads.t()), (z, w4.t()), (h2, w5.t()),
-            (delta.t(), h2), (delta, w5), (da2.t(), z), (da2, w4), (dHeads.t(), h1), (dHeads, heads), (da1.t(), x),
-        };
-        double flops = FlopsPerSample(d, h, j) * m;
-        int reps = Math.Max(3, (int)(5e8 / flops));
-        var rates = new List<double>();
-        for (int k = 0; k < 5; k++)
-        {
-            var clock = Stopwatch.StartNew();
-            for (int i = 0; i < reps; i++)
-                foreach (var (a, b) in products) torch.mm(a, b).Dispose();
-            rates.Add(flops * reps / clock.Elapsed.TotalSeconds / 1e9);
-        }
-        return Median(rates);
-    }
-
-    static double PeakResidentMegabytes()
-    {
-        // VmHWM: the process's peak resident set (Linux); elsewhere the runtime's peak working set.
-        string? line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
-        return line is null ? Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0
-            : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-    }
-}
-
-/// <summary>The reference loop in a child process (this program's hidden reference verb), driven over its stdin.</summary>
-sealed class ReferenceProcess : IDisposable
-{
-    readonly Process _process;
-    ReferenceProcess(Process process) => _process = process;
-
-    public static ReferenceProcess Start(int m, int threads, string? cache)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        // Under `dotnet Vae.Cli.dll` the process path is dotnet's: pass the assembly first.
-        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet") start.ArgumentList.Add(typeof(BenchVerb).Assembly.Location);
-        foreach (var arg in new[] { BenchVerb.ReferenceWorker, "--m", m.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
-            start.ArgumentList.Add(arg);
-        if (cache is not null) { start.ArgumentList.Add("--cache"); start.ArgumentList.Add(cache); }
-        start.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
-        var process = Process.Start(start) ?? throw new InvalidOperationException("bench: the reference process did not start");
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        var worker = new ReferenceProcess(process);
-        if (process.StandardOutput.ReadLine() != "ready") { worker.Dispose(); throw new InvalidOperationException("bench: the reference process failed to start"); }
-        return worker;
-    }
-
-    /// <summary>Runs the reference loop for <paramref name="steps"/> steps; returns the seconds they took.</summary>
-    public double Run(int steps)
-    {
-        _process.StandardInput.WriteLine(steps.ToString(CultureInfo.InvariantCulture));
-        _process.StandardInput.Flush();
-        string answer = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("bench: the reference process stopped");
-        return double.Parse(answer, CultureInfo.InvariantCulture);
-    }
-
-    public void Dispose()
-    {
-        try { _process.StandardInput.Close(); if (!_process.WaitForExit(10_000)) _process.Kill(); } catch (InvalidOperationException) { }
-        _process.Dispose();
-    }
-}
-
-/// <summary>The straightforward implementation the benchmark compares against: the same model, estimator B and weight
-/// prior, written as one would in TorchSharp without thought for speed (autograd on the loss, torch.optim.Adagrad, a
-/// dispose scope per step, the minibatch gathered by index_select).</summary>
-sealed class StraightforwardVae : IDisposable
-{
-    readonly TorchSharp.Modules.Parameter[] _p;
-    readonly torch.optim.Optimizer _adagrad;
-    readonly torch.Generator _g;
-
-    public StraightforwardVae(int d, int h, int j, double stepSize, long seed)
-    {
-        _g = new torch.Generator((ulong)seed);
-        TorchSharp.Modules.Parameter P(params long[] shape) => new(torch.randn(shape, generator: _g) * 0.01);
-        _p = [P(h, d), P(h), P(j, h), P(j), P(j, h), P(j), P(h, j), P(h), P(d, h), P(d)];
-        _adagrad = torch.optim.Adagrad(_p, lr: stepSize);
-    }
-
-    public void Step(Tensor data, int m)
-    {
-        using var scope = torch.NewDisposeScope();
-        var x = data.index_select(0, torch.randint(0, data.shape[0], [m], generator: _g));
-        var h = torch.nn.functional.linear(x, _p[0], _p[1]).tanh();
-        var mu = torch.nn.functional.linear(h, _p[2], _p[3]);
-        var logVar = torch.nn.functional.linear(h, _p[4], _p[5]);
-        var z = mu + (logVar * 0.5).exp() * torch.randn(mu.shape, generator: _g);
-        var logits = torch.nn.functional.linear(torch.nn.functional.linear(z, _p[6], _p[7]).tanh(), _p[8], _p[9]);
-        var logLikelihood = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction: nn.Reduction.Sum);
-        var kl = ((logVar + 1) - mu * mu - logVar.exp()).sum() * -0.5;
-        // The paper's N(0, I) prior on the weights (not the biases), scaled by M/N, as our step has it.
-        var logPrior = (_p[0].square().sum() + _p[2].square().sum() + _p[4].square().sum() + _p[6].square().sum() + _p[8].square().sum()) * -0.5;
-        var loss = -(logLikelihood - kl + logPrior * ((double)m / data.shape[0])) / m;
-        _adagrad.zero_grad();
-        loss.backward();
-        _adagrad.step();
-    }
-
-    public void Dispose() { foreach (var p in _p) p.Dispose(); _adagrad.Dispose(); _g.Dispose(); }
 }

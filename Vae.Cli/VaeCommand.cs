@@ -45,7 +45,8 @@ public static class VaeCommand
             ExportVerb.Command(stdout),
             DataVerb.Command(stdout, stderr),
         };
-        foreach (var c in PictureVerbs.Commands(stdout, stderr).Concat(BenchVerb.Commands(stdout, stderr))) root.Add(c);
+        foreach (var c in PictureVerbs.Commands(stdout, stderr)) root.Add(c);
+        root.Add(BenchVerb.Command(stdout, stderr));
         var version = new Command("version", "The versions of vae and libtorch, the threads and MKL's kernel choice");
         version.SetAction(_ => Version(stdout));
         root.Add(version);
@@ -68,10 +69,9 @@ public static class VaeCommand
             if (args is ["help", .. var verb]) args = [.. verb, "--help"];
             var parse = Root(stdout, stderr, cancel).Parse(args);
             // The process-wide speed settings, before any multiply (MKL chooses its kernels once): on unless
-            // --native-tuning off (or VAE_MKL=default, VAE_MALLOC=default for one of them). The benchmark's reference
-            // process keeps glibc's and MKL's defaults, as a straightforward program would; `data` and help need no libtorch.
+            // --native-tuning off (or VAE_MKL=default, VAE_MALLOC=default for one of them). `data` and help need no libtorch.
             string verbName = TopVerb(parse);
-            if (parse.Errors.Count == 0 && parse.Action is not System.CommandLine.Help.HelpAction && verbName is not (BenchVerb.ReferenceWorker or "data" or "help" or ""))
+            if (parse.Errors.Count == 0 && parse.Action is not System.CommandLine.Help.HelpAction && verbName is not ("data" or "help" or ""))
                 Tuning = NativeTuning.Apply(parse.GetValue(NativeTuningSwitch) == "off" ? new NativeTuningOptions { MklAvx512OnAmd = false, RetainFreedMemory = false }
                                                                                         : NativeTuningOptions.FromEnvironment()).Description;
             return Invoke(parse, stdout, stderr);

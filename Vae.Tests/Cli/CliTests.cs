@@ -107,14 +107,28 @@ public class DataCommandTests
 public class BenchCommandTests
 {
     [Fact]
-    public void BenchPrintsItsTableAndTheSpeedupLine()
+    public void BenchReportsThisMachinesThroughput()
     {
-        // A smoke test of the command's output, not a timing: speed is read from `vae bench`, never asserted in tests.
-        var (code, output, err) = Vae.Run("bench", "--quick", "--threads", "1", "--steps", "3", "--repetitions", "1");
+        // A smoke test of the command's output, not a timing: speed is read from the benchmarks, never asserted in tests.
+        var (code, output, err) = Vae.Run("bench", "--steps", "5", "--threads", "1");
         Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("hand-derived gradient", output);
+        Assert.Matches(@"\d+ samples/s, \d+\.\d\d ms per step over 5 steps", output);
+    }
+
+    [Fact]
+    public async Task ThePairedBenchmarkPrintsItsTableAndTheSpeedupLine()
+    {
+        string bench = Path.Combine(TestEnvironment.RepositoryRoot, "bench", "Vae.Bench", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Bench.dll");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "--quick", "--threads", "1", "--steps", "3", "--repetitions", "1"],
+            TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+        Assert.True(code == 0, errors);
         Assert.Contains("aevb-mnist-m100", output);
         Assert.Contains("GFLOP/s", output);
         Assert.Matches(@"aevb-mnist-m100 speedup vs straightforward: \d+\.\d\d\s*$", output);
+        var bad = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "--threads", "0"], TestEnvironment.RepositoryRoot);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.StartsWith("vae-bench: ", bad.Errors);
     }
 
     [Theory]
