@@ -131,6 +131,19 @@ public class BenchCommandTests
         Assert.StartsWith("vae-bench: ", bad.Errors);
     }
 
+    [Fact]
+    public async Task TheKernelMicroBenchmarksRunAndReportTheirTable()
+    {
+        // BenchmarkDotNet in its shortest useful run: one benchmark, three iterations; the table is the output.
+        string bench = Path.Combine(TestEnvironment.RepositoryRoot, "bench", "Vae.Kernels.Bench", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Kernels.Bench.dll");
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet",
+            ["exec", bench, "--filter", "*AscendOnePass*", "--warmupCount", "1", "--iterationCount", "3", "--invocationCount", "4", "--unrollFactor", "2"],
+            TestEnvironment.NewTempDirectory(), new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+        Assert.True(code == 0, output + errors);
+        Assert.Matches(@"\| AscendOnePass +\| +[0-9.]+ .s", output);
+        Assert.Contains("executed benchmarks: 1", output);
+    }
+
     [Theory]
     [InlineData("bench", "--threads", "0")]
     [InlineData("bench", "--steps", "x")]
