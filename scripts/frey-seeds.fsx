@@ -16,6 +16,7 @@
 // trajectory is unchanged).
 // Same trajectories as `vae train --dataset frey-face --seed S --threads 1` (the autograd step, one libtorch thread).
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 
 open TorchSharp

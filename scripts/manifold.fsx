@@ -3,6 +3,7 @@
 // Build first (`dotnet build Vae.Cli -c Release`), then run (the library loads the build's patched natives itself):
 //   dotnet fsi scripts/manifold.fsx [samples] [out.png]
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 #r "../Vae.Cli/bin/Release/net10.0/SkiaSharp.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.dll"

@@ -4,6 +4,7 @@
 // Build first (`dotnet build Vae.Cli -c Release`), then:
 //   dotnet fsi scripts/mcem-objective.fsx [iterations]
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 
 open TorchSharp

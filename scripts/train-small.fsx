@@ -2,6 +2,7 @@
 // Build first (`dotnet build Vae.Cli -c Release`), then run (the library loads the build's patched natives itself):
 //   dotnet fsi scripts/train-small.fsx
 #r "../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 
 open TorchSharp

@@ -18,7 +18,7 @@ public class PackageTests
         string root = TestEnvironment.NewTempDirectory(), feed = Path.Combine(root, "feed"), app = Path.Combine(root, "app");
         // A version of its own, so that the NuGet cache never serves an older build of these packages.
         string version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..10];
-        foreach (string project in new[] { "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj" })
+        foreach (string project in new[] { "Vae.Data.FSharp/Vae.Data.FSharp.fsproj", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj" })
             await Dotnet(TestEnvironment.RepositoryRoot, "pack", project, "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo");
         try
         {
@@ -27,6 +27,12 @@ public class PackageTests
                 var names = core.Entries.Select(e => e.FullName).ToHashSet();
                 foreach (string entry in new[] { "README.md", "lib/net10.0/Vae.Core.dll", "lib/net10.0/Vae.Core.xml", "buildTransitive/Vae.Core.targets", "buildTransitive/LibTorchLoadFix.targets", "buildTransitive/ElfVersionNeeds.cs" })
                     Assert.Contains(entry, names);
+            }
+            using (var data = ZipFile.OpenRead(Path.Combine(feed, $"Vae.Data.{version}.nupkg")))
+            {
+                Assert.Contains("lib/net10.0/Vae.Data.dll", data.Entries.Select(e => e.FullName));
+                using var coreSpec = new StreamReader(ZipFile.OpenRead(Path.Combine(feed, $"Vae.Core.{version}.nupkg")).GetEntry("Vae.Core.nuspec")!.Open());
+                Assert.Contains($"<dependency id=\"Vae.Data\" version=\"{version}\"", await coreSpec.ReadToEndAsync());
             }
             using (var facade = ZipFile.OpenRead(Path.Combine(feed, $"Vae.{version}.nupkg")))
             {
@@ -65,7 +71,7 @@ public class PackageTests
         }
         finally
         {
-            foreach (string id in new[] { "vae", "vae.core" })
+            foreach (string id in new[] { "vae", "vae.core", "vae.data" })
             {
                 string cached = Path.Combine(TestEnvironment.NuGetPackageRoot, id, version);
                 if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);

@@ -69,10 +69,13 @@ public class ScriptTests
         // builds the script, so the package's patched libLibTorchSharp.so is what lets libtorch load here.
         string dir = TestEnvironment.NewTempDirectory(), feed = Path.Combine(dir, "feed");
         string version = "0.1.0-script." + Guid.NewGuid().ToString("N")[..10];
-        var pack = await TestEnvironment.RunProcessAsync("dotnet",
-            ["pack", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo"],
-            TestEnvironment.RepositoryRoot);
-        Assert.True(pack.ExitCode == 0, pack.Output + pack.Errors);
+        foreach (string project in new[] { "Vae.Data.FSharp/Vae.Data.FSharp.fsproj", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj" })
+        {
+            var pack = await TestEnvironment.RunProcessAsync("dotnet",
+                ["pack", project, "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo"],
+                TestEnvironment.RepositoryRoot);
+            Assert.True(pack.ExitCode == 0, pack.Output + pack.Errors);
+        }
         string script = Path.Combine(dir, "feed-script.fsx");
         File.WriteAllText(script, $$"""
             #i "nuget: {{feed}}"
@@ -94,8 +97,11 @@ public class ScriptTests
         }
         finally
         {
-            string cached = Path.Combine(TestEnvironment.NuGetPackageRoot, "vae.core", version);
-            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            foreach (string id in new[] { "vae.core", "vae.data" })
+            {
+                string cached = Path.Combine(TestEnvironment.NuGetPackageRoot, id, version);
+                if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 // multiplies, at M = 100 on 1 and 2 libtorch threads. Median of 7 rounds of 2000 repetitions.
 //   dotnet fsi docs/experiments/bias-sums.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

@@ -2,6 +2,7 @@
 // a preallocated bfloat16 buffer), casts of a 100 x 784 tensor, a sigmoid, a subtraction and an empty call; median of 7 rounds.
 //   dotnet fsi docs/experiments/casts.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

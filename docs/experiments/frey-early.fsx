@@ -3,6 +3,7 @@
 // variance been the best constant for the current means (the mean squared residual per pixel).
 //   dotnet fsi docs/experiments/frey-early.fsx -- 0
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

@@ -2,6 +2,7 @@
 // row blocks of 500, 1,000 and 2,600 rows per chunk (so h and the logits stay in cache), alternating.
 //   dotnet fsi --optimize+ docs/experiments/iwae-blocks.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System
 open TorchSharp

@@ -1,6 +1,7 @@
 // The K = 5000 estimate on 100 images (random model): the evaluation's log p(x, z) as libtorch calls (before the
 // one-pass kernels) against ImportanceWeighted.bound (Kernels.tanhLayerDots and softplusRowSums), alternating.
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System
 open TorchSharp

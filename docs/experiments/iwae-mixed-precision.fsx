@@ -1,6 +1,7 @@
 // The K = 5000 importance-weighted estimate in float32 and with the bfloat16 output multiply, on the same draws.
 //   dotnet fsi docs/experiments/iwae-mixed-precision.fsx -- runs/mnist-j20/checkpoint.safetensors 200
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

@@ -2,6 +2,7 @@
 // without tanh, on 5,100 rows (one chunk); then the reciprocal variant's largest relative error.
 //   dotnet fsi --optimize+ docs/experiments/iwae-tanh-variants.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 #nowarn "9"
 #nowarn "51"

@@ -2,6 +2,7 @@
 // workers on half the rows each, alternating.
 //   dotnet fsi --optimize+ docs/experiments/iwae-two-workers-gemm.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System
 open System.Threading

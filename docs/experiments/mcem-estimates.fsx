@@ -5,6 +5,7 @@
 // point, which is a lower bound on log p(x) in expectation whatever the proposal.
 //   dotnet fsi docs/experiments/mcem-estimates.fsx runs/X/checkpoint.safetensors train     (or test)
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

@@ -3,6 +3,7 @@
 //   dotnet fsi docs/experiments/mkl-kernels.fsx default 1
 //   dotnet fsi docs/experiments/mkl-kernels.fsx avx512 1
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

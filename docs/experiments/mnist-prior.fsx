@@ -2,6 +2,7 @@
 // SCALE (1 = the paper's (M/N) log p(theta)); prints the test bound every 2.5*10^5 samples.
 //   dotnet fsi docs/experiments/mnist-prior.fsx -- SCALE SAMPLES SEED
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

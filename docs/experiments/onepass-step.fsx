@@ -2,6 +2,7 @@
 // one-pass update (Adagrad.ascendOnePass), alternated round by round in one process: medians of 9 rounds of 100 steps.
 //   dotnet fsi --optimize+ docs/experiments/onepass-step.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

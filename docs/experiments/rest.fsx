@@ -2,6 +2,7 @@
 // gradient) against the whole step, on 1 and 2 threads; medians of 7 rounds.
 //   dotnet fsi --optimize+ docs/experiments/rest.fsx
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open TorchSharp
 open Vae.Core

@@ -3,6 +3,7 @@
 // docs/experiments, build both and run the script in each alternately.
 //   dotnet fsi --optimize+ docs/experiments/step-time.fsx 2
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
 open System
 open TorchSharp

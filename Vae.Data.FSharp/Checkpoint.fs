@@ -13,7 +13,7 @@ type CheckpointContents =
     { /// Settings and progress as text, written in key order.
       Fields: Map<string, string>
       /// Named tensors in a fixed order (parameters, optimiser state, RNG state).
-      Tensors: (string * Tensor) list }
+      Tensors: (string * torch.Tensor) list }
 
 /// Checkpoint contents as a safetensors file, the format PyTorch and the Hugging Face tools read: a little-endian
 /// uint64 header length, a JSON header (the text fields in "__metadata__", then each tensor's dtype, shape and
@@ -27,7 +27,7 @@ module Safetensors =
     let [<Literal>] HashKey = "vae.sha256"
     let private maxHeader = 100L * 1024L * 1024L
 
-    let private dtypeName (t: Tensor) =
+    let private dtypeName (t: torch.Tensor) =
         if t.dtype = torch.uint8 then "U8", 1
         elif t.dtype = torch.float32 then "F32", 4
         elif t.dtype = torch.float64 then "F64", 8
@@ -169,7 +169,7 @@ module Checkpoint =
     // Text is read strictly: an invalid byte is an error, not a replacement character that would read as another name.
     let private strictUtf8 = UTF8Encoding(false, true)
 
-    let private code (t: Tensor) =
+    let private code (t: torch.Tensor) =
         if t.dtype = torch.uint8 then 1uy, 1
         elif t.dtype = torch.float32 then 2uy, 4
         elif t.dtype = torch.float64 then 3uy, 8
@@ -284,7 +284,7 @@ module Checkpoint =
         | None -> raise (CheckpointException(file, sprintf "field '%s' is missing" key))
 
     /// A tensor, checked for dtype and shape, or a CheckpointException naming what differs.
-    let tensor (file: string) (name: string) (dtype: torch.ScalarType) (shape: int64[]) (c: CheckpointContents) : Tensor =
+    let tensor (file: string) (name: string) (dtype: torch.ScalarType) (shape: int64[]) (c: CheckpointContents) : torch.Tensor =
         match c.Tensors |> List.tryFind (fun (n, _) -> n = name) with
         | None -> raise (CheckpointException(file, sprintf "tensor '%s' is missing" name))
         | Some(_, t) when t.dtype <> dtype -> raise (CheckpointException(file, sprintf "tensor '%s' is %O, expected %O" name t.dtype dtype))
