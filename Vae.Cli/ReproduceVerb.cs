@@ -62,7 +62,7 @@ static class ReproduceVerb
         var set = data.Load(stderr);
         if (a.Get(ExecutorVerb.Collect)) return Collected(Figure2.Collect(set, options), options.OutputDirectory, "figure2.png", stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Figure 2 on {set.Description}: {string.Join(" and ", options.Algorithms)}, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, step size {options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? "chosen per run (section 5)"}, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+            $"Figure 2 on {set.Description}: {string.Join(" and ", options.Algorithms.Select(x => x.Name()))}, J = {string.Join(", ", options.LatentDimensions)}, {options.HiddenUnits} hidden units, budget {options.Budget:N0} samples per run, step size {options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? "chosen per run (section 5)"}, seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
         if (executor.Task is int task)
             return TaskRun(Figure2.RunTask(set, options, task, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
         var results = Figure2.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
@@ -126,12 +126,16 @@ static class ReproduceVerb
     }
 
     /// <summary>--algorithms a,b: a subset of the experiment's algorithms (all when not given).</summary>
-    static IReadOnlyList<string> ChosenAlgorithms(Arguments a, IReadOnlyList<string> all)
+    static IReadOnlyList<TrainingAlgorithm> ChosenAlgorithms(Arguments a, IReadOnlyList<TrainingAlgorithm> all)
     {
         if (a.Get(Algorithms) is not { } text) return all;
-        var chosen = text.Split(',', StringSplitOptions.TrimEntries);
-        foreach (var name in chosen)
-            if (!all.Contains(name)) throw new UsageException($"reproduce: --algorithms: unknown algorithm '{name}', expected some of {string.Join(", ", all)}");
+        var chosen = new List<TrainingAlgorithm>();
+        foreach (var name in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!TrainingAlgorithms.TryParse(name, out var algorithm) || !all.Contains(algorithm))
+                throw new UsageException($"reproduce: --algorithms: unknown algorithm '{name}', expected some of {string.Join(", ", all.Select(x => x.Name()))}");
+            chosen.Add(algorithm);
+        }
         return [.. all.Where(chosen.Contains)];
     }
 

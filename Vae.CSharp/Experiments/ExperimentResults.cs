@@ -6,7 +6,7 @@ using Vae.Data;
 namespace Vae.Experiments;
 
 /// <summary>One training run of an experiment and its learning curve.</summary>
-/// <param name="Algorithm">"aevb", "wake-sleep" or "mcem".</param>
+/// <param name="Algorithm">The algorithm as results.json names it: "aevb", "wake-sleep" or "mcem" (<see cref="TrainingAlgorithms.Name"/>).</param>
 /// <param name="LatentDimensions">J.</param>
 /// <param name="Directory">The run directory (checkpoint, metrics.csv, options.txt).</param>
 /// <param name="Skipped">Whether the run had already reached its budget, so this invocation did not train it.</param>
@@ -22,11 +22,14 @@ public sealed record ExperimentRun(string Algorithm, int LatentDimensions, strin
 /// <summary>One run of an experiment, as a task of a job array: task <paramref name="Index"/> trains the run directory
 /// <paramref name="Name"/> under the experiment directory; a run of a figure's grid also names its
 /// <paramref name="LatentDimensions"/> and <paramref name="Algorithm"/> (a seed sweep's runs are named by seed).</summary>
-public sealed record ExperimentTask(int Index, string Name, int LatentDimensions = 0, string? Algorithm = null)
+public sealed record ExperimentTask(int Index, string Name, int LatentDimensions = 0, TrainingAlgorithm? Algorithm = null)
 {
     /// <summary>The runs numbered in the given order.</summary>
-    public static IReadOnlyList<ExperimentTask> Grid(IEnumerable<(int Latent, string Algorithm)> runs) =>
-        [.. runs.Select((r, i) => new ExperimentTask(i, $"j{r.Latent}-{r.Algorithm}", r.Latent, r.Algorithm))];
+    public static IReadOnlyList<ExperimentTask> Grid(IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs) =>
+        [.. runs.Select((r, i) => new ExperimentTask(i, RunName(r.Latent, r.Algorithm), r.Latent, r.Algorithm))];
+
+    /// <summary>A figure's run directory name: <c>j{J}-{algorithm}</c>.</summary>
+    public static string RunName(int latent, TrainingAlgorithm algorithm) => string.Create(CultureInfo.InvariantCulture, $"j{latent}-{algorithm.Name()}");
 
     /// <summary>Task <paramref name="index"/> of <paramref name="tasks"/>, or an error naming the valid range.</summary>
     public static ExperimentTask Pick(IReadOnlyList<ExperimentTask> tasks, int index) =>
@@ -131,10 +134,10 @@ public static class ExperimentRuns
         return (skipped, ReadMetrics(metrics), cancelled);
     }
 
-    /// <summary>A new trainer of the named algorithm ("aevb", "wake-sleep" or "mcem"). With a
+    /// <summary>A new trainer of the algorithm. With a
     /// <paramref name="stepSize"/> search, the step size of <paramref name="options"/> is replaced by section 5's choice,
     /// and the trials are written to <c>step-size.json</c> in the search's directory.</summary>
-    public static Trainer NewTrainer(string algorithm, VaeModelOptions model, AevbOptions options, string dataset, StepSizeSearch? stepSize = null)
+    public static Trainer NewTrainer(TrainingAlgorithm algorithm, VaeModelOptions model, AevbOptions options, string dataset, StepSizeSearch? stepSize = null)
     {
         if (stepSize is null) return Create(algorithm, model, options, dataset);
         var choice = StepSizeSelection.Choose(o => Create(algorithm, model, o, dataset), options, stepSize.Train, trialSamples: stepSize.TrialSamples,
@@ -145,12 +148,12 @@ public static class ExperimentRuns
         return Create(algorithm, model, choice.Options, dataset);
     }
 
-    static Trainer Create(string algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
+    static Trainer Create(TrainingAlgorithm algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
     {
-        "aevb" => new AevbTrainer(model, options, dataset),
-        "wake-sleep" => new WakeSleepTrainer(model, options, dataset),
-        "mcem" => new McemTrainer(model, options, dataset),
-        _ => throw new ArgumentException($"algorithm: expected aevb, wake-sleep or mcem, got '{algorithm}'", nameof(algorithm)),
+        TrainingAlgorithm.Aevb => new AevbTrainer(model, options, dataset),
+        TrainingAlgorithm.WakeSleep => new WakeSleepTrainer(model, options, dataset),
+        TrainingAlgorithm.MonteCarloEm => new McemTrainer(model, options, dataset),
+        _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "expected Aevb, WakeSleep or MonteCarloEm"),
     };
 
     /// <summary>The file of a run directory that records section 5's step-size trials.</summary>
@@ -165,18 +168,18 @@ public static class ExperimentRuns
     /// <c>j{J}-{algorithm}</c> under <paramref name="directory"/> (see <see cref="Ensure"/>), reporting each to
     /// <paramref name="log"/>. Stops after a cancelled run. Returns the runs and whether it was cancelled.</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunAll(
-        IEnumerable<(int Latent, string Algorithm)> runs, string directory, Func<int, string, string, Trainer> create, DataSet data,
+        IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs, string directory, Func<int, TrainingAlgorithm, string, Trainer> create, DataSet data,
         TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         var done = new List<ExperimentRun>();
         foreach (var (j, algorithm) in runs)
         {
-            string dir = Path.Combine(directory, $"j{j}-{algorithm}");
-            log?.Report($"{label}, J = {j}, {algorithm}: {dir}");
+            string dir = Path.Combine(directory, ExperimentTask.RunName(j, algorithm));
+            log?.Report($"{label}, J = {j}, {algorithm.Name()}: {dir}");
             var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
-            done.Add(Entry(algorithm, j, dir, skipped, series));
+            done.Add(Entry(algorithm.Name(), j, dir, skipped, series));
             if (cancelled) return (done, true);
         }
         return (done, false);
@@ -185,20 +188,20 @@ public static class ExperimentRuns
     /// <summary>The runs of <paramref name="runs"/> that an earlier invocation left in <paramref name="directory"/> (a
     /// metrics.csv in <c>j{J}-{algorithm}</c>), read without training them: results.json and the figure then show every
     /// run of the experiment, also when invocations split the algorithms between them.</summary>
-    public static IReadOnlyList<ExperimentRun> ReadExisting(IEnumerable<(int Latent, string Algorithm)> runs, string directory) =>
-        [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, $"j{r.Latent}-{r.Algorithm}")))
+    public static IReadOnlyList<ExperimentRun> ReadExisting(IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs, string directory) =>
+        [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, ExperimentTask.RunName(r.Latent, r.Algorithm))))
                 .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
-                .Select(r => Entry(r.Algorithm, r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
+                .Select(r => Entry(r.Algorithm.Name(), r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
 
     /// <summary>Every run of <paramref name="tasks"/> as its directory under <paramref name="directory"/> holds it, read
     /// without training, and the names of those short of <paramref name="budget"/> (with the samples they reached).</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, IReadOnlyList<string> Unfinished) Collect(IReadOnlyList<ExperimentTask> tasks, string directory, long budget)
     {
-        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), directory);
+        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm!.Value)), directory);
         var unfinished = new List<string>();
         foreach (var t in tasks)
         {
-            long reached = runs.FirstOrDefault(r => r.LatentDimensions == t.LatentDimensions && r.Algorithm == t.Algorithm)?.Series.LastOrDefault()?.SamplesSeen ?? 0;
+            long reached = runs.FirstOrDefault(r => r.LatentDimensions == t.LatentDimensions && r.Algorithm == t.Algorithm?.Name())?.Series.LastOrDefault()?.SamplesSeen ?? 0;
             if (reached < budget) unfinished.Add(string.Create(CultureInfo.InvariantCulture, $"{t.Name} ({reached:N0} of {budget:N0} samples)"));
         }
         return (runs, unfinished);

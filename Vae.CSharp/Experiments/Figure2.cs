@@ -27,7 +27,7 @@ public sealed record Figure2Options
     /// <summary>Training samples of each step-size trial when <see cref="StepSize"/> is null.</summary>
     public long StepSizeTrialSamples { get; init; } = StepSizeSelection.DefaultTrialSamples;
     /// <summary>The algorithms to run, a subset of <see cref="Figure2.Algorithms"/> (all by default).</summary>
-    public IReadOnlyList<string> Algorithms { get; init; } = Figure2.Algorithms;
+    public IReadOnlyList<TrainingAlgorithm> Algorithms { get; init; } = Figure2.Algorithms;
     /// <summary>The seed of every run.</summary>
     public long Seed { get; init; }
     /// <summary>The directory holding one run directory per (J, algorithm), results.json and the figure.</summary>
@@ -51,7 +51,7 @@ public sealed record Figure2Options
 public static class Figure2
 {
     /// <summary>The algorithms compared, in drawing order.</summary>
-    public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep"];
+    public static IReadOnlyList<TrainingAlgorithm> Algorithms { get; } = [TrainingAlgorithm.Aevb, TrainingAlgorithm.WakeSleep];
 
     /// <summary>The runs of the experiment in order (latent size, then algorithm): task i of a job array trains run i.</summary>
     public static IReadOnlyList<ExperimentTask> Tasks(Figure2Options options)
@@ -103,7 +103,7 @@ public static class Figure2
             throw new ArgumentOutOfRangeException(nameof(options), "latent dimensions: expected one or more sizes of at least 1");
         if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
         if (options.Algorithms.Count == 0 || options.Algorithms.Any(a => !Algorithms.Contains(a)))
-            throw new ArgumentOutOfRangeException(nameof(options), $"algorithms: expected one or more of {string.Join(", ", Algorithms)}");
+            throw new ArgumentOutOfRangeException(nameof(options), $"algorithms: expected one or more of {string.Join(", ", Algorithms.Select(a => a.Name()))}");
     }
 
     static IReadOnlyList<long> Points(Figure2Options options) =>
@@ -112,7 +112,7 @@ public static class Figure2
     static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) Train(DataSet data, Figure2Options options, IReadOnlyList<ExperimentTask> tasks,
         IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
         ExperimentRuns.RunAll(
-            tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), options.OutputDirectory,
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm!.Value)), options.OutputDirectory,
             (j, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm,
                 new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = j, Likelihood = options.Likelihood },
                 new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
@@ -123,7 +123,7 @@ public static class Figure2
     /// <summary>Writes results.json and (unless cancelled) the figure of <paramref name="runs"/>, in the figure's order.</summary>
     static ExperimentResults Save(DataSet data, Figure2Options options, IReadOnlyList<ExperimentRun> runs, bool cancelled, IReadOnlyList<string> unfinished, double seconds)
     {
-        runs = [.. runs.OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.ToList().IndexOf(r.Algorithm))];
+        runs = [.. runs.OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.Select(a => a.Name()).ToList().IndexOf(r.Algorithm))];
         var settings = new Dictionary<string, string>
         {
             ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),

@@ -38,7 +38,7 @@ public sealed record Figure3Options
 public static class Figure3
 {
     /// <summary>The algorithms compared, in drawing order.</summary>
-    public static IReadOnlyList<string> Algorithms { get; } = ["aevb", "wake-sleep", "mcem"];
+    public static IReadOnlyList<TrainingAlgorithm> Algorithms { get; } = [TrainingAlgorithm.Aevb, TrainingAlgorithm.WakeSleep, TrainingAlgorithm.MonteCarloEm];
 
     /// <summary>The runs of the experiment in order: task i of a job array trains run i.</summary>
     public static IReadOnlyList<ExperimentTask> Tasks(Figure3Options options)
@@ -95,9 +95,9 @@ public static class Figure3
     {
         var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = options.HiddenUnits, LatentDimensions = options.LatentDimensions };
         return ExperimentRuns.RunAll(
-            tasks.Select(t => (t.LatentDimensions, t.Algorithm!)), options.OutputDirectory,
+            tasks.Select(t => (t.LatentDimensions, t.Algorithm!.Value)), options.OutputDirectory,
             (_, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
-                options.StepSize is null && algorithm != "mcem" ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, data.Train.Count, dir, cancellationToken) : null),
+                options.StepSize is null && algorithm != TrainingAlgorithm.MonteCarloEm ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
             "MNIST", log, progress, cancellationToken);
     }

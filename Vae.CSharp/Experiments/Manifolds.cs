@@ -43,7 +43,7 @@ public static class Manifolds
     public static IReadOnlyList<ExperimentTask> Tasks(IReadOnlyList<ManifoldOptions> sets)
     {
         ArgumentNullException.ThrowIfNull(sets);
-        return [.. sets.Select((o, i) => new ExperimentTask(i, Path.Combine(o.Name, "j2-aevb"), 2, "aevb"))];
+        return [.. sets.Select((o, i) => new ExperimentTask(i, Path.Combine(o.Name, ExperimentTask.RunName(2, TrainingAlgorithm.Aevb)), 2, TrainingAlgorithm.Aevb))];
     }
 
     /// <summary>Trains (or continues) each model and draws its manifold into <paramref name="directory"/>.</summary>
@@ -83,7 +83,7 @@ public static class Manifolds
         var unfinished = new List<string>();
         foreach (var (_, o) in sets)
         {
-            var (found, missing) = ExperimentRuns.Collect(ExperimentTask.Grid([(2, "aevb")]), Path.Combine(directory, o.Name), o.Budget);
+            var (found, missing) = ExperimentRuns.Collect(ExperimentTask.Grid([(2, TrainingAlgorithm.Aevb)]), Path.Combine(directory, o.Name), o.Budget);
             runs.AddRange(found);
             unfinished.AddRange(missing.Select(m => $"{o.Name}/{m}"));
         }
@@ -96,7 +96,7 @@ public static class Manifolds
         if (o.Height * o.Width != data.Train.Dimension)
             throw new ArgumentException($"{o.Name}: images of {o.Height} x {o.Width} do not match the data's {data.Train.Dimension} values", nameof(o));
         var model = new VaeModelOptions { InputDimension = data.Train.Dimension, HiddenUnits = o.HiddenUnits, LatentDimensions = 2, Likelihood = o.Likelihood };
-        var (done, stopped) = ExperimentRuns.RunAll([(2, "aevb")], Path.Combine(directory, o.Name),
+        var (done, stopped) = ExperimentRuns.RunAll([(2, TrainingAlgorithm.Aevb)], Path.Combine(directory, o.Name),
             (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
             data, new TrainingOptions { TotalSamples = o.Budget, EvaluateEvery = 0 }, o.Name, log, progress, cancellationToken);
         if (stopped) return (done[0], true);

@@ -81,6 +81,15 @@ public enum TrainingAlgorithm
 /// <summary>The names runs, files and the command line use for the algorithms.</summary>
 public static class TrainingAlgorithms
 {
+    /// <summary>The algorithm that a name ("aevb", "wake-sleep" or "mcem") names, or false.</summary>
+    public static bool TryParse(string name, out TrainingAlgorithm algorithm)
+    {
+        foreach (var a in Enum.GetValues<TrainingAlgorithm>())
+            if (a.Name() == name) { algorithm = a; return true; }
+        algorithm = default;
+        return false;
+    }
+
     /// <summary>"aevb", "wake-sleep" or "mcem".</summary>
     public static string Name(this TrainingAlgorithm algorithm) => algorithm switch
     {

@@ -63,7 +63,7 @@ public class ReproduceFigure2Tests
         var options = Figure2Options.Mnist with
         {
             LatentDimensions = [2], HiddenUnits = 30, Budget = 3000, StepSize = null, StepSizeTrialSamples = 15_000,
-            Algorithms = ["wake-sleep"], TrainEvaluationLimit = 500, OutputDirectory = dir,
+            Algorithms = [TrainingAlgorithm.WakeSleep], TrainEvaluationLimit = 500, OutputDirectory = dir,
         };
         var results = Figure2.Run(data, options);
         var run = Assert.Single(results.Runs);
