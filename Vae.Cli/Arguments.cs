@@ -20,8 +20,8 @@ static class Opt
     public static Option<long?> OptionalInteger(string name, string description, long min, long max = long.MaxValue) =>
         new(name) { Description = description, HelpName = "N", CustomParser = r => ParseInteger(r, name, min, max) };
 
-    /// <summary>One of <paramref name="allowed"/>, the first by default (or null when <paramref name="required"/> is
-    /// false and nothing is given: the verb's choice).</summary>
+    /// <summary>One of <paramref name="allowed"/>, <paramref name="fallback"/> by default (null: nothing given leaves
+    /// the choice to the verb).</summary>
     public static Option<string> Choice(string name, string description, string? fallback, params string[] allowed)
     {
         var option = new Option<string>(name) { Description = description, HelpName = string.Join("|", allowed) };
