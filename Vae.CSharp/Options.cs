@@ -17,7 +17,7 @@ public enum DecoderLikelihood
 /// <summary>How a training step computes its gradient.</summary>
 public enum GradientComputation
 {
-    /// <summary>The hand-derived gradient (one pass over flat buffers) wherever it covers the configuration (AEVB with
+    /// <summary>The hand-derived gradient (backpropagation written out over the parameter vector) wherever it covers the configuration (AEVB with
     /// estimator B and L = 1, wake-sleep, MLP decoders), else autograd.</summary>
     Auto,
     /// <summary>libtorch's autograd through the algorithm's objective, for every configuration.</summary>

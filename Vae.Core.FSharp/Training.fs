@@ -104,11 +104,9 @@ module ModelCheckpoint =
 [<RequireQualifiedAccess>]
 module TrainingRun =
 
-    /// Frees the run's native memory: the model's parameters (and the flat buffers of the hand-derived step),
-    /// Adagrad's accumulators, Monte Carlo EM's chains and the generator. The run cannot be used afterwards.
+    /// Frees the run's native memory: the model's parameters, Adagrad's accumulators, Monte Carlo EM's chains and the generator. The run cannot be used afterwards.
     let dispose (r: TrainingRun) =
-        FusedAevb.release r.State.Model
-        for t in VaeModel.tensors r.State.Model do t.Dispose()
+        VaeModel.dispose r.State.Model
         for t in r.State.Optimizer.SumSquares do t.Dispose()
         r.State.Mcmc |> Option.iter (fun mc -> mc.Chains.Dispose())
         r.Generator.Dispose()
@@ -128,8 +126,7 @@ module TrainingRun =
         s.Learner.Gradient <> Autograd && covered s state
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
-    /// and, when the fused step trains it, laid out in flat buffers now, so that a model taken from the run before
-    /// training sees its updates.
+    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (FusedAevb.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
@@ -172,27 +169,32 @@ module TrainingRun =
     /// leaves the parameters of the last good step.
     let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
         let mutable run = r
-        let step =
-            match r.Settings.Algorithm with
-            | AevbAlgorithm | WakeSleepAlgorithm when fused r.Settings r.State ->
-                // The hand-derived step over flat buffers (same draws, same trajectory); prepare copies nothing for a
-                // state that create or ofCheckpoint laid out.
-                run <- { run with State = FusedAevb.prepare r.State }
-                let b = FusedAevb.buffersOf run.State
-                if r.Settings.Algorithm = AevbAlgorithm then fun c data g s -> FusedAevb.step c data g b s
-                else fun c data g s -> FusedAevb.wakeSleepStep c data g b s
-            | AevbAlgorithm -> Aevb.step
-            | WakeSleepAlgorithm -> WakeSleep.step
-            | McemAlgorithm -> Mcem.step
-        // MCEM's chains are created on first use, when the training set's size is known.
-        if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
-            run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
-        requireTrainingSize data.shape.[0] run
-        while run.Step < untilStep && not cancel.IsCancellationRequested do
-            let state, bound = step run.Settings.Learner data run.Generator run.State
-            run <- { run with State = state; Step = run.Step + 1L }
-            onStep run bound
-        run
+        // The hand-derived steps (same draws, same trajectory) need their scratch for as long as this call trains.
+        let workspace = if fused r.Settings r.State then Some(FusedAevb.workspace r.Settings.Learner r.Settings.Model) else None
+        try
+            let step =
+                match r.Settings.Algorithm, workspace with
+                | AevbAlgorithm, Some w ->
+                    // prepare copies nothing for a state that create or ofCheckpoint prepared.
+                    run <- { run with State = FusedAevb.prepare r.State }
+                    fun c data g s -> FusedAevb.step c data g w s
+                | WakeSleepAlgorithm, Some w ->
+                    run <- { run with State = FusedAevb.prepare r.State }
+                    fun c data g s -> FusedAevb.wakeSleepStep c data g w s
+                | AevbAlgorithm, _ -> Aevb.step
+                | WakeSleepAlgorithm, _ -> WakeSleep.step
+                | McemAlgorithm, _ -> Mcem.step
+            // MCEM's chains are created on first use, when the training set's size is known.
+            if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
+                run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
+            requireTrainingSize data.shape.[0] run
+            while run.Step < untilStep && not cancel.IsCancellationRequested do
+                let state, bound = step run.Settings.Learner data run.Generator run.State
+                run <- { run with State = state; Step = run.Step + 1L }
+                onStep run bound
+            run
+        finally
+            workspace |> Option.iter (fun w -> (w :> IDisposable).Dispose())
 
     /// Training samples one step evaluates on a training set of n datapoints: M, or 5n for Monte Carlo EM (see SamplesSeen).
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
@@ -233,7 +235,7 @@ module TrainingRun =
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
           Tensors =
             [ for p in ps -> p.Name, p.Tensor
-              for p, g in List.zip ps (List.ofArray r.State.Optimizer.SumSquares) -> "adagrad/" + p.Name, g
+              for p, g in List.zip ps (List.ofArray (FusedAevb.sumSquaresByParameter r.State)) -> "adagrad/" + p.Name, g
               yield "rng", r.Generator.get_state()
               match r.State.Mcmc with
               | Some mc -> yield "mcmc/chains", mc.Chains

@@ -31,7 +31,7 @@ let private followsTrajectory (decoder: Likelihood) reference fused =
     let mutable expected = init ()
     let gr = Torch.generator 9L
     let mutable actual = FusedAevb.prepare (init ())
-    let b = FusedAevb.buffersOf actual
+    use b = FusedAevb.workspace c actual.Model.Config
     let gf = Torch.generator 9L
     for _ in 1 .. 150 do
         let r, br = reference c data gr expected
@@ -42,7 +42,7 @@ let private followsTrajectory (decoder: Likelihood) reference fused =
     let worst = Array.map2 maxAbs (VaeModel.tensors actual.Model) (VaeModel.tensors expected.Model) |> Array.max
     Expect.isLessThan worst 1e-9 "parameters after 150 steps"
     Expect.equal actual.Optimizer.Steps expected.Optimizer.Steps "Adagrad's step count"
-    let sums = Array.map2 maxAbs actual.Optimizer.SumSquares expected.Optimizer.SumSquares |> Array.max
+    let sums = Array.map2 maxAbs (FusedAevb.sumSquaresByParameter actual) expected.Optimizer.SumSquares |> Array.max
     Expect.isLessThan sums 1e-9 "Adagrad's accumulators"
     // The generators made the same draws: they are in the same state.
     Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
@@ -62,8 +62,8 @@ let tests =
             let state = Aevb.init (modelOf (decoderOf decoder) seed d h j)
             let objective, perDatapoint = Aevb.objective c n state.Model x eps
             let expected = torch.autograd.grad([| objective |], VaeModel.tensors state.Model) |> Seq.toArray
-            let b = FusedAevb.adopt state
-            let bound = FusedAevb.gradient c n b x (eps.squeeze(0L))
+            use b = FusedAevb.workspace c state.Model.Config
+            let bound = FusedAevb.gradient c n b state.Model x (eps.squeeze(0L))
             let worst = Array.map2 maxAbs (VaeModel.tensors b.GradientModel) expected |> Array.max
             let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
             worst <= 1e-10 * max 1.0 scale && abs (bound.item<double> () - perDatapoint.mean().item<double> ()) < 1e-10
@@ -76,11 +76,11 @@ let tests =
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-            let b = FusedAevb.buffersOf s
-            (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64)
-            let before = b.Parameters.clone()
+            use b = FusedAevb.workspace c s.Model.Config
+            Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64))
+            let before = s.Model.ParameterVector.clone()
             Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
-            Expect.equal (maxAbs (before.nan_to_num()) (b.Parameters.nan_to_num())) 0.0 "the parameters are unchanged"
+            Expect.equal (maxAbs (before.nan_to_num()) (s.Model.ParameterVector.nan_to_num())) 0.0 "the parameters are unchanged"
     ]
 
 /// The wake-sleep objectives as WakeSleep.step writes them, differentiated by autograd: the wake phase's with respect to
@@ -111,8 +111,8 @@ let wakeSleep =
             let zp = torch.randn([| int64 m; int64 j |], dtype = f64, generator = g)
             let xp = Torch.noGrad (fun () -> VaeModel.sampleData state.Model zp g)
             let expected, bound, sleep = wakeSleepByAutograd c 1000L state.Model x eps zp xp
-            let b = FusedAevb.adopt state
-            let fusedBound, fusedSleep = FusedAevb.wakeSleepGradient c 1000L b x eps zp xp
+            use b = FusedAevb.workspace c state.Model.Config
+            let fusedBound, fusedSleep = FusedAevb.wakeSleepGradient c 1000L b state.Model x eps zp xp
             let worst = Array.map2 maxAbs (VaeModel.tensors b.GradientModel) expected |> Array.max
             let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
             worst <= 1e-10 * max 1.0 scale
@@ -127,12 +127,12 @@ let wakeSleep =
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-            let b = FusedAevb.buffersOf s
+            use b = FusedAevb.workspace c s.Model.Config
             let parameters = if network = "decoder" then VaeModel.decoderParameters s.Model else VaeModel.encoderParameters s.Model
-            parameters.[0].Tensor.[0L, 0L].fill_(Torch.scalar nan) |> ignore
-            let before = b.Parameters.clone()
+            Torch.noGrad (fun () -> parameters.[0].Tensor.[0L, 0L].fill_(Torch.scalar nan) |> ignore)
+            let before = s.Model.ParameterVector.clone()
             Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.wakeSleepStep c data (Torch.generator 2L) b s |> ignore) network
-            Expect.equal (maxAbs (before.nan_to_num()) (b.Parameters.nan_to_num())) 0.0 "the parameters are unchanged"
+            Expect.equal (maxAbs (before.nan_to_num()) (s.Model.ParameterVector.nan_to_num())) 0.0 "the parameters are unchanged"
     ]
 
 [<Tests>]
@@ -141,15 +141,18 @@ let preparation =
         use _ = torch.NewDisposeScope()
         let data = torch.rand([| 100L; 6L |], dtype = f64, generator = Torch.generator 1L)
         let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 2 } }
-        let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-        let b = FusedAevb.buffersOf s
+        let fresh = Aevb.init (model 1 6 4 2)
+        let s = FusedAevb.prepare fresh
+        Expect.isTrue (obj.ReferenceEquals(s.Model, fresh.Model)) "prepare keeps the model"
+        Expect.equal s.Optimizer.SumSquares.Length 1 "one accumulator vector"
+        use b = FusedAevb.workspace c s.Model.Config
         let g = Torch.generator 2L
         let mutable t = s
         for _ in 1 .. 5 do t <- fst (FusedAevb.step c data g b t)
         let again = FusedAevb.prepare t
         Expect.equal again.Optimizer.Steps 5L "the step count"
-        Expect.isTrue (obj.ReferenceEquals(again.Model, t.Model)) "the same flat model, nothing copied"
-        Expect.isTrue (obj.ReferenceEquals(FusedAevb.buffersOf again, b)) "the same buffers"
+        Expect.isTrue (obj.ReferenceEquals(again.Model, t.Model)) "the same model"
+        Expect.isTrue (obj.ReferenceEquals(again.Optimizer.SumSquares.[0], t.Optimizer.SumSquares.[0])) "the same accumulator vector, nothing copied"
 
 [<Tests>]
 let mixedPrecision =
@@ -162,10 +165,11 @@ let mixedPrecision =
         let x = torch.rand([| int64 m; int64 d |], generator = g)
         let eps = torch.randn([| int64 m; int64 j |], generator = g)
         let c = { LearnerConfig.paper 0.02 with BatchSize = m }
-        let full = FusedAevb.adopt (Aevb.init model)
-        let boundFull = (FusedAevb.gradient c 1000L full x eps).item<float32> ()
-        let mixed = FusedAevb.adopt (Aevb.init model)
-        let boundMixed = (FusedAevb.gradient { c with MixedPrecision = true } 1000L mixed x eps).item<float32> ()
+        use full = FusedAevb.workspace c model.Config
+        let boundFull = (FusedAevb.gradient c 1000L full model x eps).item<float32> ()
+        let mixedConfig = { c with MixedPrecision = true }
+        use mixed = FusedAevb.workspace mixedConfig model.Config
+        let boundMixed = (FusedAevb.gradient mixedConfig 1000L mixed model x eps).item<float32> ()
         let relative = (mixed.Gradient - full.Gradient).norm().item<float32> () / full.Gradient.norm().item<float32> ()
         relative < 0.03f && abs (boundMixed - boundFull) < 0.01f * abs boundFull
 
@@ -289,11 +293,11 @@ let kernels =
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1 } (Torch.generator 1L)
             let s = FusedAevb.prepare (Aevb.init model)
-            let b = FusedAevb.buffersOf s
-            (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nanf)
-            let before = b.Parameters.clone()
+            use b = FusedAevb.workspace c s.Model.Config
+            Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nanf))
+            let before = s.Model.ParameterVector.clone()
             Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
-            Expect.isTrue (before.nan_to_num().eq(b.Parameters.nan_to_num()).all().item<bool> ()) "the parameters are unchanged"
+            Expect.isTrue (before.nan_to_num().eq(s.Model.ParameterVector.nan_to_num()).all().item<bool> ()) "the parameters are unchanged"
     ]
 
 [<Tests>]
@@ -320,3 +324,26 @@ let parallelKernels =
             let same (a: torch.Tensor) (b: torch.Tensor) = a.eq(b).all().item<bool> ()
             same h1 h2 && same d1 d2 && same s1 s2
         finally Torch.setThreads before
+
+[<Tests>]
+let workspaceChecks =
+    testList "fused workspace" [
+        testCase "prepare gathers Adagrad's accumulators into one vector laid out as the parameters" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let s = Aevb.init (model 1 6 4 2)
+            Torch.noGrad (fun () -> s.Optimizer.SumSquares |> Array.iteri (fun i t -> t.fill_(Torch.scalar (float (i + 1))) |> ignore))
+            let prepared = FusedAevb.prepare s
+            Expect.equal prepared.Optimizer.SumSquares.Length 1 "one vector"
+            let worst = Array.map2 maxAbs (FusedAevb.sumSquaresByParameter prepared) s.Optimizer.SumSquares |> Array.max
+            Expect.equal worst 0.0 "each parameter's accumulator at its place"
+
+        testCase "a step with a workspace made for another configuration, or of an unprepared state, is refused" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5 }
+            let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
+            use other = FusedAevb.workspace c (model 1 6 5 2).Config
+            Expect.throwsT<System.ArgumentException> (fun () -> FusedAevb.step c data (Torch.generator 2L) other s |> ignore) "another configuration"
+            use w = FusedAevb.workspace c s.Model.Config
+            Expect.throwsT<System.ArgumentException> (fun () -> FusedAevb.step c data (Torch.generator 2L) w (Aevb.init (model 1 6 4 2)) |> ignore) "an unprepared state"
+    ]

@@ -27,8 +27,9 @@ public static class MemoryBudget
 
     static long Element(VaeModelOptions model) => model.DoublePrecision ? 8 : 4;
 
-    /// <summary>A trainer's model and optimiser: parameters, their gradient, Adagrad's accumulators, the copy the
-    /// flat buffers are laid out from, and a bfloat16 copy: six copies of the parameters at most.</summary>
+    /// <summary>A trainer's model and optimiser: parameters, their gradient, Adagrad's accumulators (and their
+    /// per-parameter copy, which the fused step gathers into one vector), and a bfloat16 copy: under five copies of
+    /// the parameters; six are counted.</summary>
     public static long ModelBytes(VaeModelOptions model) => checked(6 * ParameterCount(model) * Element(model));
 
     /// <summary>One training step's activations and their gradients for a minibatch of <paramref name="batch"/>

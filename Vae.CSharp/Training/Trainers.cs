@@ -187,7 +187,7 @@ public abstract class Trainer : IDisposable
     /// <summary>The data set's name recorded with the run.</summary>
     public string Dataset => Run.Settings.Dataset;
     /// <summary>How the steps compute their gradient: "hand-derived" (the fused step: backpropagation written out over
-    /// flat buffers), "hand-derived, bfloat16 multiplies", or "autograd" (settings the fused step does not cover).</summary>
+    /// the parameter vector), "hand-derived, bfloat16 multiplies", or "autograd" (settings the fused step does not cover).</summary>
     public string GradientPath => TrainingRunModule.gradientPath(Run);
     /// <summary>Steps taken.</summary>
     public long Step => Run.Step;

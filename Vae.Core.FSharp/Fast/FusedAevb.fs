@@ -3,37 +3,29 @@ namespace Vae.Core
 open Vae
 open TorchSharp
 
-/// The parameters, gradient and Adagrad accumulators of a VAE with an MLP decoder (Bernoulli or Gaussian), each held
-/// in one flat buffer: the model's tensors are views of Parameters, Adagrad's of SumSquares. Weights come first
-/// (so the weight prior is one operation over a prefix), and the mean and log-variance heads of each Gaussian MLP
-/// are adjacent (so they are one matrix multiply).
-type FusedBuffers =
-    { /// The model, its tensors views of Parameters.
-      Model: VaeModel
-      /// Adagrad's state, its accumulators views of SumSquares.
-      Optimizer: AdagradState
-      /// Every parameter [P], weights first.
-      Parameters: Tensor
-      /// The objective's gradient [P], laid out as Parameters; written by FusedAevb.gradient.
+/// The bfloat16 operands of the mixed-precision step: the parameter vector cast at the start of each step, and its
+/// views laid out as the model (and the encoder's two heads as one layer).
+type LowPrecisionOperands = { Parameters: Tensor; Model: VaeModel; Heads: Linear }
+
+/// The scratch of the hand-derived steps for one configuration: the gradient, a vector laid out as the model's
+/// parameter vector (with the same views), and the mixed-precision step's bfloat16 operands. A run's fit makes one and
+/// disposes it; it holds no parameters and no optimiser state.
+type FusedWorkspace =
+    { /// The objective's gradient [P], laid out as VaeModel.ParameterVector; written by FusedAevb.gradient.
       Gradient: Tensor
-      /// Adagrad's accumulated squared gradients [P], laid out as Parameters.
-      SumSquares: Tensor
-      /// The number of weights: Parameters.[0 .. WeightCount - 1] are weights, the rest biases.
-      WeightCount: int64
-      /// The gradient as a model of views (same structure as Model).
+      /// The gradient as a model of views (same structure as the model).
       GradientModel: VaeModel
-      /// The encoder's mean and log-variance heads as one layer of 2J outputs (views of Parameters and of Gradient).
-      Heads: Linear
+      /// The encoder's heads and the decoder's output layer as one layer each (views of Gradient).
       HeadsGradient: Linear
-      /// The decoder's output layer as one: its logits (Bernoulli), or its mean and log-variance heads as one layer of
-      /// 2D outputs (Gaussian); views of Parameters and of Gradient.
-      Output: Linear
       OutputGradient: Linear
-      /// The mixed-precision step's multiply operands: Parameters cast to bfloat16 [P] at the start of each step, and
-      /// the same views of it as Model and Heads of Parameters (laid out once, here).
-      LowParameters: Tensor
-      LowModel: VaeModel
-      LowHeads: Linear }
+      /// Present when the workspace was made for mixed precision.
+      Low: LowPrecisionOperands option }
+    interface System.IDisposable with
+        member w.Dispose() =
+            let linears = [ w.HeadsGradient; w.OutputGradient ] @ (w.Low |> Option.map (fun l -> l.Heads) |> Option.toList)
+            for l in linears do l.Weight.Dispose(); l.Bias.Dispose()
+            VaeModel.dispose w.GradientModel
+            w.Low |> Option.iter (fun l -> VaeModel.dispose l.Model)
 
 /// AEVB's step in the paper's settings (estimator B with Appendix B's KL, L = 1, a Gaussian MLP encoder, a Bernoulli
 /// or Gaussian MLP decoder), and the wake-sleep step with the same networks, with gradients derived by hand:
@@ -64,97 +56,66 @@ module FusedAevb =
                 (sprintf "mixed precision needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
                     c.Estimator c.Samples m.Config.Likelihood m.Config.DType)
 
-    /// Views of a flat buffer laid out as a model: weights first, then biases; each MLP's layers in order.
-    let private layout (c: ModelConfig) (flat: Tensor) : VaeModel * Linear * Linear * int64 =
+    /// The encoder's mean and log-variance heads as one layer of 2J outputs, and the decoder's output layer as one (its
+    /// logits, or its mean and log-variance heads as one layer of 2D outputs): views of a vector laid out as the model's.
+    let private joinedLayers (c: ModelConfig) (v: Tensor) : Linear * Linear =
+        let l = VaeModel.layout c
         let d, h, j = int64 c.InputDim, int64 c.HiddenUnits, int64 c.LatentDim
-        let mutable offset = 0L
-        let take (shape: int64[]) =
-            let n = Array.fold (*) 1L shape
-            let v = flat.narrow(0L, offset, n).view(shape)
-            offset <- offset + n
-            v
-        // A Bernoulli decoder outputs D logits; a Gaussian one D means and D log-variances.
-        let outputs = if c.Likelihood = Bernoulli then d else 2L * d
-        let w1 = take [| h; d |]
-        let wHeads = take [| 2L * j; h |]
-        let w4 = take [| h; j |]
-        let w5 = take [| outputs; h |]
-        let weights = offset
-        let b1 = take [| h |]
-        let bHeads = take [| 2L * j |]
-        let b4 = take [| h |]
-        let b5 = take [| outputs |]
-        let heads (w: Tensor) (b: Tensor) (k: int64) : GaussianMlp -> GaussianMlp = fun p ->
-            { p with Mean = { Weight = w.narrow(0L, 0L, k); Bias = b.narrow(0L, 0L, k) }
-                     LogVar = { Weight = w.narrow(0L, k, k); Bias = b.narrow(0L, k, k) } }
-        let hidden (w: Tensor) (b: Tensor) = { Weight = w; Bias = b }
-        let gaussian (hw: Tensor) (hb: Tensor) (w: Tensor) (b: Tensor) (k: int64) =
-            heads w b k { Hidden = hidden hw hb; Mean = hidden w b; LogVar = hidden w b }
-        let encoder = gaussian w1 b1 wHeads bHeads j
-        let decoder =
-            if c.Likelihood = Bernoulli then BernoulliDecoder { Hidden = hidden w4 b4; Logits = hidden w5 b5 }
-            else GaussianDecoder(gaussian w4 b4 w5 b5 d)
-        { Config = c; Encoder = encoder; Decoder = decoder }, { Weight = wHeads; Bias = bHeads }, { Weight = w5; Bias = b5 }, weights
+        let take name (shape: int64[]) = v.narrow(0L, l.OffsetOf name, Array.fold (*) 1L shape).view(shape)
+        let output, outputs = if c.Likelihood = Bernoulli then "decoder.logits", d else "decoder.mean", 2L * d
+        { Weight = take "encoder.mean.weight" [| 2L * j; h |]; Bias = take "encoder.mean.bias" [| 2L * j |] },
+        { Weight = take (output + ".weight") [| outputs; h |]; Bias = take (output + ".bias") [| outputs |] }
 
-    /// Flat buffers holding a copy of the state's parameters and accumulators; train the returned
-    /// Model and Optimizer from now on (they are views of the buffers).
-    let adopt (s: TrainerState) : FusedBuffers =
-        if not (mlpDecoder s.Model) then invalidArg "s" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
-        use _ = torch.no_grad ()
-        let c = s.Model.Config
-        let count = VaeModel.tensors s.Model |> Array.sumBy (fun t -> t.numel())
-        let buffer () = torch.zeros([| count |], dtype = c.DType)
-        let parameters, gradient, sums = buffer (), buffer (), buffer ()
-        let model, heads, output, weights = layout c parameters
-        let gradientModel, headsGradient, outputGradient, _ = layout c gradient
-        let sumsModel, _, _, _ = layout c sums
-        let low = torch.zeros([| (if c.Likelihood = Bernoulli && c.DType = torch.float32 then count else 0L) |], dtype = torch.bfloat16)
-        let lowModel, lowHeads, _, _ = if low.numel() = 0L then model, heads, output, weights else layout c low
-        Array.iter2 (fun (v: Tensor) (t: Tensor) -> v.copy_(t) |> ignore) (VaeModel.tensors model) (VaeModel.tensors s.Model)
-        Array.iter2 (fun (v: Tensor) (t: Tensor) -> v.copy_(t) |> ignore) (VaeModel.tensors sumsModel) s.Optimizer.SumSquares
-        { Model = model
-          Optimizer = { s.Optimizer with SumSquares = VaeModel.tensors sumsModel }
-          Parameters = parameters
-          Gradient = gradient
-          SumSquares = sums
-          WeightCount = weights
-          GradientModel = gradientModel
-          Heads = heads
-          HeadsGradient = headsGradient
-          Output = output
-          OutputGradient = outputGradient
-          LowParameters = low
-          LowModel = lowModel
-          LowHeads = lowHeads }
+    /// The scratch for the hand-derived steps of models with configuration m under settings c (see FusedWorkspace).
+    let workspace (c: LearnerConfig) (m: ModelConfig) : FusedWorkspace =
+        if m.Likelihood = LinearGaussian then invalidArg "m" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
+        let count = (VaeModel.layout m).Count
+        let gradient = torch.zeros([| count |], dtype = m.DType)
+        let headsGradient, outputGradient = joinedLayers m gradient
+        let low =
+            if c.MixedPrecision then
+                let v = torch.zeros([| count |], dtype = torch.bfloat16)
+                Some { Parameters = v; Model = VaeModel.ofVector { m with DType = torch.bfloat16 } v; Heads = fst (joinedLayers m v) }
+            else None
+        { Gradient = gradient; GradientModel = VaeModel.ofVector m gradient; HeadsGradient = headsGradient; OutputGradient = outputGradient; Low = low }
 
-    let private adopted = System.Runtime.CompilerServices.ConditionalWeakTable<VaeModel, FusedBuffers>()
+    /// Whether the state's Adagrad keeps one accumulator for the whole parameter vector, as the fused steps update it.
+    let private flat (s: TrainerState) =
+        s.Optimizer.SumSquares.Length = 1 && s.Optimizer.SumSquares.[0].shape = s.Model.ParameterVector.shape
 
-    /// The buffers behind a state: those of an earlier adopt when its model came from one (nothing is copied),
-    /// else new ones (adopt). Train the returned buffers' Model and Optimizer.
-    let buffersOf (s: TrainerState) : FusedBuffers =
-        match adopted.TryGetValue s.Model with
-        | true, b -> b
-        | _ ->
-            let b = adopt s
-            adopted.AddOrUpdate(b.Model, b)
-            b
-
-    /// Frees the flat buffers behind a model that adopt made, and forgets them; nothing for any other model. The
-    /// model's own tensors (views of the buffers) are its owner's to dispose.
-    let release (m: VaeModel) =
-        match adopted.TryGetValue m with
-        | true, b ->
-            adopted.Remove m |> ignore
-            let linears = [| b.Heads; b.HeadsGradient; b.Output; b.OutputGradient; b.LowHeads |] |> Array.collect (fun l -> [| l.Weight; l.Bias |])
-            let views = Array.concat [ VaeModel.tensors b.GradientModel; VaeModel.tensors b.LowModel; b.Optimizer.SumSquares; linears ]
-            for t in Array.append views [| b.Parameters; b.Gradient; b.SumSquares; b.LowParameters |] do t.Dispose()
-        | _ -> ()
-
-    /// The state trained by the fused step: the same values, its tensors views of flat buffers (see buffersOf).
+    /// The state the fused steps train: the same model, and Adagrad's accumulators gathered into one vector laid out as
+    /// the parameter vector (a state already so is returned as it is).
     let prepare (s: TrainerState) : TrainerState =
-        let b = buffersOf s
-        // The accumulators are the buffers' own; the step count is the state's (it moves on after adopt).
-        { s with Model = b.Model; Optimizer = { b.Optimizer with Steps = s.Optimizer.Steps } }
+        if not (mlpDecoder s.Model) then invalidArg "s" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
+        if flat s then s
+        else { s with Optimizer = { s.Optimizer with SumSquares = [| VaeModel.vectorOf s.Model.Config s.Optimizer.SumSquares |] } }
+
+    /// Adagrad's accumulators of a state one per parameter tensor (in the order of VaeModel.parameters): views of the
+    /// vector of a state that prepare made, else the state's own.
+    let sumSquaresByParameter (s: TrainerState) : Tensor[] =
+        if flat s then VaeModel.tensors (VaeModel.ofVector s.Model.Config s.Optimizer.SumSquares.[0]) else s.Optimizer.SumSquares
+
+    let private requirePrepared (s: TrainerState) (w: FusedWorkspace) =
+        if not (flat s) || w.Gradient.shape <> s.Model.ParameterVector.shape || w.Gradient.dtype <> s.Model.Config.DType then
+            invalidArg "s" "the fused steps train a state from FusedAevb.prepare with a workspace made for its model's configuration"
+
+    /// One step's operands: the state's model with its joined layers (views of its vector) and the workspace.
+    type private Operands =
+        { Model: VaeModel
+          Parameters: Tensor
+          WeightCount: int64
+          Heads: Linear
+          Output: Linear
+          Gradient: Tensor
+          GradientModel: VaeModel
+          HeadsGradient: Linear
+          OutputGradient: Linear
+          Low: LowPrecisionOperands option }
+
+    let private operands (w: FusedWorkspace) (m: VaeModel) : Operands =
+        let heads, output = joinedLayers m.Config m.ParameterVector
+        { Model = m; Parameters = m.ParameterVector; WeightCount = (VaeModel.layout m.Config).WeightCount; Heads = heads; Output = output
+          Gradient = w.Gradient; GradientModel = w.GradientModel; HeadsGradient = w.HeadsGradient; OutputGradient = w.OutputGradient; Low = w.Low }
 
     let private parts (m: VaeModel) =
         match m.Decoder with
@@ -168,7 +129,7 @@ module FusedAevb =
         | LinearGaussianDecoder _ -> invalidOp "the fused steps need an MLP decoder"
 
     /// The N(0, I) weight prior's gradient, -theta on the weights scaled by M/N (the paper's code), added to b.Gradient.
-    let private addWeightPrior (c: LearnerConfig) (n: int64) (m: int64) (b: FusedBuffers) =
+    let private addWeightPrior (c: LearnerConfig) (n: int64) (m: int64) (b: Operands) =
         if c.WeightPrior then
             b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.constant (-(float m) / float n)) |> ignore
 
@@ -180,12 +141,12 @@ module FusedAevb =
     let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.square(), Torch.constant -1.0)
 
     /// The encoder's forward pass (Appendix C.2): h1 = tanh(W1 x + b1) and the heads [mu, log sigma^2] = W h1 + b [M; 2J].
-    let private encoderForward (b: FusedBuffers) (x: Tensor) =
+    let private encoderForward (b: Operands) (x: Tensor) =
         let h1 = (affine x b.Model.Encoder.Hidden.Weight b.Model.Encoder.Hidden.Bias).tanh_()
         h1, affine h1 b.Heads.Weight b.Heads.Bias
 
     /// The encoder's gradient from the gradient dHeads of its heads, written into b.Gradient.
-    let private encoderBackward (b: FusedBuffers) (x: Tensor) (h1: Tensor) (dHeads: Tensor) =
+    let private encoderBackward (b: Operands) (x: Tensor) (h1: Tensor) (dHeads: Tensor) =
         let genc1 = b.GradientModel.Encoder.Hidden
         outer b.HeadsGradient.Weight dHeads h1
         b.HeadsGradient.Bias.copy_(dHeads.sum(0L)) |> ignore
@@ -198,7 +159,7 @@ module FusedAevb =
     /// Bernoulli (C.1): logits = W5 h2 + b5, d/dlogits = x - sigmoid(logits). Gaussian (C.2): [m, log s^2] = W5 h2 + b5,
     /// mean = sigmoid(m) for the sigmoid-mean decoder (else m); with r = (x - mean) / s^2, d/dmean = r and
     /// d/dlog s^2 = ((x - mean) r - 1) / 2.
-    let private decoderPass (b: FusedBuffers) (z: Tensor) (x: Tensor) (withDz: bool) : Tensor * Tensor option =
+    let private decoderPass (b: Operands) (z: Tensor) (x: Tensor) (withDz: bool) : Tensor * Tensor option =
         let dec1, gdec1 = decoderHidden b.Model, decoderHidden b.GradientModel
         let h2 = (affine z dec1.Weight dec1.Bias).tanh_()
         let out = affine h2 b.Output.Weight b.Output.Bias
@@ -227,7 +188,7 @@ module FusedAevb =
         negLogLikelihood, (if withDz then Some(da2.mm(dec1.Weight)) else None)
 
     /// gradient in the model's dtype, every operation through libtorch.
-    let private gradientFull (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let private gradientFull (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
         let j = int64 b.Model.Config.LatentDim
         // Forward (Appendix C): h1 = tanh(W1 x + b1); [mu, log sigma^2] = W h1 + b; z = mu + sigma eps; then the decoder.
         let h1, heads = encoderForward b x
@@ -250,15 +211,16 @@ module FusedAevb =
 
     /// gradient with bfloat16 multiply operands: libtorch multiplies, and everything between the multiplies in one
     /// pass per layer (Kernels), in float32.
-    let private gradientMixed (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let private gradientMixed (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
         let m, d = x.shape.[0], x.shape.[1]
         let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
         let enc1, dec1, dec2 = parts b.Model
         let genc1, gdec1, gdec2 = parts b.GradientModel
-        // The multiplies' operands: one cast of the flat parameters into the buffer laid out as the model.
-        b.LowParameters.copy_(b.Parameters) |> ignore
-        let lowHeads = b.LowHeads
-        let lenc1, ldec1, ldec2 = parts b.LowModel
+        // The multiplies' operands: one cast of the parameter vector into the buffer laid out as the model.
+        let low = match b.Low with Some l -> l | None -> invalidArg "w" "a workspace made for mixed precision (LearnerConfig.MixedPrecision)"
+        low.Parameters.copy_(b.Parameters) |> ignore
+        let lowHeads = low.Heads
+        let lenc1, ldec1, ldec2 = parts low.Model
         let low (shape: int64[]) = torch.empty(shape, dtype = torch.bfloat16)
         let full (shape: int64[]) = torch.empty(shape, dtype = torch.float32)
         // target <- a^T bm (a weight's gradient), widened into the float32 buffer.
@@ -288,42 +250,39 @@ module FusedAevb =
         addWeightPrior c n m b
         torch.tensor(-(negLogLikelihood + kl) / float m, dtype = torch.float32)
 
-    /// Writes into b.Gradient the gradient of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
+    /// Writes into w.Gradient the gradient, for model m, of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
     /// prior when on) for minibatch x [M; D] and noise eps [M; J]; returns the minibatch's mean bound as a 0-d tensor.
     /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
     /// widened again), and the work between them runs in Kernels; everything else, and every value kept between steps,
     /// stays in float32.
-    let gradient (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) : Tensor =
+    let gradient (c: LearnerConfig) (n: int64) (w: FusedWorkspace) (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
         use _ = torch.no_grad ()
+        let b = operands w m
         if c.MixedPrecision then gradientMixed c n b x eps else gradientFull c n b x eps
 
-    /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check)
-    /// on the buffers of a state from prepare. Returns the new state (whose tensors stay views of the buffers) and the mean bound.
-    let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
-        if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state FusedAevb.prepare returned)"
+    /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check) on a
+    /// state from prepare, in place on its parameter vector. Returns the new state and the minibatch's mean bound.
+    let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (w: FusedWorkspace) (s: TrainerState) : TrainerState * float =
+        requirePrepared s w
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
+        let b = operands w s.Model
         let x = Aevb.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
-        let meanBound = gradient c data.shape.[0] b x (eps.squeeze(0L))
+        let meanBound = (if c.MixedPrecision then gradientMixed else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
         // Finiteness from the bound and the biases' gradients alone: each bias gradient sums one layer's backpropagated
         // signal, and each weight gradient multiplies such a signal by finite activations (tanh, x, or z, finite when
         // the bound is), so a NaN or infinity anywhere shows in these; it saves a pass over every parameter.
         let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |]
         // The float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded results');
         // mixed precision, which rounds differently by design, takes the one-pass update (a quarter of the memory traffic).
-        let flat = { s.Optimizer with SumSquares = [| b.SumSquares |] }
         let opt =
-            if c.MixedPrecision then Adagrad.ascendOnePass c.Optimizer flat b.Parameters b.Gradient
-            else Adagrad.ascend c.Optimizer flat [| b.Parameters |] [| b.Gradient |]
-        { s with Optimizer = { opt with SumSquares = s.Optimizer.SumSquares } }, bound
+            if c.MixedPrecision then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
+            else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
+        { s with Optimizer = opt }, bound
 
-    /// Writes into b.Gradient the gradient of WakeSleep.step's objectives, derived by hand: the wake phase's
-    /// sum log p(x, z) for z = mu + sigma eps from q(z|x) (held fixed) with respect to the decoder; the sleep phase's
-    /// sum log q(zp|xp) for fantasies (zp, xp) ~ p with respect to the encoder; and the weight prior's, (M/N) log p(theta)
-    /// over every weight, when on. Returns the minibatch's mean bound log p(x, z) - log q(z|x) and the sleep objective.
-    let wakeSleepGradient (c: LearnerConfig) (n: int64) (b: FusedBuffers) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
-        use _ = torch.no_grad ()
+    /// wakeSleepGradient on one step's operands.
+    let private wakeSleepGradientOf (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
         let j = int64 b.Model.Config.LatentDim
         // Wake: the decoder's gradient at z from the recognition model.
         let _, heads = encoderForward b x
@@ -345,13 +304,22 @@ module FusedAevb =
         addWeightPrior c n x.shape.[0] b
         meanBound, sleep
 
+    /// Writes into w.Gradient the gradient of WakeSleep.step's objectives for model m, derived by hand: the wake phase's
+    /// sum log p(x, z) for z = mu + sigma eps from q(z|x) (held fixed) with respect to the decoder; the sleep phase's
+    /// sum log q(zp|xp) for fantasies (zp, xp) ~ p with respect to the encoder; and the weight prior's, (M/N) log p(theta)
+    /// over every weight, when on. Returns the minibatch's mean bound log p(x, z) - log q(z|x) and the sleep objective.
+    let wakeSleepGradient (c: LearnerConfig) (n: int64) (w: FusedWorkspace) (m: VaeModel) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
+        use _ = torch.no_grad ()
+        wakeSleepGradientOf c n (operands w m) x eps zp xp
+
     /// One wake-sleep step (as WakeSleep.step: the same minibatch, noise and fantasy draws in the same order, both
     /// gradients taken before either update, one Adagrad step over every parameter) on the buffers of a state from
     /// prepare. Raises NonFiniteBoundException before any update when a value or gradient is not finite.
-    let wakeSleepStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (b: FusedBuffers) (s: TrainerState) : TrainerState * float =
-        if not (obj.ReferenceEquals(s.Model, b.Model)) then invalidArg "s" "the state's model is not the one these buffers hold (train the state FusedAevb.prepare returned)"
+    let wakeSleepStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (w: FusedWorkspace) (s: TrainerState) : TrainerState * float =
+        requirePrepared s w
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
+        let b = operands w s.Model
         let m = s.Model
         let x = Aevb.minibatch c data g
         let eps = ElboEstimator.noise 1 c.BatchSize m g
@@ -361,11 +329,9 @@ module FusedAevb =
             try VaeModel.sampleData m zp g
             with :? System.Runtime.InteropServices.ExternalException when (VaeModel.decoderParameters m |> List.exists (fun p -> not (p.Tensor.isfinite().all().item<bool> ()))) ->
                 raise (NonFiniteBoundException(s.Optimizer.Steps, nan))
-        let meanBound, sleep = wakeSleepGradient c data.shape.[0] b x (eps.squeeze(0L)) zp xp
+        let meanBound, sleep = wakeSleepGradientOf c data.shape.[0] b x (eps.squeeze(0L)) zp xp
         // As in step: the bias gradients carry every layer's backpropagated signal; the sleep objective and the
         // fantasies cover the sleep phase's inputs.
         let biases = b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount)
         let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| biases; sleep; xp |]
-        let flat = { s.Optimizer with SumSquares = [| b.SumSquares |] }
-        let opt = Adagrad.ascend c.Optimizer flat [| b.Parameters |] [| b.Gradient |]
-        { s with Optimizer = { opt with SumSquares = s.Optimizer.SumSquares } }, bound
+        { s with Optimizer = Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |] }, bound

@@ -18,7 +18,8 @@ type AdagradConfig =
       /// Added to the accumulated squares under the root (the paper: 1e-8).
       Regulariser: float }
 
-/// Adagrad's state: the accumulated squared gradient of every parameter and the steps taken.
+/// Adagrad's state: the accumulated squared gradients and the steps taken. SumSquares has one accumulator per tensor
+/// that ascend updates: one per parameter tensor, or one for a model's whole parameter vector (the fused steps).
 type AdagradState = { SumSquares: Tensor[]; Steps: int64 }
 
 [<RequireQualifiedAccess>]
@@ -35,6 +36,8 @@ module Adagrad =
     /// (`if nsteps > warmup`), the first update is made at 0-based step WarmUp + 1.
     let ascend (c: AdagradConfig) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
         use _ = torch.no_grad ()
+        if parameters.Length <> s.SumSquares.Length || gradients.Length <> parameters.Length then
+            invalidArg "s" (sprintf "%d parameter tensors, %d gradients and %d accumulators; expected one of each per tensor" parameters.Length gradients.Length s.SumSquares.Length)
         let update = s.Steps > int64 c.WarmUp
         for i in 0 .. parameters.Length - 1 do
             let g = gradients.[i]

@@ -36,11 +36,26 @@ type Decoder =
     | LinearGaussianDecoder of LinearGaussian
 
 /// A variational auto-encoder: recognition model q_phi(z|x) (encoder), generative model
-/// p_theta(x|z) (decoder) and the prior p(z) = N(0, I).
+/// p_theta(x|z) (decoder) and the prior p(z) = N(0, I). Every parameter lives in one vector; the networks' tensors
+/// are named views of it (VaeModel.layout), so whole-model operations (Adagrad, the weight prior) are single passes.
 type VaeModel =
     { Config: ModelConfig
       Encoder: GaussianMlp
-      Decoder: Decoder }
+      Decoder: Decoder
+      /// Every parameter [P], laid out as VaeModel.layout says; Encoder's and Decoder's tensors are views of it.
+      ParameterVector: Tensor }
+
+/// Where each parameter lives in a model's parameter vector: weights first (the weight prior covers one prefix), then
+/// biases; each Gaussian MLP's mean and log-variance heads adjacent (one matrix multiply computes both).
+type ParameterLayout =
+    { /// Each parameter's name, offset and shape, in the vector's order.
+      Blocks: (string * int64 * int64[]) list
+      /// Elements [0, WeightCount) are the weights of the N(0, I) prior; the rest are biases (and log-variances).
+      WeightCount: int64
+      /// P, the length of the vector.
+      Count: int64 }
+    /// The offset of the named parameter.
+    member l.OffsetOf(name: string) = l.Blocks |> List.pick (fun (n, o, _) -> if n = name then Some o else None)
 
 /// A named parameter tensor; IsWeight says whether the N(0, I) weight prior applies (weights, not biases).
 type NamedParameter = { Name: string; Tensor: Tensor; IsWeight: bool }
@@ -70,16 +85,31 @@ module VaeModel =
            | Gaussian | GaussianSigmoidMean -> gaussian "decoder" j d
            | LinearGaussian -> linear "decoder.mean" j d @ [ "decoder.logvar", [| d |] ])
 
-    /// A model with every parameter drawn from N(0, InitStd^2) using generator g.
-    let create (c: ModelConfig) (g: torch.Generator) : VaeModel =
-        validate c
-        let encoder = GaussianMlp.init c.InputDim c.HiddenUnits c.LatentDim c.InitStd c.DType g
+    /// The parameter vector's layout for a configuration: the weights of parameterShapes in their order, then the rest.
+    let layout (c: ModelConfig) : ParameterLayout =
+        let shapes = parameterShapes c
+        let isWeight (name: string) = name.EndsWith ".weight"
+        let ordered = List.filter (fst >> isWeight) shapes @ List.filter (fst >> isWeight >> not) shapes
+        let blocks, count =
+            ordered |> List.mapFold (fun offset (name, shape) -> (name, offset, shape), offset + Array.fold (*) 1L shape) 0L
+        { Blocks = blocks
+          WeightCount = shapes |> List.filter (fst >> isWeight) |> List.sumBy (snd >> Array.fold (*) 1L)
+          Count = count }
+
+    /// The model whose tensors are views of v [P] laid out as layout c says (v is not copied).
+    let ofVector (c: ModelConfig) (v: Tensor) : VaeModel =
+        let l = layout c
+        if v.dim() <> 1L || v.shape.[0] <> l.Count then
+            invalidArg "v" (sprintf "a parameter vector of %d elements for this configuration, got shape %A" l.Count v.shape)
+        let views = l.Blocks |> List.map (fun (name, offset, shape) -> name, v.narrow(0L, offset, Array.fold (*) 1L shape).view(shape)) |> dict
+        let linear prefix = { Weight = views.[prefix + ".weight"]; Bias = views.[prefix + ".bias"] }
+        let gaussian prefix = { Hidden = linear (prefix + ".hidden"); Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
         let decoder =
             match c.Likelihood with
-            | Bernoulli -> BernoulliDecoder(BernoulliMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
-            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(GaussianMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
-            | LinearGaussian -> LinearGaussianDecoder(LinearGaussian.init c.LatentDim c.InputDim c.InitStd c.DType g)
-        { Config = c; Encoder = encoder; Decoder = decoder }
+            | Bernoulli -> BernoulliDecoder { Hidden = linear "decoder.hidden"; Logits = linear "decoder.logits" }
+            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(gaussian "decoder")
+            | LinearGaussian -> LinearGaussianDecoder { Mean = linear "decoder.mean"; LogVar = views.["decoder.logvar"] }
+        { Config = c; Encoder = gaussian "encoder"; Decoder = decoder; ParameterVector = v }
 
     let private linear (prefix: string) (l: Linear) =
         [ { Name = prefix + ".weight"; Tensor = l.Weight; IsWeight = true }
@@ -104,22 +134,45 @@ module VaeModel =
     /// The parameter tensors, in the order of parameters.
     let tensors (m: VaeModel) : Tensor[] = parameters m |> List.map (fun p -> p.Tensor) |> List.toArray
 
+    /// A new parameter vector holding copies of tensors shaped as a configuration's parameters (in the order of
+    /// parameterShapes c), laid out as layout c says.
+    let vectorOf (c: ModelConfig) (ts: Tensor seq) : Tensor =
+        let v = torch.empty([| (layout c).Count |], dtype = c.DType)
+        let views = tensors (ofVector c v)
+        use _ = torch.no_grad ()
+        Seq.iter2 (fun (view: Tensor) (t: Tensor) -> view.copy_(t) |> ignore) views ts
+        for view in views do view.Dispose()
+        v
+
+    /// A model whose vector holds copies of the given tensors (in the order of parameterShapes c).
+    let ofTensors (c: ModelConfig) (ts: Tensor seq) : VaeModel = ofVector c (vectorOf c ts)
+
+    /// A model with every parameter drawn from N(0, InitStd^2) using generator g (in the order of parameterShapes).
+    let create (c: ModelConfig) (g: torch.Generator) : VaeModel =
+        validate c
+        let encoder = GaussianMlp.init c.InputDim c.HiddenUnits c.LatentDim c.InitStd c.DType g
+        let decoder =
+            match c.Likelihood with
+            | Bernoulli -> BernoulliDecoder(BernoulliMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
+            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(GaussianMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
+            | LinearGaussian -> LinearGaussianDecoder(LinearGaussian.init c.LatentDim c.InputDim c.InitStd c.DType g)
+        let drawn = tensors { Config = c; Encoder = encoder; Decoder = decoder; ParameterVector = null }
+        let m = ofTensors c drawn
+        for t in drawn do t.Dispose()
+        m
+
     /// Makes every parameter a leaf that records gradients (or stops recording).
     let requireGrad (on: bool) (m: VaeModel) : VaeModel =
         for t in tensors m do t.requires_grad_(on) |> ignore
         m
 
     /// A deep copy of the model's parameters (detached).
-    let copy (m: VaeModel) : VaeModel =
-        let c (l: Linear) = { Weight = l.Weight.detach().clone(); Bias = l.Bias.detach().clone() }
-        let g (p: GaussianMlp) = { Hidden = c p.Hidden; Mean = c p.Mean; LogVar = c p.LogVar }
-        { m with
-            Encoder = g m.Encoder
-            Decoder =
-                match m.Decoder with
-                | BernoulliDecoder p -> BernoulliDecoder { Hidden = c p.Hidden; Logits = c p.Logits }
-                | GaussianDecoder p -> GaussianDecoder(g p)
-                | LinearGaussianDecoder p -> LinearGaussianDecoder { Mean = c p.Mean; LogVar = p.LogVar.detach().clone() } }
+    let copy (m: VaeModel) : VaeModel = ofVector m.Config (m.ParameterVector.detach().clone())
+
+    /// Frees the model's native memory: its views and its parameter vector.
+    let dispose (m: VaeModel) =
+        for t in tensors m do t.Dispose()
+        m.ParameterVector.Dispose()
 
     /// q_phi(z|x): the encoder's Gaussian for data x.
     let encode (m: VaeModel) (x: Tensor) : Distributions.DiagonalGaussian = GaussianMlp.apply false m.Encoder x

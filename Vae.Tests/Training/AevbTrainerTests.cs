@@ -14,8 +14,8 @@ public class AevbTrainerTests
     [Fact]
     public void AModelTakenBeforeFittingSeesTheTrainedParameters()
     {
-        // The fused step trains flat buffers: the trainer lays them out when it is created, so a model taken
-        // before Fit shares them (Fit is called twice here, as between evaluations).
+        // Every step updates the model's parameter vector in place, so a model taken before Fit shares it (Fit is
+        // called twice here, as between evaluations, each with a workspace of its own).
         var trainer = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
         var early = trainer.Model;
         trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 15_000, EvaluateEvery = 0 });

@@ -19,7 +19,7 @@ public class DisposalTests
     }
 
     [Theory]
-    [InlineData(TrainingAlgorithm.Aevb, "auto")]     // the hand-derived step: parameters are views of flat buffers
+    [InlineData(TrainingAlgorithm.Aevb, "auto")]     // the hand-derived step and its workspace
     [InlineData(TrainingAlgorithm.Aevb, "autograd")]
     [InlineData(TrainingAlgorithm.MonteCarloEm, "auto")]
     public void ATrainerFreesItsRunAndItsModelIsItsOwn(TrainingAlgorithm algorithm, string gradient)

@@ -117,9 +117,9 @@ static class Bench
     {
         var config = PaperConfig(m, mixed);
         var g = Torch.generator(1);
-        // Ours: the step `vae train` takes here (the hand-derived step over flat buffers).
+        // Ours: the step `vae train` takes here (the hand-derived step over the parameter vector).
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        var buffers = FusedAevb.buffersOf(state);
+        using var buffers = FusedAevb.workspace(config, state.Model.Config);
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         using var worker = ReferenceProcess.Start(m, threads, cache);
         // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
@@ -186,7 +186,7 @@ static class Bench
         double Fused(bool wakeSleep, Tensor data, TrainerState fresh, int n)
         {
             var state = FusedAevb.prepare(fresh);
-            var b = FusedAevb.buffersOf(state);
+            using var b = FusedAevb.workspace(paper, state.Model.Config);
             return Measure(s => (wakeSleep ? FusedAevb.wakeSleepStep(paper, data, g, b, s) : FusedAevb.step(paper, data, g, b, s)).Item1, state, n);
         }
         double aevb = 100 * Fused(false, mnist, Fresh(784, 500, 20, Likelihood.Bernoulli), steps);
@@ -228,7 +228,7 @@ static class Bench
     /// <summary>Where a step of the fused AEVB step (M = 100; float32, or with bfloat16 multiplies when mixed) spends its
     /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
     /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
-    /// operands when mixed), Adagrad's update over the flat buffers through libtorch (Adagrad.ascend), and the same update
+    /// operands when mixed), Adagrad's update over the parameter vector through libtorch (Adagrad.ascend), and the same update
     /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses).</summary>
     static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed)
     {
@@ -236,7 +236,7 @@ static class Bench
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
         var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        var b = FusedAevb.buffersOf(state);
+        using var b = FusedAevb.workspace(config, state.Model.Config);
         for (int i = 0; i < 110; i++) state = FusedAevb.step(config, data, g, b, state).Item1; // past the warm-up
         using var x = Aevb.minibatch(config, data, g);
         using var eps = torch.randn(100, 20, generator: g);
@@ -244,7 +244,7 @@ static class Bench
         using var w1 = torch.randn(500, 784, dtype: operands); using var w5 = torch.randn(784, 500, dtype: operands);
         using var h = torch.randn(100, 500, dtype: operands); using var d = torch.randn(100, 784, dtype: operands);
         using var gw5 = torch.zeros(784, 500, dtype: operands); using var gw1 = torch.zeros(500, 784, dtype: operands);
-        using var parameters = b.Parameters.clone(); using var sums = b.SumSquares.clone();
+        using var parameters = state.Model.ParameterVector.clone(); using var sums = state.Optimizer.SumSquares[0].clone();
         double Time(Action action)
         {
             for (int i = 0; i < 20; i++) action();
@@ -260,7 +260,7 @@ static class Bench
         void Scoped(Action action) { using var scope = torch.NewDisposeScope(); action(); }
         return (
             Time(() => state = FusedAevb.step(config, data, g, b, state).Item1),
-            Time(() => Scoped(() => FusedAevb.gradient(config, data.shape[0], b, x, eps))),
+            Time(() => Scoped(() => FusedAevb.gradient(config, data.shape[0], b, state.Model, x, eps))),
             Time(() => Scoped(() =>
             {
                 torch.mm(xm, w1.t()); torch.mm(h, w5.t());

@@ -17,15 +17,17 @@ for threads in [ 2; 1 ] do
     let c = { LearnerConfig.paper 0.02 with MixedPrecision = mixed }
     let g = Torch.generator 6L
     let state0 = FusedAevb.prepare (Aevb.init (VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g))
-    let b = FusedAevb.buffersOf state0
-    let mutable opt = { state0.Optimizer with SumSquares = [| b.SumSquares |] }
+    let b = FusedAevb.workspace c state0.Model.Config
+    let weights = (VaeModel.layout state0.Model.Config).WeightCount
+    let parameters = state0.Model.ParameterVector
+    let mutable opt = state0.Optimizer
     let step onePass =
         use _ = torch.NewDisposeScope()
         let x = Aevb.minibatch c data g
         let eps = torch.randn([| 100L; 20L |], generator = g)
-        let mb = FusedAevb.gradient c 50000L b x eps
-        Aevb.requireFinite 0L mb [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |] |> ignore
-        opt <- (if onePass then Adagrad.ascendOnePass c.Optimizer opt b.Parameters b.Gradient else Adagrad.ascend c.Optimizer opt [| b.Parameters |] [| b.Gradient |])
+        let mb = FusedAevb.gradient c 50000L b state0.Model x eps
+        Aevb.requireFinite 0L mb [| b.Gradient.narrow(0L, weights, b.Gradient.shape.[0] - weights) |] |> ignore
+        opt <- (if onePass then Adagrad.ascendOnePass c.Optimizer opt parameters b.Gradient else Adagrad.ascend c.Optimizer opt [| parameters |] [| b.Gradient |])
     for _ in 1 .. 150 do step true
     let rounds = [| for _ in 1 .. 9 ->
                       [| for onePass in [ false; true ] ->

@@ -17,7 +17,7 @@ let make mixed =
     let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
     let c = { LearnerConfig.paper 0.02 with MixedPrecision = mixed }
     let s = FusedAevb.prepare (Aevb.init model)
-    let b = FusedAevb.buffersOf s
+    let b = FusedAevb.workspace c s.Model.Config
     let mutable st = s
     fun steps ->
         let sw = Diagnostics.Stopwatch.StartNew()
