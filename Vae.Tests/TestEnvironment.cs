@@ -18,6 +18,20 @@ public static class TestEnvironment
     /// <summary>What the start-up did to MKL's kernel choice.</summary>
     public static Vae.MklKernelChoice MklChoice { get; private set; } = null!;
 
+    /// <summary>Whether MKL's float32 multiplies run its AVX-512 kernels here: on AMD when the start-up chose them, on
+    /// Intel whenever the CPU has AVX-512 F, BW, DQ and VL. Float32 trajectories round differently on each path.</summary>
+    public static bool MklRunsAvx512 =>
+        MklChoice.Avx512
+        || (System.Runtime.Intrinsics.X86.X86Base.IsSupported && Vendor() == "GenuineIntel"
+            && System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported
+            && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported && System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported);
+
+    static string Vendor()
+    {
+        var (_, b, c, d) = System.Runtime.Intrinsics.X86.X86Base.CpuId(0, 0);
+        return string.Concat(new[] { b, d, c }.Select(r => System.Text.Encoding.ASCII.GetString(BitConverter.GetBytes(r))));
+    }
+
     /// <summary>The repository's root (the folder holding Vae.sln).</summary>
     public static string RepositoryRoot { get; } = FindRoot();
 

@@ -25,11 +25,14 @@ public class GoldenRunTests
         return kl;
     }
 
+    /// <summary>Each end point is recorded for both of MKL's float32 kernel paths (AVX-512 and AVX2), whose sums round
+    /// differently along a run.</summary>
     [Theory]
-    [InlineData("aevb", -182.21, 2)]
-    [InlineData("wake-sleep", -188.83, 1)]
-    public void AShortRunEndsAtItsRecordedBoundWithItsLatentDimensionsInUse(string algorithm, double pinned, int activeDimensions)
+    [InlineData("aevb", -182.21, -181.43, 2)]
+    [InlineData("wake-sleep", -188.83, -188.83, 1)]
+    public void AShortRunEndsAtItsRecordedBoundWithItsLatentDimensionsInUse(string algorithm, double pinnedAvx512, double pinnedAvx2, int activeDimensions)
     {
+        double pinned = TestEnvironment.MklRunsAvx512 ? pinnedAvx512 : pinnedAvx2;
         var trainer = ExperimentTrainer(algorithm);
         var summary = trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 100_000, EvaluateEvery = 0, TestData = SmallMnist.Test });
         double test = summary.Evaluations[^1].TestBound;

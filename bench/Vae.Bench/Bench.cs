@@ -41,6 +41,14 @@ static class Bench
         return root;
     }
 
+    /// <summary>Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX-BF16); without either, libtorch's
+    /// bfloat16 products run on generic code many times slower than float32, and the bfloat16 cases are skipped.</summary>
+    static readonly bool NativeBfloat16 = System.Runtime.Intrinsics.X86.X86Base.IsSupported
+        && (System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0          // AVX512_BF16
+        || System.Runtime.Intrinsics.X86.X86Base.IsSupported && (System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0; // AMX-BF16
+
+    static IEnumerable<bool> Precisions => NativeBfloat16 ? [false, true] : [false];
+
     /// <summary>What this process's native tuning did, for the table's header.</summary>
     public static string Tuning { get; set; } = "no native tuning";
 
@@ -58,7 +66,9 @@ static class Bench
         using var data = train.ToTensor();
         stdout.WriteLine($"Vae.Bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {Tuning}");
-        stdout.WriteLine("-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32");
+        stdout.WriteLine(NativeBfloat16
+            ? "-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32"
+            : "bfloat16 cases skipped: this CPU has neither AVX512_BF16 nor AMX-BF16, so bfloat16 multiplies would run on generic code");
         stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc, MKL's own dispatch); in-process: the same loop in this process, with our allocator and MKL settings");
         stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
         stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
@@ -66,7 +76,7 @@ static class Bench
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            foreach (var (m, mixed) in quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) })
+            foreach (var (m, mixed) in (quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) }).Where(c => !c.Item2 || NativeBfloat16))
             {
                 int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
                 var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.Get(Common.Cache));
@@ -87,13 +97,16 @@ static class Bench
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
+            string bf16 = NativeBfloat16
+                ? string.Create(CultureInfo.InvariantCulture, $"; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s")
+                : "";
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"matrix multiply over one step's multiplies (forward and backward shapes), {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s; bfloat16 M = 100 {MatmulRate(100, 784, 500, 20, torch.bfloat16):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20, torch.bfloat16):F1} GFLOP/s"));
+                $"matrix multiply over one step's multiplies (forward and backward shapes), {t} threads: float32 M = 100 {MatmulRate(100, 784, 500, 20):F1} GFLOP/s, M = 1000 {MatmulRate(1000, 784, 500, 20):F1} GFLOP/s{bf16}"));
         }
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            foreach (bool mixed in new[] { false, true })
+            foreach (bool mixed in Precisions)
             {
                 var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -219,6 +232,7 @@ static class Bench
             var clock = Stopwatch.StartNew();
             Evaluation.importanceWeighted(model, test, 5000, 100, g);
             yield return ("iwae-k5000-10k-images", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images})");
+            if (!NativeBfloat16) yield break;
             clock.Restart();
             Evaluation.importanceWeightedIn(true, model, test, 5000, 100, g);
             yield return ("iwae-k5000-10k-images-bf16", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images}; bfloat16 output multiply)");
