@@ -5,12 +5,12 @@ open TorchSharp
 
 /// The bfloat16 operands of the mixed-precision step: the parameter vector cast at the start of each step, and its
 /// views laid out as the model (and the encoder's two heads as one layer).
-type LowPrecisionOperands = { Parameters: Tensor; Model: VaeModel; Heads: Linear }
+type internal LowPrecisionOperands = { Parameters: Tensor; Model: VaeModel; Heads: Linear }
 
 /// The scratch of the hand-derived steps for one configuration: the gradient, a vector laid out as the model's
 /// parameter vector (with the same views), and the mixed-precision step's bfloat16 operands. A run's fit makes one and
 /// disposes it; it holds no parameters and no optimiser state.
-type FusedWorkspace =
+type internal FusedWorkspace =
     { /// The objective's gradient [P], laid out as VaeModel.ParameterVector; written by FusedAevb.gradient.
       Gradient: Tensor
       /// The gradient as a model of views (same structure as the model).
@@ -34,7 +34,7 @@ type FusedWorkspace =
 /// WakeSleep.step draw them, so each follows its autograd step's trajectory up to rounding (the property tests check
 /// the gradients against autograd in float64).
 [<RequireQualifiedAccess>]
-module FusedAevb =
+module internal FusedAevb =
 
     let private bernoulli (m: VaeModel) = match m.Decoder with BernoulliDecoder _ -> true | _ -> false
     let private mlpDecoder (m: VaeModel) = match m.Decoder with BernoulliDecoder _ | GaussianDecoder _ -> true | LinearGaussianDecoder _ -> false

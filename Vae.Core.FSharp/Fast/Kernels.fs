@@ -16,7 +16,7 @@ open TorchSharp
 /// - For the importance-weighted evaluation (ImportanceWeighted): the decoder's hidden layer and the softplus sum of its
 ///   output, over thousands of rows, split between libtorch's thread count by rows.
 [<RequireQualifiedAccess>]
-module Kernels =
+module internal Kernels =
 
     /// The address of a contiguous CPU tensor's first element; raises ArgumentException naming the tensor and what
     /// was expected when it is not a contiguous CPU tensor of that dtype.
