@@ -19,7 +19,9 @@ type internal FusedWorkspace =
       HeadsGradient: Linear
       OutputGradient: Linear
       /// Present when the workspace was made for mixed precision.
-      Low: LowPrecisionOperands option }
+      Low: LowPrecisionOperands option
+      /// Where each parameter lives in the vectors (VaeModel.layout of the configuration), computed once.
+      Layout: ParameterLayout }
     interface System.IDisposable with
         member w.Dispose() =
             let linears = [ w.HeadsGradient; w.OutputGradient ] @ (w.Low |> Option.map (fun l -> l.Heads) |> Option.toList)
@@ -58,8 +60,7 @@ module internal FusedAevb =
 
     /// The encoder's mean and log-variance heads as one layer of 2J outputs, and the decoder's output layer as one (its
     /// logits, or its mean and log-variance heads as one layer of 2D outputs): views of a vector laid out as the model's.
-    let private joinedLayers (c: ModelConfig) (v: Tensor) : Linear * Linear =
-        let l = VaeModel.layout c
+    let private joinedLayers (l: ParameterLayout) (c: ModelConfig) (v: Tensor) : Linear * Linear =
         let d, h, j = int64 c.InputDim, int64 c.HiddenUnits, int64 c.LatentDim
         let take name (shape: int64[]) = v.narrow(0L, l.OffsetOf name, Array.fold (*) 1L shape).view(shape)
         let output, outputs = if c.Likelihood = Bernoulli then "decoder.logits", d else "decoder.mean", 2L * d
@@ -69,15 +70,16 @@ module internal FusedAevb =
     /// The scratch for the hand-derived steps of models with configuration m under settings c (see FusedWorkspace).
     let workspace (c: LearnerConfig) (m: ModelConfig) : FusedWorkspace =
         if m.Likelihood = LinearGaussian then invalidArg "m" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
-        let count = (VaeModel.layout m).Count
+        let layout = VaeModel.layout m
+        let count = layout.Count
         let gradient = torch.zeros([| count |], dtype = m.DType)
-        let headsGradient, outputGradient = joinedLayers m gradient
+        let headsGradient, outputGradient = joinedLayers layout m gradient
         let low =
             if c.MixedPrecision then
                 let v = torch.zeros([| count |], dtype = torch.bfloat16)
-                Some { Parameters = v; Model = VaeModel.ofVector { m with DType = torch.bfloat16 } v; Heads = fst (joinedLayers m v) }
+                Some { Parameters = v; Model = VaeModel.ofVector { m with DType = torch.bfloat16 } v; Heads = fst (joinedLayers layout m v) }
             else None
-        { Gradient = gradient; GradientModel = VaeModel.ofVector m gradient; HeadsGradient = headsGradient; OutputGradient = outputGradient; Low = low }
+        { Gradient = gradient; GradientModel = VaeModel.ofVector m gradient; HeadsGradient = headsGradient; OutputGradient = outputGradient; Low = low; Layout = layout }
 
     /// Whether the state's Adagrad keeps one accumulator for the whole parameter vector, as the fused steps update it.
     let private flat (s: TrainerState) =
@@ -113,8 +115,8 @@ module internal FusedAevb =
           Low: LowPrecisionOperands option }
 
     let private operands (w: FusedWorkspace) (m: VaeModel) : Operands =
-        let heads, output = joinedLayers m.Config m.ParameterVector
-        { Model = m; Parameters = m.ParameterVector; WeightCount = (VaeModel.layout m.Config).WeightCount; Heads = heads; Output = output
+        let heads, output = joinedLayers w.Layout m.Config m.ParameterVector
+        { Model = m; Parameters = m.ParameterVector; WeightCount = w.Layout.WeightCount; Heads = heads; Output = output
           Gradient = w.Gradient; GradientModel = w.GradientModel; HeadsGradient = w.HeadsGradient; OutputGradient = w.OutputGradient; Low = w.Low }
 
     let private parts (m: VaeModel) =
