@@ -36,13 +36,16 @@ module Hmc =
     /// The paper's MCEM settings: 10 leapfrog steps, target acceptance 0.9, random signs.
     let paper = { LeapfrogSteps = 10; TargetAcceptance = 0.9; MaxAdaptFactor = 1.25; RandomSign = true }
 
-    /// The log-density of each chain and its gradient with respect to the positions (both detached).
+    /// The log-density of each chain and its gradient with respect to the positions (both detached). Every other
+    /// tensor of the evaluation, and with them the autograd graph they own, is disposed here: only the two results
+    /// reach the caller's dispose scope.
     let valueAndGradient (logDensity: Tensor -> Tensor) (z: Tensor) : Tensor * Tensor =
+        use _ = torch.NewDisposeScope()
         use _ = torch.enable_grad ()
         let z = z.detach().requires_grad_(true)
         let v = logDensity z
         let g = torch.autograd.grad([| v.sum() |], [| z |]).[0]
-        v.detach(), g.detach()
+        v.detach().MoveToOuterDisposeScope(), g.detach().MoveToOuterDisposeScope()
 
     /// The leapfrog integrator: steps of size eps ([C; 1] per chain, or a scalar tensor) from (z, p),
     /// given the log density's gradient at z, with half steps of the momentum at both ends.

@@ -37,10 +37,13 @@ module Mcem =
         let n = x.shape.[0]
         let parts =
             [ for start, len in chunks n do
+                  // A chunk's trajectory is disposed before the next starts: memory stays that of one chunk at any N.
+                  use _ = torch.NewDisposeScope()
                   let xs = x.narrow(0L, start, len)
                   let eps = Torch.filled [| len; 1L |] mcmc.StepSize mcmc.Chains.dtype
                   let z, logP, accepted = Hmc.transition Hmc.paper (VaeModel.logJoint m xs) (mcmc.Chains.narrow(0L, start, len)) eps g
-                  yield z.detach(), logP.detach(), accepted.sum().to_type(torch.float64) ]
+                  yield z.detach().MoveToOuterDisposeScope(), logP.detach().MoveToOuterDisposeScope(),
+                        accepted.sum().to_type(torch.float64).MoveToOuterDisposeScope() ]
         let chains = torch.cat([| for z, _, _ in parts -> z |], 0L)
         let logP = torch.cat([| for _, v, _ in parts -> v |], 0L)
         let rate = torch.stack([| for _, _, a in parts -> a |]).sum().ToDouble() / float n
