@@ -29,9 +29,9 @@ public sealed record MarginalLikelihoodOptions
     public int PosteriorSamples { get; init; } = 50;
     /// <summary>Leapfrog steps per HMC transition of Appendix D's estimator (the paper: 4).</summary>
     public int LeapfrogSteps { get; init; } = 4;
-    /// <summary>HMC transitions before sampling (with step-size adaptation). Chains start from the encoder's q(z|x),
-    /// which for a model trained without one (Monte Carlo EM) is near the prior; 100 transitions then leave stuck chains
-    /// and absurd estimates.</summary>
+    /// <summary>HMC transitions before sampling (with step-size adaptation), from each chain's start: the best, by
+    /// log p(x, z), of draws from q(z|x) and from the prior. For a model trained without an encoder (Monte Carlo EM)
+    /// 100 transitions leave stuck chains and absurd estimates.</summary>
     public int BurnIn { get; init; } = 1000;
     /// <summary>The seed of all sampling.</summary>
     public long Seed { get; init; }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Vae.Data;
+using Vae.Experiments;
 
 namespace Vae.Cli;
 
@@ -47,7 +48,7 @@ static class EvaluateVerb
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
         var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var set = data.Load(stderr);
-        ImageData First(ImageData x) => points > 0 && points < x.Count ? new ImageData(points, x.Height, x.Width, x.Pixels[..(points * x.Dimension)]) : x;
+        ImageData First(ImageData x) => points > 0 ? x.First(points) : x;
         var test = First(set.Test);
         var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count, ["precision"] = mixed ? "bfloat16" : "float32" };
         var lines = new List<string> { $"{path}: {set.Description}" };
@@ -67,12 +68,10 @@ static class EvaluateVerb
                 Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
             });
             var train = First(set.Train);
-            string key = estimator.Replace('-', '_');
-            double onTrain = estimatorObject.Estimate(model, train);
-            double onTest = estimatorObject.Estimate(model, test);
-            results["estimator"] = estimator; results["train_points"] = train.Count;
-            if (method == MarginalLikelihoodMethod.HmcMarginal) { results["posterior_samples"] = posteriorSamples; results["leapfrog"] = leapfrog; results["burn_in"] = burnIn; }
-            results["train_" + key] = onTrain; results["test_" + key] = onTest;
+            string key = EndPoint.Key(method);
+            results["estimator"] = estimator;
+            foreach (var (field, value) in EndPoint.Estimate(model, train, test, [estimatorObject.Options])) results[field] = value;
+            double onTrain = (double)results["train_" + key], onTest = (double)results["test_" + key];
             string detail = method switch
             {
                 MarginalLikelihoodMethod.Elbo => "lower bound",

@@ -22,6 +22,8 @@ static class ReproduceVerb
     static readonly Option<long> Evaluations = Opt.Integer("--evaluations", "evaluations per run, evenly spaced up to the budget", new Figure3Options().Evaluations, 1, 1000);
     static readonly Option<long> Points = Opt.Integer("--points", "Appendix D's estimate on the first N training and test images", new Figure3Options().Points, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
+    static readonly Option<long> EndPoints = Opt.Integer("--end-points", "each finished run's end point: Appendix D's estimate on the first N training and test images, in its end-point.json (the paper: 1000; 0: none)", 0, 0, 60_000);
+    static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it, for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
 
     /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -31,7 +33,7 @@ static class ReproduceVerb
             figure2.Add(o);
         figure2.SetAction(p => Figure2Run(new Arguments(p), stdout, stderr, cancel));
         var figure3 = new Command("figure3", "Figure 3: AEVB, wake-sleep and Monte Carlo EM by Appendix D's marginal likelihood, J = 3, on the first N MNIST images");
-        foreach (var o in (Option[])[NTrain, Figure3Budget, Evaluations, Points, BurnIn, StepSize, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
+        foreach (var o in (Option[])[NTrain, Figure3Budget, Evaluations, Points, BurnIn, EndPoints, EndPointK, StepSize, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
             figure3.Add(o);
         figure3.SetAction(p => Figure3Run(new Arguments(p), stdout, stderr, cancel));
         var manifolds = new Command("manifolds", "Appendix A: the learned 2-D manifolds of MNIST and Frey Face");
@@ -76,12 +78,15 @@ static class ReproduceVerb
         var data = new DataChoice("mnist", null, null, a.Get(Common.Cache), null, ntrain);
         var defaults = new Figure3Options();
         int threads = a.Threads(stderr);
+        var estimator = defaults.Estimator with { BurnIn = (int)a.Get(BurnIn) };
+        int endPoints = (int)a.Get(EndPoints);
         var options = defaults with
         {
             Budget = a.Get(Figure3Budget),
             Evaluations = (int)a.Get(Evaluations),
             Points = (int)a.Get(Points),
-            Estimator = defaults.Estimator with { BurnIn = (int)a.Get(BurnIn) },
+            Estimator = estimator,
+            EndPoint = endPoints > 0 ? Figure3Options.PaperEndPoint(estimator, endPoints, (int)a.Get(EndPointK)) : null,
             Seed = a.Get(Common.Seed),
             StepSize = a.Has(StepSize) ? a.StepSize(StepSize) : defaults.StepSize ?? 0.02,
             OutputDirectory = a.Get(Out) ?? Path.Combine("runs", $"figure3-ntrain{ntrain}"),

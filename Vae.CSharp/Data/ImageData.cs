@@ -39,6 +39,13 @@ public sealed class ImageData
         return Images.Pixels.AsSpan(index * Dimension, Dimension);
     }
 
+    /// <summary>The first <paramref name="count"/> images (all of them when there are no more).</summary>
+    public ImageData First(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return count >= Count ? this : new ImageData(count, Height, Width, Pixels[..(count * Dimension)]);
+    }
+
     /// <summary>The images as a <see cref="Count"/> x <see cref="Dimension"/> array (a copy).</summary>
     public float[,] ToArray2D()
     {

@@ -166,10 +166,12 @@ public static class ExperimentRuns
 
     /// <summary>Brings every (latent size, algorithm) run to the budget in <paramref name="options"/>, in order, each in
     /// <c>j{J}-{algorithm}</c> under <paramref name="directory"/> (see <see cref="Ensure"/>), reporting each to
-    /// <paramref name="log"/>. Stops after a cancelled run. Returns the runs and whether it was cancelled.</summary>
+    /// <paramref name="log"/>; a run at its budget then gets its <paramref name="endPoint"/> estimates, once
+    /// (<see cref="EndPoint.Ensure"/>). Stops after a cancelled run. Returns the runs and whether it was cancelled.</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunAll(
         IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs, string directory, Func<int, TrainingAlgorithm, string, Trainer> create, DataSet data,
-        TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+        TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken,
+        EndPointOptions? endPoint = null)
     {
         var done = new List<ExperimentRun>();
         foreach (var (j, algorithm) in runs)
@@ -179,6 +181,14 @@ public static class ExperimentRuns
             var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
+            if (!cancelled && endPoint is not null && series.Count > 0 && series[^1].SamplesSeen >= options.TotalSamples)
+            {
+                try
+                {
+                    if (EndPoint.Ensure(dir, algorithm, data, endPoint, cancellationToken)) log?.Report($"  end point: {Path.Combine(dir, EndPointFileName)}");
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { cancelled = true; }
+            }
             done.Add(Entry(algorithm.Name(), j, dir, skipped, series));
             if (cancelled) return (done, true);
         }

@@ -20,6 +20,10 @@ public sealed record Figure3Options
     public int Points { get; init; } = 100;
     /// <summary>The estimator's settings (the paper: 50 posterior samples, 4 leapfrog steps; burn-in 1000).</summary>
     public MarginalLikelihoodOptions Estimator { get; init; } = new() { Method = MarginalLikelihoodMethod.HmcMarginal };
+    /// <summary>Estimates of each finished run's model on the first <see cref="EndPointOptions.Points"/> training and test
+    /// images, kept in its <c>end-point.json</c> (the paper: Appendix D's on 1000; see <see cref="PaperEndPoint"/>). None
+    /// by default.</summary>
+    public EndPointOptions? EndPoint { get; init; }
     /// <summary>Adagrad's global step size; null chooses it per run as section 5 does (<see cref="StepSizeSelection"/>) for
     /// AEVB and wake-sleep, and keeps 0.02 for Monte Carlo EM, which has no training bound to compare.</summary>
     public double? StepSize { get; init; } = 0.02;
@@ -29,6 +33,17 @@ public sealed record Figure3Options
     public long Seed { get; init; }
     /// <summary>The directory holding one run directory per algorithm, results.json and the figure.</summary>
     public string OutputDirectory { get; init; } = Path.Combine("runs", "figure3-ntrain1000");
+
+    /// <summary>The end points of the paper's panels: <paramref name="estimator"/> (Appendix D's) and the importance-weighted
+    /// estimate with <paramref name="importanceSamples"/> draws (none when 0; Monte Carlo EM has no encoder for it) on
+    /// the first <paramref name="points"/> training and test images.</summary>
+    public static EndPointOptions PaperEndPoint(MarginalLikelihoodOptions estimator, int points = 1000, int importanceSamples = 5000) => new()
+    {
+        Points = points,
+        Estimators = importanceSamples > 0
+            ? [estimator, new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = importanceSamples, Seed = estimator.Seed }]
+            : [estimator],
+    };
 }
 
 /// <summary>The paper's Figure 3: AEVB, wake-sleep and Monte Carlo EM with the same decoder, trained on the same
@@ -86,6 +101,11 @@ public static class Figure3
         if (options.Evaluations < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Evaluations, "evaluations: expected at least 1");
         if (options.Points < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Points, "points: expected at least 1");
         _ = new MarginalLikelihoodEstimator(options.Estimator); // validates
+        if (options.EndPoint is { } e)
+        {
+            if (e.Points < 0) throw new ArgumentOutOfRangeException(nameof(options), e.Points, "end-point points: expected 0 (all) or more");
+            foreach (var o in e.Estimators) _ = new MarginalLikelihoodEstimator(o);
+        }
     }
 
     static long[] Points(Figure3Options options) => [.. Enumerable.Range(1, options.Evaluations).Select(k => options.Budget * k / options.Evaluations)];
@@ -99,7 +119,7 @@ public static class Figure3
             (_, algorithm, dir) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
                 options.StepSize is null && algorithm != TrainingAlgorithm.MonteCarloEm ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), Estimator = options.Estimator, MarginalLikelihoodPoints = options.Points },
-            "MNIST", log, progress, cancellationToken);
+            "MNIST", log, progress, cancellationToken, options.EndPoint);
     }
 
     /// <summary>Writes results.json and (unless cancelled) the figure of <paramref name="runs"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text.Json;
 using Vae.Cli;
 using Vae.Data;
 using Vae.Experiments;
@@ -154,8 +155,9 @@ public class ReproduceFigure3AndManifoldsTests
     public void Figure3ComparesTheThreeAlgorithmsByAppendixDAtEvenlySpacedPoints()
     {
         string dir = TestEnvironment.NewTempDirectory();
-        var (code, output, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure3", "--ntrain", "200", "--budget", "100000", "--evaluations", "2",
-            "--points", "20", "--burn-in", "50", "--threads", "1", "--out", dir);
+        string[] args = ["reproduce", "figure3", "--ntrain", "200", "--budget", "100000", "--evaluations", "2",
+            "--points", "20", "--burn-in", "50", "--end-points", "15", "--end-point-k", "30", "--threads", "1", "--out", dir];
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run(args);
         Assert.True(code == VaeCommand.Ok, err);
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
         Assert.Equal(["aevb", "wake-sleep", "mcem"], results.Runs.Select(r => r.Algorithm));
@@ -171,6 +173,33 @@ public class ReproduceFigure3AndManifoldsTests
         }
         Assert.True(File.Exists(Path.Combine(dir, "figure3.png")));
         Assert.Contains("mcem", output);
+        FinishedRunsKeepTheirEndPoints(dir, args, results);
+    }
+
+    /// <summary>Each finished run's end point: Appendix D's estimate on the first 15 training and test images, and for AEVB and
+    /// wake-sleep (Monte Carlo EM trains no encoder) the importance-weighted estimate, the values <c>vae evaluate</c>
+    /// gives for the run's checkpoint; made once, not again when the finished runs are skipped.</summary>
+    static void FinishedRunsKeepTheirEndPoints(string dir, string[] args, ExperimentResults results)
+    {
+        foreach (var run in results.Runs)
+        {
+            var endPoint = run.EndPoint ?? throw new Xunit.Sdk.XunitException($"{run.Algorithm}: no end point in results.json");
+            Assert.Equal(15, endPoint["train_points"].GetInt32());
+            Assert.Equal(15, endPoint["test_points"].GetInt32());
+            Assert.True(endPoint["test_hmc_marginal"].GetDouble() < 0, $"{run.Algorithm}: {endPoint["test_hmc_marginal"]}");
+            Assert.Equal(run.Algorithm != "mcem", endPoint.ContainsKey("test_iwae"));
+            var (code, json, err) = Vae.Tests.Cli.Vae.Run("evaluate", "--checkpoint", run.Directory, "--estimator", "hmc-marginal", "--points", "15", "--burn-in", "50", "--threads", "1", "--json");
+            Assert.True(code == VaeCommand.Ok, err);
+            using var evaluated = JsonDocument.Parse(json);
+            Assert.Equal(evaluated.RootElement.GetProperty("train_hmc_marginal").GetDouble(), endPoint["train_hmc_marginal"].GetDouble());
+            Assert.Equal(evaluated.RootElement.GetProperty("test_hmc_marginal").GetDouble(), endPoint["test_hmc_marginal"].GetDouble());
+        }
+        string[] files = [.. results.Runs.Select(r => Path.Combine(r.Directory, ExperimentRuns.EndPointFileName))];
+        var written = files.Select(File.GetLastWriteTimeUtc).ToArray();
+        var (again, output, errors) = Vae.Tests.Cli.Vae.Run(args);
+        Assert.True(again == VaeCommand.Ok, errors);
+        Assert.Contains("skipped", output);
+        Assert.Equal(written, files.Select(File.GetLastWriteTimeUtc));
     }
 
     [Fact]

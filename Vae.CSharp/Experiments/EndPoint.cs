@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Vae.Data;
+
+namespace Vae.Experiments;
+
+/// <summary>Estimates of a finished run's model, made once when the run reaches its budget and kept in the run
+/// directory's <c>end-point.json</c>: each estimator on the first <see cref="Points"/> training and test images.</summary>
+public sealed record EndPointOptions
+{
+    /// <summary>The estimators, at most one per method. Those that need a trained encoder (the bound and the
+    /// importance-weighted estimate) are skipped for Monte Carlo EM, which trains none.</summary>
+    public IReadOnlyList<MarginalLikelihoodOptions> Estimators { get; init; } = [];
+    /// <summary>The first N training and test images; 0: all of them.</summary>
+    public int Points { get; init; }
+}
+
+/// <summary>End-point estimates: a model's log-likelihood estimates on training and test images as one record, the
+/// fields <c>vae evaluate --estimator ... --json</c> prints and <c>end-point.json</c> holds.</summary>
+public static class EndPoint
+{
+    /// <summary>The name of a method's fields: <c>train_{key}</c> and <c>test_{key}</c>.</summary>
+    public static string Key(MarginalLikelihoodMethod method) => method switch
+    {
+        MarginalLikelihoodMethod.Elbo => "elbo",
+        MarginalLikelihoodMethod.ImportanceWeighted => "iwae",
+        _ => "hmc_marginal",
+    };
+
+    /// <summary>Each estimator on <paramref name="train"/> and <paramref name="test"/>: the fields <c>train_points</c>,
+    /// <c>test_points</c>, and per estimator <c>train_{key}</c>, <c>test_{key}</c> and its settings (<c>k</c>;
+    /// <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>).</summary>
+    public static Dictionary<string, object> Estimate(VariationalAutoEncoder model, ImageData train, ImageData test,
+                                                      IEnumerable<MarginalLikelihoodOptions> estimators, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        ArgumentNullException.ThrowIfNull(estimators);
+        var fields = new Dictionary<string, object> { ["train_points"] = train.Count, ["test_points"] = test.Count };
+        foreach (var o in estimators)
+        {
+            string key = Key(o.Method);
+            if (fields.ContainsKey("train_" + key)) throw new ArgumentException($"estimators: {key} twice; expected at most one per method", nameof(estimators));
+            var estimator = new MarginalLikelihoodEstimator(o);
+            cancellationToken.ThrowIfCancellationRequested();
+            fields["train_" + key] = estimator.Estimate(model, train);
+            cancellationToken.ThrowIfCancellationRequested();
+            fields["test_" + key] = estimator.Estimate(model, test);
+            if (o.Method == MarginalLikelihoodMethod.ImportanceWeighted) fields["k"] = o.ImportanceSamples;
+            if (o.Method == MarginalLikelihoodMethod.HmcMarginal)
+            {
+                fields["posterior_samples"] = o.PosteriorSamples; fields["leapfrog"] = o.LeapfrogSteps; fields["burn_in"] = o.BurnIn;
+            }
+        }
+        return fields;
+    }
+
+    /// <summary>Writes the end-point estimates of the finished run in <paramref name="directory"/> (its checkpoint, trained
+    /// by <paramref name="algorithm"/>) to its <c>end-point.json</c>, atomically, unless the file is there. Returns whether
+    /// it wrote one; a cancellation leaves no file.</summary>
+    public static bool Ensure(string directory, TrainingAlgorithm algorithm, DataSet data, EndPointOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        string path = Path.Combine(directory, ExperimentRuns.EndPointFileName);
+        string checkpoint = Trainer.CheckpointIn(directory);
+        if (options.Estimators.Count == 0 || File.Exists(path) || !File.Exists(checkpoint)) return false;
+        var estimators = options.Estimators.Where(e => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal).ToList();
+        if (estimators.Count == 0) return false;
+        ImageData First(ImageData x) => options.Points > 0 ? x.First(options.Points) : x;
+        using var model = VariationalAutoEncoder.Load(checkpoint);
+        var fields = Estimate(model, First(data.Train), First(data.Test), estimators, cancellationToken);
+        fields["checkpoint"] = checkpoint;
+        fields["dataset"] = data.Description;
+        Vae.Core.Files.writeAtomically(path, JsonSerializer.SerializeToUtf8Bytes(fields));
+        return true;
+    }
+}
