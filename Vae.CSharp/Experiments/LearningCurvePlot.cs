@@ -33,6 +33,22 @@ public static class LearningCurvePlot
         Vae.Core.Files.writeAtomically(path, png.ToArray());
     }
 
+    /// <summary>The vertical axis's range when a curve's first evaluation lies far below everything else (Monte Carlo
+    /// EM's value at the end of its Adagrad warm-up): the range of the other points, padded by 5 %, so that the first
+    /// point leaves the axis instead of squeezing the curves together. Null (the plot's own range) otherwise; "far"
+    /// means farther below the lowest other point than twice the other points' whole spread.</summary>
+    internal static (double Bottom, double Top)? VerticalRange(IEnumerable<IReadOnlyList<double>> curves)
+    {
+        var all = curves.Select(c => c.Where(double.IsFinite).ToList()).Where(c => c.Count > 0).ToList();
+        var rest = all.SelectMany(c => c.Skip(1)).ToList();
+        if (rest.Count < 2) return null;
+        double low = rest.Min(), high = rest.Max(), spread = high - low;
+        if (!all.Any(c => c[0] < low - 2 * spread)) return null;
+        var kept = rest.Concat(all.Select(c => c[0]).Where(y => y >= low - 2 * spread)).ToList();
+        double bottom = kept.Min(), top = kept.Max(), pad = 0.05 * (top - bottom);
+        return (bottom - pad, top + pad);
+    }
+
     static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool logSamples, bool yLabel)
     {
         var plot = new ScottPlot.Plot();
@@ -52,6 +68,9 @@ public static class LearningCurvePlot
             if (run.Series.All(e => !double.IsNaN(e.TestBound)))
                 Line([.. run.Series.Select(e => e.TestBound)], $"{name} test", ScottPlot.LinePattern.Dashed);
         }
+        var curves = results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0)
+            .SelectMany(r => new[] { r.Series.Select(e => e.TrainBound).ToList(), r.Series.Select(e => e.TestBound).ToList() });
+        if (VerticalRange(curves) is var (bottom, top)) plot.Axes.SetLimitsY(bottom, top);
         // Log axis: the data are log10(samples); ticks at powers of ten, labelled 10^k, with log-spaced minor ticks.
         if (logSamples)
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic

@@ -261,3 +261,27 @@ public class ExperimentRunsTests
         Assert.Contains("train_bound", e.Message);
     }
 }
+
+public class LearningCurvePlotTests
+{
+    [Fact]
+    public void AFirstEvaluationFarBelowTheRestLeavesTheAxis()
+    {
+        // Monte Carlo EM at N = 50,000: -543.5 after its Adagrad warm-up, then -201 to -159; the others -147 to -122.
+        List<double>[] curves = [[-543.5, -201.2, -159.5], [-131.7, -127.3, -122.7], [-144.8, -141.9, -132.3]];
+        var (bottom, top) = LearningCurvePlot.VerticalRange(curves) ?? throw new Xunit.Sdk.XunitException("no range");
+        Assert.InRange(bottom, -201.2 - 0.05 * 78.5 - 1e-9, -201.2 - 0.05 * 78.5 + 1e-9);
+        Assert.InRange(top, -122.7 + 0.05 * 78.5 - 1e-9, -122.7 + 0.05 * 78.5 + 1e-9);
+    }
+
+    [Fact]
+    public void CurvesWhoseFirstEvaluationsLieWithinTheRestKeepThePlotsOwnRange()
+    {
+        // Figure 3 at N = 1000: every first point is within the spread of the others.
+        List<double>[] curves = [[-144.7, -140.2, -138.5], [-147.0, -144.4, -141.1], [-115.1, -111.4, -107.3]];
+        Assert.Null(LearningCurvePlot.VerticalRange(curves));
+        // Figure 2's MNIST J = 3 preview (10^6 samples): wake-sleep's first point lies 20.6 below the rest's 20.5 spread.
+        Assert.Null(LearningCurvePlot.VerticalRange([[-188.9, -174.1, -157.9], [-199.1, -178.4, -158.4]]));
+        Assert.Null(LearningCurvePlot.VerticalRange([[-500.0, -100.0]]));
+    }
+}
