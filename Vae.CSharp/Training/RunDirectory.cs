@@ -14,12 +14,26 @@ sealed class RunDirectory : IDisposable
     public string Path { get; }
     public string CheckpointPath => System.IO.Path.Combine(Path, Trainer.CheckpointFileName);
 
-    /// <summary>Writes the run's checkpoint atomically; a checkpoint in the old format, from which the run may have
-    /// resumed, is removed once the new one is in place, so the directory never holds two states.</summary>
-    public void SaveCheckpoint(Vae.Core.CheckpointContents contents)
+    /// <summary>Writes the run's checkpoint atomically, then the training time it was taken at (clock.txt: step and
+    /// seconds; beside the checkpoint, not in it, so that equal runs write equal checkpoints). A checkpoint in the old
+    /// format, from which the run may have resumed, is removed once the new one is in place.</summary>
+    public void SaveCheckpoint(Vae.Core.CheckpointContents contents, long step, double seconds)
     {
         Vae.Core.Checkpoint.save(CheckpointPath, contents);
         File.Delete(System.IO.Path.Combine(Path, Trainer.LegacyCheckpointFileName));
+        Vae.Core.Files.writeAtomically(ClockPath, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{step} {seconds:R}\n")));
+    }
+
+    string ClockPath => System.IO.Path.Combine(Path, "clock.txt");
+
+    /// <summary>The training time recorded with the checkpoint of <paramref name="step"/>, or null: no record, one
+    /// of another step (a write lost between the two files) or one that does not parse.</summary>
+    public double? SecondsAt(long step)
+    {
+        if (!File.Exists(ClockPath)) return null;
+        var f = File.ReadAllText(ClockPath).Split(' ', StringSplitOptions.TrimEntries);
+        return f.Length == 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s == step
+               && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t >= 0 ? t : null;
     }
     string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
 

@@ -17,7 +17,8 @@ public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSam
 /// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats); for Monte
 /// Carlo EM, which has no recognition model, Appendix D estimates of log p(x) instead.</summary>
 /// <param name="SamplesSeen">Training samples evaluated so far.</param>
-/// <param name="Seconds">Training time so far; a resumed run continues from the time of its last recorded evaluation.</param>
+/// <param name="Seconds">Training time so far; a resumed run continues from the time recorded with its checkpoint (from
+/// its last recorded evaluation where none was).</param>
 /// <param name="TrainBound">Bound on the training set.</param>
 /// <param name="TestBound">Bound on the test set, or NaN without test data.</param>
 public sealed record EvaluationResult(long SamplesSeen, double Seconds, double TrainBound, double TestBound);
@@ -65,6 +66,10 @@ public sealed record TrainingOptions
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(0.25);
     /// <summary>Extra text fields stored in checkpoints (e.g. the command line's options).</summary>
     public IReadOnlyDictionary<string, string>? CheckpointFields { get; init; }
+    /// <summary>With a run directory, also write the checkpoint between evaluations once this much training time has
+    /// passed since the last one, so that a killed process or a reclaimed machine loses at most this much training
+    /// (checkpoints do not change the trajectory). Null: only at evaluations, on cancellation and at the end.</summary>
+    public TimeSpan? CheckpointInterval { get; init; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>The learning algorithms of the paper's experiments.</summary>
@@ -115,6 +120,8 @@ public abstract class Trainer : IDisposable
 
     TrainingRun _run;
     bool _disposed;
+    // Training time over the run's life; null for a resumed run until it trains (its run directory's record holds it).
+    double? _seconds = 0;
 
     /// <summary>The run, or ObjectDisposedException after <see cref="Dispose"/>.</summary>
     TrainingRun Run
@@ -168,9 +175,11 @@ public abstract class Trainer : IDisposable
     {
         string path = CheckpointPath(checkpoint);
         var run = TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path));
-        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
+        Trainer trainer = run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
             : run.Settings.Algorithm.IsWakeSleepAlgorithm ? new WakeSleepTrainer(run)
             : new McemTrainer(run);
+        trainer._seconds = null;
+        return trainer;
     }
 
     /// <summary>The learning algorithm.</summary>
@@ -218,6 +227,8 @@ public abstract class Trainer : IDisposable
             throw new ArgumentException($"test data: expected images of {train.Dimension} values, got {test.Dimension}", nameof(options));
         if (options.TotalSamples < 0 || options.EvaluateEvery < 0 || options.EvaluateAt?.Any(s => s < 0) == true)
             throw new ArgumentOutOfRangeException(nameof(options), "total samples and evaluation points must be non-negative");
+        if (options.CheckpointInterval < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), options.CheckpointInterval, "CheckpointInterval: expected a non-negative time or null");
         TrainingRunModule.requireTrainingSize(train.Count, _run);
         // Monte Carlo EM's step works on every training datapoint (its chains and its full-batch M-step), not a minibatch.
         MemoryBudget.Require("training", ("training and test data", MemoryBudget.DataBytes(ModelOptions, train.Count + (options.TestData?.Count ?? 0))),
@@ -227,8 +238,9 @@ public abstract class Trainer : IDisposable
 
         using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
         // The record matches the checkpoint: rows and events beyond it are dropped, and the clock continues from the
-        // last row kept.
-        double secondsBefore = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
+        // time recorded with the checkpoint (the last row kept, where none was).
+        double recorded = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
+        double secondsBefore = _seconds ?? directory?.SecondsAt(_run.Step) ?? recorded;
         if (directory is not null) TensorBoardLog.CutTo(directory.Path, _run.SamplesSeen);
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
@@ -276,15 +288,25 @@ public abstract class Trainer : IDisposable
             return result;
         }
 
-        void Save() => directory?.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run));
+        var lastSave = TimeSpan.Zero;
+        bool CheckpointDue() => directory is not null && options.CheckpointInterval is { } every && clock.Elapsed - lastSave >= every;
+        void Save()
+        {
+            if (directory is null) return;
+            lastSave = clock.Elapsed;
+            directory.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run), _run.Step, secondsBefore + lastSave.TotalSeconds);
+        }
 
         try
         {
             while (_run.Step < untilStep && !cancellationToken.IsCancellationRequested)
             {
                 long nextEval = NextEvaluation(_run.Step);
-                _run = TrainingRunModule.fit(trainTensor, nextEval, cancellationToken, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
+                // Training pauses (between steps) for a checkpoint that falls due before the next evaluation.
+                using var pause = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                _run = TrainingRunModule.fit(trainTensor, nextEval, pause.Token, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
                 {
+                    if (CheckpointDue()) pause.Cancel();
                     runningSum += bound; runningCount++;
                     double now = clock.Elapsed.TotalSeconds;
                     if (progress is not null && now - lastReport >= options.ProgressInterval.TotalSeconds)
@@ -301,6 +323,7 @@ public abstract class Trainer : IDisposable
                     Evaluate();
                     Save();
                 }
+                else if (!cancellationToken.IsCancellationRequested) Save();
             }
         }
         catch (NonFiniteBoundException)
@@ -311,6 +334,7 @@ public abstract class Trainer : IDisposable
         bool cancelled = _run.Step < untilStep;
         if (cancelled) Save();
         double seconds = clock.Elapsed.TotalSeconds;
+        _seconds = secondsBefore + seconds;
         return new TrainingSummary(_run.Step, _run.SamplesSeen, seconds, (_run.Step - startStep) * batch / Math.Max(seconds, 1e-9), cancelled, evaluations);
     }
 

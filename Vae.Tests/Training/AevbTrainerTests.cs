@@ -107,6 +107,35 @@ public class AevbTrainerTests
     }
 
     [Fact]
+    public void CheckpointsBetweenEvaluationsKeepTheTrajectoryAndAKilledRunResumesToTheSameEnd()
+    {
+        var straight = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        straight.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 0, CheckpointInterval = null });
+
+        // A checkpoint after every step (interval zero); at step 137 the directory is copied, as a kill would leave it.
+        string dir = TestEnvironment.NewTempDirectory(), killed = TestEnvironment.NewTempDirectory();
+        var checkpointing = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        checkpointing.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 0, RunDirectory = dir, CheckpointInterval = TimeSpan.Zero, ProgressInterval = TimeSpan.Zero },
+            new SyncProgress(p =>
+            {
+                if (p.Step != 137) return;
+                foreach (string name in new[] { Trainer.CheckpointFileName, "clock.txt" }) File.Copy(Path.Combine(dir, name), Path.Combine(killed, name));
+            }));
+
+        var resumed = AevbTrainer.Resume(killed);
+        Assert.Equal(136, resumed.Step); // written after step 136, before the step that reported 137
+        var clock = File.ReadAllText(Path.Combine(killed, "clock.txt")).Split(' ');
+        Assert.Equal("136", clock[0]);
+        var summary = resumed.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 30_000, EvaluateEvery = 0, RunDirectory = killed });
+        // The clock continues from the time recorded with the checkpoint.
+        double before = double.Parse(clock[1], System.Globalization.CultureInfo.InvariantCulture), end = summary.Evaluations[^1].Seconds;
+        Assert.True(before > 0 && end > before && end <= before + summary.Seconds, $"recorded {before} s, resumed {summary.Seconds} s, ended at {end} s");
+        foreach (var other in new[] { checkpointing, resumed })
+            foreach (var (p, q) in VaeModelModule.tensors(straight.Model.Core).Zip(VaeModelModule.tensors(other.Model.Core)))
+                Assert.True(p.allclose(q, 0, 0), "parameters differ from the uninterrupted run's");
+    }
+
+    [Fact]
     public void CancellationFinishesTheStepAndWritesACheckpoint()
     {
         string dir = TestEnvironment.NewTempDirectory();
