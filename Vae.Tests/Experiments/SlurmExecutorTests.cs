@@ -54,7 +54,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper o
     public async Task ATaskSignalledMidRunCheckpointsIsRequeuedAndEndsAsAnUninterruptedRun()
     {
         string dir = TestEnvironment.NewTempDirectory(), reference = TestEnvironment.NewTempDirectory();
-        string[] run = ["reproduce", "figure2", "--latent", "2", "--algorithms", "aevb", "--budget", "400000", "--train-eval", "500"];
+        string[] run = ["reproduce", "figure2", "--latent", "2", "--algorithms", "aevb", "--budget", "250000", "--train-eval", "500"];
         var submitted = await Vae([.. run, "--out", dir, "--executor", "slurm"]);
         Assert.True(submitted.ExitCode == 0, submitted.Errors);
         var submission = SlurmSubmission.Read(dir)!;
