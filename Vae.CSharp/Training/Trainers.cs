@@ -47,7 +47,8 @@ public sealed record TrainingOptions
     public ImageData? TestData { get; init; }
     /// <summary>Evaluate the training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; }
-    /// <summary>A run directory: holds <c>checkpoint.safetensors</c> (written at every evaluation and at the end),
+    /// <summary>A run directory: holds <c>checkpoint.safetensors</c> (written at every evaluation, every
+    /// <see cref="CheckpointInterval"/> between them and at the end) with <c>clock.txt</c> (its training time),
     /// <c>metrics.csv</c> and <c>options.txt</c>, and a lock so that two runs never share it. Null: nothing written.</summary>
     public string? RunDirectory { get; init; }
     /// <summary>The estimator of the evaluations, applied to the first <see cref="MarginalLikelihoodPoints"/> training
