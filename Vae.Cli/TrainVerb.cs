@@ -33,7 +33,7 @@ static class TrainVerb
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var command = new Command("train", "Train a model (AEVB, or a baseline) into a run directory; checkpoints at every evaluation, resumable");
+        var command = new Command("train", "Train a model (AEVB, or a baseline) into a run directory; checkpoints at every evaluation and every 10 minutes, resumable");
         foreach (var o in (Option[])[.. RunSettings, Samples, Epochs, Common.Seed, Common.Threads, EvalEvery, Out, Resume]) command.Add(o);
         command.SetAction(p => Run(new Arguments(p), stdout, stderr, cancel));
         return command;

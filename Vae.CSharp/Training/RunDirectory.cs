@@ -26,14 +26,16 @@ sealed class RunDirectory : IDisposable
 
     string ClockPath => System.IO.Path.Combine(Path, "clock.txt");
 
-    /// <summary>The training time recorded with the checkpoint of <paramref name="step"/>, or null: no record, one
-    /// of another step (a write lost between the two files) or one that does not parse.</summary>
-    public double? SecondsAt(long step)
+    /// <summary>The training time recorded with the checkpoint of <paramref name="step"/>, or with an earlier one (a
+    /// kill between the two writes: a lower bound); null when there is none, it belongs to a later step, or it cannot
+    /// be read.</summary>
+    public double? SecondsAtOrBefore(long step)
     {
-        if (!File.Exists(ClockPath)) return null;
-        var f = File.ReadAllText(ClockPath).Split(' ', StringSplitOptions.TrimEntries);
-        return f.Length == 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s == step
-               && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t >= 0 ? t : null;
+        string[] f;
+        try { f = File.Exists(ClockPath) ? File.ReadAllText(ClockPath).Split(' ', StringSplitOptions.TrimEntries) : []; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        return f.Length == 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s <= step
+               && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t >= 0 && double.IsFinite(t) ? t : null;
     }
     string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
 
@@ -77,7 +79,7 @@ sealed class RunDirectory : IDisposable
     /// <summary>Cuts metrics.csv back to the rows at or before <paramref name="samples"/> (the checkpoint's), atomically,
     /// so that a run resumed after a lost segment (a checkpoint write that failed, a crash between an evaluation and
     /// its checkpoint) records only what its parameters went through. Returns the seconds of the last row kept (0 when
-    /// none), from which the resumed run's clock continues.</summary>
+    /// none), below which the resumed run's clock does not start.</summary>
     public double CutMetricsTo(long samples)
     {
         if (!File.Exists(MetricsPath)) return 0;

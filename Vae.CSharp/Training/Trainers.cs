@@ -17,8 +17,8 @@ public sealed record TrainingProgress(long Step, long SamplesSeen, long TotalSam
 /// <summary>An evaluation during training: average lower bounds per datapoint (estimator B, L = 1, nats); for Monte
 /// Carlo EM, which has no recognition model, Appendix D estimates of log p(x) instead.</summary>
 /// <param name="SamplesSeen">Training samples evaluated so far.</param>
-/// <param name="Seconds">Training time so far; a resumed run continues from the time recorded with its checkpoint (from
-/// its last recorded evaluation where none was).</param>
+/// <param name="Seconds">Training time so far: the trainer's own when it has trained before; a resumed run continues
+/// from the time recorded with its checkpoint, or from its last recorded evaluation where that is later.</param>
 /// <param name="TrainBound">Bound on the training set.</param>
 /// <param name="TestBound">Bound on the test set, or NaN without test data.</param>
 public sealed record EvaluationResult(long SamplesSeen, double Seconds, double TrainBound, double TestBound);
@@ -241,7 +241,7 @@ public abstract class Trainer : IDisposable
         // The record matches the checkpoint: rows and events beyond it are dropped, and the clock continues from the
         // time recorded with the checkpoint (the last row kept, where none was).
         double recorded = directory?.CutMetricsTo(_run.SamplesSeen) ?? 0;
-        double secondsBefore = _seconds ?? directory?.SecondsAt(_run.Step) ?? recorded;
+        double secondsBefore = Math.Max(recorded, _seconds ?? directory?.SecondsAtOrBefore(_run.Step) ?? 0);
         if (directory is not null) TensorBoardLog.CutTo(directory.Path, _run.SamplesSeen);
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
@@ -290,12 +290,13 @@ public abstract class Trainer : IDisposable
         }
 
         var lastSave = TimeSpan.Zero;
+        long savedStep = -1;
         bool CheckpointDue() => directory is not null && options.CheckpointInterval is { } every && clock.Elapsed - lastSave >= every;
         void Save()
         {
-            if (directory is null) return;
-            lastSave = clock.Elapsed;
-            directory.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run), _run.Step, secondsBefore + lastSave.TotalSeconds);
+            if (directory is null || _run.Step == savedStep) return;
+            directory.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run), _run.Step, secondsBefore + clock.Elapsed.TotalSeconds);
+            (lastSave, savedStep) = (clock.Elapsed, _run.Step);
         }
 
         try
@@ -307,6 +308,7 @@ public abstract class Trainer : IDisposable
                 using var pause = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 _run = TrainingRunModule.fit(trainTensor, nextEval, pause.Token, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
                 {
+                    _run = run; // the last good step's record, should the next step raise NonFiniteBoundException
                     if (CheckpointDue()) pause.Cancel();
                     runningSum += bound; runningCount++;
                     double now = clock.Elapsed.TotalSeconds;
@@ -329,8 +331,12 @@ public abstract class Trainer : IDisposable
         }
         catch (NonFiniteBoundException)
         {
-            Save(); // the parameters are those of the last good step
+            Save(); // the parameters and the record of the last good step (the generator has drawn the failed step's noise)
             throw;
+        }
+        finally
+        {
+            _seconds = secondsBefore + clock.Elapsed.TotalSeconds;
         }
         bool cancelled = _run.Step < untilStep;
         if (cancelled) Save();

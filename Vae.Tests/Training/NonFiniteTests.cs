@@ -45,5 +45,8 @@ public class NonFiniteTests
         var summary = New().Fit(data, new TrainingOptions { TotalSamples = e.Step * perStep, EvaluateEvery = 0, RunDirectory = clean });
         Assert.Equal(e.Step, summary.Steps);
         Assert.Equal(ModelBytes(clean), ModelBytes(diverged));
+        // The checkpoint is labelled with the last good step (and carries Monte Carlo EM's chains), so it resumes there.
+        using var saved = Trainer.Resume(diverged);
+        Assert.Equal(e.Step, saved.Step);
     }
 }
