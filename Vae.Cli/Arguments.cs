@@ -42,7 +42,7 @@ static class Opt
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.Zero };
 
     /// <summary>A comma-separated list of integers in [<paramref name="min"/>, <paramref name="max"/>] (duplicates
-    /// dropped); null when not given.</summary>
+    /// dropped). Read it with <see cref="Arguments.List"/>, which gives null when it is not given.</summary>
     public static Option<int[]> IntegerList(string name, string description, int min, int max) =>
         new(name)
         {
@@ -119,6 +119,10 @@ sealed class Arguments(ParseResult result)
 
     /// <summary>Whether the option was given on the command line.</summary>
     public bool Has(Option option) => result.GetResult(option) is { Implicit: false };
+
+    /// <summary>An <see cref="Opt.IntegerList"/> option's values, or null when it is not given (GetValue reads an absent
+    /// array option as an empty array, on which no default would apply).</summary>
+    public int[]? List(Option<int[]> option) => Has(option) ? Get(option) : null;
 
     /// <summary>A --step-size option's value: the number, or null for auto.</summary>
     public double? StepSize(Option<string> option) => Opt.StepSizeValue(Get(option));

@@ -50,7 +50,7 @@ static class ReproduceVerb
         int threads = a.Threads(stderr);
         var options = preset with
         {
-            LatentDimensions = a.Get(Latent) ?? preset.LatentDimensions,
+            LatentDimensions = a.List(Latent) ?? preset.LatentDimensions,
             Budget = a.Get(Budget),
             Seed = a.Get(Common.Seed),
             TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : preset.TrainEvaluationLimit,

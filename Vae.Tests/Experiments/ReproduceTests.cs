@@ -18,6 +18,18 @@ public class ReproduceFigure2Tests
     }
 
     [Fact]
+    public void WithoutLatentTheDatasetsFivePanelsAreReproduced()
+    {
+        // The documented command names no --latent: MNIST's panels are J = 3, 5, 10, 20 and 200 (one step each here).
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure2", "--algorithms", "aevb", "--budget", "100", "--train-eval", "100", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("J = 3, 5, 10, 20, 200,", output);
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal([3, 5, 10, 20, 200], results.Runs.Select(r => r.LatentDimensions));
+    }
+
+    [Fact]
     public void Figure2WritesResultsAndAFigureSkipsFinishedRunsAndContinuesToALargerBudget()
     {
         string dir = TestEnvironment.NewTempDirectory();

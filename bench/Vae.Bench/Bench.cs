@@ -58,7 +58,7 @@ static class Bench
     static int Run(Arguments a, TextWriter stdout, TextWriter stderr)
     {
         bool quick = a.Get(Quick);
-        var threads = a.Get(ThreadCounts) ?? [1, 2];
+        var threads = a.List(ThreadCounts) ?? [1, 2];
         int repetitions = (int)(a.Get(Repetitions) ?? (quick ? 5 : 9));
         int steps = (int)(a.Get(Steps) ?? (quick ? 60 : 200));
         stderr.WriteLine("loading mnist");
