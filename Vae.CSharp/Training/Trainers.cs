@@ -153,7 +153,8 @@ public abstract class Trainer : IDisposable
         _run = TrainingRunModule.create(new RunSettings(algorithm, model.ToCore(), options.ToCore(), options.Seed, dataset));
     }
 
-    private protected Trainer(TrainingRun run) => _run = run;
+    // A run restored from a checkpoint: its training time is in its run directory's record, not known here.
+    private protected Trainer(TrainingRun run) => (_run, _seconds) = (run, null);
 
     /// <summary>The checkpoint a path names: the path itself when it is not a directory; in a run directory its
     /// <see cref="CheckpointFileName"/>, or its <see cref="LegacyCheckpointFileName"/> when only that exists.</summary>
@@ -176,11 +177,9 @@ public abstract class Trainer : IDisposable
     {
         string path = CheckpointPath(checkpoint);
         var run = TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path));
-        Trainer trainer = run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
+        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
             : run.Settings.Algorithm.IsWakeSleepAlgorithm ? new WakeSleepTrainer(run)
             : new McemTrainer(run);
-        trainer._seconds = null;
-        return trainer;
     }
 
     /// <summary>The learning algorithm.</summary>
@@ -289,14 +288,13 @@ public abstract class Trainer : IDisposable
             return result;
         }
 
-        var lastSave = TimeSpan.Zero;
+        double lastSave = 0, every = directory is not null && options.CheckpointInterval is { } interval ? interval.TotalSeconds : double.PositiveInfinity;
         long savedStep = -1;
-        bool CheckpointDue() => directory is not null && options.CheckpointInterval is { } every && clock.Elapsed - lastSave >= every;
         void Save()
         {
             if (directory is null || _run.Step == savedStep) return;
             directory.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run), _run.Step, secondsBefore + clock.Elapsed.TotalSeconds);
-            (lastSave, savedStep) = (clock.Elapsed, _run.Step);
+            (lastSave, savedStep) = (clock.Elapsed.TotalSeconds, _run.Step);
         }
 
         try
@@ -309,9 +307,9 @@ public abstract class Trainer : IDisposable
                 _run = TrainingRunModule.fit(trainTensor, nextEval, pause.Token, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
                 {
                     _run = run; // the last good step's record, should the next step raise NonFiniteBoundException
-                    if (CheckpointDue()) pause.Cancel();
-                    runningSum += bound; runningCount++;
                     double now = clock.Elapsed.TotalSeconds;
+                    if (now - lastSave >= every) pause.Cancel();
+                    runningSum += bound; runningCount++;
                     if (progress is not null && now - lastReport >= options.ProgressInterval.TotalSeconds)
                     {
                         lastReport = now;
@@ -341,7 +339,6 @@ public abstract class Trainer : IDisposable
         bool cancelled = _run.Step < untilStep;
         if (cancelled) Save();
         double seconds = clock.Elapsed.TotalSeconds;
-        _seconds = secondsBefore + seconds;
         return new TrainingSummary(_run.Step, _run.SamplesSeen, seconds, (_run.Step - startStep) * batch / Math.Max(seconds, 1e-9), cancelled, evaluations);
     }
 
