@@ -44,6 +44,7 @@ public static class VaeCommand
             SweepVerb.Command(stdout, stderr, cancel),
             ExportVerb.Command(stdout),
             DataVerb.Command(stdout, stderr),
+            PlotVerb.Command(stdout),
         };
         foreach (var c in PictureVerbs.Commands(stdout, stderr)) root.Add(c);
         root.Add(BenchVerb.Command(stdout, stderr));
@@ -69,9 +70,9 @@ public static class VaeCommand
             if (args is ["help", .. var verb]) args = [.. verb, "--help"];
             var parse = Root(stdout, stderr, cancel).Parse(args);
             // The process-wide speed settings, before any multiply (MKL chooses its kernels once): on unless
-            // --native-tuning off (or VAE_MKL=default, VAE_MALLOC=default for one of them). `data` and help need no libtorch.
+            // --native-tuning off (or VAE_MKL=default, VAE_MALLOC=default for one of them). `data`, `plot` and help need no libtorch.
             string verbName = TopVerb(parse);
-            if (parse.Errors.Count == 0 && parse.Action is not System.CommandLine.Help.HelpAction && verbName is not ("data" or "help" or ""))
+            if (parse.Errors.Count == 0 && parse.Action is not System.CommandLine.Help.HelpAction && verbName is not ("data" or "plot" or "help" or ""))
                 Tuning = NativeTuning.Apply(parse.GetValue(NativeTuningSwitch) == "off" ? new NativeTuningOptions { MklAvx512OnAmd = false, RetainFreedMemory = false }
                                                                                         : NativeTuningOptions.FromEnvironment()).Description;
             return Invoke(parse, stdout, stderr);

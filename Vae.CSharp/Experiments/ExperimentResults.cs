@@ -95,6 +95,18 @@ public sealed record ExperimentResults(string Experiment, string Dataset, long B
     public static ExperimentResults FromJson(string json) =>
         JsonSerializer.Deserialize<ExperimentResults>(json, Json) ?? throw new InvalidDataException("results: expected a JSON object");
 
+    /// <summary>Reads the results.json at <paramref name="path"/>; a missing file or one that is not results JSON is an
+    /// error naming the file (<see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/>).</summary>
+    public static ExperimentResults Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        ExperimentResults? results;
+        try { results = JsonSerializer.Deserialize<ExperimentResults>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not an experiment's results.json ({e.Message})", e); }
+        return results is { Experiment: not null, Dataset: not null, Runs: not null, Settings: not null }
+            ? results : throw new InvalidDataException($"{path}: not an experiment's results.json (expected the fields experiment, dataset, settings and runs)");
+    }
+
     /// <summary>Writes the JSON to <paramref name="path"/> atomically.</summary>
     public void Save(string path) => Vae.Core.Files.writeAtomically(path, System.Text.Encoding.UTF8.GetBytes(ToJson()));
 }

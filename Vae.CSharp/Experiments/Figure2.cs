@@ -8,7 +8,7 @@ namespace Vae.Experiments;
 /// datapoint against training samples evaluated, one panel per latent size).</summary>
 public sealed record Figure2Options
 {
-    /// <summary>The data set's name in titles ("MNIST", "Frey Face").</summary>
+    /// <summary>The data set's name in progress lines ("MNIST", "Frey Face"); titles take it from the data set's description.</summary>
     public string DatasetLabel { get; init; } = "MNIST";
     /// <summary>The latent sizes, one panel each (the paper: 3, 5, 10, 20, 200 for MNIST; 2, 5, 10, 20 for Frey Face).</summary>
     public IReadOnlyList<int> LatentDimensions { get; init; } = [3, 5, 10, 20, 200];
@@ -139,7 +139,7 @@ public static class Figure2
             "lower bound per datapoint (nats)", runs, seconds, MachineFacts.Current(), ExperimentResults.BuildCommit);
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
-        if (!cancelled && runs.Count > 0) LearningCurvePlot.Save(results, j => $"{options.DatasetLabel}, J = {j}", logSamples: true, Path.Combine(options.OutputDirectory, "figure2.png"));
+        if (!cancelled && runs.Count > 0) LearningCurvePlot.Save(results, Path.Combine(options.OutputDirectory, "figure2.png"));
         return results;
     }
 }

@@ -145,8 +145,7 @@ public static class Figure3
         Directory.CreateDirectory(options.OutputDirectory);
         results.Save(Path.Combine(options.OutputDirectory, "results.json"));
         if (!cancelled && runs.Count > 0)
-            LearningCurvePlot.Save(results, _ => $"MNIST, N_train = {data.Train.Count}, J = {options.LatentDimensions}", logSamples: false,
-                                   Path.Combine(options.OutputDirectory, "figure3.png"));
+            LearningCurvePlot.Save(results, Path.Combine(options.OutputDirectory, "figure3.png"));
         return results;
     }
 }

@@ -13,24 +13,44 @@ public static class LearningCurvePlot
         ["mcem"] = ("MCEM", new ScottPlot.Color(44, 160, 44)),
     };
 
-    /// <summary>Draws one panel per latent size of <paramref name="results"/> (titled by <paramref name="title"/>) into a
-    /// PNG file at <paramref name="path"/> (written atomically), each <paramref name="panelWidth"/> x
-    /// <paramref name="panelHeight"/> pixels; training samples on a log axis (Figure 2) or in millions (Figure 3).</summary>
-    public static void Save(ExperimentResults results, Func<int, string> title, bool logSamples, string path, int panelWidth = 420, int panelHeight = 420)
+    /// <summary>Draws one panel per latent size of <paramref name="results"/> into a PNG file at <paramref name="path"/>
+    /// (written atomically), each <paramref name="panelWidth"/> x <paramref name="panelHeight"/> pixels, titled and with
+    /// the horizontal axis of its experiment (see <see cref="PanelTitle"/>).</summary>
+    public static void Save(ExperimentResults results, string path, int panelWidth = 420, int panelHeight = 420) =>
+        Save([results], path, panelWidth, panelHeight);
+
+    /// <summary>Draws <paramref name="rows"/> one above the other, one panel per latent size in each, as the paper's Figure 2
+    /// lays out MNIST above Frey Face: training samples on a log axis for Figure 2, in millions for Figure 3; train solid,
+    /// test dashed, one colour per algorithm. The PNG at <paramref name="path"/> is written atomically.</summary>
+    public static void Save(IReadOnlyList<ExperimentResults> rows, string path, int panelWidth = 420, int panelHeight = 420)
     {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.Count == 0) throw new ArgumentException("expected one or more results to draw", nameof(rows));
         ScriptNatives.EnsureSkia();
-        var sizes = results.Runs.Select(r => r.LatentDimensions).Distinct().ToList();
-        using var surface = SKSurface.Create(new SKImageInfo(panelWidth * sizes.Count, panelHeight));
+        var sizes = rows.Select(r => r.Runs.Select(run => run.LatentDimensions).Distinct().ToList()).ToList();
+        using var surface = SKSurface.Create(new SKImageInfo(panelWidth * Math.Max(1, sizes.Max(s => s.Count)), panelHeight * rows.Count));
         surface.Canvas.Clear(SKColors.White);
-        for (int i = 0; i < sizes.Count; i++)
-        {
-            var plot = Panel(results, sizes[i], title(sizes[i]), logSamples, i == 0);
-            using var panel = SKBitmap.Decode(plot.GetImageBytes(panelWidth, panelHeight, ScottPlot.ImageFormat.Png));
-            surface.Canvas.DrawBitmap(panel, i * panelWidth, 0);
-        }
+        for (int row = 0; row < rows.Count; row++)
+            for (int i = 0; i < sizes[row].Count; i++)
+            {
+                var plot = Panel(rows[row], sizes[row][i], PanelTitle(rows[row], sizes[row][i]), rows[row].Experiment != "figure3", i == 0);
+                using var panel = SKBitmap.Decode(plot.GetImageBytes(panelWidth, panelHeight, ScottPlot.ImageFormat.Png));
+                surface.Canvas.DrawBitmap(panel, i * panelWidth, row * panelHeight);
+            }
         using var image = surface.Snapshot();
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
         Vae.Core.Files.writeAtomically(path, png.ToArray());
+    }
+
+    /// <summary>A panel's title: the data set's name (its description up to the colon) and J, and for Figure 3 the
+    /// training images, as "MNIST, J = 20" or "MNIST, N_train = 1000, J = 3".</summary>
+    public static string PanelTitle(ExperimentResults results, int latentDimensions)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        string name = results.Dataset.Split(':', 2)[0].Trim();
+        return results.Experiment == "figure3" && results.Settings.TryGetValue("train_images", out var n)
+            ? $"{name}, N_train = {n}, J = {latentDimensions}"
+            : $"{name}, J = {latentDimensions}";
     }
 
     /// <summary>The vertical axis's range when a curve's first evaluation lies far below everything else (Monte Carlo

@@ -277,6 +277,47 @@ public class ExperimentRunsTests
 public class LearningCurvePlotTests
 {
     [Fact]
+    public void PlotDrawsTheCommittedFigure2ResultsAsTheRowsOfThePapersFigure()
+    {
+        // The paper's Figure 2: MNIST's five panels above Frey Face's four, from the records committed in docs/results.
+        string mnist = Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", "figure2-mnist", "results.json");
+        string frey = Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", "figure2-frey-face", "results.json");
+        string png = Path.Combine(TestEnvironment.NewTempDirectory(), "figure2.png");
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run("plot", mnist, frey, "--out", png);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("figure2 on MNIST, 5 panels; figure2 on Frey Face, 4 panels", output);
+        using var image = SkiaSharp.SKBitmap.Decode(png);
+        Assert.Equal((5 * 420, 2 * 420), (image.Width, image.Height));
+        // Every panel of each row has curves (coloured pixels); the place of Frey Face's missing fifth panel is blank.
+        bool Drawn(int column, int row)
+        {
+            for (int y = row * 420; y < (row + 1) * 420; y++)
+                for (int x = column * 420; x < (column + 1) * 420; x++)
+                    if (image.GetPixel(x, y) is var c && Math.Max(c.Red, Math.Max(c.Green, c.Blue)) - Math.Min(c.Red, Math.Min(c.Green, c.Blue)) > 100) return true;
+            return false;
+        }
+        Assert.All(Enumerable.Range(0, 5), i => Assert.True(Drawn(i, 0), $"MNIST panel {i}"));
+        Assert.All(Enumerable.Range(0, 4), i => Assert.True(Drawn(i, 1), $"Frey Face panel {i}"));
+        Assert.False(Drawn(4, 1));
+        Assert.Equal("Frey Face, J = 20", LearningCurvePlot.PanelTitle(ExperimentResults.Load(frey), 20));
+    }
+
+    [Fact]
+    public void PlotRefusesAMissingOrForeignFileNamingIt()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        string missing = Path.Combine(dir, "absent.json"), foreign = Path.Combine(dir, "other.json");
+        File.WriteAllText(foreign, "{\"name\": \"not results\"}");
+        foreach (var (file, expected) in new[] { (missing, "no such file"), (foreign, "not an experiment's results.json") })
+        {
+            var (code, _, err) = Vae.Tests.Cli.Vae.Run("plot", file, "--out", Path.Combine(dir, "f.png"));
+            Assert.Equal(VaeCommand.BadUsage, code);
+            Assert.Contains($"{file}: {expected}", err);
+            Assert.False(File.Exists(Path.Combine(dir, "f.png")));
+        }
+    }
+
+    [Fact]
     public void AFirstEvaluationFarBelowTheRestLeavesTheAxis()
     {
         // Monte Carlo EM at N = 50,000: -543.5 after its Adagrad warm-up, then -201 to -159; the others -147 to -122.

@@ -1,0 +1,31 @@
+using System.CommandLine;
+using Vae.Experiments;
+
+namespace Vae.Cli;
+
+/// <summary><c>vae plot RESULTS.json... [--out FILE]</c>: experiments' learning curves redrawn from their results.json,
+/// one row each, as the paper lays out Figure 2 (MNIST above Frey Face).</summary>
+static class PlotVerb
+{
+    static readonly Argument<string[]> Results = new("results") { Description = "results.json files, one row of panels each, top to bottom", Arity = ArgumentArity.OneOrMore };
+    static readonly Option<string> Out = Opt.Text("--out", "the PNG file (default: figure.png)", "FILE");
+
+    /// <summary><c>vae plot</c>.</summary>
+    public static Command Command(TextWriter stdout)
+    {
+        var command = new Command("plot", "Draw experiments' learning curves from their results.json files, one row each") { Results, Out };
+        command.SetAction(p =>
+        {
+            var files = p.GetValue(Results)!;
+            var rows = files.Select(ExperimentResults.Load).ToList();
+            foreach (var (file, row) in files.Zip(rows))
+                if (!row.Runs.Any(r => r.Series.Count > 0)) throw new InvalidDataException($"{file}: holds no evaluated runs to draw");
+            string output = new Arguments(p).Get(Out) ?? "figure.png";
+            if (!output.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {output}: expected a name ending in .png");
+            LearningCurvePlot.Save(rows, output);
+            stdout.WriteLine($"wrote {output}: {string.Join("; ", rows.Select(r => $"{r.Experiment} on {r.Dataset.Split(':', 2)[0]}, {r.Runs.Select(x => x.LatentDimensions).Distinct().Count()} panels"))}");
+            return VaeCommand.Ok;
+        });
+        return command;
+    }
+}
