@@ -18,10 +18,13 @@ static class PlotVerb
         {
             var files = p.GetValue(Results)!;
             var rows = files.Select(ExperimentResults.Load).ToList();
-            foreach (var (file, row) in files.Zip(rows))
-                if (!row.Runs.Any(r => r.Series.Count > 0)) throw new InvalidDataException($"{file}: holds no evaluated runs to draw");
             string output = new Arguments(p).Get(Out) ?? "figure.png";
             if (!output.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {output}: expected a name ending in .png");
+            foreach (var (file, row) in files.Zip(rows))
+            {
+                if (!LearningCurvePlot.Draws(row)) throw new InvalidDataException($"{file}: holds {row.Experiment} results; expected figure2's or figure3's learning curves");
+                if (!row.Runs.Any(r => r.Series.Count > 0)) throw new InvalidDataException($"{file}: holds no evaluated runs to draw");
+            }
             LearningCurvePlot.Save(rows, output);
             stdout.WriteLine($"wrote {output}: {string.Join("; ", rows.Select(r => $"{r.Experiment} on {r.Dataset.Split(':', 2)[0]}, {r.Runs.Select(x => x.LatentDimensions).Distinct().Count()} panels"))}");
             return VaeCommand.Ok;

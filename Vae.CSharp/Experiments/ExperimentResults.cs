@@ -82,29 +82,41 @@ public sealed record ExperimentResults(string Experiment, string Dataset, long B
         typeof(ExperimentResults).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
             .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+') is [_, var commit] ? commit : null;
 
+    // Reading insists on every field without a default and refuses nulls where the types have none.
     static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true,
     };
 
     /// <summary>The results as JSON (snake_case fields; a missing test value is "NaN").</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Reads results written by <see cref="Save"/>.</summary>
-    public static ExperimentResults FromJson(string json) =>
-        JsonSerializer.Deserialize<ExperimentResults>(json, Json) ?? throw new InvalidDataException("results: expected a JSON object");
+    /// <summary>Reads results written by <see cref="Save"/>; JSON of another shape is an <see cref="InvalidDataException"/>.</summary>
+    public static ExperimentResults FromJson(string json) => Parse(json, "results");
 
-    /// <summary>Reads the results.json at <paramref name="path"/>; a missing file or one that is not results JSON is an
-    /// error naming the file (<see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/>).</summary>
+    /// <summary>Reads the results.json at <paramref name="path"/>; a missing file or one that is not an experiment's
+    /// results is an error naming the file (<see cref="FileNotFoundException"/>, <see cref="InvalidDataException"/>).</summary>
     public static ExperimentResults Load(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a directory; expected an experiment's results.json");
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    static ExperimentResults Parse(string json, string source)
+    {
+        const string Expected = "not an experiment's results.json";
         ExperimentResults? results;
-        try { results = JsonSerializer.Deserialize<ExperimentResults>(File.ReadAllText(path), Json); }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not an experiment's results.json ({e.Message})", e); }
-        return results is { Experiment: not null, Dataset: not null, Runs: not null, Settings: not null }
-            ? results : throw new InvalidDataException($"{path}: not an experiment's results.json (expected the fields experiment, dataset, settings and runs)");
+        try { results = JsonSerializer.Deserialize<ExperimentResults>(json, Json); }
+        catch (JsonException e) { throw new InvalidDataException($"{source}: {Expected} ({e.Message})", e); }
+        if (results is null) throw new InvalidDataException($"{source}: {Expected} (expected a JSON object, found null)");
+        // Nullable annotations are not enforced on list elements: a null run or evaluation is refused here.
+        if (results.Runs.Any(r => r is null || r.Series.Any(e => e is null)))
+            throw new InvalidDataException($"{source}: {Expected} (a run or an evaluation of 'runs' is null)");
+        return results;
     }
 
     /// <summary>Writes the JSON to <paramref name="path"/> atomically.</summary>

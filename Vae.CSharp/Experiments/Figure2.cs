@@ -8,7 +8,7 @@ namespace Vae.Experiments;
 /// datapoint against training samples evaluated, one panel per latent size).</summary>
 public sealed record Figure2Options
 {
-    /// <summary>The data set's name in progress lines ("MNIST", "Frey Face"); titles take it from the data set's description.</summary>
+    /// <summary>The data set's name in titles and progress lines ("MNIST", "Frey Face"); results.json keeps it as <c>label</c>.</summary>
     public string DatasetLabel { get; init; } = "MNIST";
     /// <summary>The latent sizes, one panel each (the paper: 3, 5, 10, 20, 200 for MNIST; 2, 5, 10, 20 for Frey Face).</summary>
     public IReadOnlyList<int> LatentDimensions { get; init; } = [3, 5, 10, 20, 200];
@@ -126,6 +126,7 @@ public static class Figure2
         runs = [.. runs.OrderBy(r => options.LatentDimensions.ToList().IndexOf(r.LatentDimensions)).ThenBy(r => Algorithms.Select(a => a.Name()).ToList().IndexOf(r.Algorithm))];
         var settings = new Dictionary<string, string>
         {
+            ["label"] = options.DatasetLabel,
             ["hidden_units"] = options.HiddenUnits.ToString(CultureInfo.InvariantCulture),
             ["likelihood"] = options.Likelihood.ToString(),
             ["estimator"] = "B (AEVB)", ["batch"] = "100", ["step_size"] = options.StepSize?.ToString(CultureInfo.InvariantCulture) ?? $"chosen per run from {{{string.Join(", ", StepSizeSelection.PaperCandidates.Select(c => c.ToString(CultureInfo.InvariantCulture)))}}} by the training bound after {options.StepSizeTrialSamples} samples (section 5)",

@@ -25,7 +25,15 @@ public static class LearningCurvePlot
     public static void Save(IReadOnlyList<ExperimentResults> rows, string path, int panelWidth = 420, int panelHeight = 420)
     {
         ArgumentNullException.ThrowIfNull(rows);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(panelWidth, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(panelHeight, 1);
         if (rows.Count == 0) throw new ArgumentException("expected one or more results to draw", nameof(rows));
+        foreach (var row in rows)
+        {
+            ArgumentNullException.ThrowIfNull(row, nameof(rows));
+            if (!Draws(row)) throw new ArgumentException($"{row.Experiment}: expected the results of figure2 or figure3 (learning curves)", nameof(rows));
+        }
         ScriptNatives.EnsureSkia();
         var sizes = rows.Select(r => r.Runs.Select(run => run.LatentDimensions).Distinct().ToList()).ToList();
         using var surface = SKSurface.Create(new SKImageInfo(panelWidth * Math.Max(1, sizes.Max(s => s.Count)), panelHeight * rows.Count));
@@ -42,12 +50,16 @@ public static class LearningCurvePlot
         Vae.Core.Files.writeAtomically(path, png.ToArray());
     }
 
-    /// <summary>A panel's title: the data set's name (its description up to the colon) and J, and for Figure 3 the
-    /// training images, as "MNIST, J = 20" or "MNIST, N_train = 1000, J = 3".</summary>
+    /// <summary>Whether <paramref name="results"/> are learning curves this class draws: Figure 2's or Figure 3's.</summary>
+    public static bool Draws(ExperimentResults results) =>
+        results is { Experiment: "figure2" or "figure3" };
+
+    /// <summary>A panel's title: the data set's name (the results' <c>label</c> setting, else their data set's description
+    /// up to the colon) and J, and for Figure 3 the training images, as "MNIST, J = 20" or "MNIST, N_train = 1000, J = 3".</summary>
     public static string PanelTitle(ExperimentResults results, int latentDimensions)
     {
         ArgumentNullException.ThrowIfNull(results);
-        string name = results.Dataset.Split(':', 2)[0].Trim();
+        string name = results.Settings.TryGetValue("label", out var label) ? label : results.Dataset.Split(':', 2)[0].Trim();
         return results.Experiment == "figure3" && results.Settings.TryGetValue("train_images", out var n)
             ? $"{name}, N_train = {n}, J = {latentDimensions}"
             : $"{name}, J = {latentDimensions}";

@@ -288,10 +288,11 @@ public class LearningCurvePlotTests
         Assert.Contains("figure2 on MNIST, 5 panels; figure2 on Frey Face, 4 panels", output);
         using var image = SkiaSharp.SKBitmap.Decode(png);
         Assert.Equal((5 * 420, 2 * 420), (image.Width, image.Height));
-        // Every panel of each row has curves (coloured pixels); the place of Frey Face's missing fifth panel is blank.
+        // Every panel of each row has curves: coloured pixels in its plot area (above the legend, whose swatches are
+        // coloured too); the place of Frey Face's missing fifth panel is blank.
         bool Drawn(int column, int row)
         {
-            for (int y = row * 420; y < (row + 1) * 420; y++)
+            for (int y = row * 420; y < row * 420 + 250; y++)
                 for (int x = column * 420; x < (column + 1) * 420; x++)
                     if (image.GetPixel(x, y) is var c && Math.Max(c.Red, Math.Max(c.Green, c.Blue)) - Math.Min(c.Red, Math.Min(c.Green, c.Blue)) > 100) return true;
             return false;
@@ -299,22 +300,71 @@ public class LearningCurvePlotTests
         Assert.All(Enumerable.Range(0, 5), i => Assert.True(Drawn(i, 0), $"MNIST panel {i}"));
         Assert.All(Enumerable.Range(0, 4), i => Assert.True(Drawn(i, 1), $"Frey Face panel {i}"));
         Assert.False(Drawn(4, 1));
-        Assert.Equal("Frey Face, J = 20", LearningCurvePlot.PanelTitle(ExperimentResults.Load(frey), 20));
     }
 
     [Fact]
-    public void PlotRefusesAMissingOrForeignFileNamingIt()
+    public void PanelTitlesNameTheDataSetTheLatentSizeAndFigure3sTrainingImages()
     {
+        string results = Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results");
+        // Records written before results.json kept the label take the name from the data set's description.
+        Assert.Equal("Frey Face, J = 20", LearningCurvePlot.PanelTitle(ExperimentResults.Load(Path.Combine(results, "figure2-frey-face", "results.json")), 20));
+        Assert.Equal("MNIST, N_train = 1000, J = 3", LearningCurvePlot.PanelTitle(ExperimentResults.Load(Path.Combine(results, "figure3-ntrain1000.json")), 3));
+        var labelled = ExperimentResults.Load(Path.Combine(results, "figure2-mnist.json")) is var r
+            ? r with { Settings = new Dictionary<string, string>(r.Settings) { ["label"] = "Binarised MNIST" } } : null!;
+        Assert.Equal("Binarised MNIST, J = 5", LearningCurvePlot.PanelTitle(labelled, 5));
+    }
+
+    [Fact]
+    public void EveryCommittedResultsFileLoads()
+    {
+        var files = Directory.GetFiles(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results"), "*.json", SearchOption.AllDirectories)
+            .Where(f => Path.GetFileName(f) == "results.json" || Path.GetDirectoryName(f)!.EndsWith("results", StringComparison.Ordinal)).ToList();
+        Assert.True(files.Count >= 7, string.Join(", ", files));
+        Assert.All(files, f => Assert.NotEmpty(ExperimentResults.Load(f).Runs));
+    }
+
+    [Theory]
+    [InlineData(null, "no such file")]
+    [InlineData("", "not an experiment's results.json")]
+    [InlineData("{\"name\": \"not results\"}", "not an experiment's results.json")]
+    [InlineData("null", "not an experiment's results.json (expected a JSON object, found null)")]
+    [InlineData("{\"experiment\": \"sweep\", \"settings\": \"seeds 0-7\"}", "not an experiment's results.json")]
+    [InlineData(Figure2Json + "[{}]}", "not an experiment's results.json")]
+    [InlineData(Figure2Json + "[null]}", "not an experiment's results.json (a run or an evaluation of 'runs' is null)")]
+    [InlineData(Figure2Json + "[{\"algorithm\": \"aevb\", \"latent_dimensions\": 2, \"directory\": \"d\", \"skipped\": false, \"series\": [null]}]}", "not an experiment's results.json (a run or an evaluation of 'runs' is null)")]
+    [InlineData(Figure2Json + "[]}", "holds no evaluated runs to draw")]
+    public void PlotRefusesAFileThatIsNotFigureResultsNamingIt(string? content, string expected)
+    {
+        string dir = TestEnvironment.NewTempDirectory(), file = Path.Combine(dir, "results.json"), png = Path.Combine(dir, "f.png");
+        if (content is not null) File.WriteAllText(file, content);
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run("plot", file, "--out", png);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains($"{file}: {expected}", err);
+        Assert.Single(err.Trim().Split('\n'));
+        Assert.False(File.Exists(png));
+    }
+
+    const string Figure2Json = "{\"experiment\": \"figure2\", \"dataset\": \"MNIST: x\", \"budget\": 1, \"seed\": 0, \"settings\": {}, \"measure\": \"m\", \"wall_seconds\": 1, "
+        + "\"machine\": {\"processors\": 2, \"cpu\": \"c\", \"operating_system\": \"o\", \"framework\": \"f\", \"lib_torch\": \"l\", \"torch_threads\": 1}, \"runs\": ";
+
+    [Fact]
+    public void PlotRefusesOtherExperimentsADirectoryAndANameThatIsNotPng()
+    {
+        string results = Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results");
         string dir = TestEnvironment.NewTempDirectory();
-        string missing = Path.Combine(dir, "absent.json"), foreign = Path.Combine(dir, "other.json");
-        File.WriteAllText(foreign, "{\"name\": \"not results\"}");
-        foreach (var (file, expected) in new[] { (missing, "no such file"), (foreign, "not an experiment's results.json") })
+        string manifolds = Path.Combine(results, "manifolds.json"), figure = Path.Combine(results, "figure2-mnist.json");
+        foreach (var (args, expected) in new[]
         {
-            var (code, _, err) = Vae.Tests.Cli.Vae.Run("plot", file, "--out", Path.Combine(dir, "f.png"));
+            (new[] { "plot", manifolds, "--out", Path.Combine(dir, "f.png") }, $"{manifolds}: holds manifolds results; expected figure2's or figure3's learning curves"),
+            (new[] { "plot", dir, "--out", Path.Combine(dir, "f.png") }, $"{dir}: is a directory"),
+            (new[] { "plot", figure, "--out", Path.Combine(dir, "f.jpg") }, "--out: " + Path.Combine(dir, "f.jpg") + ": expected a name ending in .png"),
+        })
+        {
+            var (code, _, err) = Vae.Tests.Cli.Vae.Run(args);
             Assert.Equal(VaeCommand.BadUsage, code);
-            Assert.Contains($"{file}: {expected}", err);
-            Assert.False(File.Exists(Path.Combine(dir, "f.png")));
+            Assert.Contains(expected, err);
         }
+        Assert.Empty(Directory.GetFiles(dir));
     }
 
     [Fact]
