@@ -23,13 +23,14 @@ static class ReproduceVerb
     static readonly Option<long> Points = Opt.Integer("--points", "Appendix D's estimate on the first N training and test images", new Figure3Options().Points, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
     static readonly Option<long> EndPoints = Opt.Integer("--end-points", "each finished run's end point: Appendix D's estimate on the first N training and test images, in its end-point.json (the paper: 1000; 0: none)", 0, 0, 60_000);
+    static readonly Option<long> Figure2EndPointK = Opt.Integer("--end-point-k", "each finished run's end point, in its end-point.json: the lower bound on every training and test image and the importance-weighted estimate with K samples on every test image (RESULTS.md: 5000; 0: none)", 0, 0, 1_000_000);
     static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it, for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
 
     /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         var figure2 = new Command("figure2", "Figure 2: AEVB against wake-sleep by the lower bound, per latent size, on MNIST or Frey Face");
-        foreach (var o in (Option[])[Dataset, Latent, Budget, Algorithms, StepSize, TrainEval, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
+        foreach (var o in (Option[])[Dataset, Latent, Budget, Algorithms, StepSize, TrainEval, Figure2EndPointK, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
             figure2.Add(o);
         figure2.SetAction(p => Figure2Run(new Arguments(p), stdout, stderr, cancel));
         var figure3 = new Command("figure3", "Figure 3: AEVB, wake-sleep and Monte Carlo EM by Appendix D's marginal likelihood, J = 3, on the first N MNIST images");
@@ -57,6 +58,7 @@ static class ReproduceVerb
             OutputDirectory = a.Get(Out) ?? preset.OutputDirectory,
             Algorithms = ChosenAlgorithms(a, Figure2.Algorithms),
             StepSize = a.Has(StepSize) ? a.StepSize(StepSize) : preset.StepSize,
+            EndPoint = a.Get(Figure2EndPointK) is > 0 and var k ? Figure2Options.PaperEndPoint((int)k) : null,
         };
         var executor = new ExecutorVerb(a, "reproduce", "figure2");
         if (executor.Handles(Figure2.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;

@@ -10,8 +10,18 @@ public sealed record EndPointOptions
     /// <summary>The estimators, at most one per method. Those that need a trained encoder (the bound and the
     /// importance-weighted estimate) are skipped for Monte Carlo EM, which trains none.</summary>
     public IReadOnlyList<MarginalLikelihoodOptions> Estimators { get; init; } = [];
+    /// <summary>Estimators applied to the test images only (an estimate too slow for the whole training set, such as
+    /// the importance-weighted one with K = 5000 beside Figure 2's bounds); at most one per method over both lists.</summary>
+    public IReadOnlyList<MarginalLikelihoodOptions> TestEstimators { get; init; } = [];
     /// <summary>The first N training and test images; 0: all of them.</summary>
     public int Points { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the setting that is out of range.</summary>
+    internal void Validate(string parameter)
+    {
+        if (Points < 0) throw new ArgumentOutOfRangeException(parameter, Points, "end-point points: expected 0 (all) or more");
+        foreach (var o in Estimators.Concat(TestEstimators)) _ = new MarginalLikelihoodEstimator(o); // validates
+    }
 }
 
 /// <summary>End-point estimates: a model's log-likelihood estimates on training and test images as one record, the
@@ -26,24 +36,29 @@ public static class EndPoint
         _ => "hmc_marginal",
     };
 
-    /// <summary>Each estimator on <paramref name="train"/> and <paramref name="test"/>: the fields <c>train_points</c>,
-    /// <c>test_points</c>, and per estimator <c>train_{key}</c>, <c>test_{key}</c> and its settings (<c>k</c>;
-    /// <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>).</summary>
+    /// <summary>Each estimator on <paramref name="train"/> and <paramref name="test"/>, and each of
+    /// <paramref name="testEstimators"/> on <paramref name="test"/> alone: the fields <c>train_points</c>,
+    /// <c>test_points</c>, and per estimator <c>train_{key}</c> (not for a test-only one), <c>test_{key}</c> and its
+    /// settings (<c>k</c>; <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>).</summary>
     public static Dictionary<string, object> Estimate(VariationalAutoEncoder model, ImageData train, ImageData test,
-                                                      IEnumerable<MarginalLikelihoodOptions> estimators, CancellationToken cancellationToken = default)
+                                                      IEnumerable<MarginalLikelihoodOptions> estimators, CancellationToken cancellationToken = default,
+                                                      IEnumerable<MarginalLikelihoodOptions>? testEstimators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(estimators);
         var fields = new Dictionary<string, object> { ["train_points"] = train.Count, ["test_points"] = test.Count };
-        foreach (var o in estimators)
+        foreach (var (o, both) in estimators.Select(o => (o, true)).Concat((testEstimators ?? []).Select(o => (o, false))))
         {
             string key = Key(o.Method);
-            if (fields.ContainsKey("train_" + key)) throw new ArgumentException($"estimators: {key} twice; expected at most one per method", nameof(estimators));
+            if (fields.ContainsKey("test_" + key)) throw new ArgumentException($"estimators: {key} twice; expected at most one per method", nameof(estimators));
             var estimator = new MarginalLikelihoodEstimator(o);
-            cancellationToken.ThrowIfCancellationRequested();
-            fields["train_" + key] = estimator.Estimate(model, train);
+            if (both)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                fields["train_" + key] = estimator.Estimate(model, train);
+            }
             cancellationToken.ThrowIfCancellationRequested();
             fields["test_" + key] = estimator.Estimate(model, test);
             if (o.Method == MarginalLikelihoodMethod.ImportanceWeighted) fields["k"] = o.ImportanceSamples;
@@ -64,12 +79,14 @@ public static class EndPoint
         ArgumentNullException.ThrowIfNull(options);
         string path = Path.Combine(directory, ExperimentRuns.EndPointFileName);
         string checkpoint = Trainer.CheckpointIn(directory);
-        if (options.Estimators.Count == 0 || File.Exists(path) || !File.Exists(checkpoint)) return false;
-        var estimators = options.Estimators.Where(e => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal).ToList();
-        if (estimators.Count == 0) return false;
+        if (File.Exists(path) || !File.Exists(checkpoint)) return false;
+        bool Applies(MarginalLikelihoodOptions e) => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal;
+        var estimators = options.Estimators.Where(Applies).ToList();
+        var testEstimators = options.TestEstimators.Where(Applies).ToList();
+        if (estimators.Count + testEstimators.Count == 0) return false;
         ImageData First(ImageData x) => options.Points > 0 ? x.First(options.Points) : x;
         using var model = VariationalAutoEncoder.Load(checkpoint);
-        var fields = Estimate(model, First(data.Train), First(data.Test), estimators, cancellationToken);
+        var fields = Estimate(model, First(data.Train), First(data.Test), estimators, cancellationToken, testEstimators);
         fields["checkpoint"] = checkpoint;
         fields["dataset"] = data.Description;
         Vae.Core.Files.writeAtomically(path, JsonSerializer.SerializeToUtf8Bytes(fields));

@@ -28,10 +28,22 @@ public sealed record Figure2Options
     public long StepSizeTrialSamples { get; init; } = StepSizeSelection.DefaultTrialSamples;
     /// <summary>The algorithms to run, a subset of <see cref="Figure2.Algorithms"/> (all by default).</summary>
     public IReadOnlyList<TrainingAlgorithm> Algorithms { get; init; } = Figure2.Algorithms;
+    /// <summary>Estimates of each finished run's model, kept in its <c>end-point.json</c> (RESULTS.md's tables: see
+    /// <see cref="PaperEndPoint"/>). None by default.</summary>
+    public EndPointOptions? EndPoint { get; init; }
     /// <summary>The seed of every run.</summary>
     public long Seed { get; init; }
     /// <summary>The directory holding one run directory per (J, algorithm), results.json and the figure.</summary>
     public string OutputDirectory { get; init; } = Path.Combine("runs", "figure2-mnist");
+
+    /// <summary>The end points beside the paper's: the lower bound on every training and test image, and the
+    /// importance-weighted estimate of log p(x) with <paramref name="importanceSamples"/> draws (Burda et al.'s K = 5000)
+    /// on every test image.</summary>
+    public static EndPointOptions PaperEndPoint(int importanceSamples = 5000) => new()
+    {
+        Estimators = [new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.Elbo }],
+        TestEstimators = [new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = importanceSamples }],
+    };
 
     /// <summary>The paper's MNIST panels and model.</summary>
     public static Figure2Options Mnist => new();
@@ -104,6 +116,7 @@ public static class Figure2
         if (options.Budget < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Budget, "budget: expected at least 1 training sample");
         if (options.Algorithms.Count == 0 || options.Algorithms.Any(a => !Algorithms.Contains(a)))
             throw new ArgumentOutOfRangeException(nameof(options), $"algorithms: expected one or more of {string.Join(", ", Algorithms.Select(a => a.Name()))}");
+        options.EndPoint?.Validate(nameof(options));
     }
 
     static IReadOnlyList<long> Points(Figure2Options options) =>
@@ -118,7 +131,7 @@ public static class Figure2
                 new AevbOptions { StepSize = options.StepSize ?? 0.02, Seed = options.Seed }, data.Description,
                 options.StepSize is null ? new StepSizeSearch(data.Train, options.StepSizeTrialSamples, options.TrainEvaluationLimit ?? data.Train.Count, dir, cancellationToken) : null),
             data, new TrainingOptions { TotalSamples = options.Budget, EvaluateAt = Points(options), TrainEvaluationLimit = options.TrainEvaluationLimit },
-            options.DatasetLabel, log, progress, cancellationToken);
+            options.DatasetLabel, log, progress, cancellationToken, options.EndPoint);
 
     /// <summary>Writes results.json and (unless cancelled) the figure of <paramref name="runs"/>, in the figure's order.</summary>
     static ExperimentResults Save(DataSet data, Figure2Options options, IReadOnlyList<ExperimentRun> runs, bool cancelled, IReadOnlyList<string> unfinished, double seconds)

@@ -101,11 +101,7 @@ public static class Figure3
         if (options.Evaluations < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Evaluations, "evaluations: expected at least 1");
         if (options.Points < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Points, "points: expected at least 1");
         _ = new MarginalLikelihoodEstimator(options.Estimator); // validates
-        if (options.EndPoint is { } e)
-        {
-            if (e.Points < 0) throw new ArgumentOutOfRangeException(nameof(options), e.Points, "end-point points: expected 0 (all) or more");
-            foreach (var o in e.Estimators) _ = new MarginalLikelihoodEstimator(o);
-        }
+        options.EndPoint?.Validate(nameof(options));
     }
 
     static long[] Points(Figure3Options options) => [.. Enumerable.Range(1, options.Evaluations).Select(k => options.Budget * k / options.Evaluations)];

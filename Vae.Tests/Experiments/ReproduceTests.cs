@@ -92,6 +92,37 @@ public class ReproduceFigure2Tests
     }
 
     [Fact]
+    public void EndPointKEstimatesEachFinishedRunOnceOnEveryTrainingAndTestImage()
+    {
+        // RESULTS.md's end points: the bound on the whole training and test sets, and the importance-weighted estimate
+        // on the test set only, written when a run reaches its budget.
+        string dir = TestEnvironment.NewTempDirectory();
+        string[] args = [.. Small, "--budget", "400", "--end-point-k", "7", "--out", dir];
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run(args);
+        Assert.True(code == VaeCommand.Ok, err);
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        foreach (var run in results.Runs)
+        {
+            var e = run.EndPoint ?? throw new Xunit.Sdk.XunitException($"{run.Algorithm}: no end point in results.json");
+            Assert.Equal((50_000, 10_000, 7), (e["train_points"].GetInt32(), e["test_points"].GetInt32(), e["k"].GetInt32()));
+            Assert.False(e.ContainsKey("train_iwae"));
+            double trainBound = e["train_elbo"].GetDouble(), testBound = e["test_elbo"].GetDouble(), iwae = e["test_iwae"].GetDouble();
+            // The test bound is the curve's last point up to the noise draw; K = 7 importance samples lie above the bound.
+            Assert.InRange(testBound, run.Series[^1].TestBound - 1, run.Series[^1].TestBound + 1);
+            Assert.True(double.IsFinite(trainBound), $"{run.Algorithm}: train bound {trainBound}");
+            Assert.True(iwae > testBound, $"{run.Algorithm}: IWAE {iwae} <= bound {testBound}");
+        }
+        Assert.Equal(2, output.Split("end point:").Length - 1);
+        // Finished runs keep theirs: a second invocation estimates nothing again.
+        string[] files = [.. results.Runs.Select(r => Path.Combine(r.Directory, ExperimentRuns.EndPointFileName))];
+        var before = files.Select(File.ReadAllBytes).ToList();
+        var again = Vae.Tests.Cli.Vae.Run(args);
+        Assert.True(again.Code == VaeCommand.Ok, again.Err);
+        Assert.DoesNotContain("end point:", again.Out);
+        Assert.Equal(before, files.Select(File.ReadAllBytes));
+    }
+
+    [Fact]
     public void ARunDirectoryHoldingOnlyAFinishedRecordIsFinishedAndAShortOneIsRefused()
     {
         string dir = TestEnvironment.NewTempDirectory();
