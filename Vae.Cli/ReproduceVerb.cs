@@ -23,7 +23,7 @@ static class ReproduceVerb
     static readonly Option<long> Points = Opt.Integer("--points", "Appendix D's estimate on the first N training and test images", new Figure3Options().Points, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
     static readonly Option<long> EndPoints = Opt.Integer("--end-points", "each finished run's end point: Appendix D's estimate on the first N training and test images, in its end-point.json (the paper: 1000; 0: none)", 0, 0, 60_000);
-    static readonly Option<long> Figure2EndPointK = Opt.Integer("--end-point-k", "each finished run's end point, in its end-point.json: the lower bound on every training and test image and the importance-weighted estimate with K samples on every test image (RESULTS.md: 5000; 0: none)", 0, 0, 1_000_000);
+    static readonly Option<long> Figure2EndPointK = Opt.Integer("--end-point-k", "each finished run's end point, in its end-point.json (seed 0, as vae evaluate): the lower bound on every training and test image and the importance-weighted estimate with K samples on every test image (RESULTS.md: 5000; 0: none)", 0, 0, 1_000_000);
     static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it, for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
 
     /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
@@ -82,6 +82,7 @@ static class ReproduceVerb
         int threads = a.Threads(stderr);
         var estimator = defaults.Estimator with { BurnIn = (int)a.Get(BurnIn) };
         int endPoints = (int)a.Get(EndPoints);
+        if (endPoints == 0 && a.Has(EndPointK)) throw new UsageException("reproduce figure3: --end-point-k: applies with --end-points N");
         var options = defaults with
         {
             Budget = a.Get(Figure3Budget),

@@ -21,6 +21,8 @@ public sealed record EndPointOptions
     {
         if (Points < 0) throw new ArgumentOutOfRangeException(parameter, Points, "end-point points: expected 0 (all) or more");
         foreach (var o in Estimators.Concat(TestEstimators)) _ = new MarginalLikelihoodEstimator(o); // validates
+        if (Estimators.Concat(TestEstimators).GroupBy(o => o.Method).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new ArgumentException($"end-point estimators: {EndPoint.Key(twice.Key)} twice; expected at most one per method", parameter);
     }
 }
 
@@ -57,10 +59,9 @@ public static class EndPoint
             if (both)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                fields["train_" + key] = estimator.Estimate(model, train);
+                fields["train_" + key] = estimator.Estimate(model, train, cancellationToken);
             }
-            cancellationToken.ThrowIfCancellationRequested();
-            fields["test_" + key] = estimator.Estimate(model, test);
+            fields["test_" + key] = estimator.Estimate(model, test, cancellationToken);
             if (o.Method == MarginalLikelihoodMethod.ImportanceWeighted) fields["k"] = o.ImportanceSamples;
             if (o.Method == MarginalLikelihoodMethod.HmcMarginal)
             {
@@ -71,19 +72,19 @@ public static class EndPoint
     }
 
     /// <summary>Writes the end-point estimates of the finished run in <paramref name="directory"/> (its checkpoint, trained
-    /// by <paramref name="algorithm"/>) to its <c>end-point.json</c>, atomically, unless the file is there. Returns whether
-    /// it wrote one; a cancellation leaves no file.</summary>
+    /// by <paramref name="algorithm"/>) to its <c>end-point.json</c>, atomically, unless the file there already holds them.
+    /// Returns whether it wrote one; a cancellation, checked between slices of the data, leaves the file as it was.</summary>
     public static bool Ensure(string directory, TrainingAlgorithm algorithm, DataSet data, EndPointOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         string path = Path.Combine(directory, ExperimentRuns.EndPointFileName);
         string checkpoint = Trainer.CheckpointIn(directory);
-        if (File.Exists(path) || !File.Exists(checkpoint)) return false;
+        if (!File.Exists(checkpoint)) return false;
         bool Applies(MarginalLikelihoodOptions e) => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal;
         var estimators = options.Estimators.Where(Applies).ToList();
         var testEstimators = options.TestEstimators.Where(Applies).ToList();
-        if (estimators.Count + testEstimators.Count == 0) return false;
+        if (estimators.Count + testEstimators.Count == 0 || Holds(path, estimators, testEstimators)) return false;
         ImageData First(ImageData x) => options.Points > 0 ? x.First(options.Points) : x;
         using var model = VariationalAutoEncoder.Load(checkpoint);
         var fields = Estimate(model, First(data.Train), First(data.Test), estimators, cancellationToken, testEstimators);
@@ -91,5 +92,23 @@ public static class EndPoint
         fields["dataset"] = data.Description;
         Vae.Core.Files.writeAtomically(path, JsonSerializer.SerializeToUtf8Bytes(fields));
         return true;
+    }
+
+    /// <summary>Whether the end-point file at <paramref name="path"/> holds every field the estimators write (with the same
+    /// K): an end point made with other settings, or by <c>vae evaluate</c> with other fields, is made again.</summary>
+    static bool Holds(string path, IReadOnlyList<MarginalLikelihoodOptions> estimators, IReadOnlyList<MarginalLikelihoodOptions> testEstimators)
+    {
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var file = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = file.RootElement;
+            bool Has(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out _);
+            return estimators.All(o => Has("train_" + Key(o.Method)) && Has("test_" + Key(o.Method)))
+                && testEstimators.All(o => Has("test_" + Key(o.Method)))
+                && estimators.Concat(testEstimators).Where(o => o.Method == MarginalLikelihoodMethod.ImportanceWeighted)
+                             .All(o => root.TryGetProperty("k", out var k) && k.TryGetInt32(out int value) && value == o.ImportanceSamples);
+        }
+        catch (JsonException) { return false; }
     }
 }

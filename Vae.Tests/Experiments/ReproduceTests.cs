@@ -113,6 +113,14 @@ public class ReproduceFigure2Tests
             Assert.True(iwae > testBound, $"{run.Algorithm}: IWAE {iwae} <= bound {testBound}");
         }
         Assert.Equal(2, output.Split("end point:").Length - 1);
+        // The estimators and the seed of `vae evaluate --k 7` (its fields test_bound and test_iwae).
+        var (evaluated, json, evaluateErr) = Vae.Tests.Cli.Vae.Run("evaluate", "--checkpoint", results.Runs[0].Directory, "--k", "7", "--threads", "1", "--json");
+        Assert.True(evaluated == VaeCommand.Ok, evaluateErr);
+        using (var same = JsonDocument.Parse(json))
+        {
+            Assert.Equal(same.RootElement.GetProperty("test_bound").GetDouble(), results.Runs[0].EndPoint!["test_elbo"].GetDouble(), 1e-9);
+            Assert.Equal(same.RootElement.GetProperty("test_iwae").GetDouble(), results.Runs[0].EndPoint!["test_iwae"].GetDouble(), 1e-9);
+        }
         // Finished runs keep theirs: a second invocation estimates nothing again.
         string[] files = [.. results.Runs.Select(r => Path.Combine(r.Directory, ExperimentRuns.EndPointFileName))];
         var before = files.Select(File.ReadAllBytes).ToList();
@@ -120,6 +128,15 @@ public class ReproduceFigure2Tests
         Assert.True(again.Code == VaeCommand.Ok, again.Err);
         Assert.DoesNotContain("end point:", again.Out);
         Assert.Equal(before, files.Select(File.ReadAllBytes));
+        // One made with another K, or by `vae evaluate` without the training bound, is made again; so is one that a run
+        // finished before the option was given lacks.
+        File.WriteAllText(files[0], json);
+        File.Delete(files[1]);
+        var other = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "400", "--end-point-k", "9", "--out", dir]);
+        Assert.True(other.Code == VaeCommand.Ok, other.Err);
+        Assert.Equal(2, other.Out.Split("end point:").Length - 1);
+        var redone = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.All(redone.Runs, r => Assert.Equal((9, true), (r.EndPoint!["k"].GetInt32(), r.EndPoint.ContainsKey("train_elbo"))));
     }
 
     [Fact]
@@ -194,6 +211,15 @@ public class ReproduceFigure2Tests
 
 public class ReproduceFigure3AndManifoldsTests
 {
+    [Fact]
+    public void Figure3sEndPointKWithoutEndPointsIsRefused()
+    {
+        // --end-point-k sets the K of --end-points' importance-weighted estimate; alone it would do nothing.
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure3", "--end-point-k", "30", "--out", TestEnvironment.NewTempDirectory());
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Equal("vae: reproduce figure3: --end-point-k: applies with --end-points N", err.Trim());
+    }
+
     [Fact]
     public void Figure3ComparesTheThreeAlgorithmsByAppendixDAtEvenlySpacedPoints()
     {
