@@ -78,13 +78,11 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         ArgumentNullException.ThrowIfNull(data);
         cancellationToken.ThrowIfCancellationRequested();
         if (Options.Method == MarginalLikelihoodMethod.HmcMarginal) return Estimate(model, data);
-        if (data.Dimension != model.Core.Config.InputDim)
-            throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
         // A multiple of both estimators' batches (1000 and 100 images), so that every batch draws what it draws in one call.
         const int Slice = 1000;
         var g = Torch.generator(Options.Seed);
         using var scope = TorchSharp.torch.NewDisposeScope();
-        var all = data.ToTensor().to_type(model.Core.Config.DType);
+        var all = model.Data(data);
         double total = 0;
         for (int start = 0; start < data.Count; start += Slice)
         {

@@ -151,7 +151,7 @@ public sealed class VariationalAutoEncoder : IDisposable
         return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, q.Mean));
     }
 
-    Tensor Data(ImageData data)
+    internal Tensor Data(ImageData data)
     {
         if (data.Dimension != Core.Config.InputDim)
             throw new ArgumentException($"data: expected images of {Core.Config.InputDim} values, got {data.Dimension}", nameof(data));

@@ -26,7 +26,7 @@ static class PlotVerb
                 if (!row.Runs.Any(r => r.Series.Count > 0)) throw new InvalidDataException($"{file}: holds no evaluated runs to draw");
             }
             LearningCurvePlot.Save(rows, output);
-            stdout.WriteLine($"wrote {output}: {string.Join("; ", rows.Select(r => $"{r.Experiment} on {r.Dataset.Split(':', 2)[0]}, {r.Runs.Select(x => x.LatentDimensions).Distinct().Count()} panels"))}");
+            stdout.WriteLine($"wrote {output}: {string.Join("; ", rows.Select(r => $"{r.Experiment} on {LearningCurvePlot.DatasetName(r)}, {r.Runs.Select(x => x.LatentDimensions).Distinct().Count()} panels"))}");
             return VaeCommand.Ok;
         });
         return command;

@@ -54,12 +54,19 @@ public static class LearningCurvePlot
     public static bool Draws(ExperimentResults results) =>
         results is { Experiment: "figure2" or "figure3" };
 
-    /// <summary>A panel's title: the data set's name (the results' <c>label</c> setting, else their data set's description
-    /// up to the colon) and J, and for Figure 3 the training images, as "MNIST, J = 20" or "MNIST, N_train = 1000, J = 3".</summary>
-    public static string PanelTitle(ExperimentResults results, int latentDimensions)
+    /// <summary>The data set's name in titles: the results' <c>label</c> setting, else their data set's description up to
+    /// the colon ("MNIST", "Frey Face").</summary>
+    public static string DatasetName(ExperimentResults results)
     {
         ArgumentNullException.ThrowIfNull(results);
-        string name = results.Settings.TryGetValue("label", out var label) ? label : results.Dataset.Split(':', 2)[0].Trim();
+        return results.Settings.TryGetValue("label", out var label) ? label : results.Dataset.Split(':', 2)[0].Trim();
+    }
+
+    /// <summary>A panel's title: the data set's name (<see cref="DatasetName"/>) and J, and for Figure 3 the training
+    /// images, as "MNIST, J = 20" or "MNIST, N_train = 1000, J = 3".</summary>
+    public static string PanelTitle(ExperimentResults results, int latentDimensions)
+    {
+        string name = DatasetName(results);
         return results.Experiment == "figure3" && results.Settings.TryGetValue("train_images", out var n)
             ? $"{name}, N_train = {n}, J = {latentDimensions}"
             : $"{name}, J = {latentDimensions}";
