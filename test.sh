@@ -45,6 +45,18 @@ ef=$(echo "$summary" | cut -d' ' -f3)
 [ -n "$ep" ] || { ep=0; ef=1; }
 failed=$(( xf + ef ))
 [ "$xunit_code" -eq 0 ] && [ "$expecto_code" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+# The failed xunit tests again, with the first lines of their messages, where the end of the log is read.
+if [ "${xf:-0}" -gt 0 ] && command -v python3 >/dev/null; then
+  python3 - "$results/xunit.trx" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult[@outcome='Failed']", ns):
+    message = r.findtext(".//t:ErrorInfo/t:Message", "", ns).strip().splitlines()
+    print("failed:", r.get("testName"))
+    for line in message[:6]:
+        print("    " + line)
+PY
+fi
 echo "xunit: $xp passed, $xf failed; expecto: $ep passed, $ef failed"
 echo "$(( xp + ep )) passed, $failed failed"
 [ "$failed" -eq 0 ]
