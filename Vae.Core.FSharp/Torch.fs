@@ -72,6 +72,28 @@ module Torch =
         use s = scalar value
         torch.full(shape, s, dtype = dtype)
 
+    /// libtorch computes exp, log, sqrt, tanh and twelve more functions of contiguous float tensors with MKL's vector
+    /// functions, each of which chooses its kernel at its own first call. Two intra-op threads making that first call
+    /// at once can give one of them a low-accuracy kernel for that call (the oneMKL 2024.2 that libtorch 2.10 links;
+    /// PERFORMANCE.md, "Deterministic"). This makes each first call, float32 and float64, on one element.
+    let private vectorFunctions =
+        lazy (
+            ensureLoaded ()
+            use _ = torch.NewDisposeScope()
+            use _ = torch.no_grad ()
+            for dtype in [ torch.float32; torch.float64 ] do
+                let x = filled [| 1L |] 0.5 dtype
+                for f in [ (fun (t: Tensor) -> t.acos()); (fun t -> t.asin()); (fun t -> t.atan()); (fun t -> t.cos()); (fun t -> t.erf())
+                           (fun t -> t.erfinv()); (fun t -> t.erfc()); (fun t -> t.exp()); (fun t -> t.log()); (fun t -> t.log10())
+                           (fun t -> t.log2()); (fun t -> t.sin()); (fun t -> t.sqrt()); (fun t -> t.tan()); (fun t -> t.tanh())
+                           (fun t -> t.trunc()) ] do
+                    f x |> ignore)
+
+    /// Makes MKL's vector functions choose their kernels now, once per process, on one thread (see vectorFunctions).
+    /// Training, evaluation, encoding and decoding call it before their first operation; after NativeTuning, which
+    /// must precede MKL's first calls.
+    let resolveVectorFunctions () = vectorFunctions.Force()
+
     /// The number of threads libtorch currently uses.
     let threads () = torch.get_num_threads ()
 

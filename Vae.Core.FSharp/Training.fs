@@ -168,6 +168,7 @@ module TrainingRun =
     /// and the minibatch bound after each step. A non-finite bound raises NonFiniteBoundException and
     /// leaves the parameters of the last good step.
     let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
+        Torch.resolveVectorFunctions ()
         let mutable run = r
         // The hand-derived steps (same draws, same trajectory) need their scratch for as long as this call trains.
         let workspace = if fused r.Settings r.State then Some(FusedAevb.workspace r.Settings.Learner r.Settings.Model) else None

@@ -175,7 +175,9 @@ module VaeModel =
         m.ParameterVector.Dispose()
 
     /// q_phi(z|x): the encoder's Gaussian for data x.
-    let encode (m: VaeModel) (x: Tensor) : Distributions.DiagonalGaussian = GaussianMlp.apply false m.Encoder x
+    let encode (m: VaeModel) (x: Tensor) : Distributions.DiagonalGaussian =
+        Torch.resolveVectorFunctions ()
+        GaussianMlp.apply false m.Encoder x
 
     /// The Gaussian p(x|z) of a Gaussian decoder (MLP or linear) for latent points z.
     let private gaussianOf (m: VaeModel) (z: Tensor) : Distributions.DiagonalGaussian =
@@ -192,6 +194,7 @@ module VaeModel =
 
     /// The decoder's mean E[x|z] (Bernoulli probabilities or Gaussian means).
     let decodeMean (m: VaeModel) (z: Tensor) : Tensor =
+        Torch.resolveVectorFunctions ()
         match m.Decoder with
         | BernoulliDecoder p -> (BernoulliMlp.logits p z).sigmoid()
         | GaussianDecoder _ | LinearGaussianDecoder _ -> (gaussianOf m z).Mean

@@ -1,4 +1,3 @@
-using TorchSharp;
 using System.Diagnostics;
 using System.Text.Json;
 using Vae.Cli;
@@ -270,46 +269,24 @@ public class TrainCommandTests
     [Theory]
     [InlineData("float32")]
     [InlineData("bfloat16")]
-    public async Task TrainingsOnTwoThreadsAgreeBitForBitOrToRounding(string precision)
+    public async Task TrainingsOnTwoThreadsWriteIdenticalCheckpoints(string precision)
     {
         // Processes of their own: libtorch's thread pools are set up for two threads from the start, as `vae train` does.
-        // About one two-thread process in 25 computes its first step's forward pass differently at the level of
-        // rounding (PERFORMANCE.md, "Deterministic"; one thread: bit for bit); a split that dropped or repeated work
-        // would differ by far more than that.
+        // Several short ones: without Torch.resolveVectorFunctions about one process in 25 computed its first step
+        // otherwise (PERFORMANCE.md, "Deterministic").
         string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
-        async Task<string> Train()
+        async Task<byte[]> Train()
         {
             string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
             var (code, _, errors) = await TestEnvironment.RunProcessAsync("dotnet",
-                ["exec", cli, "train", "--ntrain", "2000", "--samples", "20000", "--eval-every", "10000", "--precision", precision, "--threads", "2", "--out", dir],
+                ["exec", cli, "train", "--ntrain", "2000", "--samples", "2000", "--eval-every", "1000", "--precision", precision, "--threads", "2", "--out", dir],
                 TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "2" });
             Assert.True(code == VaeCommand.Ok, errors);
             Assert.Contains("threads = 2", File.ReadAllText(Path.Combine(dir, "options.txt")));
-            return dir;
+            return File.ReadAllBytes(Path.Combine(dir, Trainer.CheckpointFileName));
         }
-        string first = await Train();
-        for (int i = 1; i < 3; i++)
-        {
-            string other = await Train();
-            string a = Path.Combine(first, Trainer.CheckpointFileName), b = Path.Combine(other, Trainer.CheckpointFileName);
-            if (File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b))) continue;
-            var x = global::Vae.Core.Checkpoint.load(a);
-            var y = global::Vae.Core.Checkpoint.load(b);
-            Assert.Equal(x.Tensors.Select(t => t.Item1), y.Tensors.Select(t => t.Item1));
-            foreach (var ((name, s), (_, t)) in x.Tensors.Zip(y.Tensors))
-            {
-                Assert.Equal(s.shape, t.shape);
-                if (name.StartsWith("adagrad/", StringComparison.Ordinal)) continue; // sums of squared gradients: compared through the parameters they scale
-                if (!s.is_floating_point()) { Assert.True(s.equal(t).item<bool>(), $"{name} differs"); continue; } // the generator's state: the same draws
-                double gap = (s.to_type(torch.float64) - t.to_type(torch.float64)).abs().max().item<double>();
-                Assert.True(gap < 1e-3, $"{name}: parameters {gap:E2} apart");
-            }
-            foreach (var (e, f) in Curve(first).Zip(Curve(other)))
-            {
-                Assert.Equal(e.Item1, f.Item1);
-                Assert.InRange(Math.Abs(e.Item2 - f.Item2) + Math.Abs(e.Item3 - f.Item3), 0.0, 1e-3);
-            }
-        }
+        byte[] first = await Train();
+        for (int i = 1; i < 5; i++) Assert.Equal(first, await Train());
     }
 
     [Theory]
