@@ -90,8 +90,8 @@ module Torch =
                     f x |> ignore)
 
     /// Makes MKL's vector functions choose their kernels now, once per process, on one thread (see vectorFunctions).
-    /// Training, evaluation, encoding and decoding call it before their first operation; after NativeTuning, which
-    /// must precede MKL's first calls.
+    /// VaeModel.encode and decodeMean (which every evaluation passes through first) and TrainingRun.fit call it, after
+    /// NativeTuning, which must precede MKL's first calls.
     let resolveVectorFunctions () = vectorFunctions.Force()
 
     /// The number of threads libtorch currently uses.

@@ -8,7 +8,6 @@ module Evaluation =
 
     /// Mean per-datapoint lower bound (estimator B with L = 1, or A) over data [N; D], in batches.
     let bound (kind: EstimatorKind) (m: VaeModel) (data: Tensor) (batch: int) (g: torch.Generator) : float =
-        Torch.resolveVectorFunctions ()
         use _ = torch.no_grad ()
         let n = data.shape.[0]
         let mutable total = 0.0
@@ -28,7 +27,6 @@ module Evaluation =
     /// Mean per-datapoint K-sample importance-weighted estimate of log p(x) over data [N; D]; with mixedPrecision the
     /// decoder's output multiply takes bfloat16 operands (ImportanceWeighted.logJointMixedPrecision; Bernoulli decoders).
     let importanceWeightedIn (mixedPrecision: bool) (m: VaeModel) (data: Tensor) (k: int) (batch: int) (g: torch.Generator) : float =
-        Torch.resolveVectorFunctions ()
         use _ = torch.no_grad ()
         let estimate = if mixedPrecision then ImportanceWeighted.boundMixedPrecision else ImportanceWeighted.bound
         let n = data.shape.[0]

@@ -211,7 +211,6 @@ module MarginalLikelihood =
     /// [N; D], in batches of up to 100 datapoints. Chains start at startingPoints (c.StartCandidates > 0) or, as in
     /// the paper's code, at one draw from the prior N(0, I).
     let ofModel (c: MarginalLikelihoodConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : float =
-        Torch.resolveVectorFunctions ()
         let n = data.shape.[0]
         let mutable total = 0.0
         for start in 0L .. 100L .. n - 1L do
