@@ -100,7 +100,7 @@ static class Opt
 /// <summary>The options shared by several verbs, declared once.</summary>
 static class Common
 {
-    public static readonly Option<long?> Threads = Opt.OptionalInteger("--threads", "libtorch threads (default: the logical processors; 1 for the tasks of an executor)", 1, 1024);
+    public static readonly Option<long?> Threads = Opt.OptionalInteger("--threads", "libtorch threads (default: OMP_NUM_THREADS where set, else the logical processors; 1 for the tasks of an executor)", 1, 1024);
     public static readonly Option<long> Seed = Opt.Integer("--seed", "the seed of every random draw", 0, 0);
     public static readonly Option<string> Cache = Opt.Text("--cache", "the data cache (default: $VAE_DATA or ~/.cache/vae)", "DIR");
     public static readonly Option<string> FreyFace = Opt.Text("--frey-face", "a local frey_rawface.mat to use instead of downloading (or $VAE_FREY_FACE)", "FILE");
@@ -137,14 +137,25 @@ sealed class Arguments(ParseResult result)
             .SelectMany(o => o.Tokens.Select(t => t.Value).Prepend(o.Option.Name))];
     }
 
-    /// <summary>--threads T (default: the logical processors), applied to libtorch; above the logical processors it warns,
-    /// since libtorch's threads then share cores and run slower.</summary>
+    /// <summary>--threads T (default: OMP_NUM_THREADS where set, as libtorch and PyTorch default to it, else the logical
+    /// processors), applied to libtorch; above the logical processors it warns, since libtorch's threads then share cores
+    /// and run slower.</summary>
     public int Threads(TextWriter stderr)
     {
-        int threads = (int)(Get(Common.Threads) ?? Environment.ProcessorCount);
+        int threads = (int)(Get(Common.Threads) ?? OpenMpThreads() ?? Environment.ProcessorCount);
         if (threads > Environment.ProcessorCount)
             stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
         Vae.TorchRuntime.Threads = threads;
         return threads;
+    }
+
+    /// <summary>OMP_NUM_THREADS as a thread count; unset or empty is none, anything but a positive integer a usage error.</summary>
+    static int? OpenMpThreads()
+    {
+        string? value = Environment.GetEnvironmentVariable("OMP_NUM_THREADS");
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        return int.TryParse(value.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0
+            ? n
+            : throw new UsageException($"OMP_NUM_THREADS={value}: expected a positive whole number of threads (or unset it and pass --threads)");
     }
 }
