@@ -106,6 +106,31 @@ public class TrainCommandTests
         Assert.Single(err.Split('\n'), l => l.StartsWith("vae:", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("1", null)]
+    [InlineData("two", "OMP_NUM_THREADS=two: expected a positive whole number of threads")]
+    [InlineData("0", "OMP_NUM_THREADS=0: expected a positive whole number of threads")]
+    public async Task WithoutThreadsTheRunTakesOpenMpsThreadCountAndRefusesABadOne(string openMpThreads, string? error)
+    {
+        // As libtorch and PyTorch do: OMP_NUM_THREADS, where set, is the default thread count.
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        var (code, _, errors) = await TestEnvironment.RunProcessAsync("dotnet",
+            ["exec", cli, "train", "--ntrain", "500", "--samples", "200", "--eval-every", "100", "--out", dir],
+            TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = openMpThreads });
+        if (error is null)
+        {
+            Assert.True(code == VaeCommand.Ok, errors);
+            Assert.Contains($"threads = {openMpThreads}", File.ReadAllLines(Path.Combine(dir, "options.txt")));
+        }
+        else
+        {
+            Assert.Equal(VaeCommand.BadUsage, code);
+            Assert.StartsWith($"vae: {error}", errors);
+            Assert.False(Directory.Exists(dir));
+        }
+    }
+
     [Fact]
     public void MoreThreadsThanLogicalProcessorsWarns()
     {
@@ -267,6 +292,7 @@ public class TrainCommandTests
         global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
 
     [Theory]
+    [Trait("Cores", "2")] // test.sh runs it alone: two libtorch threads beside another test would share a core
     [InlineData("float32")]
     [InlineData("bfloat16")]
     public async Task TrainingsOnTwoThreadsWriteIdenticalCheckpoints(string precision)
@@ -294,8 +320,8 @@ public class TrainCommandTests
     [InlineData(15)] // SIGTERM, as a scheduler or `kill` sends
     public async Task ASignalCheckpointsExits130AndTheResumedRunEndsAsAnUninterruptedOne(int signal)
     {
-        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run"), straight = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
-        string[] train = ["train", "--latent", "2", "--hidden", "20", "--ntrain", "2000", "--samples", "1000000", "--eval-every", "250000", "--threads", "1"];
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        string[] train = SignalledTraining;
         string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
         var psi = new ProcessStartInfo("dotnet", ["exec", cli, .. train, "--out", dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
         psi.Environment["OMP_NUM_THREADS"] = "1";
@@ -321,8 +347,18 @@ public class TrainCommandTests
         Assert.InRange(reached, 1, 999_999);
 
         Assert.Equal(VaeCommand.Ok, Vae.Run("train", "--resume", dir, "--threads", "1").Code);
-        Assert.Equal(VaeCommand.Ok, Vae.Run([.. train, "--out", straight]).Code);
-        Assert.Equal(ModelBytes(straight), ModelBytes(dir));
-        Assert.Equal(Curve(straight), Curve(dir));
+        Assert.Equal(ModelBytes(UninterruptedRun.Value), ModelBytes(dir));
+        Assert.Equal(Curve(UninterruptedRun.Value), Curve(dir));
     }
+
+    static readonly string[] SignalledTraining =
+        ["train", "--latent", "2", "--hidden", "20", "--ntrain", "2000", "--samples", "1000000", "--eval-every", "250000", "--threads", "1"];
+
+    /// <summary>The run both signals' resumed runs must end as, trained once without interruption.</summary>
+    static readonly Lazy<string> UninterruptedRun = new(() =>
+    {
+        string straight = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        Assert.Equal(VaeCommand.Ok, Vae.Run([.. SignalledTraining, "--out", straight]).Code);
+        return straight;
+    });
 }

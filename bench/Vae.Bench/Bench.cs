@@ -21,7 +21,7 @@ static class Bench
         return forward + (2 * forward - 2.0 * d * h);
     }
 
-    static readonly Option<bool> Quick = Opt.Flag("--quick", "fewer, shorter repetitions (5 of 60 steps)");
+    static readonly Option<bool> Quick = Opt.Flag("--quick", "fewer, shorter repetitions (5 of 60 steps; shorter step breakdowns)");
     static readonly Option<int[]> ThreadCounts = Opt.IntegerList("--threads", "the libtorch thread counts to measure (default: 1,2)", 1, 1024);
     static readonly Option<long?> Repetitions = Opt.OptionalInteger("--repetitions", "paired repetitions (default 9; 5 with --quick)", 1, 1000);
     static readonly Option<long?> Steps = Opt.OptionalInteger("--steps", "steps per repetition (default 200; 60 with --quick)", 1, 1_000_000);
@@ -108,7 +108,7 @@ static class Bench
             torch.set_num_threads(t);
             foreach (bool mixed in Precisions)
             {
-                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed);
+                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed, quick);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2} through libtorch, {onePass:F2} in one pass ({(mixed ? "used" : "not used")} here)"));
             }
@@ -244,9 +244,10 @@ static class Bench
     /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
     /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
     /// operands when mixed), Adagrad's update over the parameter vector through libtorch (Adagrad.ascend), and the same update
-    /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses).</summary>
-    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed)
+    /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses); medians of 7 rounds of 50 calls (3 of 10 when quick).</summary>
+    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed, bool quick)
     {
+        var (rounds, calls) = quick ? (3, 10) : (7, 50);
         var config = PaperConfig(100, mixed);
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
@@ -264,11 +265,11 @@ static class Bench
         {
             for (int i = 0; i < 20; i++) action();
             var times = new List<double>();
-            for (int r = 0; r < 7; r++)
+            for (int r = 0; r < rounds; r++)
             {
                 var clock = Stopwatch.StartNew();
-                for (int i = 0; i < 50; i++) action();
-                times.Add(clock.Elapsed.TotalMilliseconds / 50);
+                for (int i = 0; i < calls; i++) action();
+                times.Add(clock.Elapsed.TotalMilliseconds / calls);
             }
             return Median(times);
         }
