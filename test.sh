@@ -29,28 +29,51 @@ $vae data fetch frey-face || echo "warning: Frey Face could not be acquired (set
 
 
 results=$(mktemp -d)
-dotnet test Vae.Tests -c "$config" --no-build --logger "trx;LogFileName=$results/xunit.trx" --logger "console;verbosity=normal"
-xunit_code=$?
+# One xunit process per core: the experiments and examples beside the rest, each single-threaded and one test at a
+# time (xunit.runner.json); then, alone, the tests that run libtorch on two threads (trait Cores=2), since two
+# threads collapse on a busy core. Each part's console log follows when it ends.
+xunit_part() {
+  dotnet test Vae.Tests -c "$config" --no-build --filter "$2" \
+    --logger "trx;LogFileName=$results/xunit-$1.trx" --logger "console;verbosity=normal" > "$results/xunit-$1.log" 2>&1
+}
+xunit_part experiments "(FullyQualifiedName~Vae.Tests.Experiments.|FullyQualifiedName~Vae.Tests.Examples.)&Cores!=2" &
+experiments_pid=$!
+xunit_part rest "FullyQualifiedName!~Vae.Tests.Experiments.&FullyQualifiedName!~Vae.Tests.Examples.&Cores!=2"
+rest_code=$?
+cat "$results/xunit-rest.log"
+wait "$experiments_pid"
+experiments_code=$?
+cat "$results/xunit-experiments.log"
+xunit_part two-cores "Cores=2"
+two_cores_code=$?
+cat "$results/xunit-two-cores.log"
+xunit_code=$(( rest_code | experiments_code | two_cores_code ))
 dotnet "Vae.Properties/bin/$config/net10.0/Vae.Properties.dll" --summary | tee "$results/expecto.log"
 expecto_code=${PIPESTATUS[0]}
 
-# Counts: the TRX counters of xunit, and the Expecto program's own "N passed, N failed" line.
-xp=$(grep -o 'passed="[0-9]*"' "$results/xunit.trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
-xf=$(grep -o 'failed="[0-9]*"' "$results/xunit.trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
+# Counts: the TRX counters of the three xunit parts, and the Expecto program's own "N passed, N failed" line.
+xp=0; xf=0
+for part in rest experiments two-cores; do
+  trx="$results/xunit-$part.trx"
+  p=$(grep -o 'passed="[0-9]*"' "$trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
+  f=$(grep -o 'failed="[0-9]*"' "$trx" 2>/dev/null | head -1 | grep -o '[0-9]*')
+  # A part that died before writing its counts counts as one failure.
+  if [ -n "$p" ]; then xp=$(( xp + p )); xf=$(( xf + ${f:-0} )); else echo "xunit part $part wrote no counts"; xf=$(( xf + 1 )); fi
+done
 summary=$(sed 's/\x1b\[[0-9;]*m//g' "$results/expecto.log" | grep -oE '^[0-9]+ passed, [0-9]+ failed' | tail -1)
 ep=$(echo "$summary" | cut -d' ' -f1)
 ef=$(echo "$summary" | cut -d' ' -f3)
 # A program that died before reporting counts as one failure.
-[ -n "$xp" ] || { xp=0; xf=$(( ${xf:-0} + 1 )); }
 [ -n "$ep" ] || { ep=0; ef=1; }
 failed=$(( xf + ef ))
 [ "$xunit_code" -eq 0 ] && [ "$expecto_code" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 # The failed xunit tests again, with the first lines of their messages, where the end of the log is read.
 if [ "${xf:-0}" -gt 0 ] && command -v python3 >/dev/null; then
-  python3 - "$results/xunit.trx" <<'PY' || true
+  python3 - "$results"/xunit-*.trx <<'PY' || true
 import sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
-for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult[@outcome='Failed']", ns):
+for trx in sys.argv[1:]:
+  for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult[@outcome='Failed']", ns):
     message = r.findtext(".//t:ErrorInfo/t:Message", "", ns).strip().splitlines()
     print("failed:", r.get("testName"))
     for line in message[:6]:
