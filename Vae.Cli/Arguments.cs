@@ -142,9 +142,11 @@ sealed class Arguments(ParseResult result)
     /// and run slower.</summary>
     public int Threads(TextWriter stderr)
     {
-        int threads = (int)(Get(Common.Threads) ?? OpenMpThreads() ?? Environment.ProcessorCount);
+        long? given = Get(Common.Threads);
+        int? openMp = given is null ? OpenMpThreads() : null;
+        int threads = (int)(given ?? openMp ?? Environment.ProcessorCount);
         if (threads > Environment.ProcessorCount)
-            stderr.WriteLine($"warning: --threads {threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
+            stderr.WriteLine($"warning: {(openMp is null ? "--threads " : "OMP_NUM_THREADS=")}{threads} exceeds the {Environment.ProcessorCount} logical processors; libtorch's threads will share them and run slower");
         Vae.TorchRuntime.Threads = threads;
         return threads;
     }
