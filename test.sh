@@ -38,11 +38,14 @@ xunit_part() {
 }
 xunit_part experiments "(FullyQualifiedName~Vae.Tests.Experiments.|FullyQualifiedName~Vae.Tests.Examples.)&Cores!=2" &
 experiments_pid=$!
+# A background job ignores Ctrl-C in a script: stop it with the script.
+trap 'kill "$experiments_pid" 2>/dev/null; exit 130' INT TERM
 xunit_part rest "FullyQualifiedName!~Vae.Tests.Experiments.&FullyQualifiedName!~Vae.Tests.Examples.&Cores!=2"
 rest_code=$?
 cat "$results/xunit-rest.log"
 wait "$experiments_pid"
 experiments_code=$?
+trap - INT TERM
 cat "$results/xunit-experiments.log"
 xunit_part two-cores "Cores=2"
 two_cores_code=$?
@@ -73,7 +76,12 @@ if [ "${xf:-0}" -gt 0 ] && command -v python3 >/dev/null; then
 import sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 for trx in sys.argv[1:]:
-  for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult[@outcome='Failed']", ns):
+  try:
+    root = ET.parse(trx).getroot()
+  except (OSError, ET.ParseError) as e:
+    print("unreadable:", trx, e)
+    continue
+  for r in root.iterfind(".//t:UnitTestResult[@outcome='Failed']", ns):
     message = r.findtext(".//t:ErrorInfo/t:Message", "", ns).strip().splitlines()
     print("failed:", r.get("testName"))
     for line in message[:6]:

@@ -151,13 +151,14 @@ sealed class Arguments(ParseResult result)
         return threads;
     }
 
-    /// <summary>OMP_NUM_THREADS as a thread count; unset or empty is none, anything but a positive integer a usage error.</summary>
+    /// <summary>OMP_NUM_THREADS as a thread count: a whole number from 1 to 1024, or a list of them (one per nesting level)
+    /// whose first is the count, as OpenMP reads it; unset or empty is none, anything else a usage error.</summary>
     static int? OpenMpThreads()
     {
         string? value = Environment.GetEnvironmentVariable("OMP_NUM_THREADS");
         if (string.IsNullOrWhiteSpace(value)) return null;
-        return int.TryParse(value.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0
+        return int.TryParse(value.Split(',')[0].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n is > 0 and <= 1024
             ? n
-            : throw new UsageException($"OMP_NUM_THREADS={value}: expected a positive whole number of threads (or unset it and pass --threads)");
+            : throw new UsageException($"OMP_NUM_THREADS={value}: expected a positive whole number of threads, at most 1024 (or unset it and pass --threads)");
     }
 }

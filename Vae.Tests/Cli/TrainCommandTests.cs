@@ -108,6 +108,7 @@ public class TrainCommandTests
 
     [Theory]
     [InlineData("1", null)]
+    [InlineData("1,2", null)]
     [InlineData("two", "OMP_NUM_THREADS=two: expected a positive whole number of threads")]
     [InlineData("0", "OMP_NUM_THREADS=0: expected a positive whole number of threads")]
     public async Task WithoutThreadsTheRunTakesOpenMpsThreadCountAndRefusesABadOne(string openMpThreads, string? error)
@@ -121,12 +122,14 @@ public class TrainCommandTests
         if (error is null)
         {
             Assert.True(code == VaeCommand.Ok, errors);
-            Assert.Contains($"threads = {openMpThreads}", File.ReadAllLines(Path.Combine(dir, "options.txt")));
+            // A list (threads per nesting level) gives its first level, as OpenMP and PyTorch read it.
+            Assert.Contains($"threads = {openMpThreads.Split(',')[0]}", File.ReadAllLines(Path.Combine(dir, "options.txt")));
         }
         else
         {
             Assert.Equal(VaeCommand.BadUsage, code);
-            Assert.StartsWith($"vae: {error}", errors);
+            // The last line: libtorch's OpenMP runtime, where loaded first (AMD CPUs), reports the bad value itself.
+            Assert.StartsWith($"vae: {error}", errors.TrimEnd().Split('\n')[^1]);
             Assert.False(Directory.Exists(dir));
         }
     }
@@ -136,9 +139,10 @@ public class TrainCommandTests
     {
         string more = (Environment.ProcessorCount + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var (code, _, err) = Vae.Run("evaluate", "--threads", more, "--checkpoint", "/nonexistent/checkpoint.vae");
+        // Back to one thread before any assertion, so a failure leaves the later tests of this process as they were.
+        var fine = Vae.Run("evaluate", "--threads", "1", "--checkpoint", "/nonexistent/checkpoint.vae");
         Assert.Equal(VaeCommand.BadUsage, code); // the missing file, after the warning
         Assert.Contains($"warning: --threads {more} exceeds the {Environment.ProcessorCount} logical processors", err);
-        var fine = Vae.Run("evaluate", "--threads", "1", "--checkpoint", "/nonexistent/checkpoint.vae");
         Assert.DoesNotContain("warning", fine.Err);
     }
 

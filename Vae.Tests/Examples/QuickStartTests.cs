@@ -29,6 +29,7 @@ public class QuickStartTests
 public class ScriptTests
 {
     [Fact]
+    [Trait("Cores", "2")] // the script sets two libtorch threads; test.sh runs it alone
     public async Task ManifoldScriptTrainsAndDrawsAManifold()
     {
         string root = TestEnvironment.RepositoryRoot;
@@ -46,6 +47,7 @@ public class ScriptTests
     }
 
     [Fact]
+    [Trait("Cores", "2")] // the script sets two libtorch threads; test.sh runs it alone
     public async Task TrainSmallScriptTrainsAndReportsItsBounds()
     {
         string root = TestEnvironment.RepositoryRoot;
