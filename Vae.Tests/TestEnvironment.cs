@@ -54,6 +54,9 @@ public static class TestEnvironment
     public static string Configuration =>
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
 
+    /// <summary>The vae program this solution built (run with <c>dotnet exec</c>), as the tests start it in processes of its own.</summary>
+    public static string CliDll => Path.Combine(RepositoryRoot, "Vae.Cli", "bin", Configuration, "net10.0", "Vae.Cli.dll");
+
     /// <summary>Runs a program to completion (at most 5 minutes) with libtorch single-threaded and the extra environment
     /// variables; returns its exit code and its standard output and error.</summary>
     public static async Task<(int ExitCode, string Output, string Errors)> RunProcessAsync(

@@ -78,7 +78,7 @@ public class DataCommandTests
     [InlineData("default")]
     public async Task VersionReportsMklsKernelChoiceAndVaeMklDefaultKeepsMkls(string? vaeMkl)
     {
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var environment = new Dictionary<string, string>();
         if (vaeMkl is not null) environment["VAE_MKL"] = vaeMkl;
         var (code, output, _) = await TestEnvironment.RunProcessAsync("dotnet", [cli, "version"], TestEnvironment.RepositoryRoot, environment);
@@ -94,7 +94,7 @@ public class DataCommandTests
     [Fact]
     public async Task NativeTuningOffKeepsTheLibrariesDefaultsAndVersionSaysSo()
     {
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", [cli, "version", "--native-tuning", "off"], TestEnvironment.RepositoryRoot);
         Assert.True(code == VaeCommand.Ok, errors);
         Assert.Contains("MKL's own dispatch (not requested); glibc's default malloc", output);

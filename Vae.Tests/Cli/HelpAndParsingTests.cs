@@ -52,7 +52,7 @@ public class HelpAndParsingTests
     public async Task VersionOptionPrintsTheAssemblyVersion()
     {
         // A process of its own: --version reports the entry assembly, which in-process is the test host.
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var (code, output, err) = await TestEnvironment.RunProcessAsync("dotnet", ["exec", cli, "--version"], TestEnvironment.RepositoryRoot, new Dictionary<string, string>());
         Assert.True(code == VaeCommand.Ok, err);
         Assert.StartsWith(typeof(VaeCommand).Assembly.GetName().Version!.ToString(3), output);

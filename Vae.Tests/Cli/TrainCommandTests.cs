@@ -115,7 +115,7 @@ public class TrainCommandTests
     {
         // As libtorch and PyTorch do: OMP_NUM_THREADS, where set, is the default thread count.
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var (code, _, errors) = await TestEnvironment.RunProcessAsync("dotnet",
             ["exec", cli, "train", "--ntrain", "500", "--samples", "200", "--eval-every", "100", "--out", dir],
             TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = openMpThreads });
@@ -304,7 +304,7 @@ public class TrainCommandTests
         // Processes of their own: libtorch's thread pools are set up for two threads from the start, as `vae train` does.
         // Several short ones: without Torch.resolveVectorFunctions about one process in 25 computed its first step
         // otherwise (PERFORMANCE.md, "Deterministic").
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         async Task<byte[]> Train()
         {
             string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
@@ -326,7 +326,7 @@ public class TrainCommandTests
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
         string[] train = SignalledTraining;
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var psi = new ProcessStartInfo("dotnet", ["exec", cli, .. train, "--out", dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
         psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi)!;

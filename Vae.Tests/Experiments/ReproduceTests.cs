@@ -292,7 +292,7 @@ public class ReproduceFigure3AndManifoldsTests
         string here = TestEnvironment.NewTempDirectory(), jobs = TestEnvironment.NewTempDirectory();
         string[] both = ["reproduce", "manifolds", "--budget", "2000"];
         Assert.Equal(VaeCommand.Ok, Vae.Tests.Cli.Vae.Run([.. both, "--threads", "1", "--out", here]).Code);
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", [cli, .. both, "--out", jobs, "--jobs", "2"], TestEnvironment.RepositoryRoot,
             new Dictionary<string, string> { ["VAE_FREY_FACE"] = Environment.GetEnvironmentVariable("VAE_FREY_FACE") ?? "" });
         Assert.True(code == VaeCommand.Ok, output + errors);

@@ -9,7 +9,7 @@ namespace Vae.Tests.Experiments;
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper output) : IClassFixture<SlurmCluster>
 {
-    static readonly string Cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+    static readonly string Cli = TestEnvironment.CliDll;
 
     /// <summary>The vae program in a process of its own, as a user runs it, talking to the test cluster.</summary>
     Task<(int ExitCode, string Output, string Errors)> Vae(params string[] args) =>

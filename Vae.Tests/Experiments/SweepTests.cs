@@ -39,7 +39,7 @@ public class SweepTests
     {
         string here = TestEnvironment.NewTempDirectory(), jobs = TestEnvironment.NewTempDirectory();
         Assert.Equal(VaeCommand.Ok, Cli.Vae.Run(["sweep", "--seeds", "3,5", .. Train, "--threads", "1", "--out", here]).Code);
-        string cli = Path.Combine(TestEnvironment.RepositoryRoot, "Vae.Cli", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Cli.dll");
+        string cli = TestEnvironment.CliDll;
         var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", [cli, "sweep", "--seeds", "3,5", .. Train, "--out", jobs, "--jobs", "2"], TestEnvironment.RepositoryRoot);
         Assert.True(code == VaeCommand.Ok, output + errors);
         Assert.Contains("2 runs, 2 at a time as processes of their own", output);
