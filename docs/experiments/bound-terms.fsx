@@ -2,9 +2,7 @@
 // test images and on the model's own fantasies (z ~ p(z), x ~ p(x|z): the data wake-sleep's sleep phase trains the
 // encoder on) and on the test images binarised by Bernoulli draws (the fantasies' kind of pixels), with the active latent dimensions (Burda et al. 2015: Var_x E_q[z_u] above 0.01) and their KL share.
 //   dotnet fsi docs/experiments/bound-terms.fsx -- run-a/checkpoint.safetensors run-b/checkpoint.safetensors ...
-#r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
-#r "../../Vae.Cli/bin/Release/net10.0/Vae.Core.dll"
+#load "references.fsx"
 open TorchSharp
 open Vae.Core
 open Vae.Core.Data
