@@ -1,6 +1,7 @@
 // The lower bound of MNIST models split into its two terms (Appendix B), E_q[log p(x|z)] - KL(q(z|x) || p(z)), on the
-// test images and on the model's own fantasies (z ~ p(z), x ~ p(x|z): the data wake-sleep's sleep phase trains the
-// encoder on) and on the test images binarised by Bernoulli draws (the fantasies' kind of pixels), with the active latent dimensions (Burda et al. 2015: Var_x E_q[z_u] above 0.01) and their KL share.
+// test images, on them binarised by Bernoulli draws (the fantasies' kind of pixels) and on the model's own fantasies
+// (z ~ p(z), x ~ p(x|z): the data wake-sleep's sleep phase trains the encoder on), with the active latent dimensions
+// (Burda et al. 2015: Var_x E_q[z_u] above 0.01) and their share of the KL.
 //   dotnet fsi docs/experiments/bound-terms.fsx -- run-a/checkpoint.safetensors run-b/checkpoint.safetensors ...
 #load "references.fsx"
 open TorchSharp
@@ -23,7 +24,8 @@ let terms (m: VaeModel) (x: Tensor) (g: torch.Generator) =
               let q = VaeModel.encode m xb
               let eps = torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
               let recon = VaeModel.logLikelihood m (Distributions.reparameterise q eps) xb
-              let kl = ((q.LogVar + 1.0) - q.Mean * q.Mean - q.LogVar.exp()) * -0.5
+              // Appendix B's KL per latent dimension: each dimension as a one-dimensional Gaussian.
+              let kl = Distributions.klToStandardNormal { Mean = q.Mean.unsqueeze(-1L); LogVar = q.LogVar.unsqueeze(-1L) }
               yield recon.sum().ToDouble(), kl.sum(0L), q.Mean ]
     let recon = (parts |> List.sumBy (fun (r, _, _) -> r)) / float n
     let klPerDim = (parts |> List.map (fun (_, k, _) -> k) |> List.reduce (+)) / float n
