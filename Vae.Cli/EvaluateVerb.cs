@@ -7,10 +7,10 @@ using Vae.Experiments;
 namespace Vae.Cli;
 
 /// <summary><c>vae evaluate</c>: a checkpoint's test bound and importance-weighted log-likelihood, or one
-/// estimator (elbo, iwae, hmc-marginal) on the training and test sets.</summary>
+/// estimator (elbo, iwae, hmc-marginal, exact) on the training and test sets.</summary>
 static class EvaluateVerb
 {
-    static readonly Option<string> Estimator = Opt.Choice("--estimator", "one estimator on the training and test sets: the lower bound, importance-weighted (K samples from the encoder), or Appendix D's (default: the test bound and the importance-weighted estimate)", null, "elbo", "iwae", "hmc-marginal");
+    static readonly Option<string> Estimator = Opt.Choice("--estimator", "one estimator on the training and test sets: the lower bound, importance-weighted (K samples from the encoder), Appendix D's, or the exact log p(x) by quadrature (J <= 3) (default: the test bound and the importance-weighted estimate)", null, "elbo", "iwae", "hmc-marginal", "exact");
     static readonly Option<long> K = Opt.Integer("--k", "importance samples per datapoint", 5000, 1, 1_000_000);
     static readonly Option<long?> Points = Opt.OptionalInteger("--points", "the first N training and test images (default: all)", 1, int.MaxValue);
     static readonly Option<long> PosteriorSamples = Opt.Integer("--posterior-samples", "hmc-marginal: HMC posterior samples per datapoint", 50, 4, 100_000);
@@ -44,7 +44,9 @@ static class EvaluateVerb
 
         var settings = VariationalAutoEncoder.ReadSettings(path);
         using var model = VariationalAutoEncoder.Load(path);
-        if (mixed && (estimator is "elbo" or "hmc-marginal"))
+        if (estimator == "exact" && model.Options.LatentDimensions > MarginalLikelihoodEstimator.ExactMaxLatentDimensions)
+            throw new UsageException($"--estimator exact: integrates over at most {MarginalLikelihoodEstimator.ExactMaxLatentDimensions} latent dimensions; this model has J = {model.Options.LatentDimensions} (use iwae or hmc-marginal)");
+        if (mixed && (estimator is "elbo" or "hmc-marginal" or "exact"))
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
         var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var set = data.Load(stderr);
@@ -62,7 +64,7 @@ static class EvaluateVerb
         }
         else
         {
-            var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, _ => MarginalLikelihoodMethod.HmcMarginal };
+            var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, "exact" => MarginalLikelihoodMethod.Exact, _ => MarginalLikelihoodMethod.HmcMarginal };
             var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
             {
                 Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
@@ -76,6 +78,7 @@ static class EvaluateVerb
             {
                 MarginalLikelihoodMethod.Elbo => "lower bound",
                 MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}",
+                MarginalLikelihoodMethod.Exact => "quadrature to 0.01 nats",
                 _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps",
             };
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));

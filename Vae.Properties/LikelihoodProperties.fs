@@ -130,4 +130,42 @@ let tests =
             let b1, b10, b5000 = bound 1, bound 10, bound 5000
             Expect.isTrue (b1 < b10 && b10 < b5000) (sprintf "gaps %g, %g, %g should shrink" b1 b10 b5000)
             Expect.isLessThan (abs b5000) 0.05 (sprintf "K = 5000 gap %g nats" b5000)
+
+        testCase "quadrature reaches the closed-form log p(x) of linear-Gaussian models, J = 1, 2 and 3, wide and narrow posteriors" <| fun () ->
+            for j, sigma, seed in [ 1, 0.5, 11L; 2, 0.5, 12L; 3, 0.5, 13L; 2, 0.02, 14L; 3, 0.05, 15L ] do
+                // A general W (not orthogonal): the posteriors are correlated, and with a small s far narrower than the
+                // grid's first axes (the prior's).
+                let g = Torch.generator seed
+                let m = { W = torch.randn([| 6L; int64 j |], dtype = f64, generator = g) * 1.5; B = torch.randn([| 6L |], dtype = f64, generator = g); Sigma = sigma }
+                let x = draw m 25 (seed + 100L)
+                let truth = exactLogLikelihood m x
+                let c = Quadrature.defaults
+                let centre, l, settled = Quadrature.place c (logJoint m x) f64 (torch.zeros([| 25L; int64 j |], dtype = f64)) (torch.ones([| 25L; int64 j |], dtype = f64)) 6L
+                Expect.isTrue (settled.all().ToBoolean()) (sprintf "J = %d, s = %g: every grid placed" j sigma)
+                let est, change = Quadrature.integrate c (fun rows -> logJoint m (x.index_select(0L, rows))) f64 centre l 6L
+                let err = (est - truth).abs().max().ToDouble()
+                Expect.isLessThan err 0.01 (sprintf "J = %d, s = %g: largest error %g nats" j sigma err)
+                Expect.isLessThan (change.max().ToDouble()) c.Tolerance (sprintf "J = %d, s = %g: every datapoint converged" j sigma)
+
+        testCase "quadrature agrees with the importance-weighted estimate at large K on small Bernoulli models, in float64 and float32" <| fun () ->
+            // Weights of scale 1 make p(x|z) far from linear in z; 8 pixels keep the prior a good proposal at K = 2·10^5.
+            let config = { InputDim = 8; HiddenUnits = 6; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 1.0 }
+            let m = VaeModel.create config (Torch.generator 21L)
+            let x = torch.bernoulli(torch.full([| 20L; 8L |], Torch.scalar 0.5, dtype = f64), generator = Torch.generator 22L)
+            let exact, change = Quadrature.ofModel Quadrature.defaults m x (Torch.generator 23L)
+            Expect.isLessThan (change.max().ToDouble()) Quadrature.defaults.Tolerance "every datapoint converged"
+            let prior : Distributions.DiagonalGaussian = { Mean = torch.zeros([| 20L; 2L |], dtype = f64); LogVar = torch.zeros([| 20L; 2L |], dtype = f64) }
+            let iwae = ImportanceWeighted.boundOf (VaeModel.logJoint m x) prior 200_000 20_000 (Torch.generator 24L)
+            let err = (iwae - exact).abs().max().ToDouble()
+            Expect.isLessThan err 0.02 (sprintf "largest difference from IWAE, K = 2e5: %g nats" err)
+            // The float32 model (the fused evaluation kernels) integrates to the same values.
+            let m32 = VaeModel.ofVector { config with DType = torch.float32 } (m.ParameterVector.to_type(torch.float32))
+            let exact32, _ = Quadrature.ofModel Quadrature.defaults m32 (x.to_type(torch.float32)) (Torch.generator 23L)
+            let err32 = (exact32 - exact).abs().max().ToDouble()
+            Expect.isLessThan err32 1e-3 (sprintf "float32 against float64: %g nats" err32)
+
+        testCase "quadrature refuses more than three latent dimensions, naming J" <| fun () ->
+            let m = VaeModel.create { InputDim = 4; HiddenUnits = 3; LatentDim = 4; Likelihood = Bernoulli; DType = f64; InitStd = 0.1 } (Torch.generator 1L)
+            let e = Expect.throwsC (fun () -> Quadrature.ofModel Quadrature.defaults m (torch.zeros([| 2L; 4L |], dtype = f64)) (Torch.generator 2L) |> ignore) id
+            Expect.stringContains e.Message "J = 4" "the message names the model's J"
     ]

@@ -35,6 +35,7 @@ public static class EndPoint
     {
         MarginalLikelihoodMethod.Elbo => "elbo",
         MarginalLikelihoodMethod.ImportanceWeighted => "iwae",
+        MarginalLikelihoodMethod.Exact => "exact",
         _ => "hmc_marginal",
     };
 

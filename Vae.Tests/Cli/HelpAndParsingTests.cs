@@ -9,7 +9,7 @@ public class HelpAndParsingTests
     public static TheoryData<string[], string[]> Verbs => new()
     {
         { ["train"], ["--algorithm <aevb|wake-sleep|mcem>", "[default: aevb]", "--samples", "--resume", "--gradient", "[default: 100]"] },
-        { ["evaluate"], ["--checkpoint", "(REQUIRED)", "--k", "[default: 5000]", "--estimator <elbo|iwae|hmc-marginal>"] },
+        { ["evaluate"], ["--checkpoint", "(REQUIRED)", "--k", "[default: 5000]", "--estimator <elbo|iwae|hmc-marginal|exact>"] },
         { ["reproduce", "figure2"], ["--latent", "--budget", "[default: 1000000]", "--executor <local|slurm>", "--slurm-time"] },
         { ["reproduce", "figure3"], ["--ntrain", "[default: 1000]", "[default: 2000000]", "--evaluations"] },
         { ["reproduce", "manifolds"], ["--dataset <mnist|frey-face>", "--jobs"] },

@@ -249,6 +249,31 @@ public class TrainCommandTests
         var elbo = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "elbo", "--points", "30", "--json", "--threads", "1");
         using var elboDoc = JsonDocument.Parse(elbo.Out);
         Assert.True(elboDoc.RootElement.TryGetProperty("train_elbo", out _));
+
+        // The exact log p(x) of this J = 2 model: at or above the importance-weighted bound on the same images (K = 5000
+        // leaves a gap of hundredths of a nat at most), and the prose names the method.
+        var exact = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "exact", "--points", "20", "--json", "--threads", "1");
+        Assert.True(exact.Code == VaeCommand.Ok, exact.Err);
+        using var exactDoc = JsonDocument.Parse(exact.Out);
+        var iwae20 = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "iwae", "--k", "5000", "--points", "20", "--json", "--threads", "1");
+        using var iwaeDoc = JsonDocument.Parse(iwae20.Out);
+        foreach (var set in new[] { "train", "test" })
+        {
+            double truth = exactDoc.RootElement.GetProperty($"{set}_exact").GetDouble(), lower = iwaeDoc.RootElement.GetProperty($"{set}_iwae").GetDouble();
+            Assert.InRange(truth - lower, -0.02, 0.2);
+        }
+        Assert.Contains("quadrature", Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "exact", "--points", "5", "--threads", "1").Out);
+    }
+
+    [Fact]
+    public void EvaluateExactRefusesMoreThanThreeLatentDimensionsNamingJ()
+    {
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "j4.safetensors");
+        using (var model = VariationalAutoEncoder.Create(new VaeModelOptions { LatentDimensions = 4, HiddenUnits = 10 })) model.Save(path);
+        var (code, _, err) = Vae.Run("evaluate", "--checkpoint", path, "--estimator", "exact", "--threads", "1");
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("--estimator exact", err);
+        Assert.Contains("J = 4", err);
     }
 
     [Fact]

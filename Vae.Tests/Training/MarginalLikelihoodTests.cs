@@ -43,6 +43,25 @@ public class MarginalLikelihoodTests(Xunit.Abstractions.ITestOutputHelper output
     }
 
     [Fact]
+    public void QuadratureIsWithinAHundredthOfANatOfTheClosedFormLogLikelihood()
+    {
+        double exact = Fitted.Value.Exact;
+        double quadrature = Estimate(new() { Method = MarginalLikelihoodMethod.Exact, Seed = 4 });
+        output.WriteLine($"closed form {exact:F5}, quadrature {quadrature:F5}");
+        Assert.InRange(quadrature - exact, -0.01, 0.01);
+    }
+
+    [Fact]
+    public void QuadratureRefusesMoreThanThreeLatentDimensionsNamingJ()
+    {
+        using var model = VariationalAutoEncoder.Create(new VaeModelOptions { InputDimension = 6, HiddenUnits = 5, LatentDimensions = 4 });
+        var data = new Vae.Data.ImageData(3, 1, 6, new float[18]);
+        var e = Assert.Throws<ArgumentException>(() => new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.Exact }).Estimate(model, data));
+        Assert.Contains("J = 4", e.Message);
+        Assert.Contains("at most 3", e.Message);
+    }
+
+    [Fact]
     public void AppendixDsEstimateIsWithinFiveHundredthsOfANatOfTheExactLogLikelihood()
     {
         double exact = Fitted.Value.Exact;

@@ -1,0 +1,168 @@
+namespace Vae.Core
+
+open System
+open TorchSharp
+
+/// Settings of the exact marginal likelihood by quadrature (Quadrature.logMarginal).
+type QuadratureConfig =
+    { /// A datapoint's estimate is final when a refinement (a halved spacing or a wider grid) changes it by less than
+      /// this many nats.
+      Tolerance: float
+      /// The grid's spacing at the first level, in the posterior's whitened coordinates (posterior standard deviations).
+      Spacing: float
+      /// The grid's half-width at the first level, in whitened coordinates; widened by half while more than
+      /// BoundaryMass of the integral lies on the grid's outermost shell.
+      HalfWidth: float
+      /// The largest share of the integral allowed on the grid's outermost shell.
+      BoundaryMass: float
+      /// The most grid points per datapoint at one level: a datapoint still changing at this size is reported as not
+      /// converged.
+      MaxPoints: int
+      /// Moment-matching passes that place the grid on the posterior's mass (Quadrature.place).
+      Placements: int
+      /// The grid's first centre is the best, by log p(x, z), of this many draws from q(z|x) and as many from the prior
+      /// (MarginalLikelihood.startingPoints).
+      StartCandidates: int }
+
+/// The exact log p(x) = log ∫ p(x|z) p(z) dz of a model with few latent dimensions, by the trapezoid rule on a regular
+/// grid in the posterior's whitened coordinates: the ground truth against which Appendix D's estimate and the
+/// importance-weighted bound (section 7 of the spec) are measured.
+[<RequireQualifiedAccess>]
+module Quadrature =
+
+    /// The largest latent dimension integrated: the grid has n^J points.
+    let maxLatent = 3
+
+    /// 0.01 nats per datapoint; a first grid of spacing 1 on [-5, 5]^J in posterior standard deviations.
+    let defaults =
+        { Tolerance = 0.01; Spacing = 1.0; HalfWidth = 5.0; BoundaryMass = 1e-4; MaxPoints = 1_000_000; Placements = 12
+          StartCandidates = 200 }
+
+    /// The points of a regular grid of spacing h on [-r, r]^J (2 round(r/h) + 1 per dimension): [n^J; J], float64.
+    let grid (j: int) (h: float) (r: float) : Tensor =
+        let half = int64 (Math.Round(r / h))
+        let axis = torch.arange(-half, half + 1L, dtype = torch.float64) * h
+        if j = 1 then axis.unsqueeze(1L) else torch.cartesian_prod(Array.replicate j axis)
+
+    /// Points per dimension of grid j h r.
+    let private perDimension (h: float) (r: float) = 2.0 * Math.Round(r / h) + 1.0
+
+    /// Grid points per chunk for B datapoints of D values: a chunk's decoder output stays near 4 million values.
+    let private chunkOf (b: int64) (d: int64) = max 1L (4_000_000L / max 1L (b * d))
+
+    /// log p(x_b, c_b + L_b u) [G; B] (float64) for grid points u [G; J], centres c [B; J] and lower-triangular factors
+    /// L [B; J; J] (float64); logJoint maps z [G; B; J] of the model's dtype to [G; B].
+    let private logIntegrand (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (c: Tensor) (l: Tensor) (u: Tensor) : Tensor =
+        let z = c.unsqueeze(0L) + torch.einsum("bkj,gj->gbk", l, u)
+        (logJoint (z.to_type(dtype))).to_type(torch.float64)
+
+    /// Places each datapoint's grid on its posterior's mass: from centres c [B; J] and scales s [B; J] (the grid's
+    /// axes), passes of a grid of spacing 0.75 on [-3, 3]^J recentre it on the posterior's mean and rescale it by the
+    /// Cholesky factor of its covariance (both in the grid's coordinates), until the mean lies within half a unit and the
+    /// covariance's eigenvalues within [0.5, 2]. A posterior narrower than the spacing (one point holds over half the
+    /// mass) is recentred on that point with the axes shrunk fourfold. Returns the centres [B; J], the factors L
+    /// [B; J; J] (float64) and which datapoints settled [B].
+    let place (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (centre: Tensor) (scale: Tensor) (d: int64) : Tensor * Tensor * Tensor =
+        use _ = torch.no_grad ()
+        let j = centre.shape.[1]
+        let u = grid (int j) 0.75 3.0
+        let eye = torch.eye(j, dtype = torch.float64)
+        let mutable centre = centre.to_type(torch.float64)
+        let mutable l = torch.diag_embed(scale.to_type(torch.float64))
+        let mutable settled = torch.zeros([| centre.shape.[0] |], dtype = torch.ScalarType.Bool)
+        let mutable pass = 0
+        while pass < c.Placements && not (settled.all().ToBoolean()) do
+            use scope = torch.NewDisposeScope()
+            let chunk = chunkOf centre.shape.[0] d
+            let lw =
+                torch.cat([| for s in 0L .. chunk .. u.shape.[0] - 1L ->
+                                 logIntegrand logJoint dtype centre l (u.narrow(0L, s, min chunk (u.shape.[0] - s))) |], 0L)
+            let w = lw.softmax(0L)                                                       // [G; B]
+            let mean = w.t().matmul(u)                                                  // [B; J]
+            let diff = u.unsqueeze(1L) - mean.unsqueeze(0L)                             // [G; B; J]
+            let cov = torch.einsum("gb,gbi,gbk->bik", w, diff, diff)                    // [B; J; J]
+            let narrow = w.amax([| 0L |]).gt(Torch.constant 0.5)
+            let eig = torch.linalg.eigvalsh(cov)
+            let settledNow =
+                narrow.logical_not()
+                    .logical_and(mean.abs().amax([| 1L |]).lt(Torch.constant 0.5))
+                    .logical_and(eig.amin([| 1L |]).gt(Torch.constant 0.5))
+                    .logical_and(eig.amax([| 1L |]).lt(Torch.constant 2.0))
+            let best = u.index_select(0L, lw.argmax(0L))                                // [B; J]
+            let along (v: Tensor) = l.matmul(v.unsqueeze(-1L)).squeeze(-1L)
+            // The ridge keeps the factor invertible where few points carry the mass.
+            let wide = l.matmul(torch.linalg.cholesky(cov + eye * 1e-3))
+            let n = narrow.view(-1L, 1L)
+            centre <- torch.where(n, centre + along best, centre + along mean).MoveToOuterDisposeScope()
+            l <- torch.where(n.unsqueeze(-1L), l * 0.25, wide).MoveToOuterDisposeScope()
+            settled <- settledNow.MoveToOuterDisposeScope()
+            pass <- pass + 1
+        centre, l, settled
+
+    /// The trapezoid rule on grids placed at centres c [B; J] with factors L [B; J; J]: log Σ_u p(x, c + L u) h^J |L|,
+    /// starting at c.Spacing and c.HalfWidth and refining each datapoint until its estimate changes by less than
+    /// c.Tolerance at a halving of the spacing; while more than c.BoundaryMass of any datapoint's integral lies on the
+    /// outermost shell, the grid widens by half instead. logJointOf rows gives log p(x, z) for the datapoints at those row indices
+    /// (z [G; R; J] of the model's dtype -> [G; R]). Returns the estimates [B] and each one's last change [B] (float64).
+    let integrate (c: QuadratureConfig) (logJointOf: Tensor -> (Tensor -> Tensor)) (dtype: torch.ScalarType) (centre: Tensor) (l: Tensor) (d: int64) : Tensor * Tensor =
+        use _ = torch.no_grad ()
+        let b, j = centre.shape.[0], int centre.shape.[1]
+        let logDet = l.diagonal(0L, 1L, 2L).abs().log().sum(-1L)
+        let mutable estimates = torch.full([| b |], Torch.scalar Double.NaN, dtype = torch.float64)
+        let mutable change = torch.full([| b |], Torch.scalar Double.PositiveInfinity, dtype = torch.float64)
+        let mutable active = torch.arange(b, dtype = torch.int64)
+        let mutable h, r = c.Spacing, c.HalfWidth
+        let mutable halved = false
+        while active.numel() > 0L && Math.Pow(perDimension h r, float j) <= float c.MaxPoints do
+            use scope = torch.NewDisposeScope()
+            let u = grid j h r
+            let shell = u.abs().amax([| 1L |]).ge(Torch.constant (r - h / 2.0))
+            let logJoint = logJointOf active
+            let ca, la = centre.index_select(0L, active), l.index_select(0L, active)
+            let chunk = chunkOf active.shape.[0] d
+            // Log-sum-exp per chunk, over all points and over the shell's, then over the chunks: memory stays bounded.
+            let parts =
+                [| for s in 0L .. chunk .. u.shape.[0] - 1L do
+                       use _ = torch.NewDisposeScope()
+                       let n = min chunk (u.shape.[0] - s)
+                       let lw = logIntegrand logJoint dtype ca la (u.narrow(0L, s, n))
+                       let onShell = lw.masked_fill(shell.narrow(0L, s, n).logical_not().unsqueeze(1L), Torch.constant Double.NegativeInfinity)
+                       yield struct (lw.logsumexp(0L).MoveToOuterDisposeScope(), onShell.logsumexp(0L).MoveToOuterDisposeScope()) |]
+            let total = torch.stack([| for struct (t, _) in parts -> t |]).logsumexp(0L)
+            let onShell = torch.stack([| for struct (_, s) in parts -> s |]).logsumexp(0L)
+            let est = total + float j * Math.Log h + logDet.index_select(0L, active)
+            // Convergence is judged on a halving only, against the same grid's width at twice the spacing.
+            let widen = (onShell - total).gt(Torch.constant (Math.Log c.BoundaryMass)).any().ToBoolean()
+            let delta =
+                if widen || not halved then torch.full_like(est, Torch.scalar Double.PositiveInfinity)
+                else (est - estimates.index_select(0L, active)).abs()
+            estimates <- estimates.index_copy(0L, active, est).MoveToOuterDisposeScope()
+            change <- change.index_copy(0L, active, delta).MoveToOuterDisposeScope()
+            if widen then r <- r * 1.5 else h <- h / 2.0
+            halved <- not widen
+            active <- active.index_select(0L, delta.ge(Torch.constant c.Tolerance).nonzero().squeeze(1L)).MoveToOuterDisposeScope()
+        estimates, change
+
+    /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100:
+    /// the grid starts at the best of c.StartCandidates draws from the encoder's q(z|x) and from the prior, with q's
+    /// standard deviations (at most 1) as its axes, is placed on the posterior's mass and refined to c.Tolerance.
+    /// Returns the estimates [N] and each one's last change [N] (float64); a change of c.Tolerance or more means the
+    /// datapoint did not converge within c.MaxPoints grid points.
+    let ofModel (c: QuadratureConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : Tensor * Tensor =
+        if m.Config.LatentDim > maxLatent then
+            invalidArg "m" (sprintf "exact quadrature integrates over at most %d latent dimensions; this model has J = %d (use the importance-weighted or Appendix D's estimate)" maxLatent m.Config.LatentDim)
+        use _ = torch.no_grad ()
+        let n, d = data.shape.[0], data.shape.[1]
+        let parts =
+            [| for start in 0L .. 100L .. n - 1L do
+                   use _ = torch.NewDisposeScope()
+                   let x = data.narrow(0L, start, min 100L (n - start))
+                   let q = VaeModel.encode m x
+                   let logJoint = ImportanceWeighted.logJointForEvaluation m x
+                   let first = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
+                   let scale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0)
+                   let centre, l, _ = place c logJoint m.Config.DType first scale d
+                   let logJointOf (rows: Tensor) = ImportanceWeighted.logJointForEvaluation m (x.index_select(0L, rows))
+                   let est, change = integrate c logJointOf m.Config.DType centre l d
+                   yield struct (est.MoveToOuterDisposeScope(), change.MoveToOuterDisposeScope()) |]
+        torch.cat([| for struct (e, _) in parts -> e |], 0L), torch.cat([| for struct (_, ch) in parts -> ch |], 0L)
