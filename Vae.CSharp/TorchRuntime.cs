@@ -46,8 +46,16 @@ public static class NativeTuning
         options ??= NativeTuningOptions.FromEnvironment();
         var mkl = options.MklAvx512OnAmd ? Describe(Vae.Core.NativeTuning.useMklAvx512()) : new MklKernelChoice(false, "MKL's own dispatch (not requested)");
         bool retains = options.RetainFreedMemory && Vae.Core.NativeTuning.retainFreedMemory();
-        return new NativeTuningReport(mkl, retains);
+        return Applied = new NativeTuningReport(mkl, retains);
     }
+
+    /// <summary>What the last <see cref="Apply"/> in this process did, or null before one.</summary>
+    public static NativeTuningReport? Applied { get; private set; }
+
+    /// <summary>MKL's kernel path in this process, for records: the last <see cref="Apply"/>'s choice (or MKL's own
+    /// dispatch) and whether the CPU has AVX-512, on which MKL's choice between its AVX-512 and AVX2 kernels turns.</summary>
+    public static string KernelPath =>
+        $"{Applied?.Mkl.Description ?? "MKL's own dispatch"}; AVX-512 {(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "present" : "absent")}";
 
     static MklKernelChoice Describe(Vae.Core.MklDispatch d) =>
         d is Vae.Core.MklDispatch.Unchanged u

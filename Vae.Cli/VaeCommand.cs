@@ -42,6 +42,7 @@ public static class VaeCommand
             EvaluateVerb.Command(stdout, stderr),
             ReproduceVerb.Command(stdout, stderr, cancel),
             SweepVerb.Command(stdout, stderr, cancel),
+            VerifyVerb.Command(stdout, stderr, cancel),
             ExportVerb.Command(stdout),
             DataVerb.Command(stdout, stderr),
             PlotVerb.Command(stdout),

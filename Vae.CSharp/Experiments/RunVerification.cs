@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Text.Json;
+using Vae.Data;
+
+namespace Vae.Experiments;
+
+/// <summary>A training run's record as committed: its <c>options.txt</c> (the settings and seed) and <c>metrics.csv</c>
+/// (the evaluations), read without its checkpoint.</summary>
+public sealed class RunRecord
+{
+    RunRecord(string directory, IReadOnlyDictionary<string, string> fields, IReadOnlyList<EvaluationResult> evaluations, string? recordedCpu)
+    {
+        Directory = directory; Fields = fields; Evaluations = evaluations; RecordedCpu = recordedCpu;
+    }
+
+    /// <summary>The run directory.</summary>
+    public string Directory { get; }
+    /// <summary>Each <c>key = value</c> line of <c>options.txt</c> (the first, where a key repeats).</summary>
+    public IReadOnlyDictionary<string, string> Fields { get; }
+    /// <summary>The recorded evaluations, in order of samples.</summary>
+    public IReadOnlyList<EvaluationResult> Evaluations { get; }
+    /// <summary>The CPU the run was recorded on, where the experiment's <c>results.json</c> beside it names one.</summary>
+    public string? RecordedCpu { get; }
+
+    /// <summary>Reads the record in <paramref name="directory"/>; a missing file or a field that cannot be read is an
+    /// <see cref="InvalidDataException"/> naming the file and the field.</summary>
+    public static RunRecord Read(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        string options = Path.Combine(directory, "options.txt"), metrics = Path.Combine(directory, "metrics.csv");
+        if (!File.Exists(options)) throw new InvalidDataException($"{options}: no such file (a run directory records its settings there)");
+        var fields = new Dictionary<string, string>();
+        foreach (var line in File.ReadLines(options))
+            if (line.Split(" = ", 2) is [var key, var value]) fields.TryAdd(key.Trim(), value.Trim());
+        var evaluations = ExperimentRuns.ReadMetrics(metrics);
+        if (evaluations.Count == 0) throw new InvalidDataException($"{metrics}: no evaluations recorded");
+        string? cpu = null;
+        string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(directory))!, "results.json");
+        if (File.Exists(results))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(results));
+            if (doc.RootElement.TryGetProperty("machine", out var m) && m.TryGetProperty("cpu", out var c)) cpu = c.GetString();
+        }
+        return new RunRecord(directory, fields, evaluations, cpu);
+    }
+
+    string Field(string key) => Fields.TryGetValue(key, out var v) ? v
+        : throw new InvalidDataException($"{Path.Combine(Directory, "options.txt")}: field '{key}' is missing");
+
+    T Parse<T>(string key, string expected, Func<string, (bool, T)> parse)
+    {
+        var (ok, value) = parse(Field(key));
+        return ok ? value : throw new InvalidDataException($"{Path.Combine(Directory, "options.txt")}: field '{key}' = '{Field(key)}', expected {expected}");
+    }
+
+    int Int(string key) => Parse(key, "an integer", s => (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v), v));
+    long Long(string key) => Parse(key, "an integer", s => (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v), v));
+    double Double(string key) => Parse(key, "a number", s => (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v), v));
+
+    /// <summary>The learning algorithm.</summary>
+    public TrainingAlgorithm Algorithm => Parse("algorithm", "aevb, wake-sleep or mcem", s => (TrainingAlgorithms.TryParse(s, out var a), a));
+    /// <summary>The training images the run used: the first this many of its data set's.</summary>
+    public int TrainImages => Int("train_images");
+    /// <summary>libtorch threads the run trained on.</summary>
+    public int Threads => Int("threads");
+
+    /// <summary>The model's architecture.</summary>
+    public VaeModelOptions Model => new()
+    {
+        InputDimension = Int("input"), HiddenUnits = Int("hidden"), LatentDimensions = Int("latent"),
+        Likelihood = Parse("likelihood", "a DecoderLikelihood name", s => (Enum.TryParse<DecoderLikelihood>(s, out var l), l)),
+        DoublePrecision = Parse("dtype", "float32 or float64", s => (s is "float32" or "float64", s == "float64")),
+    };
+
+    /// <summary>The learner's settings and seed.</summary>
+    public AevbOptions Options => new()
+    {
+        Estimator = Parse("estimator", "A or B", s => (Enum.TryParse<SgvbEstimator>(s, out var e), e)),
+        SamplesPerDatapoint = Int("samples_per_datapoint"), BatchSize = Int("batch"), StepSize = Double("step_size"), WarmUp = Int("warm_up"),
+        Regulariser = Double("regulariser"), WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
+        Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
+        Gradient = Parse("gradient", "hand-derived or autograd", s => (s is "hand-derived" or "autograd", s == "hand-derived" ? GradientComputation.HandDerived : GradientComputation.Autograd)),
+        Seed = Long("seed"),
+    };
+
+    /// <summary>The training images the training bound was evaluated on: the experiment's <c>train_evaluation</c>
+    /// setting in its <c>results.json</c> ("first N training images"), else every training image.</summary>
+    public int? TrainEvaluationLimit
+    {
+        get
+        {
+            string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Directory))!, "results.json");
+            if (!File.Exists(results)) return null;
+            using var doc = JsonDocument.Parse(File.ReadAllText(results));
+            if (!doc.RootElement.TryGetProperty("settings", out var s) || !s.TryGetProperty("train_evaluation", out var t)) return null;
+            var words = (t.GetString() ?? "").Split(' ');
+            return words is ["first", var n, ..] && int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out int limit) ? limit : null;
+        }
+    }
+}
+
+/// <summary>One recorded evaluation beside its replay. <see cref="Identical"/> compares the values as
+/// <c>metrics.csv</c> prints them (four decimals), the record's precision.</summary>
+public sealed record EvaluationComparison(long SamplesSeen, double RecordedTrain, double RecordedTest, double ReplayedTrain, double ReplayedTest)
+{
+    static string Printed(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
+    /// <summary>Whether both bounds print as recorded.</summary>
+    public bool Identical => Printed(RecordedTrain) == Printed(ReplayedTrain) && Printed(RecordedTest) == Printed(ReplayedTest);
+    /// <summary>The larger of the two bounds' absolute differences (nats), the replay rounded as the record is.</summary>
+    public double Difference => Math.Max(Math.Abs(RecordedTrain - Math.Round(ReplayedTrain, 4)), Math.Abs(RecordedTest - Math.Round(ReplayedTest, 4)));
+}
+
+/// <summary>The verdict of <see cref="RunVerification.Verify"/>.</summary>
+/// <param name="Directory">The run directory.</param>
+/// <param name="Evaluations">Each replayed evaluation beside the record.</param>
+/// <param name="RecordedCpu">The CPU of the record, where known.</param>
+/// <param name="ThisCpu">This machine's CPU.</param>
+/// <param name="Kernels">MKL's kernel path on this machine, as <c>vae version</c> reports it.</param>
+public sealed record VerificationReport(string Directory, IReadOnlyList<EvaluationComparison> Evaluations, string? RecordedCpu, string ThisCpu, string Kernels)
+{
+    /// <summary>Whether every replayed evaluation prints as recorded.</summary>
+    public bool Identical => Evaluations.All(e => e.Identical);
+    /// <summary>The largest difference over the evaluations (nats).</summary>
+    public double LargestDifference => Evaluations.Count == 0 ? 0 : Evaluations.Max(e => e.Difference);
+
+    /// <summary>One line: bit-identical (to the record's digits), or the largest difference and where the machines differ.</summary>
+    public string Verdict
+    {
+        get
+        {
+            if (Identical) return $"identical: {Evaluations.Count} evaluations replayed to the record's four decimals";
+            var first = Evaluations.First(e => !e.Identical);
+            string machines = RecordedCpu is null ? $"the record names no machine; this one is {ThisCpu} ({Kernels})"
+                : RecordedCpu == ThisCpu ? $"the same CPU model as the record ({ThisCpu}, {Kernels}): a difference on the same kernel path is a change in what is computed"
+                : $"recorded on {RecordedCpu}, replayed on {ThisCpu} ({Kernels}): another kernel path rounds float32 differently";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"different: first at {first.SamplesSeen:N0} samples, largest difference {LargestDifference:G4} nats over {Evaluations.Count} evaluations; {machines}");
+        }
+    }
+}
+
+/// <summary>Replays a recorded run from its settings and seed and compares each evaluation with its record: how anyone
+/// checks that a committed result comes from the code and settings it names.</summary>
+public static class RunVerification
+{
+    /// <summary>Trains the run of <paramref name="record"/> again on <paramref name="data"/> (its first
+    /// <see cref="RunRecord.TrainImages"/> training images) up to its <paramref name="evaluations"/>-th evaluation
+    /// (all when null), evaluating at the recorded sample counts, on the recorded thread count, and compares. AEVB and
+    /// wake-sleep runs; a Monte Carlo EM run's evaluations (Appendix D estimates) are not replayed yet.</summary>
+    public static VerificationReport Verify(RunRecord record, DataSet data, int? evaluations = null, IProgress<EvaluationComparison>? progress = null,
+                                            CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(data);
+        if (evaluations is < 1) throw new ArgumentOutOfRangeException(nameof(evaluations), evaluations, "evaluations: expected at least 1");
+        var algorithm = record.Algorithm;
+        if (algorithm == TrainingAlgorithm.MonteCarloEm)
+            throw new NotSupportedException($"{record.Directory}: a Monte Carlo EM run (its evaluations are Appendix D estimates); verify replays AEVB and wake-sleep runs");
+        var recorded = record.Evaluations.Take(evaluations ?? int.MaxValue).ToList();
+        var train = record.TrainImages < data.Train.Count ? data.Train.First(record.TrainImages) : data.Train;
+        var model = record.Model;
+        if (train.Dimension != model.InputDimension)
+            throw new InvalidDataException($"{record.Directory}: options.txt records input = {model.InputDimension}, the data set has {train.Dimension} values per image");
+        using Trainer trainer = algorithm == TrainingAlgorithm.Aevb ? new AevbTrainer(model, record.Options, data.Description)
+            : new WakeSleepTrainer(model, record.Options, data.Description);
+        int threads = TorchRuntime.Threads;
+        TorchRuntime.Threads = record.Threads;
+        var compared = new List<EvaluationComparison>();
+        try
+        {
+            trainer.Fit(train, new TrainingOptions
+            {
+                TotalSamples = recorded[^1].SamplesSeen, EvaluateAt = [.. recorded.Select(e => e.SamplesSeen)], TestData = data.Test,
+                TrainEvaluationLimit = record.TrainEvaluationLimit, TensorBoard = false, CheckpointInterval = null,
+                Evaluated = e =>
+                {
+                    var r = recorded.FirstOrDefault(x => x.SamplesSeen == e.SamplesSeen);
+                    if (r is null) return;
+                    var c = new EvaluationComparison(e.SamplesSeen, r.TrainBound, r.TestBound, e.TrainBound, e.TestBound);
+                    compared.Add(c);
+                    progress?.Report(c);
+                },
+            }, cancellationToken: cancellationToken);
+        }
+        finally { TorchRuntime.Threads = threads; }
+        return new VerificationReport(record.Directory, compared, record.RecordedCpu, MachineFacts.Current().Cpu, NativeTuning.KernelPath);
+    }
+}

@@ -1,0 +1,50 @@
+using Vae.Cli;
+
+namespace Vae.Tests.Cli;
+
+/// <summary><c>vae verify</c>: a recorded run replayed from its options.txt and seed.</summary>
+public class VerifyCommandTests
+{
+    [Fact]
+    public void AReplayedRunIsIdenticalToItsRecordAndAChangedRecordIsReportedWithItsDifference()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        var trained = Vae.Run("train", "--latent", "2", "--hidden", "20", "--samples", "3000", "--eval-every", "1000", "--threads", "1", "--seed", "7", "--out", dir);
+        Assert.True(trained.Code == VaeCommand.Ok, trained.Err);
+        // Only the record is needed: the checkpoint plays no part in a replay.
+        File.Delete(Path.Combine(dir, "checkpoint.safetensors"));
+
+        var (code, output, err) = Vae.Run("verify", dir);
+        Assert.True(code == VaeCommand.Ok, err + output);
+        Assert.Contains("identical: 3 evaluations", output);
+
+        var (firstCode, first, _) = Vae.Run("verify", dir, "--evaluations", "1");
+        Assert.Equal(VaeCommand.Ok, firstCode);
+        Assert.Contains("identical: 1 evaluations", first);
+
+        // The second evaluation's test bound moved by 0.0002 nats in the record: a difference, at 2,000 samples.
+        string metrics = Path.Combine(dir, "metrics.csv");
+        var lines = File.ReadAllLines(metrics);
+        var f = lines[2].Split(',');
+        f[3] = (double.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture) + 0.0002).ToString("F4", System.Globalization.CultureInfo.InvariantCulture);
+        lines[2] = string.Join(',', f);
+        File.WriteAllLines(metrics, lines);
+        var changed = Vae.Run("verify", dir);
+        Assert.Equal(VaeCommand.Failure, changed.Code);
+        Assert.Contains("different: first at 2,000 samples, largest difference 0.0002", changed.Out);
+    }
+
+    [Fact]
+    public void VerifyNamesTheFileAndFieldItCannotRead()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        File.WriteAllText(Path.Combine(dir, "options.txt"), "algorithm = aevb\n");
+        File.WriteAllText(Path.Combine(dir, "metrics.csv"), "samples,seconds,train_bound,test_bound\n100,1.0,-200.0,-201.0\n");
+        var (code, _, err) = Vae.Run("verify", dir);
+        Assert.NotEqual(VaeCommand.Ok, code);
+        Assert.Matches(@"options\.txt: field '\w+' is missing", err);
+        var missing = Vae.Run("verify", Path.Combine(dir, "nowhere"));
+        Assert.Equal(VaeCommand.BadUsage, missing.Code);
+        Assert.Contains("expected a run directory or a results.json file", missing.Err);
+    }
+}
