@@ -39,7 +39,17 @@ public sealed record MarginalLikelihoodOptions
     public int BurnIn { get; init; } = 1000;
     /// <summary>The seed of all sampling.</summary>
     public long Seed { get; init; }
+    /// <summary>Independent repetitions of the estimate, with seeds <see cref="Seed"/>, <see cref="Seed"/> + 1, ...:
+    /// <see cref="MarginalLikelihoodEstimator.EstimateWithError"/> reports their mean and its standard error (a bound
+    /// with one ε draw per datapoint varies by nats from draw to draw on Frey Face).</summary>
+    public int Draws { get; init; } = 1;
 }
+
+/// <summary>An estimate repeated over independent draws.</summary>
+/// <param name="Mean">The mean over the draws (nats per datapoint).</param>
+/// <param name="StandardError">The standard error of that mean: the draws' standard deviation over √draws (NaN for one draw).</param>
+/// <param name="Draws">How many draws.</param>
+public sealed record MarginalLikelihoodEstimate(double Mean, double StandardError, int Draws);
 
 /// <summary>Estimates the average log p(x) per datapoint (nats) of a model's generative model on data.</summary>
 public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? options = null)
@@ -56,7 +66,20 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         if (o.PosteriorSamples < 4) throw new ArgumentOutOfRangeException(nameof(o.PosteriorSamples), o.PosteriorSamples, "posterior samples: expected at least 4");
         if (o.LeapfrogSteps < 1) throw new ArgumentOutOfRangeException(nameof(o.LeapfrogSteps), o.LeapfrogSteps, "leapfrog steps: expected at least 1");
         if (o.BurnIn < 0) throw new ArgumentOutOfRangeException(nameof(o.BurnIn), o.BurnIn, "burn-in: expected at least 0");
+        if (o.Draws < 1) throw new ArgumentOutOfRangeException(nameof(o.Draws), o.Draws, "draws: expected at least 1");
         return o;
+    }
+
+    /// <summary>The estimate repeated <see cref="MarginalLikelihoodOptions.Draws"/> times with seeds Seed, Seed + 1, ...
+    /// (the first draw is what one draw with Seed gives), with the standard error of their mean.</summary>
+    public MarginalLikelihoodEstimate EstimateWithError(VariationalAutoEncoder model, ImageData data, CancellationToken cancellationToken = default)
+    {
+        var values = new double[Options.Draws];
+        for (int d = 0; d < values.Length; d++)
+            values[d] = new MarginalLikelihoodEstimator(Options with { Seed = Options.Seed + d, Draws = 1 }).Estimate(model, data, cancellationToken);
+        double mean = values.Average();
+        double se = values.Length < 2 ? double.NaN : Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1) / values.Length);
+        return new MarginalLikelihoodEstimate(mean, se, values.Length);
     }
 
     /// <summary>The average estimate per datapoint over <paramref name="data"/>.</summary>
@@ -64,6 +87,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        if (Options.Draws > 1) return EstimateWithError(model, data).Mean;
         switch (Options.Method)
         {
             case MarginalLikelihoodMethod.Elbo: return model.LowerBound(data, SgvbEstimator.B, Options.Seed);
@@ -85,6 +109,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        if (Options.Draws > 1) return EstimateWithError(model, data, cancellationToken).Mean;
         cancellationToken.ThrowIfCancellationRequested();
         if (Options.Method == MarginalLikelihoodMethod.HmcMarginal) return Estimate(model, data);
         // A multiple of both estimators' batches (1000 and 100 images), so that every batch draws what it draws in one call.

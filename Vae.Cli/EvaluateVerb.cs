@@ -16,13 +16,14 @@ static class EvaluateVerb
     static readonly Option<long> PosteriorSamples = Opt.Integer("--posterior-samples", "hmc-marginal: HMC posterior samples per datapoint", 50, 4, 100_000);
     static readonly Option<long> Leapfrog = Opt.Integer("--leapfrog", "hmc-marginal: leapfrog steps per HMC transition", 4, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "hmc-marginal: burn-in transitions", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
+    static readonly Option<long> Draws = Opt.Integer("--draws", "repeat each estimate with seeds SEED, SEED+1, ... and report the mean and its standard error", 1, 1, 100_000);
     static readonly Option<bool> Json = Opt.Flag("--json", "print one JSON object");
 
     /// <summary><c>vae evaluate</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr)
     {
         var command = new Command("evaluate", "Estimate a model's log-likelihood on its data set's test (and training) images");
-        foreach (var o in (Option[])[Common.Checkpoint, Estimator, K, Points, PosteriorSamples, Leapfrog, BurnIn, Common.Seed, Common.Threads, Common.Cache, Common.FreyFace, Common.Precision, Json])
+        foreach (var o in (Option[])[Common.Checkpoint, Estimator, K, Points, PosteriorSamples, Leapfrog, BurnIn, Common.Seed, Draws, Common.Threads, Common.Cache, Common.FreyFace, Common.Precision, Json])
             command.Add(o);
         command.SetAction(p => Run(new Arguments(p), stdout, stderr));
         return command;
@@ -38,6 +39,7 @@ static class EvaluateVerb
         int leapfrog = (int)a.Get(Leapfrog);
         int burnIn = (int)a.Get(BurnIn);
         long seed = a.Get(Common.Seed);
+        int draws = (int)a.Get(Draws);
         bool mixed = a.Get(Common.Precision) == "bfloat16";
         a.Threads(stderr);
         if (!File.Exists(path)) throw new UsageException($"--checkpoint: {path}: no such file");
@@ -54,13 +56,16 @@ static class EvaluateVerb
         var test = First(set.Test);
         var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count, ["precision"] = mixed ? "bfloat16" : "float32" };
         var lines = new List<string> { $"{path}: {set.Description}" };
+        string Error(double se) => draws > 1 ? string.Create(CultureInfo.InvariantCulture, $" ± {se:F3} (standard error over {draws} draws)") : "";
         if (estimator is null)
         {
-            double bound = model.LowerBound(test, SgvbEstimator.B, seed);
-            double iwae = model.LogLikelihood(test, k, seed, mixed);
-            results["k"] = k; results["test_bound"] = bound; results["test_iwae"] = iwae;
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint ({test.Count} images): {bound:F3} nats"));
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}): {iwae:F3} nats"));
+            var bound = new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.Elbo, Seed = seed, Draws = draws }).EstimateWithError(model, test);
+            var iwae = new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = k, MixedPrecision = mixed, Seed = seed, Draws = draws })
+                .EstimateWithError(model, test);
+            results["k"] = k; results["test_bound"] = bound.Mean; results["test_iwae"] = iwae.Mean;
+            if (draws > 1) { results["draws"] = draws; results["test_bound_se"] = bound.StandardError; results["test_iwae_se"] = iwae.StandardError; }
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint ({test.Count} images): {bound.Mean:F3} nats{Error(bound.StandardError)}"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}): {iwae.Mean:F3} nats{Error(iwae.StandardError)}"));
         }
         else
         {
@@ -68,6 +73,7 @@ static class EvaluateVerb
             var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
             {
                 Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
+                Draws = draws,
             });
             var train = First(set.Train);
             string key = EndPoint.Key(method);
@@ -81,8 +87,9 @@ static class EvaluateVerb
                 MarginalLikelihoodMethod.Exact => "quadrature to 0.01 nats",
                 _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps",
             };
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint"));
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test ({test.Count} images) {estimator} ({detail}): {onTest:F3} nats per datapoint"));
+            double Se(string set) => results.TryGetValue($"{set}_{key}_se", out var v) ? (double)v : double.NaN;
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint{Error(Se("train"))}"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"test ({test.Count} images) {estimator} ({detail}): {onTest:F3} nats per datapoint{Error(Se("test"))}"));
         }
         if (a.Get(Json)) stdout.WriteLine(JsonSerializer.Serialize(results));
         else foreach (var line in lines) stdout.WriteLine(line);

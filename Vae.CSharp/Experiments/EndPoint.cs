@@ -42,7 +42,8 @@ public static class EndPoint
     /// <summary>Each estimator on <paramref name="train"/> and <paramref name="test"/>, and each of
     /// <paramref name="testEstimators"/> on <paramref name="test"/> alone: the fields <c>train_points</c>,
     /// <c>test_points</c>, and per estimator <c>train_{key}</c> (not for a test-only one), <c>test_{key}</c> and its
-    /// settings (<c>k</c>; <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>).</summary>
+    /// settings (<c>k</c>; <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>); with more than one draw, also the
+    /// standard errors <c>train_{key}_se</c> and <c>test_{key}_se</c> and <c>{key}_draws</c>.</summary>
     public static Dictionary<string, object> Estimate(VariationalAutoEncoder model, ImageData train, ImageData test,
                                                       IEnumerable<MarginalLikelihoodOptions> estimators, CancellationToken cancellationToken = default,
                                                       IEnumerable<MarginalLikelihoodOptions>? testEstimators = null)
@@ -57,12 +58,18 @@ public static class EndPoint
             string key = Key(o.Method);
             if (fields.ContainsKey("test_" + key)) throw new ArgumentException($"estimators: {key} twice; expected at most one per method", nameof(estimators));
             var estimator = new MarginalLikelihoodEstimator(o);
+            void Record(string set, ImageData data)
+            {
+                var e = estimator.EstimateWithError(model, data, cancellationToken);
+                fields[$"{set}_{key}"] = e.Mean;
+                if (e.Draws > 1) { fields[$"{set}_{key}_se"] = e.StandardError; fields[$"{key}_draws"] = e.Draws; }
+            }
             if (both)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                fields["train_" + key] = estimator.Estimate(model, train, cancellationToken);
+                Record("train", train);
             }
-            fields["test_" + key] = estimator.Estimate(model, test, cancellationToken);
+            Record("test", test);
             if (o.Method == MarginalLikelihoodMethod.ImportanceWeighted) fields["k"] = o.ImportanceSamples;
             if (o.Method == MarginalLikelihoodMethod.HmcMarginal)
             {

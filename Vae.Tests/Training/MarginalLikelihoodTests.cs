@@ -52,6 +52,23 @@ public class MarginalLikelihoodTests(Xunit.Abstractions.ITestOutputHelper output
     }
 
     [Fact]
+    public void RepeatedDrawsReportAStandardErrorThatShrinksLikeOneOverTheSquareRootOfTheDraws()
+    {
+        MarginalLikelihoodEstimate Bound(int draws) =>
+            new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.Elbo, Seed = 10, Draws = draws }).EstimateWithError(Fitted.Value.Model, Fitted.Value.Data);
+        var one = Bound(1);
+        Assert.Equal(Estimate(new() { Method = MarginalLikelihoodMethod.Elbo, Seed = 10 }), one.Mean);
+        Assert.True(double.IsNaN(one.StandardError));
+        var (d16, d256, d1024) = (Bound(16), Bound(256), Bound(1024));
+        output.WriteLine($"standard errors: 16 draws {d16.StandardError:G3}, 256 draws {d256.StandardError:G3}, 1024 draws {d1024.StandardError:G3}");
+        // Sixteen times the draws, a quarter of the standard error (each estimate of it is within about 20 % at 16 draws);
+        // an error over draws rather than √draws would give a sixteenth.
+        Assert.InRange(d256.StandardError / d16.StandardError, 0.15, 0.4);
+        Assert.InRange(Math.Abs(d256.Mean - d1024.Mean), 0, 4 * d256.StandardError);
+        Assert.Equal(1024, d1024.Draws);
+    }
+
+    [Fact]
     public void QuadratureRefusesMoreThanThreeLatentDimensionsNamingJ()
     {
         using var model = VariationalAutoEncoder.Create(new VaeModelOptions { InputDimension = 6, HiddenUnits = 5, LatentDimensions = 4 });
