@@ -18,6 +18,7 @@ static class TrainVerb
     public static readonly Option<string> Estimator = Opt.Choice("--estimator", "the SGVB estimator: A (eq. 6) or B (eq. 7, KL in closed form)", "b", "a", "b");
     public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
+    public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
     public static readonly Option<long?> Epochs = Opt.OptionalInteger("--epochs", "the budget in passes over the training set, instead of --samples", 1);
     public static readonly Option<string> Binarize = Opt.Choice("--binarize", "grey levels as they are, or a fresh binary draw of each image per step", "none", "none", "dynamic");
@@ -28,7 +29,7 @@ static class TrainVerb
     public static readonly Option<bool> Double = Opt.Flag("--double", "float64 parameters and arithmetic");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, Binarize, Common.Precision, Gradient, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -67,12 +68,12 @@ static class TrainVerb
             int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
             double? stepSize = a.StepSize(StepSize);
             bool autoStep = stepSize is null;
-            if (autoStep && algorithm == "mcem") throw new UsageException("--step-size auto: compares training bounds, which Monte Carlo EM does not have; give a number");
             var aevb = new AevbOptions
             {
                 Estimator = a.Get(Estimator) == "a" ? SgvbEstimator.A : SgvbEstimator.B,
                 StepSize = stepSize ?? 0.02,
                 BatchSize = (int)a.Get(Batch),
+                WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
                 Binarize = a.Get(Binarize) == "dynamic",
                 MixedPrecision = a.Get(Common.Precision) == "bfloat16",
@@ -106,10 +107,11 @@ static class TrainVerb
             };
             if (autoStep)
             {
-                // Section 5: the step size from {0.01, 0.02, 0.1} by the training bound after the first iterations.
+                // Section 5: the step size from {0.01, 0.02, 0.1} by the training set's measure after the first iterations.
+                long trial = StepSizeSelection.TrialSamples(algorithm == "mcem" ? TrainingAlgorithm.MonteCarloEm : TrainingAlgorithm.Aevb, set.Train.Count);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"choosing Adagrad's step size from {string.Join(", ", StepSizeSelection.PaperCandidates)} by the training bound after {StepSizeSelection.DefaultTrialSamples:N0} samples each"));
-                var choice = StepSizeSelection.Choose(Create, aevb, set.Train, cancellationToken: cancel);
+                    $"choosing Adagrad's step size from {string.Join(", ", StepSizeSelection.PaperCandidates)} by the {(algorithm == "mcem" ? "training log-likelihood (Appendix D, first 100 training images)" : "training bound")} after {trial:N0} samples each"));
+                var choice = StepSizeSelection.Choose(Create, aevb, set.Train, trialSamples: trial, cancellationToken: cancel);
                 foreach (var t in choice.Trials)
                     stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  step size {t.StepSize}: training bound {t.TrainingBound:F2}"));
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"chosen step size: {choice.StepSize}"));

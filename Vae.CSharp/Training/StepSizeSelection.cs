@@ -23,10 +23,21 @@ public static class StepSizeSelection
     /// <summary>Training samples of each trial by default: 10⁵ (1000 minibatches of 100, the first 100 of them Adagrad's warm-up).</summary>
     public const long DefaultTrialSamples = 100_000;
 
+    /// <summary>EM iterations of each Monte Carlo EM trial: 10, the "first few iterations" of an algorithm whose iteration
+    /// is a pass over the whole training set (with anglepy's warm-up of 10 updates, 8 of them move the weights).</summary>
+    public const int McemTrialIterations = 10;
+
+    /// <summary>The trial length for an algorithm on <paramref name="trainImages"/> images: <see cref="DefaultTrialSamples"/>,
+    /// or <see cref="McemTrialIterations"/> EM iterations (5N samples each) for Monte Carlo EM.</summary>
+    public static long TrialSamples(TrainingAlgorithm algorithm, int trainImages) =>
+        algorithm == TrainingAlgorithm.MonteCarloEm ? McemTrialIterations * Vae.Core.Mcem.samplesPerIteration(trainImages) : DefaultTrialSamples;
+
     /// <summary>Tries every candidate step size. <paramref name="createTrainer"/> makes a fresh trainer from AEVB
     /// options (e.g. <c>o =&gt; new AevbTrainer(model, o)</c>); it receives <paramref name="options"/> with only the step
     /// size changed. The training bound is the lower bound (estimator B) on the first
-    /// <paramref name="evaluationPoints"/> training images. Monte Carlo EM, which has no recognition model, is refused.</summary>
+    /// <paramref name="evaluationPoints"/> training images. Monte Carlo EM has no recognition model and so no bound: its
+    /// measure is Appendix D's estimate of log p(x) on the first 100 training images (what its training evaluations
+    /// report), after trials of <see cref="TrialSamples"/>.</summary>
     public static StepSizeChoice Choose(Func<AevbOptions, Trainer> createTrainer, AevbOptions options, ImageData train,
         IReadOnlyList<double>? candidates = null, long trialSamples = DefaultTrialSamples, int evaluationPoints = 10_000,
         CancellationToken cancellationToken = default)
@@ -45,8 +56,6 @@ public static class StepSizeSelection
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var trainer = createTrainer(options.WithStepSize(step));
-            if (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm)
-                throw new ArgumentException("step-size selection compares training bounds, which Monte Carlo EM (no recognition model) does not have", nameof(createTrainer));
             double bound;
             try
             {

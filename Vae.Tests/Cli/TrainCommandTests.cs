@@ -288,8 +288,13 @@ public class TrainCommandTests
         string chosen = output.Split('\n').Single(l => l.StartsWith("chosen step size: "))["chosen step size: ".Length..].Trim();
         Assert.Contains(chosen, new[] { "0.01", "0.02", "0.1" });
         Assert.Contains($"Adagrad {chosen},", output);
-        var refused = Vae.Run("train", "--algorithm", "mcem", "--step-size", "auto", "--out", Path.Combine(dir, "x"));
-        Assert.Equal(VaeCommand.BadUsage, refused.Code);
+        // Monte Carlo EM's trials are EM iterations judged by Appendix D on the training images (StepSizeSelectionTests);
+        // --warm-up is recorded with the run.
+        var mcem = Vae.Run("train", "--algorithm", "mcem", "--ntrain", "200", "--latent", "2", "--hidden", "10", "--step-size", "auto", "--warm-up", "10",
+            "--samples", "1000", "--eval-every", "0", "--threads", "1", "--out", Path.Combine(dir, "x"));
+        Assert.True(mcem.Code == VaeCommand.Ok, mcem.Err);
+        Assert.Contains("training log-likelihood (Appendix D", mcem.Out);
+        Assert.Contains("warm_up = 10", File.ReadAllText(Path.Combine(dir, "x", "options.txt")));
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("train", "--step-size", "often", "--out", Path.Combine(dir, "y")).Code);
     }
 
