@@ -66,6 +66,24 @@ public sealed class VariationalAutoEncoder : IDisposable
     /// the name ends in .vae. <see cref="Load"/> reads both.</summary>
     public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
 
+    /// <summary>As <see cref="Save(string)"/>, with <paramref name="fields"/> beside the model's settings in the file's
+    /// metadata: where the model came from (a training run's data set, algorithm, seed and progress, as
+    /// <c>vae export</c> copies them), read back by <see cref="ReadSettings"/>. A field may not replace one of the
+    /// model's own (<c>kind</c>, <c>model.*</c>, <c>vae.*</c>).</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        var contents = ModelCheckpoint.write(Core);
+        var all = contents.Fields;
+        foreach (var (key, value) in fields)
+        {
+            if (all.ContainsKey(key) || key.StartsWith("vae.", StringComparison.Ordinal))
+                throw new ArgumentException($"fields: '{key}' is one of the model file's own fields", nameof(fields));
+            all = all.Add(key, value);
+        }
+        Checkpoint.save(path, new CheckpointContents(all, contents.Tensors));
+    }
+
     /// <summary>Writes the encoder or the decoder as an ONNX model (float32) atomically to <paramref name="path"/>, for
     /// ONNX Runtime: see <see cref="OnnxPart"/> for its inputs and outputs.</summary>
     public void ExportOnnx(string path, OnnxPart part) => Vae.Core.Files.writeAtomically(path, OnnxExport.ToBytes(Core, part));

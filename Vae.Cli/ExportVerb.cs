@@ -27,8 +27,13 @@ static class ExportVerb
             if (a.Has(Part)) throw new UsageException("export: --part applies to --format onnx; a safetensors file holds the whole model");
             string file = a.Get(Out) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "model.safetensors");
             if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out: {file}: expected a name ending in .safetensors");
-            using (var loaded = VariationalAutoEncoder.Load(path)) loaded.Save(file);
-            stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear) and settings in safetensors");
+            // Where the model came from travels with it: the run's data set (so that vae evaluate finds it), algorithm,
+            // settings and progress, as the checkpoint records them.
+            var provenance = VariationalAutoEncoder.ReadSettings(path)
+                .Where(kv => kv.Key is not "kind" && !kv.Key.StartsWith("model.", StringComparison.Ordinal) && !kv.Key.StartsWith("vae.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key, kv => kv.Value);
+            using (var loaded = VariationalAutoEncoder.Load(path)) loaded.Save(file, provenance);
+            stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear), its settings and where it came from ({provenance.Count} fields of the checkpoint) in safetensors");
             return VaeCommand.Ok;
         }
         var part = a.Get(Part) == "encoder" ? OnnxPart.Encoder : OnnxPart.Decoder;

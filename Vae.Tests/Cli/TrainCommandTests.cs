@@ -266,6 +266,23 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void AnExportedModelCarriesItsRunsProvenanceAndEvaluatesAsItsCheckpointDoes()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        Assert.Equal(VaeCommand.Ok, Vae.Run(["train", .. Tiny, "--seed", "5", "--out", dir]).Code);
+        var exported = Vae.Run("export", "--checkpoint", dir, "--format", "safetensors");
+        Assert.True(exported.Code == VaeCommand.Ok, exported.Err);
+        string model = Path.Combine(dir, "model.safetensors");
+        var fields = VariationalAutoEncoder.ReadSettings(model);
+        Assert.Equal(("model", "aevb", "5", "mnist", "30"), (fields["kind"], fields["algorithm"], fields["seed"], fields["run.dataset"], fields["progress.step"]));
+        // The same estimate from the model file as from the run's checkpoint: the data set comes from the file.
+        string Estimate(string path) => Vae.Run("evaluate", "--checkpoint", path, "--k", "10", "--points", "100", "--json", "--threads", "1").Out;
+        Assert.Equal(Estimate(dir).Replace(Path.Combine(dir, "checkpoint.safetensors"), ""), Estimate(model).Replace(model, ""));
+        using var m = VariationalAutoEncoder.Create();
+        Assert.Throws<ArgumentException>(() => m.Save(Path.Combine(dir, "x.safetensors"), new Dictionary<string, string> { ["model.latent"] = "3" }));
+    }
+
+    [Fact]
     public void EvaluateExactRefusesMoreThanThreeLatentDimensionsNamingJ()
     {
         string path = Path.Combine(TestEnvironment.NewTempDirectory(), "j4.safetensors");
