@@ -141,7 +141,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
 
     /// <summary>The exact log p(x) by quadrature (<see cref="MarginalLikelihoodMethod.Exact"/>) for data x (a tensor of the
     /// model's dtype), the grids' first centres drawn from g. Throws <see cref="ArgumentException"/> for more than 3 latent
-    /// dimensions and <see cref="InvalidOperationException"/> when a datapoint did not converge.</summary>
+    /// dimensions and <see cref="EstimateNotConvergedException"/> when a datapoint did not converge.</summary>
     internal static double Exact(VaeModel model, TorchSharp.torch.Tensor x, TorchSharp.torch.Generator g)
     {
         if (model.Config.LatentDim > ExactMaxLatentDimensions)
@@ -151,7 +151,9 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         var (estimates, change) = Quadrature.ofModel(config, model, x, g);
         int unconverged = (int)change.ge(config.Tolerance).sum().item<long>();
         if (unconverged > 0)
-            throw new InvalidOperationException($"exact quadrature: {unconverged} of {x.shape[0]} datapoints still changed by {change.max().item<double>():G3} nats or more at {config.MaxPoints} grid points (tolerance {config.Tolerance} nats)");
+            throw new EstimateNotConvergedException(
+                $"exact quadrature: {unconverged} of {x.shape[0]} datapoints did not converge to {config.Tolerance} nats (a posterior with separate modes, or still changing at {config.MaxPoints} grid points); no exact value is reported",
+                unconverged, (int)x.shape[0]);
         return estimates.mean().item<double>();
     }
 
@@ -163,4 +165,17 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         MarginalLikelihoodMethod.Exact => Exact(model, x, g),
         _ => AppendixD(model, x, g),
     };
+}
+
+/// <summary>An estimate that could not reach its stated precision on some datapoints (the exact quadrature of
+/// <see cref="MarginalLikelihoodMethod.Exact"/>): no value is reported rather than an inexact one.</summary>
+/// <param name="message">What did not converge.</param>
+/// <param name="unconverged">How many datapoints.</param>
+/// <param name="count">Of how many.</param>
+public sealed class EstimateNotConvergedException(string message, int unconverged, int count) : Exception(message)
+{
+    /// <summary>The datapoints that did not converge.</summary>
+    public int Unconverged { get; } = unconverged;
+    /// <summary>The datapoints estimated.</summary>
+    public int Count { get; } = count;
 }

@@ -100,6 +100,11 @@ public static class VaeCommand
             stderr.WriteLine($"vae: {e.Message}");
             return BadUsage;
         }
+        catch (EstimateNotConvergedException e)
+        {
+            stderr.WriteLine($"vae: {e.Message}");
+            return Failure;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
         {
             // Bad files and unavailable data: one line, no stack trace.

@@ -10,8 +10,8 @@ type QuadratureConfig =
       Tolerance: float
       /// The grid's spacing at the first level, in the posterior's whitened coordinates (posterior standard deviations).
       Spacing: float
-      /// The grid's half-width at the first level, in whitened coordinates; widened by half while more than
-      /// BoundaryMass of the integral lies on the grid's outermost shell.
+      /// The grid's half-width, in whitened coordinates; a datapoint's axes widen by half while more than BoundaryMass
+      /// of its integral lies on the grid's outermost shell.
       HalfWidth: float
       /// The largest share of the integral allowed on the grid's outermost shell.
       BoundaryMass: float
@@ -99,20 +99,24 @@ module Quadrature =
             pass <- pass + 1
         centre, l, settled
 
-    /// The trapezoid rule on grids placed at centres c [B; J] with factors L [B; J; J]: log Σ_u p(x, c + L u) h^J |L|,
-    /// starting at c.Spacing and c.HalfWidth and refining each datapoint until its estimate changes by less than
-    /// c.Tolerance at a halving of the spacing; while more than c.BoundaryMass of any datapoint's integral lies on the
-    /// outermost shell, the grid widens by half instead. logJointOf rows gives log p(x, z) for the datapoints at those row indices
-    /// (z [G; R; J] of the model's dtype -> [G; R]). Returns the estimates [B] and each one's last change [B] (float64).
+    /// The trapezoid rule on grids placed at centres c [B; J] with factors L [B; J; J]: log Σ_u p(x, c + L u) h^J |L| over
+    /// u on [-c.HalfWidth, c.HalfWidth]^J, the spacing h starting at c.Spacing and halving at each level until each
+    /// datapoint's estimate changes by less than c.Tolerance from the level before. A datapoint with more than
+    /// c.BoundaryMass of its integral on the grid's outermost shell has its axes L widened by half instead, and is judged
+    /// again only after a halving with the new axes. logJointOf rows gives log p(x, z) for the datapoints at those row
+    /// indices (z [G; R; J] of the model's dtype -> [G; R]). Returns the estimates [B] and each one's last change [B]
+    /// (float64; +∞ where the last level did not compare).
     let integrate (c: QuadratureConfig) (logJointOf: Tensor -> (Tensor -> Tensor)) (dtype: torch.ScalarType) (centre: Tensor) (l: Tensor) (d: int64) : Tensor * Tensor =
         use _ = torch.no_grad ()
         let b, j = centre.shape.[0], int centre.shape.[1]
-        let logDet = l.diagonal(0L, 1L, 2L).abs().log().sum(-1L)
+        let r = c.HalfWidth
+        let mutable l = l.clone()
         let mutable estimates = torch.full([| b |], Torch.scalar Double.NaN, dtype = torch.float64)
         let mutable change = torch.full([| b |], Torch.scalar Double.PositiveInfinity, dtype = torch.float64)
+        // Whether a datapoint's last estimate was made with its current axes at twice the current spacing.
+        let mutable comparable = torch.zeros([| b |], dtype = torch.ScalarType.Bool)
         let mutable active = torch.arange(b, dtype = torch.int64)
-        let mutable h, r = c.Spacing, c.HalfWidth
-        let mutable halved = false
+        let mutable h = c.Spacing
         while active.numel() > 0L && Math.Pow(perDimension h r, float j) <= float c.MaxPoints do
             use scope = torch.NewDisposeScope()
             let u = grid j h r
@@ -130,24 +134,45 @@ module Quadrature =
                        yield struct (lw.logsumexp(0L).MoveToOuterDisposeScope(), onShell.logsumexp(0L).MoveToOuterDisposeScope()) |]
             let total = torch.stack([| for struct (t, _) in parts -> t |]).logsumexp(0L)
             let onShell = torch.stack([| for struct (_, s) in parts -> s |]).logsumexp(0L)
-            let est = total + float j * Math.Log h + logDet.index_select(0L, active)
-            // Convergence is judged on a halving only, against the same grid's width at twice the spacing.
-            let widen = (onShell - total).gt(Torch.constant (Math.Log c.BoundaryMass)).any().ToBoolean()
-            let delta =
-                if widen || not halved then torch.full_like(est, Torch.scalar Double.PositiveInfinity)
-                else (est - estimates.index_select(0L, active)).abs()
+            let est = total + float j * Math.Log h + la.diagonal(0L, 1L, 2L).abs().log().sum(-1L)
+            let heavy = (onShell - total).gt(Torch.constant (Math.Log c.BoundaryMass))
+            let compared = comparable.index_select(0L, active).logical_and(heavy.logical_not())
+            let delta = torch.where(compared, (est - estimates.index_select(0L, active)).abs(), torch.full_like(est, Torch.scalar Double.PositiveInfinity))
             estimates <- estimates.index_copy(0L, active, est).MoveToOuterDisposeScope()
             change <- change.index_copy(0L, active, delta).MoveToOuterDisposeScope()
-            if widen then r <- r * 1.5 else h <- h / 2.0
-            halved <- not widen
+            l <- l.index_copy(0L, active, torch.where(heavy.view(-1L, 1L, 1L), la * 1.5, la)).MoveToOuterDisposeScope()
+            comparable <- comparable.index_copy(0L, active, heavy.logical_not()).MoveToOuterDisposeScope()
             active <- active.index_select(0L, delta.ge(Torch.constant c.Tolerance).nonzero().squeeze(1L)).MoveToOuterDisposeScope()
+            h <- h / 2.0
         estimates, change
 
+    /// Spacing of the coarse search grid on [-5, 5]^J that ofModel's first centres come from, beside draws of q and the
+    /// prior: a posterior mode in the prior's tail that neither finds (a test image the encoder maps elsewhere).
+    let private searchSpacing (j: int) = match j with 1 -> 0.05 | 2 -> 0.1 | _ -> 0.4
+
+    /// Per datapoint, the point of grid j (searchSpacing j) (searchSpacing j * 5) with the highest log p(x, z), and that
+    /// value: [B; J] and [B]. logJoint maps z [G; B; J] of the model's dtype to [G; B].
+    let private bestOnGrid (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (b: int64) (j: int) (d: int64) : Tensor * Tensor =
+        let u = grid j (searchSpacing j) 5.0
+        let chunk = chunkOf b d
+        let mutable best = torch.zeros([| b; int64 j |], dtype = torch.float64)
+        let mutable value = torch.full([| b |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)
+        for s in 0L .. chunk .. u.shape.[0] - 1L do
+            use scope = torch.NewDisposeScope()
+            let uc = u.narrow(0L, s, min chunk (u.shape.[0] - s))
+            let lw = (logJoint (uc.unsqueeze(1L).expand(-1L, b, -1L).to_type(dtype))).to_type(torch.float64)   // [Gc; B]
+            let struct (top, index) = lw.max(0L)
+            let better = top.gt(value)
+            best <- torch.where(better.unsqueeze(1L), uc.index_select(0L, index), best).MoveToOuterDisposeScope()
+            value <- torch.where(better, top, value).MoveToOuterDisposeScope()
+        best, value
+
     /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100:
-    /// the grid starts at the best of c.StartCandidates draws from the encoder's q(z|x) and from the prior, with q's
-    /// standard deviations (at most 1) as its axes, is placed on the posterior's mass and refined to c.Tolerance.
+    /// the grid starts at the best, by log p(x, z), of c.StartCandidates draws from the encoder's q(z|x) and from the
+    /// prior and of a coarse search grid on [-5, 5]^J, is placed on the posterior's mass and refined to c.Tolerance.
     /// Returns the estimates [N] and each one's last change [N] (float64); a change of c.Tolerance or more means the
-    /// datapoint did not converge within c.MaxPoints grid points.
+    /// datapoint did not converge within c.MaxPoints grid points, or its grid could not be placed on one body of mass
+    /// (a posterior with separate modes), and its estimate is not exact.
     let ofModel (c: QuadratureConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : Tensor * Tensor =
         if m.Config.LatentDim > maxLatent then
             invalidArg "m" (sprintf "exact quadrature integrates over at most %d latent dimensions; this model has J = %d (use the importance-weighted or Appendix D's estimate)" maxLatent m.Config.LatentDim)
@@ -159,10 +184,18 @@ module Quadrature =
                    let x = data.narrow(0L, start, min 100L (n - start))
                    let q = VaeModel.encode m x
                    let logJoint = ImportanceWeighted.logJointForEvaluation m x
-                   let first = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
-                   let scale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0)
-                   let centre, l, _ = place c logJoint m.Config.DType first scale d
+                   let drawn = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
+                   let drawnValue = (logJoint (drawn.unsqueeze(0L))).squeeze(0L).to_type(torch.float64)
+                   let searched, searchedValue = bestOnGrid logJoint m.Config.DType x.shape.[0] m.Config.LatentDim d
+                   let fromSearch = searchedValue.gt(drawnValue).unsqueeze(1L)
+                   let first = torch.where(fromSearch, searched.to_type(m.Config.DType), drawn)
+                   // The grid's first axes: q's standard deviations (at most 1), or the search grid's spacing where it won.
+                   let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
+                   let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing m.Config.LatentDim)), qScale)
+                   let centre, l, settled = place c logJoint m.Config.DType first scale d
                    let logJointOf (rows: Tensor) = ImportanceWeighted.logJointForEvaluation m (x.index_select(0L, rows))
                    let est, change = integrate c logJointOf m.Config.DType centre l d
+                   // A grid that moment matching could not settle on one body of mass (several modes) is not trusted.
+                   let change = torch.where(settled, change, torch.full_like(change, Torch.scalar Double.PositiveInfinity))
                    yield struct (est.MoveToOuterDisposeScope(), change.MoveToOuterDisposeScope()) |]
         torch.cat([| for struct (e, _) in parts -> e |], 0L), torch.cat([| for struct (_, ch) in parts -> ch |], 0L)

@@ -27,7 +27,8 @@ public class PublicSurfaceTests
     public void TheLibrarysExceptionsAreVaeTypesWithoutFSharpTypesInTheirMembers()
     {
         Type[] exceptions = [typeof(CheckpointException), typeof(NonFiniteBoundException), typeof(DataFormatException),
-                             typeof(ChecksumMismatchException), typeof(DataUnavailableException), typeof(MemoryBudgetException)];
+                             typeof(ChecksumMismatchException), typeof(DataUnavailableException), typeof(MemoryBudgetException),
+                             typeof(EstimateNotConvergedException)];
         Assert.All(exceptions, t => Assert.Equal("Vae", t.Namespace));
         Assert.Empty(exceptions.SelectMany(FSharpTypesIn));
         var e = new DataUnavailableException("MNIST", ["cache: missing", "download: refused"]);
