@@ -165,6 +165,33 @@ let tests =
             let err32 = (exact32 - exact).abs().max().ToDouble()
             Expect.isLessThan err32 Quadrature.defaults.Tolerance (sprintf "float32 against float64: %g nats" err32)
 
+        testCase "quadrature finds a posterior mode in the prior's tail that the proposal misses, and integrates separate modes" <| fun () ->
+            // log p(x, z) = log N(z; 0, 1) + log (0.2 N(z; 0.5, 0.02²) + 0.8·10⁴ N(z; 3.6, 0.02²)): the proposal sits on
+            // the lesser mode, and 200 prior draws rarely come within reach of the other. The truth by brute force.
+            let logJoint (z: Tensor) =
+                let z = z.select(-1L, 0L)
+                let peak (mu: float) (w: float) = (z - mu).square() / (-2.0 * 0.02 * 0.02) - Math.Log(0.02 * Math.Sqrt(2.0 * Math.PI)) + Math.Log w
+                torch.stack([| peak 0.5 0.2; peak 3.6 8000.0 |]).logsumexp(0L) + Distributions.standardNormalLogDensity (z.unsqueeze(-1L))
+            let fine = torch.linspace(-8.0, 8.0, 1_600_001L, dtype = f64)
+            let truth = (logJoint (fine.view(-1L, 1L, 1L))).squeeze(1L).logsumexp(0L).ToDouble() + Math.Log(16.0 / 1_600_000.0)
+            let q : Distributions.DiagonalGaussian = { Mean = torch.full([| 3L; 1L |], Torch.scalar 0.5, dtype = f64); LogVar = torch.full([| 3L; 1L |], Torch.scalar (2.0 * Math.Log 0.02), dtype = f64) }
+            let est, change = Quadrature.logMarginal Quadrature.defaults logJoint (fun rows -> logJoint) q f64 1L (Torch.generator 3L)
+            // The first grid is placed on the tail's mode (found by the search grid); the lesser mode holds 1.4 % of the
+            // mass, beyond the tolerance, and gets a grid of its own.
+            let err1 = (est - truth).abs().max().ToDouble()
+            Expect.isLessThan err1 0.01 (sprintf "two modes: largest error %g nats (truth %g, estimates %A)" err1 truth (est.data<double>().ToArray()))
+            Expect.isLessThan (change.max().ToDouble()) 0.01 "two modes: converged"
+            // With the lesser mode 100 times lighter (0.014 % of the mass) the tail's mode alone is the integral.
+            let logJoint2 (z: Tensor) =
+                let z1 = z.select(-1L, 0L)
+                let peak (mu: float) (w: float) = (z1 - mu).square() / (-2.0 * 0.02 * 0.02) - Math.Log(0.02 * Math.Sqrt(2.0 * Math.PI)) + Math.Log w
+                torch.stack([| peak 0.5 0.002; peak 3.6 8000.0 |]).logsumexp(0L) + Distributions.standardNormalLogDensity z
+            let truth2 = (logJoint2 (fine.view(-1L, 1L, 1L))).squeeze(1L).logsumexp(0L).ToDouble() + Math.Log(16.0 / 1_600_000.0)
+            let est2, change2 = Quadrature.logMarginal Quadrature.defaults logJoint2 (fun rows -> logJoint2) q f64 1L (Torch.generator 3L)
+            let err = (est2 - truth2).abs().max().ToDouble()
+            Expect.isLessThan err 0.01 (sprintf "largest error %g nats (truth %g, estimates %A)" err truth2 (est2.data<double>().ToArray()))
+            Expect.isLessThan (change2.max().ToDouble()) 0.01 "converged"
+
         testCase "quadrature refuses more than three latent dimensions, naming J" <| fun () ->
             let m = VaeModel.create { InputDim = 4; HiddenUnits = 3; LatentDim = 4; Likelihood = Bernoulli; DType = f64; InitStd = 0.1 } (Torch.generator 1L)
             let e = Expect.throwsC (fun () -> Quadrature.ofModel Quadrature.defaults m (torch.zeros([| 2L; 4L |], dtype = f64)) (Torch.generator 2L) |> ignore) id

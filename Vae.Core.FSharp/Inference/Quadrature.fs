@@ -150,29 +150,87 @@ module Quadrature =
     /// prior: a posterior mode in the prior's tail that neither finds (a test image the encoder maps elsewhere).
     let private searchSpacing (j: int) = match j with 1 -> 0.05 | 2 -> 0.1 | _ -> 0.4
 
-    /// Per datapoint, the point of grid j (searchSpacing j) (searchSpacing j * 5) with the highest log p(x, z), and that
-    /// value: [B; J] and [B]. logJoint maps z [G; B; J] of the model's dtype to [G; B].
-    let private bestOnGrid (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (b: int64) (j: int) (d: int64) : Tensor * Tensor =
+    /// The coarse search grid's points u [G; J] and log p(x, u) [G; B] (float64). logJoint maps z [G; B; J] of the
+    /// model's dtype to [G; B].
+    let private search (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (b: int64) (j: int) (d: int64) : Tensor * Tensor =
         let u = grid j (searchSpacing j) 5.0
         let chunk = chunkOf b d
-        let mutable best = torch.zeros([| b; int64 j |], dtype = torch.float64)
-        let mutable value = torch.full([| b |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)
-        for s in 0L .. chunk .. u.shape.[0] - 1L do
-            use scope = torch.NewDisposeScope()
-            let uc = u.narrow(0L, s, min chunk (u.shape.[0] - s))
-            let lw = (logJoint (uc.unsqueeze(1L).expand(-1L, b, -1L).to_type(dtype))).to_type(torch.float64)   // [Gc; B]
-            let struct (top, index) = lw.max(0L)
-            let better = top.gt(value)
-            best <- torch.where(better.unsqueeze(1L), uc.index_select(0L, index), best).MoveToOuterDisposeScope()
-            value <- torch.where(better, top, value).MoveToOuterDisposeScope()
-        best, value
+        let parts =
+            [| for s in 0L .. chunk .. u.shape.[0] - 1L do
+                   use scope = torch.NewDisposeScope()
+                   let uc = u.narrow(0L, s, min chunk (u.shape.[0] - s))
+                   yield (logJoint (uc.unsqueeze(1L).expand(-1L, b, -1L).to_type(dtype))).to_type(torch.float64).MoveToOuterDisposeScope() |]
+        u, torch.cat(parts, 0L)
 
-    /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100:
-    /// the grid starts at the best, by log p(x, z), of c.StartCandidates draws from the encoder's q(z|x) and from the
-    /// prior and of a coarse search grid on [-5, 5]^J, is placed on the posterior's mass and refined to c.Tolerance.
-    /// Returns the estimates [N] and each one's last change [N] (float64); a change of c.Tolerance or more means the
-    /// datapoint did not converge within c.MaxPoints grid points, or its grid could not be placed on one body of mass
-    /// (a posterior with separate modes), and its estimate is not exact.
+    /// The log of the search grid's crude integral (its points times their cell) over the points outside each datapoint's
+    /// final grid (more than halfWidth from centre c in the coordinates of L): [B]. Mass there is another mode.
+    let private massOutside (u: Tensor) (lw: Tensor) (centre: Tensor) (l: Tensor) (halfWidth: float) : Tensor =
+        let diff = u.unsqueeze(1L) - centre.unsqueeze(0L)                                         // [G; B; J]
+        let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
+        let outside = whitened.abs().amax([| -1L |]).gt(Torch.constant halfWidth)                // [G; B]
+        lw.masked_fill(outside.logical_not(), Torch.constant Double.NegativeInfinity).logsumexp(0L)
+        + float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1]))
+
+    /// Whether latent points z [G; R; J] lie inside each row's grid (within halfWidth of centre [R; J] in the
+    /// coordinates of L [R; J; J]): [G; R].
+    let private inside (centre: Tensor) (l: Tensor) (halfWidth: float) (z: Tensor) : Tensor =
+        let diff = z.to_type(torch.float64) - centre.unsqueeze(0L)
+        let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
+        whitened.abs().amax([| -1L |]).le(Torch.constant halfWidth)
+
+    /// Separate modes integrated at most: a posterior with more is reported as not converged.
+    let [<Literal>] MaxModes = 4
+
+    let rec private modes (depth: int) (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor))
+                          (q: Distributions.DiagonalGaussian) (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
+        let b, j = q.Mean.shape.[0], int q.Mean.shape.[1]
+        let drawn = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
+        let drawnValue = (logJoint (drawn.unsqueeze(0L))).squeeze(0L).to_type(torch.float64)
+        let u, lw = search logJoint dtype b j d
+        let struct (searchedValue, index) = lw.max(0L)
+        let searched = u.index_select(0L, index)
+        let fromSearch = searchedValue.gt(drawnValue).unsqueeze(1L)
+        let first = torch.where(fromSearch, searched.to_type(dtype), drawn)
+        // The grid's first axes: q's standard deviations (at most 1), or the search grid's spacing where it won.
+        let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
+        let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing j)), qScale)
+        let centre, l, settled = place c logJoint dtype first scale d
+        let est, change = integrate c logJointOf dtype centre l d
+        let unsettled = torch.where(settled, change, torch.full_like(change, Torch.scalar Double.PositiveInfinity))
+        // Where the search grid sees another mode beside this grid, holding more than half the tolerance's share of the
+        // integral, that mode is integrated as well, with this grid's region taken out of the integrand, and added.
+        let others = (massOutside u lw centre l c.HalfWidth - est).ge(Torch.constant (Math.Log(c.Tolerance / 2.0)))
+        let rows = others.logical_and(settled).nonzero().squeeze(1L)
+        if rows.numel() = 0L then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled)
+        elif depth >= MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled)
+        else
+            let without (sub: Tensor) (f: Tensor -> Tensor) (z: Tensor) =
+                f(z).to_type(torch.float64).masked_fill(inside (centre.index_select(0L, sub)) (l.index_select(0L, sub)) c.HalfWidth z, Torch.constant Double.NegativeInfinity)
+            let q' : Distributions.DiagonalGaussian = { Mean = q.Mean.index_select(0L, rows); LogVar = q.LogVar.index_select(0L, rows) }
+            let rest, restChange =
+                modes (depth + 1) c (without rows (logJointOf rows)) (fun r -> without (rows.index_select(0L, r)) (logJointOf (rows.index_select(0L, r)))) q' dtype d g
+            let total = torch.stack([| est.index_select(0L, rows); rest |]).logsumexp(0L)
+            let both = torch.maximum(change.index_select(0L, rows), restChange)
+            est.index_copy(0L, rows, total), torch.where(others.logical_and(settled.logical_not()), torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled).index_copy(0L, rows, both)
+
+    /// The exact log p(x) for B datapoints of any model with J ≤ maxLatent: logJoint maps z [G; B; J] of dtype to
+    /// log p(x, z) [G; B] and logJointOf rows does so for the datapoints at those row indices; q (means and log-variances
+    /// [B; J]) is a proposal such as the encoder's q(z|x). The grid starts at the best, by log p(x, z), of
+    /// c.StartCandidates draws from q and from the prior and of a coarse search grid on [-5, 5]^J, is placed on the
+    /// posterior's mass and refined to c.Tolerance. Where the search grid sees another mode beside the grid, that mode
+    /// gets a grid of its own over the integrand with the first grid's region taken out, and so on (MaxModes at most).
+    /// Returns the estimates [B] and each one's last change [B] (float64); a change of c.Tolerance or more means the
+    /// datapoint did not converge within c.MaxPoints grid points, or a grid could not be placed on one body of mass, or
+    /// it has more than MaxModes modes, and its estimate is not exact.
+    let logMarginal (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor)) (q: Distributions.DiagonalGaussian)
+                    (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
+        use _ = torch.no_grad ()
+        let j = int q.Mean.shape.[1]
+        if j > maxLatent then invalidArg "q" (sprintf "exact quadrature integrates over at most %d latent dimensions, got J = %d" maxLatent j)
+        modes 1 c logJoint logJointOf q dtype d g
+
+    /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100
+    /// (logMarginal with the encoder's q(z|x) as the proposal). Returns the estimates [N] and each one's last change [N].
     let ofModel (c: QuadratureConfig) (m: VaeModel) (data: Tensor) (g: torch.Generator) : Tensor * Tensor =
         if m.Config.LatentDim > maxLatent then
             invalidArg "m" (sprintf "exact quadrature integrates over at most %d latent dimensions; this model has J = %d (use the importance-weighted or Appendix D's estimate)" maxLatent m.Config.LatentDim)
@@ -182,20 +240,7 @@ module Quadrature =
             [| for start in 0L .. 100L .. n - 1L do
                    use _ = torch.NewDisposeScope()
                    let x = data.narrow(0L, start, min 100L (n - start))
-                   let q = VaeModel.encode m x
-                   let logJoint = ImportanceWeighted.logJointForEvaluation m x
-                   let drawn = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
-                   let drawnValue = (logJoint (drawn.unsqueeze(0L))).squeeze(0L).to_type(torch.float64)
-                   let searched, searchedValue = bestOnGrid logJoint m.Config.DType x.shape.[0] m.Config.LatentDim d
-                   let fromSearch = searchedValue.gt(drawnValue).unsqueeze(1L)
-                   let first = torch.where(fromSearch, searched.to_type(m.Config.DType), drawn)
-                   // The grid's first axes: q's standard deviations (at most 1), or the search grid's spacing where it won.
-                   let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
-                   let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing m.Config.LatentDim)), qScale)
-                   let centre, l, settled = place c logJoint m.Config.DType first scale d
                    let logJointOf (rows: Tensor) = ImportanceWeighted.logJointForEvaluation m (x.index_select(0L, rows))
-                   let est, change = integrate c logJointOf m.Config.DType centre l d
-                   // A grid that moment matching could not settle on one body of mass (several modes) is not trusted.
-                   let change = torch.where(settled, change, torch.full_like(change, Torch.scalar Double.PositiveInfinity))
+                   let est, change = logMarginal c (ImportanceWeighted.logJointForEvaluation m x) logJointOf (VaeModel.encode m x) m.Config.DType d g
                    yield struct (est.MoveToOuterDisposeScope(), change.MoveToOuterDisposeScope()) |]
         torch.cat([| for struct (e, _) in parts -> e |], 0L), torch.cat([| for struct (_, ch) in parts -> ch |], 0L)

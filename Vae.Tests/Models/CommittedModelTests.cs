@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Vae.Cli;
+
+namespace Vae.Tests.Models;
+
+/// <summary>The end-point models committed under <c>models/</c>: each loads in C#, in <c>vae evaluate</c> and in PyTorch as
+/// it is, and gives the end point its record states.</summary>
+public class CommittedModelTests
+{
+    static string ModelsDirectory => Path.Combine(TestEnvironment.RepositoryRoot, "models");
+
+    /// <summary>Every committed model with the record of its end points (the run's <c>end-point.json</c>).</summary>
+    public static TheoryData<string, string> Models()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var (model, record) in new[]
+        {
+            ("figure2-frey-face/j2-aevb-seed1.safetensors", "figure2-frey-face-seeds/j2-aevb/seed-1/end-point.json"),
+        })
+            data.Add(model, record);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void ACommittedModelGivesTheEndPointItsRecordStates(string model, string record)
+    {
+        string path = Path.Combine(ModelsDirectory, model);
+        Assert.True(File.Exists(path), $"{path}: the committed model is missing");
+        using var end = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", record)));
+        // The model file names its data set: vae evaluate needs nothing but the file. 20 draws of the bound, as recorded.
+        var (code, json, err) = Cli.Vae.Run("evaluate", "--checkpoint", path, "--estimator", "elbo", "--draws", "20", "--json", "--threads", "1");
+        Assert.True(code == VaeCommand.Ok, err);
+        using var now = JsonDocument.Parse(json);
+        foreach (var field in new[] { "train_elbo", "test_elbo" })
+        {
+            double recorded = end.RootElement.GetProperty(field).GetDouble(), measured = now.RootElement.GetProperty(field).GetDouble();
+            // Identical on the recording's kernel path; MKL's other path rounds differently, by far less than the standard error.
+            Assert.InRange(measured - recorded, -0.05, 0.05);
+        }
+        Assert.InRange(end.RootElement.GetProperty("test_elbo_se").GetDouble(), 0, 1);
+    }
+
+    [Fact]
+    public async Task PyTorchReadsACommittedFreyFaceModelAndDecodesAsVaeDoes()
+    {
+        Assert.True(File.Exists("/usr/bin/python3"), "the test needs Debian's python3-torch (apt-get install -y python3-torch)");
+        string path = Path.Combine(ModelsDirectory, "figure2-frey-face", "j2-aevb-seed1.safetensors");
+        using var model = VariationalAutoEncoder.Load(path);
+        var faces = Vae.Data.DataSets.FreyFace(TestEnvironment.CachedData).Test;
+        string dir = TestEnvironment.NewTempDirectory();
+        string images = Path.Combine(dir, "faces.npy");
+        File.WriteAllBytes(images, Vae.Core.Data.Npy.encode(false, new Vae.Core.Data.Images(faces.Count, faces.Height, faces.Width, faces.Pixels.ToArray())));
+        var python = await TestEnvironment.RunProcessAsync("/usr/bin/python3",
+            [Path.Combine(TestEnvironment.RepositoryRoot, "scripts", "pytorch-bound.py"), path, images, "20"], dir);
+        Assert.True(python.ExitCode == 0, python.Errors);
+        using var result = JsonDocument.Parse(python.Output);
+        var x = new float[3, faces.Dimension];
+        for (int i = 0; i < 3; i++) for (int d = 0; d < faces.Dimension; d++) x[i, d] = faces.Pixels[i * faces.Dimension + d];
+        var code = model.Encode(x);
+        var torchMeans = result.RootElement.GetProperty("encoder_mean").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        var torchDecoded = result.RootElement.GetProperty("decoder_mean").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        var decoded = model.Decode(code.Mean);
+        for (int i = 0; i < 3; i++)
+        {
+            for (int j = 0; j < 2; j++) Assert.Equal(code.Mean[i, j], torchMeans[i][j], 1e-4);
+            for (int d = 0; d < faces.Dimension; d++) Assert.Equal(decoded[i, d], torchDecoded[i][d], 1e-4);
+        }
+        // The bound PyTorch estimates (20 draws per face) lies within a few nats of Vae's recorded test bound.
+        using var end = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", "figure2-frey-face-seeds", "j2-aevb", "seed-1", "end-point.json")));
+        Assert.InRange(result.RootElement.GetProperty("bound").GetDouble() - end.RootElement.GetProperty("test_elbo").GetDouble(), -3, 3);
+    }
+}
