@@ -195,14 +195,16 @@ module Quadrature =
         let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
         let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing j)), qScale)
         let centre, l, settled = place c logJoint dtype first scale d
+        // A grid that moment matching did not settle (a skewed or curved posterior) is still judged by the refinement,
+        // its outermost shell and the search grid's view of the mass beside it.
+        ignore settled
         let est, change = integrate c logJointOf dtype centre l d
-        let unsettled = torch.where(settled, change, torch.full_like(change, Torch.scalar Double.PositiveInfinity))
         // Where the search grid sees another mode beside this grid, holding more than half the tolerance's share of the
         // integral, that mode is integrated as well, with this grid's region taken out of the integrand, and added.
         let others = (massOutside u lw centre l c.HalfWidth - est).ge(Torch.constant (Math.Log(c.Tolerance / 2.0)))
-        let rows = others.logical_and(settled).nonzero().squeeze(1L)
-        if rows.numel() = 0L then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled)
-        elif depth >= MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled)
+        let rows = others.nonzero().squeeze(1L)
+        if rows.numel() = 0L then est, change
+        elif depth >= MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), change)
         else
             let without (sub: Tensor) (f: Tensor -> Tensor) (z: Tensor) =
                 f(z).to_type(torch.float64).masked_fill(inside (centre.index_select(0L, sub)) (l.index_select(0L, sub)) c.HalfWidth z, Torch.constant Double.NegativeInfinity)
@@ -211,7 +213,7 @@ module Quadrature =
                 modes (depth + 1) c (without rows (logJointOf rows)) (fun r -> without (rows.index_select(0L, r)) (logJointOf (rows.index_select(0L, r)))) q' dtype d g
             let total = torch.stack([| est.index_select(0L, rows); rest |]).logsumexp(0L)
             let both = torch.maximum(change.index_select(0L, rows), restChange)
-            est.index_copy(0L, rows, total), torch.where(others.logical_and(settled.logical_not()), torch.full_like(change, Torch.scalar Double.PositiveInfinity), unsettled).index_copy(0L, rows, both)
+            est.index_copy(0L, rows, total), change.index_copy(0L, rows, both)
 
     /// The exact log p(x) for B datapoints of any model with J ≤ maxLatent: logJoint maps z [G; B; J] of dtype to
     /// log p(x, z) [G; B] and logJointOf rows does so for the datapoints at those row indices; q (means and log-variances
@@ -220,8 +222,8 @@ module Quadrature =
     /// posterior's mass and refined to c.Tolerance. Where the search grid sees another mode beside the grid, that mode
     /// gets a grid of its own over the integrand with the first grid's region taken out, and so on (MaxModes at most).
     /// Returns the estimates [B] and each one's last change [B] (float64); a change of c.Tolerance or more means the
-    /// datapoint did not converge within c.MaxPoints grid points, or a grid could not be placed on one body of mass, or
-    /// it has more than MaxModes modes, and its estimate is not exact.
+    /// datapoint did not converge within c.MaxPoints grid points or has more than MaxModes modes, and its estimate is
+    /// not exact.
     let logMarginal (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor)) (q: Distributions.DiagonalGaussian)
                     (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
         use _ = torch.no_grad ()
