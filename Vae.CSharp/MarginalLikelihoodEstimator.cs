@@ -155,7 +155,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
             double largest = change.masked_fill(change.isinf(), double.NaN).nan_to_num(0.0).max().item<double>();
             int modes = (int)change.isinf().sum().item<long>();
             throw new EstimateNotConvergedException(
-                $"exact quadrature: {unconverged} of {x.shape[0]} datapoints did not converge to {config.Tolerance} nats ({modes} with more than {Quadrature.MaxModes} posterior modes; the others still changed by up to {largest:G3} nats at {config.MaxPoints} grid points); no exact value is reported",
+                $"exact quadrature: {unconverged} of {x.shape[0]} datapoints did not converge to {config.Tolerance} nats ({modes} with posterior mass still beyond their grids, in a heavy tail or more than {config.MaxModes} separate bodies; the others still changed by up to {largest:G3} nats at {config.MaxPoints} grid points); no exact value is reported",
                 unconverged, (int)x.shape[0]);
         }
         return estimates.mean().item<double>();

@@ -10,7 +10,7 @@ type QuadratureConfig =
       Tolerance: float
       /// The grid's spacing at the first level, in the posterior's whitened coordinates (posterior standard deviations).
       Spacing: float
-      /// The grid's half-width, in whitened coordinates; a datapoint's axes widen by half while more than BoundaryMass
+      /// The grid's half-width, in whitened coordinates; a datapoint's axes widen 2.5-fold while more than BoundaryMass
       /// of its integral lies on the grid's outermost shell.
       HalfWidth: float
       /// The largest share of the integral allowed on the grid's outermost shell.
@@ -20,6 +20,9 @@ type QuadratureConfig =
       MaxPoints: int
       /// Moment-matching passes that place the grid on the posterior's mass (Quadrature.place).
       Placements: int
+      /// Grids at most per datapoint: its first, then one for each further body of mass the search grid sees beside
+      /// the earlier ones (another mode, or a tail too heavy for the first grid).
+      MaxModes: int
       /// The grid's first centre is the best, by log p(x, z), of this many draws from q(z|x) and as many from the prior
       /// (MarginalLikelihood.startingPoints).
       StartCandidates: int }
@@ -36,7 +39,7 @@ module Quadrature =
     /// 0.01 nats per datapoint; a first grid of spacing 1 on [-5, 5]^J in posterior standard deviations.
     let defaults =
         { Tolerance = 0.01; Spacing = 1.0; HalfWidth = 5.0; BoundaryMass = 1e-4; MaxPoints = 1_000_000; Placements = 12
-          StartCandidates = 200 }
+          MaxModes = 8; StartCandidates = 200 }
 
     /// The points of a regular grid of spacing h on [-r, r]^J (2 round(r/h) + 1 per dimension): [n^J; J], float64.
     let grid (j: int) (h: float) (r: float) : Tensor =
@@ -102,7 +105,7 @@ module Quadrature =
     /// The trapezoid rule on grids placed at centres c [B; J] with factors L [B; J; J]: log Σ_u p(x, c + L u) h^J |L| over
     /// u on [-c.HalfWidth, c.HalfWidth]^J, the spacing h starting at c.Spacing and halving at each level until each
     /// datapoint's estimate changes by less than c.Tolerance from the level before. A datapoint with more than
-    /// c.BoundaryMass of its integral on the grid's outermost shell has its axes L widened by half instead, and is judged
+    /// c.BoundaryMass of its integral on the grid's outermost shell has its axes L widened 2.5-fold (a tail far heavier than the first grid saw), and is judged
     /// again only after a halving with the new axes. logJointOf rows gives log p(x, z) for the datapoints at those row
     /// indices (z [G; R; J] of the model's dtype -> [G; R]). Returns the estimates [B] and each one's last change [B]
     /// (float64; +∞ where the last level did not compare).
@@ -140,7 +143,7 @@ module Quadrature =
             let delta = torch.where(compared, (est - estimates.index_select(0L, active)).abs(), torch.full_like(est, Torch.scalar Double.PositiveInfinity))
             estimates <- estimates.index_copy(0L, active, est).MoveToOuterDisposeScope()
             change <- change.index_copy(0L, active, delta).MoveToOuterDisposeScope()
-            l <- l.index_copy(0L, active, torch.where(heavy.view(-1L, 1L, 1L), la * 1.5, la)).MoveToOuterDisposeScope()
+            l <- l.index_copy(0L, active, torch.where(heavy.view(-1L, 1L, 1L), la * 2.5, la)).MoveToOuterDisposeScope()
             comparable <- comparable.index_copy(0L, active, heavy.logical_not()).MoveToOuterDisposeScope()
             active <- active.index_select(0L, delta.ge(Torch.constant c.Tolerance).nonzero().squeeze(1L)).MoveToOuterDisposeScope()
             h <- h / 2.0
@@ -178,10 +181,7 @@ module Quadrature =
         let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
         whitened.abs().amax([| -1L |]).le(Torch.constant halfWidth)
 
-    /// Separate modes integrated at most: a posterior with more is reported as not converged.
-    let [<Literal>] MaxModes = 4
-
-    let rec private modes (depth: int) (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor))
+    let rec private modes (depth: int) (reference: Tensor) (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor))
                           (q: Distributions.DiagonalGaussian) (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
         let b, j = q.Mean.shape.[0], int q.Mean.shape.[1]
         let drawn = MarginalLikelihood.startingPoints logJoint q c.StartCandidates g
@@ -201,16 +201,19 @@ module Quadrature =
         let est, change = integrate c logJointOf dtype centre l d
         // Where the search grid sees another mode beside this grid, holding more than half the tolerance's share of the
         // integral, that mode is integrated as well, with this grid's region taken out of the integrand, and added.
-        let others = (massOutside u lw centre l c.HalfWidth - est).ge(Torch.constant (Math.Log(c.Tolerance / 2.0)))
+        // The coarse grid overstates a peak narrower than its cells: where this grid, placed on what it saw, holds a
+        // negligible share of the integral found so far (reference), the search is over.
+        let share = Math.Log(c.Tolerance / 2.0)
+        let others = (massOutside u lw centre l c.HalfWidth - est).ge(Torch.constant share).logical_and((est - reference).ge(Torch.constant share))
         let rows = others.nonzero().squeeze(1L)
         if rows.numel() = 0L then est, change
-        elif depth >= MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), change)
+        elif depth >= c.MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), change)
         else
             let without (sub: Tensor) (f: Tensor -> Tensor) (z: Tensor) =
                 f(z).to_type(torch.float64).masked_fill(inside (centre.index_select(0L, sub)) (l.index_select(0L, sub)) c.HalfWidth z, Torch.constant Double.NegativeInfinity)
             let q' : Distributions.DiagonalGaussian = { Mean = q.Mean.index_select(0L, rows); LogVar = q.LogVar.index_select(0L, rows) }
             let rest, restChange =
-                modes (depth + 1) c (without rows (logJointOf rows)) (fun r -> without (rows.index_select(0L, r)) (logJointOf (rows.index_select(0L, r)))) q' dtype d g
+                modes (depth + 1) (torch.stack([| reference.index_select(0L, rows); est.index_select(0L, rows) |]).logsumexp(0L)) c (without rows (logJointOf rows)) (fun r -> without (rows.index_select(0L, r)) (logJointOf (rows.index_select(0L, r)))) q' dtype d g
             let total = torch.stack([| est.index_select(0L, rows); rest |]).logsumexp(0L)
             let both = torch.maximum(change.index_select(0L, rows), restChange)
             est.index_copy(0L, rows, total), change.index_copy(0L, rows, both)
@@ -220,16 +223,16 @@ module Quadrature =
     /// [B; J]) is a proposal such as the encoder's q(z|x). The grid starts at the best, by log p(x, z), of
     /// c.StartCandidates draws from q and from the prior and of a coarse search grid on [-5, 5]^J, is placed on the
     /// posterior's mass and refined to c.Tolerance. Where the search grid sees another mode beside the grid, that mode
-    /// gets a grid of its own over the integrand with the first grid's region taken out, and so on (MaxModes at most).
+    /// gets a grid of its own over the integrand with the first grid's region taken out, and so on (c.MaxModes at most).
     /// Returns the estimates [B] and each one's last change [B] (float64); a change of c.Tolerance or more means the
-    /// datapoint did not converge within c.MaxPoints grid points or has more than MaxModes modes, and its estimate is
+    /// datapoint did not converge within c.MaxPoints grid points or needs more than c.MaxModes grids, and its estimate is
     /// not exact.
     let logMarginal (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor)) (q: Distributions.DiagonalGaussian)
                     (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
         use _ = torch.no_grad ()
         let j = int q.Mean.shape.[1]
         if j > maxLatent then invalidArg "q" (sprintf "exact quadrature integrates over at most %d latent dimensions, got J = %d" maxLatent j)
-        modes 1 c logJoint logJointOf q dtype d g
+        modes 1 (torch.full([| q.Mean.shape.[0] |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)) c logJoint logJointOf q dtype d g
 
     /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100
     /// (logMarginal with the encoder's q(z|x) as the proposal). Returns the estimates [N] and each one's last change [N].
