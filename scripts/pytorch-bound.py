@@ -1,5 +1,7 @@
 # Loads a Vae model (vae export --format safetensors) in PyTorch and estimates its lower bound (estimator B, eq. 7)
-# on images in a .npy file (rows of grey levels in [0, 1]); Bernoulli decoders (MNIST). Needs torch and numpy only.
+# on images in a .npy file (rows of grey levels in [0, 1]); Bernoulli decoders (MNIST) and the Gaussian decoders (Frey
+# Face's sigmoid mean, or an unconstrained mean). Prints the bound, and the encoder's means and the decoder's means at
+# them for the first 3 images (deterministic: Vae's Encode and Decode give the same). Needs torch and numpy only.
 #   python3 scripts/pytorch-bound.py model.safetensors images.npy [samples per image]
 import json, struct, sys
 import numpy as np, torch
@@ -20,6 +22,18 @@ mean, logvar = linear(h, "encoder.mean"), linear(h, "encoder.logvar")
 kl = -0.5 * (1 + logvar - mean ** 2 - logvar.exp()).sum(1)  # Appendix B
 torch.manual_seed(0)
 z = mean + (0.5 * logvar).exp() * torch.randn(samples, *mean.shape, dtype=mean.dtype)
-logits = linear(torch.tanh(linear(z, "decoder.hidden")), "decoder.logits")
-reconstruction = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1).mean(0)
-print(json.dumps({"bound": (reconstruction - kl).mean().item(), "encoder_mean": mean[:3].tolist()}))
+likelihood = meta["model.likelihood"]
+def decode(z):  # the decoder's mean and, for a Gaussian decoder, the log-variance
+    hd = torch.tanh(linear(z, "decoder.hidden"))
+    if likelihood == "bernoulli":
+        return linear(hd, "decoder.logits"), None
+    m = linear(hd, "decoder.mean")
+    return (torch.sigmoid(m) if likelihood == "gaussian-sigmoid-mean" else m), linear(hd, "decoder.logvar")
+out, out_logvar = decode(z)
+if likelihood == "bernoulli":
+    reconstruction = -torch.nn.functional.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").sum(-1).mean(0)
+    decoded = torch.sigmoid(decode(mean[:3])[0])
+else:  # log N(x; mean, exp(logvar)) summed over pixels (Appendix C.2)
+    reconstruction = (-0.5 * (out_logvar + (x - out) ** 2 / out_logvar.exp() + torch.log(torch.tensor(2 * torch.pi, dtype=x.dtype)))).sum(-1).mean(0)
+    decoded = decode(mean[:3])[0]
+print(json.dumps({"bound": (reconstruction - kl).mean().item(), "encoder_mean": mean[:3].tolist(), "decoder_mean": decoded.tolist()}))
