@@ -181,6 +181,8 @@ module Quadrature =
         let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
         whitened.abs().amax([| -1L |]).le(Torch.constant halfWidth)
 
+    /// logMarginal's work at one depth: a grid on the largest body of mass left, then (recursively) the next, with
+    /// reference the log of the integral found so far per datapoint.
     let rec private modes (depth: int) (reference: Tensor) (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor))
                           (q: Distributions.DiagonalGaussian) (dtype: torch.ScalarType) (d: int64) (g: torch.Generator) : Tensor * Tensor =
         let b, j = q.Mean.shape.[0], int q.Mean.shape.[1]
@@ -194,10 +196,9 @@ module Quadrature =
         // The grid's first axes: q's standard deviations (at most 1), or the search grid's spacing where it won.
         let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
         let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing j)), qScale)
-        let centre, l, settled = place c logJoint dtype first scale d
         // A grid that moment matching did not settle (a skewed or curved posterior) is still judged by the refinement,
         // its outermost shell and the search grid's view of the mass beside it.
-        ignore settled
+        let centre, l, _ = place c logJoint dtype first scale d
         let est, change = integrate c logJointOf dtype centre l d
         // Where the search grid sees another mode beside this grid, holding more than half the tolerance's share of the
         // integral, that mode is integrated as well, with this grid's region taken out of the integrand, and added.
