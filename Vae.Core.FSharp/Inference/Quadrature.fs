@@ -165,21 +165,19 @@ module Quadrature =
                    yield (logJoint (uc.unsqueeze(1L).expand(-1L, b, -1L).to_type(dtype))).to_type(torch.float64).MoveToOuterDisposeScope() |]
         u, torch.cat(parts, 0L)
 
-    /// The log of the search grid's crude integral (its points times their cell) over the points outside each datapoint's
-    /// final grid (more than halfWidth from centre c in the coordinates of L): [B]. Mass there is another mode.
-    let private massOutside (u: Tensor) (lw: Tensor) (centre: Tensor) (l: Tensor) (halfWidth: float) : Tensor =
-        let diff = u.unsqueeze(1L) - centre.unsqueeze(0L)                                         // [G; B; J]
-        let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
-        let outside = whitened.abs().amax([| -1L |]).gt(Torch.constant halfWidth)                // [G; B]
-        lw.masked_fill(outside.logical_not(), Torch.constant Double.NegativeInfinity).logsumexp(0L)
-        + float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1]))
-
     /// Whether latent points z [G; R; J] lie inside each row's grid (within halfWidth of centre [R; J] in the
     /// coordinates of L [R; J; J]): [G; R].
     let private inside (centre: Tensor) (l: Tensor) (halfWidth: float) (z: Tensor) : Tensor =
         let diff = z.to_type(torch.float64) - centre.unsqueeze(0L)
         let whitened = torch.linalg.solve_triangular(l.unsqueeze(0L), diff.unsqueeze(-1L), upper = false).squeeze(-1L)
         whitened.abs().amax([| -1L |]).le(Torch.constant halfWidth)
+
+    /// The log of the search grid's crude integral (its points times their cell) over the points outside each datapoint's
+    /// final grid (more than halfWidth from centre c in the coordinates of L): [B]. Mass there is another mode.
+    let private massOutside (u: Tensor) (lw: Tensor) (centre: Tensor) (l: Tensor) (halfWidth: float) : Tensor =
+        let within = inside centre l halfWidth (u.unsqueeze(1L).expand(-1L, centre.shape.[0], -1L))   // [G; B]
+        lw.masked_fill(within, Torch.constant Double.NegativeInfinity).logsumexp(0L)
+        + float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1]))
 
     /// logMarginal's work at one depth: a grid on the largest body of mass left, then (recursively) the next, with
     /// reference the log of the integral found so far per datapoint.
