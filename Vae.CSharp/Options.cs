@@ -26,6 +26,18 @@ public enum GradientComputation
     HandDerived,
 }
 
+/// <summary>How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.</summary>
+public enum WakeSleepVariant
+{
+    /// <summary>The AEVB encoder as it is (Appendix C.2, every parameter drawn from N(0, 0.01²)); the Frey Face decoder's
+    /// Gaussian fantasies clipped to [0, 1].</summary>
+    SharedEncoder,
+    /// <summary>The paper's code (anglepy's <c>MLBN_Inverse</c> and <c>MLBN</c>): log σ² = 0.1·W h + b with W and b zero
+    /// at the start (the model stores 0.1·W, so it evaluates and exports as any other), Gaussian fantasies unclipped,
+    /// Bernoulli fantasy probabilities held in [0.001, 0.999].</summary>
+    Anglepy,
+}
+
 /// <summary>Which SGVB estimator of the lower bound.</summary>
 public enum SgvbEstimator
 {
@@ -106,11 +118,15 @@ public sealed class AevbOptions
     /// wherever it covers the configuration), or one of the two explicitly. The run reports the one it uses
     /// (<see cref="Trainer.GradientPath"/>, options.txt).</summary>
     public GradientComputation Gradient { get; init; }
+    /// <summary>Wake-sleep's recognition model and fantasies (<see cref="WakeSleepVariant.SharedEncoder"/> by default);
+    /// AEVB and Monte Carlo EM refuse <see cref="WakeSleepVariant.Anglepy"/>.</summary>
+    public WakeSleepVariant WakeSleepVariant { get; init; }
     /// <summary>The seed of initialisation and of all sampling during training.</summary>
     public long Seed { get; init; }
 
     internal void Validate()
     {
+        if (!Enum.IsDefined(WakeSleepVariant)) throw new ArgumentOutOfRangeException(nameof(WakeSleepVariant), WakeSleepVariant, "wake-sleep variant: expected SharedEncoder or Anglepy");
         if (!Enum.IsDefined(Gradient)) throw new ArgumentOutOfRangeException(nameof(Gradient), Gradient, "gradient: expected Auto, Autograd or HandDerived");
         if (SamplesPerDatapoint < 1) throw new ArgumentOutOfRangeException(nameof(SamplesPerDatapoint), SamplesPerDatapoint, "samples per datapoint: expected at least 1");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size: expected at least 1");
@@ -122,14 +138,15 @@ public sealed class AevbOptions
     internal Vae.Core.LearnerConfig ToCore() => new(
         Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
         SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision,
-        Gradient switch { GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd, GradientComputation.HandDerived => Vae.Core.GradientChoice.HandDerived, _ => Vae.Core.GradientChoice.Auto });
+        Gradient switch { GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd, GradientComputation.HandDerived => Vae.Core.GradientChoice.HandDerived, _ => Vae.Core.GradientChoice.Auto },
+        WakeSleepVariant == WakeSleepVariant.Anglepy ? Vae.Core.WakeSleepVariant.Anglepy : Vae.Core.WakeSleepVariant.SharedEncoder);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize)
     {
         var c = ToCore();
         return FromCore(new Vae.Core.LearnerConfig(c.Estimator, c.Samples, c.BatchSize,
-            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient), Seed);
+            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient, c.WakeSleep), Seed);
     }
 
     internal static AevbOptions FromCore(Vae.Core.LearnerConfig c, long seed) => new()
@@ -138,5 +155,6 @@ public sealed class AevbOptions
         SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
         WarmUp = c.Optimizer.WarmUp, Regulariser = c.Optimizer.Regulariser, WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
         Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived : GradientComputation.Auto,
+        WakeSleepVariant = c.WakeSleep.IsAnglepy ? WakeSleepVariant.Anglepy : WakeSleepVariant.SharedEncoder,
     };
 }

@@ -27,9 +27,10 @@ static class TrainVerb
     public static readonly Option<string> Out = Opt.Text("--out", "the run directory (default: runs/<dataset>-j<J>-<algorithm>-seed<S>)", "DIR");
     public static readonly Option<string> Resume = Opt.Text("--resume", "continue the run in DIR from its checkpoint", "DIR");
     public static readonly Option<bool> Double = Opt.Flag("--double", "float64 parameters and arithmetic");
+    public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -81,7 +82,10 @@ static class TrainVerb
                 {
                     "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, _ => GradientComputation.Auto,
                 },
+                WakeSleepVariant = a.Get(WakeSleepVariant) == "anglepy" ? Vae.WakeSleepVariant.Anglepy : Vae.WakeSleepVariant.SharedEncoder,
             };
+            if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
+                throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Get(Double)))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
@@ -144,7 +148,7 @@ static class TrainVerb
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";
-        string method = trainer.Algorithm switch { TrainingAlgorithm.Aevb => $"AEVB (estimator {o.Estimator})", TrainingAlgorithm.WakeSleep => "wake-sleep", _ => "Monte Carlo EM" };
+        string method = trainer.Algorithm switch { TrainingAlgorithm.Aevb => $"AEVB (estimator {o.Estimator})", TrainingAlgorithm.WakeSleep => o.WakeSleepVariant == Vae.WakeSleepVariant.Anglepy ? "wake-sleep (anglepy's recognition model and fantasies)" : "wake-sleep", _ => "Monte Carlo EM" };
         stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         bool mcem = trainer.Algorithm == TrainingAlgorithm.MonteCarloEm;

@@ -128,6 +128,8 @@ module TrainingRun =
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
     /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (FusedAevb.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
+        if s.Learner.WakeSleep <> SharedEncoder && s.Algorithm <> WakeSleepAlgorithm then
+            invalidArg "WakeSleep" "anglepy's recognition model and fantasies apply to wake-sleep only"
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         FusedAevb.requireSupported s.Learner state.Model
@@ -139,6 +141,9 @@ module TrainingRun =
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood)
         if fused s state then FusedAevb.prepare state else state
+
+    /// The wake-sleep variant as a checkpoint field's text.
+    let wakeSleepVariantName = function SharedEncoder -> "shared-encoder" | Anglepy -> "anglepy"
 
     /// The gradient choice as a checkpoint field's text.
     let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived"
@@ -153,7 +158,8 @@ module TrainingRun =
     /// A new run: the model initialised from the seed's generator, which then drives training.
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
-        { Settings = s; State = forTraining s (Aevb.init (VaeModel.create s.Model g)); Generator = g; Step = 0L }
+        let model = VaeModel.create s.Model g |> WakeSleepVariant.initialise s.Learner.WakeSleep
+        { Settings = s; State = forTraining s (Aevb.init model); Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
     /// they were made for. Raises ArgumentException otherwise.
@@ -228,6 +234,7 @@ module TrainingRun =
               "dataset", s.Dataset
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
+            @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -268,7 +275,13 @@ module TrainingRun =
                 | None | Some "auto" -> Auto
                 | Some "autograd" -> Autograd
                 | Some "hand-derived" -> HandDerived
-                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd or hand-derived" v) }
+                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd or hand-derived" v)
+              // Absent in checkpoints written before the variant existed, and in other algorithms': the shared encoder.
+              WakeSleep =
+                match c.Fields.TryFind "aevb.wake_sleep_variant" with
+                | None | Some "shared-encoder" -> SharedEncoder
+                | Some "anglepy" -> Anglepy
+                | Some v -> fail (sprintf "field 'aevb.wake_sleep_variant' = '%s', expected shared-encoder or anglepy" v) }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -294,6 +307,10 @@ module TrainingRun =
             try forTraining settings state
             with :? ArgumentException as e ->
                 // Name the field whose setting is refused (ArgumentException's message carries its own parameter note).
-                let field = if e.ParamName = "Gradient" then "aevb.gradient" else "aevb.mixed_precision"
+                let field =
+                    match e.ParamName with
+                    | "Gradient" -> "aevb.gradient"
+                    | "WakeSleep" -> "aevb.wake_sleep_variant"
+                    | _ -> "aevb.mixed_precision"
                 r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }

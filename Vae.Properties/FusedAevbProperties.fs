@@ -23,11 +23,11 @@ let private maxAbs (a: Tensor) (b: Tensor) = (a - b).abs().max().item<double> ()
 
 /// 150 steps (past Adagrad's warm-up) of an autograd step and of its fused counterpart from the same model and seed, in
 /// float64: the minibatch bounds, the parameters, Adagrad's state and the generators' states agree to rounding.
-let private followsTrajectory (decoder: Likelihood) reference fused =
+let private followsTrajectoryWith (variant: WakeSleepVariant) (decoder: Likelihood) reference fused =
     use _ = torch.NewDisposeScope()
     let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
-    let c = { LearnerConfig.paper 0.05 with BatchSize = 10 }
-    let init () = Aevb.init (modelOf decoder 3 20 8 3)
+    let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleep = variant }
+    let init () = Aevb.init (modelOf decoder 3 20 8 3 |> WakeSleepVariant.initialise variant)
     let mutable expected = init ()
     let gr = Torch.generator 9L
     let mutable actual = FusedAevb.prepare (init ())
@@ -46,6 +46,8 @@ let private followsTrajectory (decoder: Likelihood) reference fused =
     Expect.isLessThan sums 1e-9 "Adagrad's accumulators"
     // The generators made the same draws: they are in the same state.
     Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
+
+let private followsTrajectory = followsTrajectoryWith SharedEncoder
 
 [<Tests>]
 let tests =
@@ -121,6 +123,9 @@ let wakeSleep =
 
         testTheory "fused wake-sleep follows WakeSleep.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
             followsTrajectory decoder WakeSleep.step FusedAevb.wakeSleepStep
+
+        testTheory "fused wake-sleep with anglepy's recognition model and fantasies follows WakeSleep.step's trajectory" (List.ofArray mlpDecoders) <| fun decoder ->
+            followsTrajectoryWith Anglepy decoder WakeSleep.step FusedAevb.wakeSleepStep
 
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()

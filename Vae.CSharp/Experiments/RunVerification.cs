@@ -80,6 +80,9 @@ public sealed class RunRecord
         Regulariser = Double("regulariser"), WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
         Gradient = Parse("gradient", "hand-derived or autograd", s => (s is "hand-derived" or "autograd", s == "hand-derived" ? GradientComputation.HandDerived : GradientComputation.Autograd)),
+        // Absent in records made before the variant existed: the shared encoder.
+        WakeSleepVariant = Fields.ContainsKey("wake_sleep_variant")
+            ? Parse("wake_sleep_variant", "SharedEncoder or Anglepy", s => (Enum.TryParse<WakeSleepVariant>(s, out var v), v)) : WakeSleepVariant.SharedEncoder,
         Seed = Long("seed"),
     };
 

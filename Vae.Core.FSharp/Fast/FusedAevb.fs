@@ -112,12 +112,14 @@ module internal FusedAevb =
           GradientModel: VaeModel
           HeadsGradient: Linear
           OutputGradient: Linear
-          Low: LowPrecisionOperands option }
+          Low: LowPrecisionOperands option
+          Layout: ParameterLayout }
 
     let private operands (w: FusedWorkspace) (m: VaeModel) : Operands =
         let heads, output = joinedLayers w.Layout m.Config m.ParameterVector
         { Model = m; Parameters = m.ParameterVector; WeightCount = w.Layout.WeightCount; Heads = heads; Output = output
-          Gradient = w.Gradient; GradientModel = w.GradientModel; HeadsGradient = w.HeadsGradient; OutputGradient = w.OutputGradient; Low = w.Low }
+          Gradient = w.Gradient; GradientModel = w.GradientModel; HeadsGradient = w.HeadsGradient; OutputGradient = w.OutputGradient; Low = w.Low
+          Layout = w.Layout }
 
     let private parts (m: VaeModel) =
         match m.Decoder with
@@ -283,6 +285,11 @@ module internal FusedAevb =
             else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound
 
+    /// Where WakeSleepVariant.scaledParameter lives in the vectors: offset and element count.
+    let private scaledBlock (b: Operands) =
+        let c = b.Model.Config
+        b.Layout.OffsetOf WakeSleepVariant.scaledParameter, int64 c.HiddenUnits * int64 c.LatentDim
+
     /// wakeSleepGradient on one step's operands.
     let private wakeSleepGradientOf (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) (zp: Tensor) (xp: Tensor) : Tensor * Tensor =
         let j = int64 b.Model.Config.LatentDim
@@ -304,6 +311,11 @@ module internal FusedAevb =
         let sleep = (fantasyLogVar.sum() + diff.mul(r).sum() + float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI)) * -0.5
         encoderBackward b xp h1 dHeads
         addWeightPrior c n x.shape.[0] b
+        // anglepy's recognition model: precision 99 more on its scaled log-variance weights (WakeSleepVariant).
+        if c.WeightPrior && WakeSleepVariant.scales c.WakeSleep then
+            let offset, count = scaledBlock b
+            b.Gradient.narrow(0L, offset, count).add_(b.Parameters.narrow(0L, offset, count),
+                                                      Torch.constant (-(WakeSleepVariant.extraPrecision c.WakeSleep) * float x.shape.[0] / float n)) |> ignore
         meanBound, sleep
 
     /// Writes into w.Gradient the gradient of WakeSleep.step's objectives for model m, derived by hand: the wake phase's
@@ -328,7 +340,7 @@ module internal FusedAevb =
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
         // Bernoulli draws refuse probabilities that are not numbers: a decoder gone non-finite is reported as such.
         let xp =
-            try VaeModel.sampleData m zp g
+            try WakeSleepVariant.fantasies c.WakeSleep m zp g
             with :? System.Runtime.InteropServices.ExternalException when (VaeModel.decoderParameters m |> List.exists (fun p -> not (p.Tensor.isfinite().all().item<bool> ()))) ->
                 raise (NonFiniteBoundException(s.Optimizer.Steps, nan))
         let meanBound, sleep = wakeSleepGradientOf c data.shape.[0] b x (eps.squeeze(0L)) zp xp
@@ -336,4 +348,16 @@ module internal FusedAevb =
         // fantasies cover the sleep phase's inputs.
         let biases = b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount)
         let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| biases; sleep; xp |]
-        { s with Optimizer = Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |] }, bound
+        let opt =
+            if WakeSleepVariant.scales c.WakeSleep then
+                // Three runs of the vector: before the scaled log-variance weights, those (their own settings), after.
+                let offset, count = scaledBlock b
+                let total = b.Parameters.shape.[0]
+                let runs = [| 0L, offset; offset, count; offset + count, total - offset - count |]
+                runs |> Array.iteri (fun i (start, length) ->
+                    let part (t: Tensor) = t.narrow(0L, start, length)
+                    let settings = if i = 1 then WakeSleepVariant.adagradOfScaled c.WakeSleep c.Optimizer else c.Optimizer
+                    Adagrad.ascend settings { s.Optimizer with SumSquares = [| part s.Optimizer.SumSquares.[0] |] } [| part b.Parameters |] [| part b.Gradient |] |> ignore)
+                { s.Optimizer with Steps = s.Optimizer.Steps + 1L }
+            else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
+        { s with Optimizer = opt }, bound

@@ -11,6 +11,15 @@ type GradientChoice =
     | Autograd
     | HandDerived
 
+/// How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.
+type WakeSleepVariant =
+    /// The AEVB encoder as it is (Appendix C.2, every parameter drawn from N(0, 0.01^2)), and fantasies from
+    /// VaeModel.sampleData (sigmoid-mean Gaussian draws clipped to [0, 1]).
+    | SharedEncoder
+    /// The paper's code (anglepy): MLBN_Inverse's recognition model, log sigma^2 = 0.1 W h + b with W and b zero at the
+    /// start, and fantasies drawn as its generative models draw them (VaeModel.sampleDataUnclipped).
+    | Anglepy
+
 /// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
 /// weight prior, binarisation, precision and the gradient path; LearnerConfig.paper gives section 5's settings.
 type LearnerConfig =
@@ -28,7 +37,9 @@ type LearnerConfig =
       /// step (FusedAevb) has it. Off: float32 throughout, as the paper.
       MixedPrecision: bool
       /// Which gradient the steps use (Auto by default).
-      Gradient: GradientChoice }
+      Gradient: GradientChoice
+      /// Wake-sleep's recognition model and fantasies (SharedEncoder by default); other algorithms refuse Anglepy.
+      WakeSleep: WakeSleepVariant }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -45,4 +56,43 @@ module LearnerConfig =
 
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
-        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto }
+        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
+          WakeSleep = SharedEncoder }
+
+/// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
+/// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and
+/// regulariser r moves W' exactly as Adagrad on W' with 0.1 eta and 100 r, and the N(0, 1) prior on W is N(0, 0.1^2)
+/// on W' (precision 100).
+[<RequireQualifiedAccess>]
+module WakeSleepVariant =
+
+    /// The factor of anglepy's log sigma^2 = 0.1 W h + b (MLBN_Inverse.logvar_factor).
+    let logVarFactor = 0.1
+
+    /// The parameter that anglepy scales: the recognition model's log-variance weights.
+    let scaledParameter = "encoder.logvar.weight"
+
+    /// Whether a variant trains scaledParameter in scaled coordinates.
+    let scales (v: WakeSleepVariant) = v = Anglepy
+
+    /// Adagrad's settings for scaledParameter under the variant (the others keep c).
+    let adagradOfScaled (v: WakeSleepVariant) (c: AdagradConfig) : AdagradConfig =
+        if scales v then { c with StepSize = c.StepSize * logVarFactor; Regulariser = c.Regulariser / (logVarFactor * logVarFactor) } else c
+
+    /// The weight prior's precision on scaledParameter beyond the N(0, 1) every weight has: 1 / 0.1^2 - 1 = 99.
+    let extraPrecision (v: WakeSleepVariant) = if scales v then 1.0 / (logVarFactor * logVarFactor) - 1.0 else 0.0
+
+    /// The model a run with the variant starts from: anglepy's recognition model has a zero log-variance layer
+    /// (MLBN_Inverse.init_w); the draws of the other parameters are unchanged.
+    let initialise (v: WakeSleepVariant) (m: VaeModel) : VaeModel =
+        if scales v then
+            use _ = torch.no_grad ()
+            m.Encoder.LogVar.Weight.zero_() |> ignore
+            m.Encoder.LogVar.Bias.zero_() |> ignore
+        m
+
+    /// Fantasies x ~ p(x|z) for the sleep phase under the variant.
+    let fantasies (v: WakeSleepVariant) (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
+        match v with
+        | SharedEncoder -> VaeModel.sampleData m z g
+        | Anglepy -> VaeModel.sampleDataUnclipped m z g

@@ -5,7 +5,8 @@ open System
 open TorchSharp
 
 /// The wake-sleep algorithm (Hinton et al. 1995), the paper's baseline (spec section 6), with the same
-/// encoder and decoder networks and AEVB's settings (minibatch M, Adagrad, weight prior scaled by M/N).
+/// encoder and decoder networks and AEVB's settings (minibatch M, Adagrad, weight prior scaled by M/N), or with the
+/// paper's code's recognition model and fantasies (LearnerConfig.WakeSleep).
 [<RequireQualifiedAccess>]
 module WakeSleep =
 
@@ -40,11 +41,20 @@ module WakeSleep =
 
         // Sleep phase: fantasies (z, x) from the generative model.
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
-        let xp = Torch.noGrad (fun () -> VaeModel.sampleData m zp g)
+        let xp = Torch.noGrad (fun () -> WakeSleepVariant.fantasies c.WakeSleep m zp g)
         let sleep = Aevb.withWeightPrior c data.shape.[0] encoder ((Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum())
+        // anglepy's recognition model: the prior on W = 10 W' adds precision 99 on W' (WakeSleepVariant).
+        let sleep =
+            if c.WeightPrior && WakeSleepVariant.scales c.WakeSleep then
+                let w = m.Encoder.LogVar.Weight
+                sleep + (w * w).sum() * (-0.5 * WakeSleepVariant.extraPrecision c.WakeSleep * float c.BatchSize / float data.shape.[0])
+            else sleep
         let sleepGrads = torch.autograd.grad([| sleep |], tensors encoder) |> Seq.toArray
         check sleep sleepGrads |> ignore
 
         Adagrad.ascend c.Optimizer decState (tensors decoder) wakeGrads |> ignore
-        Adagrad.ascend c.Optimizer encState (tensors encoder) sleepGrads |> ignore
+        // One tensor at a time (as ascend itself), so that anglepy's scaled log-variance weights take their own settings.
+        encoder |> List.iteri (fun i p ->
+            let settings = if p.Name = WakeSleepVariant.scaledParameter then WakeSleepVariant.adagradOfScaled c.WakeSleep c.Optimizer else c.Optimizer
+            Adagrad.ascend settings { encState with SumSquares = [| encState.SumSquares.[i] |] } [| p.Tensor |] [| sleepGrads.[i] |] |> ignore)
         { s with Optimizer = { s.Optimizer with Steps = s.Optimizer.Steps + 1L } }, bound

@@ -199,15 +199,29 @@ module VaeModel =
         | BernoulliDecoder p -> (BernoulliMlp.logits p z).sigmoid()
         | GaussianDecoder _ | LinearGaussianDecoder _ -> (gaussianOf m z).Mean
 
+    // x = mean + sigma eps for a Gaussian decoder's p(x|z).
+    let private drawGaussian (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
+        let q = gaussianOf m z
+        q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
+
     /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1] for the
     /// sigmoid-mean decoder, as the paper's code clips the samples of its DLVM models; the means are not clipped).
     let sampleData (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p -> torch.bernoulli((BernoulliMlp.logits p z).sigmoid(), generator = g)
         | GaussianDecoder _ | LinearGaussianDecoder _ ->
-            let q = gaussianOf m z
-            let x = q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
+            let x = drawGaussian m z g
             if m.Config.Likelihood = GaussianSigmoidMean then x.clamp(Torch.constant 0.0, Torch.constant 1.0) else x
+
+    /// Draws x ~ p(x|z) as the paper's code draws wake-sleep's fantasies (anglepy's MLBN.gen_xz): Bernoulli
+    /// probabilities held in [1e-3, 1 - 1e-3], Gaussian draws as they fall (not clipped, unlike sampleData). The
+    /// generator's draws are sampleData's.
+    let sampleDataUnclipped (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
+        match m.Decoder with
+        | BernoulliDecoder p ->
+            let probabilities = (BernoulliMlp.logits p z).sigmoid().mul(Torch.constant (1.0 - 2e-3)).add(Torch.constant 1e-3)
+            torch.bernoulli(probabilities, generator = g)
+        | GaussianDecoder _ | LinearGaussianDecoder _ -> drawGaussian m z g
 
     /// The exact log p(x) per datapoint of data x [N; D] for a linear-Gaussian decoder (float64, no
     /// gradient); other decoders have no closed form and raise InvalidOperationException.

@@ -64,14 +64,32 @@ public class TrainCommandTests
         Assert.True(tests[^1] > tests[0] + 20, $"test bound {string.Join(" -> ", tests)}");
     }
 
-    [Fact]
-    public void WakeSleepRunsFromTheCommandLine()
+    [Theory]
+    [InlineData("shared-encoder", WakeSleepVariant.SharedEncoder, "wake-sleep on MNIST")]
+    [InlineData("anglepy", WakeSleepVariant.Anglepy, "wake-sleep (anglepy's recognition model and fantasies) on MNIST")]
+    public void WakeSleepRunsFromTheCommandLineAndRecordsItsVariant(string option, WakeSleepVariant variant, string header)
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "ws");
-        var (code, output, err) = Vae.Run(["train", "--algorithm", "wake-sleep", .. Tiny, "--out", dir]);
+        var (code, output, err) = Vae.Run(["train", "--algorithm", "wake-sleep", "--wake-sleep-variant", option, .. Tiny, "--out", dir]);
         Assert.True(code == VaeCommand.Ok, err);
-        Assert.StartsWith("wake-sleep on MNIST", output);
-        Assert.Contains("algorithm = wake-sleep", File.ReadAllText(Path.Combine(dir, "options.txt")));
+        Assert.StartsWith(header, output);
+        string options = File.ReadAllText(Path.Combine(dir, "options.txt"));
+        Assert.Contains("algorithm = wake-sleep", options);
+        Assert.Contains($"wake_sleep_variant = {variant}", options);
+        // The checkpoint and the record both carry it: resume and vae verify train the same variant.
+        using var resumed = Trainer.Resume(dir);
+        Assert.Equal(variant, resumed.Options.WakeSleepVariant);
+        Assert.Equal(variant, global::Vae.Experiments.RunRecord.Read(dir).Options.WakeSleepVariant);
+    }
+
+    [Theory]
+    [InlineData("aevb")]
+    [InlineData("mcem")]
+    public void TheWakeSleepVariantOutsideWakeSleepIsAUsageError(string algorithm)
+    {
+        var (code, _, err) = Vae.Run("train", "--algorithm", algorithm, "--wake-sleep-variant", "anglepy", "--samples", "1000");
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains("--wake-sleep-variant applies to --algorithm wake-sleep", err);
     }
 
     [Fact]
