@@ -172,7 +172,7 @@ public static class ExperimentRuns
         return Create(algorithm, model, choice.Options, dataset);
     }
 
-    static Trainer Create(TrainingAlgorithm algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
+    internal static Trainer Create(TrainingAlgorithm algorithm, VaeModelOptions model, AevbOptions options, string dataset) => algorithm switch
     {
         TrainingAlgorithm.Aevb => new AevbTrainer(model, options, dataset),
         TrainingAlgorithm.WakeSleep => new WakeSleepTrainer(model, options, dataset),

@@ -86,6 +86,26 @@ public sealed class RunRecord
         Seed = Long("seed"),
     };
 
+    /// <summary>The estimator of the evaluations and the first images it was applied to: Appendix D as the experiment's
+    /// <c>results.json</c> states it (Figure 3: "Appendix D on the first N training and test images: P posterior samples,
+    /// L leapfrog steps, burn-in B"); null where it names none, where the evaluations are the bound (or, for Monte Carlo
+    /// EM, Appendix D with its defaults on the first 100 images, as <c>vae train</c> evaluates it).</summary>
+    public (MarginalLikelihoodOptions Options, int Points)? Estimator
+    {
+        get
+        {
+            string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Directory))!, "results.json");
+            if (!File.Exists(results)) return null;
+            using var doc = JsonDocument.Parse(File.ReadAllText(results));
+            if (!doc.RootElement.TryGetProperty("settings", out var s) || !s.TryGetProperty("estimator", out var e)) return null;
+            var m = System.Text.RegularExpressions.Regex.Match(e.GetString() ?? "",
+                @"^Appendix D on the first (\d+) training and test images: (\d+) posterior samples, (\d+) leapfrog steps, burn-in (\d+)$");
+            if (!m.Success) throw new InvalidDataException($"{results}: settings.estimator = '{e.GetString()}', expected \"Appendix D on the first N training and test images: P posterior samples, L leapfrog steps, burn-in B\"");
+            int At(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
+            return (new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal, PosteriorSamples = At(2), LeapfrogSteps = At(3), BurnIn = At(4) }, At(1));
+        }
+    }
+
     /// <summary>The training images the training bound was evaluated on: the experiment's <c>train_evaluation</c>
     /// setting in its <c>results.json</c> ("first N training images"), else every training image.</summary>
     public int? TrainEvaluationLimit
@@ -148,8 +168,8 @@ public static class RunVerification
 {
     /// <summary>Trains the run of <paramref name="record"/> again on <paramref name="data"/> (its first
     /// <see cref="RunRecord.TrainImages"/> training images) up to its <paramref name="evaluations"/>-th evaluation
-    /// (all when null), evaluating at the recorded sample counts, on the recorded thread count, and compares. AEVB and
-    /// wake-sleep runs; a Monte Carlo EM run's evaluations (Appendix D estimates) are not replayed yet.</summary>
+    /// (all when null), evaluating at the recorded sample counts with the recorded estimator (<see cref="RunRecord.Estimator"/>),
+    /// on the recorded thread count, and compares. AEVB, wake-sleep and Monte Carlo EM runs.</summary>
     public static VerificationReport Verify(RunRecord record, DataSet data, int? evaluations = null, IProgress<EvaluationComparison>? progress = null,
                                             CancellationToken cancellationToken = default)
     {
@@ -157,15 +177,13 @@ public static class RunVerification
         ArgumentNullException.ThrowIfNull(data);
         if (evaluations is < 1) throw new ArgumentOutOfRangeException(nameof(evaluations), evaluations, "evaluations: expected at least 1");
         var algorithm = record.Algorithm;
-        if (algorithm == TrainingAlgorithm.MonteCarloEm)
-            throw new NotSupportedException($"{record.Directory}: a Monte Carlo EM run (its evaluations are Appendix D estimates); verify replays AEVB and wake-sleep runs");
+        var estimator = record.Estimator;
         var recorded = record.Evaluations.Take(evaluations ?? int.MaxValue).ToList();
         var train = record.TrainImages < data.Train.Count ? data.Train.First(record.TrainImages) : data.Train;
         var model = record.Model;
         if (train.Dimension != model.InputDimension)
             throw new InvalidDataException($"{record.Directory}: options.txt records input = {model.InputDimension}, the data set has {train.Dimension} values per image");
-        using Trainer trainer = algorithm == TrainingAlgorithm.Aevb ? new AevbTrainer(model, record.Options, data.Description)
-            : new WakeSleepTrainer(model, record.Options, data.Description);
+        using Trainer trainer = ExperimentRuns.Create(algorithm, model, record.Options, data.Description);
         int threads = TorchRuntime.Threads;
         TorchRuntime.Threads = record.Threads;
         var compared = new List<EvaluationComparison>();
@@ -175,6 +193,7 @@ public static class RunVerification
             {
                 TotalSamples = recorded[^1].SamplesSeen, EvaluateAt = [.. recorded.Select(e => e.SamplesSeen)], TestData = data.Test,
                 TrainEvaluationLimit = record.TrainEvaluationLimit, TensorBoard = false, CheckpointInterval = null,
+                Estimator = estimator?.Options, MarginalLikelihoodPoints = estimator?.Points ?? new TrainingOptions().MarginalLikelihoodPoints,
                 Evaluated = e =>
                 {
                     var r = recorded.FirstOrDefault(x => x.SamplesSeen == e.SamplesSeen);

@@ -35,6 +35,30 @@ public class VerifyCommandTests
     }
 
     [Fact]
+    public void AFigureThreeRecordReplaysWithItsAppendixDEstimatorAndMonteCarloEmReplaysToo()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "figure3");
+        var made = Vae.Run("reproduce", "figure3", "--ntrain", "200", "--budget", "30000", "--evaluations", "2", "--points", "5", "--step-size", "0.1",
+                           "--threads", "1", "--out", dir);
+        Assert.True(made.Code == VaeCommand.Ok, made.Err);
+        // results.json names the evaluations' estimator (Appendix D on the first 5 images); each run replays with it,
+        // Monte Carlo EM (past its warm-up: its second evaluation rose from -543) included.
+        foreach (string run in new[] { "j3-aevb", "j3-mcem" })
+        {
+            var (code, output, err) = Vae.Run("verify", Path.Combine(dir, run));
+            Assert.True(code == VaeCommand.Ok, err + output);
+            Assert.Contains("identical: 2 evaluations", output);
+        }
+        var mcem = File.ReadAllLines(Path.Combine(dir, "j3-mcem", "metrics.csv"));
+        Assert.True(double.Parse(mcem[2].Split(',')[3], System.Globalization.CultureInfo.InvariantCulture) > -300, mcem[2]);
+        // Without its results.json the record's values are taken for bounds, and the replay says they differ.
+        string alone = Path.Combine(TestEnvironment.NewTempDirectory(), "j3-aevb");
+        Directory.CreateDirectory(alone);
+        foreach (string file in new[] { "options.txt", "metrics.csv" }) File.Copy(Path.Combine(dir, "j3-aevb", file), Path.Combine(alone, file));
+        Assert.Equal(VaeCommand.Failure, Vae.Run("verify", alone, "--evaluations", "1").Code);
+    }
+
+    [Fact]
     public void VerifyNamesTheFileAndFieldItCannotRead()
     {
         string dir = TestEnvironment.NewTempDirectory();
