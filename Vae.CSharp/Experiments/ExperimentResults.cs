@@ -15,9 +15,12 @@ namespace Vae.Experiments;
 /// <param name="StepSizeTrials">Section 5's trials that chose <paramref name="StepSize"/>, when it was chosen so.</param>
 /// <param name="EndPoint">Estimates of the finished model (e.g. the importance-weighted log-likelihood with K = 5000), as
 /// <c>vae evaluate --json</c> writes them to the run directory's <c>end-point.json</c>, when there is one.</param>
+/// <param name="SamplesPerIteration">Monte Carlo EM: the training samples one EM iteration counts (5 N, its M-step's five
+/// full-batch updates of N datapoints), so that each evaluation's EM iterations are its samples / this, exactly; null
+/// for the other algorithms.</param>
 public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series,
                                    double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null,
-                                   IReadOnlyDictionary<string, JsonElement>? EndPoint = null);
+                                   IReadOnlyDictionary<string, JsonElement>? EndPoint = null, long? SamplesPerIteration = null);
 
 /// <summary>One run of an experiment, as a task of a job array: task <paramref name="Index"/> trains the run directory
 /// <paramref name="Name"/> under the experiment directory; a run of a figure's grid also names its
@@ -243,7 +246,18 @@ public static class ExperimentRuns
 
     /// <summary>A run's entry in the results: its series and what its directory records (step size, trials, end point).</summary>
     static ExperimentRun Entry(string algorithm, int latent, string directory, bool skipped, IReadOnlyList<EvaluationResult> series) =>
-        new(algorithm, latent, directory, skipped, series, ReadStepSize(directory), ReadStepSizeTrials(directory), ReadEndPoint(directory));
+        new(algorithm, latent, directory, skipped, series, ReadStepSize(directory), ReadStepSizeTrials(directory), ReadEndPoint(directory),
+            algorithm == TrainingAlgorithm.MonteCarloEm.Name() ? ReadSamplesPerIteration(directory) : null);
+
+    /// <summary>A Monte Carlo EM run's samples per EM iteration, 5 N, from the training images its options.txt records, or null.</summary>
+    static long? ReadSamplesPerIteration(string directory)
+    {
+        string path = Path.Combine(directory, "options.txt");
+        if (!File.Exists(path)) return null;
+        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("train_images = ", StringComparison.Ordinal));
+        return line is not null && long.TryParse(line["train_images = ".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long n)
+            ? Vae.Core.Mcem.samplesPerIteration(n) : null;
+    }
 
     /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
     /// between it and its checkpoint keeps its last value), in order of samples.</summary>

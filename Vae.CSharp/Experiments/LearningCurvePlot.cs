@@ -2,6 +2,17 @@ using SkiaSharp;
 
 namespace Vae.Experiments;
 
+/// <summary>What Monte Carlo EM's points stand at on a learning curve's horizontal axis.</summary>
+public enum McemAxis
+{
+    /// <summary>EM iterations × 5 N: each of the M-step's five full-batch weight updates counts N training samples (ours,
+    /// the samples the runs record).</summary>
+    IterationsTimesFiveN,
+    /// <summary>EM iterations × N: one pass over the training set per iteration (anglepy's <c>loop_mcem</c> counts
+    /// iterations).</summary>
+    IterationsTimesN,
+}
+
 /// <summary>Figures laid out like the paper's: one panel per latent size, the measure against training samples
 /// evaluated on a log axis, train solid and test dashed, one colour per algorithm. Drawn with ScottPlot.</summary>
 public static class LearningCurvePlot
@@ -22,8 +33,15 @@ public static class LearningCurvePlot
     /// <summary>Draws <paramref name="rows"/> one above the other, one panel per latent size in each, as the paper's Figure 2
     /// lays out MNIST above Frey Face: training samples on a log axis for Figure 2, in millions for Figure 3; train solid,
     /// test dashed, one colour per algorithm. The PNG at <paramref name="path"/> is written atomically.</summary>
-    public static void Save(IReadOnlyList<ExperimentResults> rows, string path, int panelWidth = 420, int panelHeight = 420)
+    public static void Save(IReadOnlyList<ExperimentResults> rows, string path, int panelWidth = 420, int panelHeight = 420) =>
+        Save(rows, path, McemAxis.IterationsTimesFiveN, panelWidth, panelHeight);
+
+    /// <summary>As <see cref="Save(IReadOnlyList{ExperimentResults}, string, int, int)"/>, with Monte Carlo EM's points
+    /// placed as <paramref name="mcemAxis"/> says; <see cref="McemAxis.IterationsTimesN"/> needs each Monte Carlo EM run's
+    /// <see cref="ExperimentRun.SamplesPerIteration"/> (an <see cref="InvalidDataException"/> names a run without it).</summary>
+    public static void Save(IReadOnlyList<ExperimentResults> rows, string path, McemAxis mcemAxis, int panelWidth = 420, int panelHeight = 420)
     {
+        if (!Enum.IsDefined(mcemAxis)) throw new ArgumentOutOfRangeException(nameof(mcemAxis), mcemAxis, "expected IterationsTimesFiveN or IterationsTimesN");
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfLessThan(panelWidth, 1);
@@ -41,7 +59,7 @@ public static class LearningCurvePlot
         for (int row = 0; row < rows.Count; row++)
             for (int i = 0; i < sizes[row].Count; i++)
             {
-                var plot = Panel(rows[row], sizes[row][i], PanelTitle(rows[row], sizes[row][i]), rows[row].Experiment != "figure3", i == 0);
+                var plot = Panel(rows[row], sizes[row][i], PanelTitle(rows[row], sizes[row][i]), rows[row].Experiment != "figure3", i == 0, mcemAxis);
                 using var panel = SKBitmap.Decode(plot.GetImageBytes(panelWidth, panelHeight, ScottPlot.ImageFormat.Png));
                 surface.Canvas.DrawBitmap(panel, i * panelWidth, row * panelHeight);
             }
@@ -88,14 +106,24 @@ public static class LearningCurvePlot
         return (bottom - pad, top + pad);
     }
 
-    static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool logSamples, bool yLabel)
+    /// <summary>Where a run's evaluation stands on the horizontal axis, in training samples: as recorded, or for Monte
+    /// Carlo EM on <see cref="McemAxis.IterationsTimesN"/> its EM iterations × N (the recorded samples / 5).</summary>
+    internal static double AxisSamples(ExperimentRun run, EvaluationResult e, McemAxis axis)
+    {
+        if (axis == McemAxis.IterationsTimesFiveN || run.Algorithm != TrainingAlgorithm.MonteCarloEm.Name()) return e.SamplesSeen;
+        if (run.SamplesPerIteration is not long perIteration)
+            throw new InvalidDataException($"{run.Directory}: a Monte Carlo EM run without samples_per_iteration in its results; collect the experiment again to draw it on EM iterations × N");
+        return (double)e.SamplesSeen / perIteration * (perIteration / Vae.Core.Mcem.WeightUpdates);
+    }
+
+    static ScottPlot.Plot Panel(ExperimentResults results, int latent, string title, bool logSamples, bool yLabel, McemAxis mcemAxis)
     {
         var plot = new ScottPlot.Plot();
         plot.Font.Set("DejaVu Sans");
         foreach (var run in results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0))
         {
             var (name, colour) = Styles.TryGetValue(run.Algorithm, out var s) ? s : (run.Algorithm, ScottPlot.Colors.Black);
-            double[] x = [.. run.Series.Select(e => logSamples ? Math.Log10(e.SamplesSeen) : e.SamplesSeen / 1e6)];
+            double[] x = [.. run.Series.Select(e => AxisSamples(run, e, mcemAxis)).Select(v => logSamples ? Math.Log10(v) : v / 1e6)];
             void Line(double[] y, string label, ScottPlot.LinePattern pattern)
             {
                 var line = plot.Add.ScatterLine(x, y, colour);
@@ -118,7 +146,9 @@ public static class LearningCurvePlot
                 IntegerTicksOnly = true,
                 LabelFormatter = v => $"1e{v:0}",
             };
-        plot.Axes.Bottom.Label.Text = logSamples ? "training samples evaluated" : "training samples evaluated (millions)";
+        plot.Axes.Bottom.Label.Text = (logSamples ? "training samples evaluated" : "training samples evaluated (millions)")
+            + (mcemAxis == McemAxis.IterationsTimesN && results.Runs.Any(r => r.LatentDimensions == latent && r.Algorithm == TrainingAlgorithm.MonteCarloEm.Name())
+                ? "; MCEM: EM iterations × N" : "");
         if (yLabel) plot.Axes.Left.Label.Text = results.Measure;
         plot.Title(title);
         plot.ShowLegend(ScottPlot.Edge.Bottom);

@@ -38,7 +38,7 @@ public class VerifyCommandTests
     public void AFigureThreeRecordReplaysWithItsAppendixDEstimatorAndMonteCarloEmReplaysToo()
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "figure3");
-        var made = Vae.Run("reproduce", "figure3", "--ntrain", "200", "--budget", "30000", "--evaluations", "2", "--points", "5", "--step-size", "0.1",
+        var made = Vae.Run("reproduce", "figure3", "--ntrain", "200", "--budget", "30000", "--evaluations", "2", "--points", "5", "--burn-in", "50", "--step-size", "0.1",
                            "--threads", "1", "--out", dir);
         Assert.True(made.Code == VaeCommand.Ok, made.Err);
         // results.json names the evaluations' estimator (Appendix D on the first 5 images); each run replays with it,

@@ -242,6 +242,21 @@ public class ReproduceFigure3AndManifoldsTests
         }
         Assert.True(File.Exists(Path.Combine(dir, "figure3.png")));
         Assert.Contains("mcem", output);
+        // results.json keeps Monte Carlo EM's iterations: 5 x 200 samples each, so its 100,000 samples are 100
+        // iterations, drawn at 100 x 200 = 20,000 on anglepy's axis.
+        Assert.Equal([null, null, 1000L], results.Runs.Select(r => r.SamplesPerIteration));
+        var mcem = results.Runs[2];
+        Assert.Equal(20_000.0, LearningCurvePlot.AxisSamples(mcem, mcem.Series[1], McemAxis.IterationsTimesN));
+        Assert.Equal(100_000.0, LearningCurvePlot.AxisSamples(mcem, mcem.Series[1], McemAxis.IterationsTimesFiveN));
+        Assert.Equal(100_000.0, LearningCurvePlot.AxisSamples(results.Runs[0], results.Runs[0].Series[1], McemAxis.IterationsTimesN));
+        string png = Path.Combine(dir, "anglepy-axis.png");
+        var plotted = Vae.Tests.Cli.Vae.Run("plot", Path.Combine(dir, "results.json"), "--mcem-axis", "n", "--out", png);
+        Assert.True(plotted.Code == VaeCommand.Ok, plotted.Err);
+        Assert.True(new FileInfo(png).Length > 0);
+        // A Monte Carlo EM run recorded without its samples per iteration cannot be placed on that axis; the error names it.
+        var old = mcem with { SamplesPerIteration = null };
+        var e = Assert.Throws<InvalidDataException>(() => LearningCurvePlot.AxisSamples(old, old.Series[1], McemAxis.IterationsTimesN));
+        Assert.Contains(old.Directory, e.Message);
         FinishedRunsKeepTheirEndPoints(dir, args, results);
     }
 
