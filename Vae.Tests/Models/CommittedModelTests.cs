@@ -18,6 +18,7 @@ public class CommittedModelTests
             ("figure2-frey-face/j2-aevb-seed1.safetensors", "figure2-frey-face-seeds/j2-aevb/seed-1/end-point.json"),
             ("figure2-frey-face/j2-aevb-seed2.safetensors", "figure2-frey-face-seeds/j2-aevb/seed-2/end-point.json"),
             ("figure2-frey-face/j5-aevb-seed1.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-1/end-point.json"),
+            ("figure2-frey-face/j5-aevb-seed2.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-2/end-point.json"),
         })
             data.Add(model, record);
         return data;
