@@ -96,7 +96,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
                 if (data.Dimension != model.Core.Config.InputDim)
                     throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
                 using (TorchSharp.torch.NewDisposeScope())
-                using (var x = data.ToTensor().to_type(model.Core.Config.DType))
+                using (var x = data.ToTensor(model.Core.Config.DType))
                     return Options.Method == MarginalLikelihoodMethod.Exact ? Exact(model.Core, x, Torch.generator(Options.Seed)) : AppendixD(model.Core, x, Torch.generator(Options.Seed));
         }
     }

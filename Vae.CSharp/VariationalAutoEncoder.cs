@@ -37,8 +37,7 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (_ownsTensors)
-            foreach (var t in VaeModelModule.tensors(_core)) t.Dispose();
+        if (_ownsTensors) VaeModelModule.dispose(_core); // the views and the parameter vector they share
     }
 
     /// <summary>The model's architecture.</summary>
@@ -53,13 +52,18 @@ public sealed class VariationalAutoEncoder : IDisposable
 
     /// <summary>Loads a model from a model file or a training checkpoint; a bad or mismatched file raises a
     /// <see cref="CheckpointException"/> naming what is wrong.</summary>
-    public static VariationalAutoEncoder Load(string path) =>
-        new(ModelCheckpoint.read(path, Checkpoint.load(path)));
+    public static VariationalAutoEncoder Load(string path)
+    {
+        var contents = Checkpoint.load(path);
+        try { return new(ModelCheckpoint.read(path, contents)); }
+        finally { Checkpoint.dispose(contents); }
+    }
 
     /// <summary>The text settings a model file or training checkpoint records (model.*, the run's settings and
-    /// progress, the data set's fields), checked as a checkpoint but without loading its tensors' meaning.</summary>
+    /// progress, the data set's fields), read from a safetensors file's header alone (its header checked as
+    /// <see cref="Load"/> checks it; the tensors are not read).</summary>
     public static IReadOnlyDictionary<string, string> ReadSettings(string path) =>
-        Checkpoint.load(path).Fields.ToDictionary(kv => kv.Key, kv => kv.Value);
+        Checkpoint.readFields(path).ToDictionary(kv => kv.Key, kv => kv.Value);
 
     /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>: as safetensors
     /// (readable by PyTorch; settings in its metadata, a SHA-256 of the data), or in the project's original format when
@@ -173,7 +177,7 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         if (data.Dimension != Core.Config.InputDim)
             throw new ArgumentException($"data: expected images of {Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
-        return data.ToTensor().to_type(Core.Config.DType);
+        return data.ToTensor(Core.Config.DType);
     }
 
     /// <summary>The average lower bound per datapoint (nats) over <paramref name="data"/>, one noise sample per datapoint.</summary>

@@ -87,14 +87,11 @@ module ModelCheckpoint =
             Checkpoint.tensor file name dtype shape c |> ignore
         model
 
-    /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype).
+    /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype), built once in a
+    /// vector of its own: the contents' tensors stay the caller's.
     let read (file: string) (c: CheckpointContents) : VaeModel =
         let config = config file c
-        let shell = VaeModel.create config (Torch.generator 0L)
-        use _ = torch.no_grad ()
-        for p in VaeModel.parameters shell do
-            p.Tensor.copy_(Checkpoint.tensor file p.Name config.DType p.Tensor.shape c) |> ignore
-        shell
+        VaeModel.ofTensors config [ for name, shape in VaeModel.parameterShapes config -> Checkpoint.tensor file name config.DType shape c ]
 
     /// A model as checkpoint contents (kind "model").
     let write (m: VaeModel) : CheckpointContents =
@@ -140,7 +137,13 @@ module TrainingRun =
                 (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with MLP decoders, not this run (%s, estimator %A, L = %d, %A decoder); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood)
-        if fused s state then FusedAevb.prepare state else state
+        if fused s state then
+            let prepared = FusedAevb.prepare state
+            // prepare gathered the accumulators into one vector: the per-parameter ones are nobody's now.
+            if not (obj.ReferenceEquals(prepared.Optimizer.SumSquares, state.Optimizer.SumSquares)) then
+                for t in state.Optimizer.SumSquares do t.Dispose()
+            prepared
+        else state
 
     /// The wake-sleep variant as a checkpoint field's text.
     let wakeSleepVariantName = function SharedEncoder -> "shared-encoder" | Anglepy -> "anglepy"
@@ -290,7 +293,7 @@ module TrainingRun =
         let ps = VaeModel.parameters shell
         let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray
         let g = Torch.generator 0L
-        let rng = Checkpoint.tensor file "rng" torch.uint8 (g.get_state().shape) c
+        let rng = (use initial = g.get_state() in Checkpoint.tensor file "rng" torch.uint8 initial.shape c)
         g.set_state rng |> ignore
         // Monte Carlo EM runs recorded before an iteration counted 5N samples would resume at five times their count.
         if algorithm = McemAlgorithm && c.Fields.ContainsKey "mcmc.chains"

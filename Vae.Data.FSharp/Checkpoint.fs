@@ -73,20 +73,15 @@ module Safetensors =
     let looksLike (b: byte[]) =
         b.Length >= 10 && (let n = BitConverter.ToUInt64(b, 0) in n >= 2UL && n <= uint64 (b.Length - 8)) && b.[8] = byte '{'
 
-    /// Parses safetensors bytes; file names the source in errors.
-    let ofBytes (file: string) (b: byte[]) : CheckpointContents =
+    /// The header's text fields and tensor entries (name, dtype, width, shape, data offsets), checked against the
+    /// dataLength bytes of data that follow it: every entry inside the data, the entries tiling it exactly.
+    let private parseHeader (file: string) (header: ReadOnlyMemory<byte>) (dataLength: int64) =
         let fail what : 'a = raise (CheckpointException(file, what))
-        if b.Length < 8 then fail (sprintf "truncated: %d bytes, expected at least the 8-byte header length" b.Length)
-        let n = BitConverter.ToUInt64(b, 0)
-        if n > uint64 (b.Length - 8) || int64 n > maxHeader then
-            fail (sprintf "header length %d exceeds the file's %d bytes after it" n (b.Length - 8))
-        let dataStart = 8 + int n
-        let dataLength = int64 (b.Length - dataStart)
         // JSON text is UTF-8; an invalid byte would surface later as another exception type, so refuse it here.
-        (try UTF8Encoding(false, true).GetCharCount(b, 8, int n) |> ignore
+        (try UTF8Encoding(false, true).GetCharCount(header.Span) |> ignore
          with :? DecoderFallbackException -> fail "header: not valid UTF-8")
         use doc =
-            try JsonDocument.Parse(ReadOnlyMemory<byte>(b, 8, int n))
+            try JsonDocument.Parse(header)
             with :? JsonException as e -> fail (sprintf "header: not JSON (%s)" e.Message)
         if doc.RootElement.ValueKind <> JsonValueKind.Object then fail "header: expected a JSON object"
         let seen = Collections.Generic.HashSet<string>()
@@ -131,7 +126,9 @@ module Safetensors =
                 match integers "data_offsets" with
                 | [| start; stop |] when start <= stop && stop <= dataLength && stop - start = count * int64 width ->
                     specs.Add((p.Name, scalar, width, shape, start, stop))
-                | offsets -> fail (sprintf "tensor '%s': data offsets %A do not hold %d values of %d bytes within the %d data bytes" p.Name offsets count width dataLength)
+                | offsets ->
+                    fail (sprintf "tensor '%s': data offsets [%s] do not hold %d values of %d bytes within the %d data bytes"
+                              p.Name (String.Join(", ", offsets)) count width dataLength)
         // The tensors tile the data exactly, in order: no gap, no overlap, nothing after.
         let ordered = specs |> Seq.sortBy (fun (_, _, _, _, start, _) -> start) |> Seq.toList
         let mutable at = 0L
@@ -139,6 +136,36 @@ module Safetensors =
             if start <> at then fail (sprintf "tensor '%s': data starts at %d, expected %d (the tensors must tile the data)" name start at)
             at <- stop
         if at <> dataLength then fail (sprintf "%d data bytes after the last tensor" (dataLength - at))
+        fields, List.ofSeq specs
+
+    /// The header's length n from a file's first bytes, checked against the bytes after them.
+    let private headerLength (file: string) (first8: byte[]) (fileLength: int64) =
+        let fail what : 'a = raise (CheckpointException(file, what))
+        if fileLength < 8L then fail (sprintf "truncated: %d bytes, expected at least the 8-byte header length" fileLength)
+        let n = BitConverter.ToUInt64(first8, 0)
+        if n > uint64 (fileLength - 8L) || int64 n > maxHeader then
+            fail (sprintf "header length %d exceeds the file's %d bytes after it" n (fileLength - 8L))
+        int n
+
+    /// A safetensors file's text fields, read from its header alone (checked as ofBytes checks it; the data and its
+    /// hash are not read).
+    let readFields (path: string) : Map<string, string> =
+        use f = File.OpenRead path
+        let first8 = Array.zeroCreate<byte> 8
+        let got = f.ReadAtLeast(Span<byte>(first8), 8, false)
+        let n = headerLength path first8 (if got < 8 then int64 got else f.Length)
+        let header = Array.zeroCreate<byte> n
+        f.ReadExactly(header, 0, n)
+        let fields, _ = parseHeader path (ReadOnlyMemory<byte>(header)) (f.Length - 8L - int64 n)
+        fields.Remove HashKey
+
+    /// Parses safetensors bytes; file names the source in errors.
+    let ofBytes (file: string) (b: byte[]) : CheckpointContents =
+        let fail what : 'a = raise (CheckpointException(file, what))
+        let n = headerLength file b (int64 b.Length)
+        let dataStart = 8 + n
+        let dataLength = int64 (b.Length - dataStart)
+        let fields, specs = parseHeader file (ReadOnlyMemory<byte>(b, 8, n)) dataLength
         match fields.TryFind HashKey with
         | Some h when h <> Convert.ToHexStringLower(SHA256.HashData(ReadOnlySpan<byte>(b, dataStart, int dataLength))) ->
             fail "corrupt: the SHA-256 of the data does not match the metadata's vae.sha256"
@@ -269,13 +296,31 @@ module Checkpoint =
     let save (path: string) (c: CheckpointContents) =
         Files.writeAtomically path (if path.EndsWith(".vae", StringComparison.OrdinalIgnoreCase) then toBytes c else Safetensors.toBytes c)
 
-    /// Reads a checkpoint file in either format (told apart by their first bytes).
+    /// Reads a checkpoint file in either format (told apart by their first bytes). The contents' tensors are the
+    /// caller's: dispose them (dispose) when what was read from them has been copied.
     let load (path: string) : CheckpointContents =
         if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such checkpoint" path, path))
         let b = File.ReadAllBytes path
         if b.Length >= magic.Length && b.[.. magic.Length - 1] = magic then ofBytes path b
         elif Safetensors.looksLike b then Safetensors.ofBytes path b
-        else ofBytes path b
+        else raise (CheckpointException(path, "not a checkpoint: expected a safetensors file (or the older format that starts with VAECKPT)"))
+
+    /// Frees the native memory of contents' tensors.
+    let dispose (c: CheckpointContents) =
+        for _, t in c.Tensors do t.Dispose()
+
+    /// A checkpoint file's text fields: from a safetensors file's header alone, without reading its tensors (the
+    /// older format is read whole and its tensors freed).
+    let readFields (path: string) : Map<string, string> =
+        if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such checkpoint" path, path))
+        let first = Array.zeroCreate<byte> 10
+        let got = (use f = File.OpenRead path in f.ReadAtLeast(Span<byte>(first), first.Length, false))
+        if got >= magic.Length && first.[.. magic.Length - 1] = magic then
+            let c = load path
+            dispose c
+            c.Fields
+        elif got = first.Length && first.[8] = byte '{' then Safetensors.readFields path
+        else raise (CheckpointException(path, "not a checkpoint: expected a safetensors file (or the older format that starts with VAECKPT)"))
 
     /// A text field, or a CheckpointException naming it.
     let field (file: string) (key: string) (c: CheckpointContents) : string =

@@ -56,4 +56,12 @@ public sealed class ImageData
 
     /// <summary>The images as a float32 tensor of shape [Count, Dimension] (a copy).</summary>
     public torch.Tensor ToTensor() => Vae.Core.Torch.ofArray2(Count, Dimension, Images.Pixels);
+
+    /// <summary>The images as a tensor of <paramref name="dtype"/> (one copy; the float32 one is not kept beside it).</summary>
+    internal torch.Tensor ToTensor(torch.ScalarType dtype)
+    {
+        var t = ToTensor();
+        if (t.dtype == dtype) return t;
+        using (t) return t.to_type(dtype);
+    }
 }

@@ -11,6 +11,7 @@ public sealed class RunRecord
     RunRecord(string directory, IReadOnlyDictionary<string, string> fields, IReadOnlyList<EvaluationResult> evaluations, string? recordedCpu)
     {
         Directory = directory; Fields = fields; Evaluations = evaluations; RecordedCpu = recordedCpu;
+        RecordedKernels = fields.TryGetValue("kernels", out var k) ? k : null;
     }
 
     /// <summary>The run directory.</summary>
@@ -19,8 +20,11 @@ public sealed class RunRecord
     public IReadOnlyDictionary<string, string> Fields { get; }
     /// <summary>The recorded evaluations, in order of samples.</summary>
     public IReadOnlyList<EvaluationResult> Evaluations { get; }
-    /// <summary>The CPU the run was recorded on, where the experiment's <c>results.json</c> beside it names one.</summary>
+    /// <summary>The CPU the run was trained on: its <c>options.txt</c>'s <c>cpu</c> (runs from this version on), else
+    /// the machine the experiment's <c>results.json</c> names (the one that collected the results).</summary>
     public string? RecordedCpu { get; }
+    /// <summary>MKL's kernel path the run trained with (<c>options.txt</c>'s <c>kernels</c>), where recorded.</summary>
+    public string? RecordedKernels { get; }
 
     /// <summary>Reads the record in <paramref name="directory"/>; a missing file or a field that cannot be read is an
     /// <see cref="InvalidDataException"/> naming the file and the field.</summary>
@@ -34,14 +38,24 @@ public sealed class RunRecord
             if (line.Split(" = ", 2) is [var key, var value]) fields.TryAdd(key.Trim(), value.Trim());
         var evaluations = ExperimentRuns.ReadMetrics(metrics);
         if (evaluations.Count == 0) throw new InvalidDataException($"{metrics}: no evaluations recorded");
-        string? cpu = null;
-        string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(directory))!, "results.json");
-        if (File.Exists(results))
+        string? cpu = fields.TryGetValue("cpu", out var recorded) ? recorded : null;
+        string results = ExperimentResultsFile(directory);
+        if (cpu is null && File.Exists(results))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(results));
             if (doc.RootElement.TryGetProperty("machine", out var m) && m.TryGetProperty("cpu", out var c)) cpu = c.GetString();
         }
         return new RunRecord(directory, fields, evaluations, cpu);
+    }
+
+    /// <summary>The results file of the experiment a run directory belongs to: <c>results.json</c> beside the run
+    /// directories, or the experiment directory's name with <c>.json</c> (as <c>docs/results/figure3-ntrain1000.json</c>
+    /// sits beside <c>docs/results/figure3-ntrain1000/</c>); the first of these that exists, else the first.</summary>
+    static string ExperimentResultsFile(string directory)
+    {
+        string experiment = Path.GetDirectoryName(Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar))!;
+        string inside = Path.Combine(experiment, "results.json"), beside = experiment.TrimEnd(Path.DirectorySeparatorChar) + ".json";
+        return !File.Exists(inside) && File.Exists(beside) ? beside : inside;
     }
 
     string Field(string key) => Fields.TryGetValue(key, out var v) ? v
@@ -88,17 +102,19 @@ public sealed class RunRecord
 
     /// <summary>The estimator of the evaluations and the first images it was applied to: Appendix D as the experiment's
     /// <c>results.json</c> states it (Figure 3: "Appendix D on the first N training and test images: P posterior samples,
-    /// L leapfrog steps, burn-in B"); null where it names none, where the evaluations are the bound (or, for Monte Carlo
+    /// L leapfrog steps, burn-in B"); null where it names none or another (Figure 2's "B (AEVB)"), where the evaluations are the bound (or, for Monte Carlo
     /// EM, Appendix D with its defaults on the first 100 images, as <c>vae train</c> evaluates it).</summary>
     public (MarginalLikelihoodOptions Options, int Points)? Estimator
     {
         get
         {
-            string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Directory))!, "results.json");
+            string results = ExperimentResultsFile(Directory);
             if (!File.Exists(results)) return null;
             using var doc = JsonDocument.Parse(File.ReadAllText(results));
             if (!doc.RootElement.TryGetProperty("settings", out var s) || !s.TryGetProperty("estimator", out var e)) return null;
-            var m = System.Text.RegularExpressions.Regex.Match(e.GetString() ?? "",
+            string text = e.GetString() ?? "";
+            if (!text.StartsWith("Appendix D", StringComparison.Ordinal)) return null; // Figure 2: the SGVB estimator of the bound
+            var m = System.Text.RegularExpressions.Regex.Match(text,
                 @"^Appendix D on the first (\d+) training and test images: (\d+) posterior samples, (\d+) leapfrog steps, burn-in (\d+)$");
             if (!m.Success) throw new InvalidDataException($"{results}: settings.estimator = '{e.GetString()}', expected \"Appendix D on the first N training and test images: P posterior samples, L leapfrog steps, burn-in B\"");
             int At(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
@@ -112,7 +128,7 @@ public sealed class RunRecord
     {
         get
         {
-            string results = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(Directory))!, "results.json");
+            string results = ExperimentResultsFile(Directory);
             if (!File.Exists(results)) return null;
             using var doc = JsonDocument.Parse(File.ReadAllText(results));
             if (!doc.RootElement.TryGetProperty("settings", out var s) || !s.TryGetProperty("train_evaluation", out var t)) return null;
@@ -139,7 +155,9 @@ public sealed record EvaluationComparison(long SamplesSeen, double RecordedTrain
 /// <param name="RecordedCpu">The CPU of the record, where known.</param>
 /// <param name="ThisCpu">This machine's CPU.</param>
 /// <param name="Kernels">MKL's kernel path on this machine, as <c>vae version</c> reports it.</param>
-public sealed record VerificationReport(string Directory, IReadOnlyList<EvaluationComparison> Evaluations, string? RecordedCpu, string ThisCpu, string Kernels)
+/// <param name="RecordedKernels">MKL's kernel path of the record, where recorded.</param>
+public sealed record VerificationReport(string Directory, IReadOnlyList<EvaluationComparison> Evaluations, string? RecordedCpu, string ThisCpu, string Kernels,
+                                        string? RecordedKernels = null)
 {
     /// <summary>Whether every replayed evaluation prints as recorded.</summary>
     public bool Identical => Evaluations.All(e => e.Identical);
@@ -154,7 +172,11 @@ public sealed record VerificationReport(string Directory, IReadOnlyList<Evaluati
             if (Identical) return $"identical: {Evaluations.Count} evaluations replayed to the record's four decimals";
             var first = Evaluations.First(e => !e.Identical);
             string machines = RecordedCpu is null ? $"the record names no machine; this one is {ThisCpu} ({Kernels})"
-                : RecordedCpu == ThisCpu ? $"the same CPU model as the record ({ThisCpu}, {Kernels}): a difference on the same kernel path is a change in what is computed"
+                : RecordedKernels is not null && RecordedKernels != Kernels
+                    ? $"recorded on {RecordedCpu} ({RecordedKernels}), replayed on {ThisCpu} ({Kernels}): another kernel path rounds float32 differently"
+                : RecordedCpu == ThisCpu && RecordedKernels is null
+                    ? $"the record names the CPU model of this machine ({ThisCpu}, {Kernels}) but not its kernel path, which may have differed (results.json names the machine that collected the results)"
+                : RecordedCpu == ThisCpu ? $"the same CPU model and kernel path as the record ({ThisCpu}, {Kernels}): a difference on the same kernel path is a change in what is computed"
                 : $"recorded on {RecordedCpu}, replayed on {ThisCpu} ({Kernels}): another kernel path rounds float32 differently";
             return string.Create(CultureInfo.InvariantCulture,
                 $"different: first at {first.SamplesSeen:N0} samples, largest difference {LargestDifference:G4} nats over {Evaluations.Count} evaluations; {machines}");
@@ -205,6 +227,6 @@ public static class RunVerification
             }, cancellationToken: cancellationToken);
         }
         finally { TorchRuntime.Threads = threads; }
-        return new VerificationReport(record.Directory, compared, record.RecordedCpu, MachineFacts.Current().Cpu, NativeTuning.KernelPath);
+        return new VerificationReport(record.Directory, compared, record.RecordedCpu, MachineFacts.Current().Cpu, NativeTuning.KernelPath, record.RecordedKernels);
     }
 }

@@ -70,6 +70,7 @@ sealed class RunDirectory : IDisposable
             .. trainer.Algorithm == TrainingAlgorithm.WakeSleep ? [("wake_sleep_variant", (object)a.WakeSleepVariant)] : Array.Empty<(string, object)>(),
             ("seed", a.Seed),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
+            ("cpu", Vae.Experiments.MachineFacts.Current().Cpu), ("kernels", NativeTuning.KernelPath),
             ("commit", Vae.Experiments.ExperimentResults.BuildCommit ?? "unknown"),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),
         ];

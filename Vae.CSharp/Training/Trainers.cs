@@ -176,7 +176,10 @@ public abstract class Trainer : IDisposable
     public static Trainer Resume(string checkpoint)
     {
         string path = CheckpointPath(checkpoint);
-        var run = TrainingRunModule.ofCheckpoint(path, Checkpoint.load(path));
+        var contents = Checkpoint.load(path);
+        TrainingRun run;
+        try { run = TrainingRunModule.ofCheckpoint(path, contents); }
+        finally { Checkpoint.dispose(contents); } // the run holds copies
         return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
             : run.Settings.Algorithm.IsWakeSleepAlgorithm ? new WakeSleepTrainer(run)
             : new McemTrainer(run);
@@ -245,8 +248,8 @@ public abstract class Trainer : IDisposable
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
         directory?.WriteOptions(this, train, options);
         var dtype = _run.Settings.Model.DType;
-        using var trainTensor = train.ToTensor().to_type(dtype);
-        using var testTensor = options.TestData?.ToTensor().to_type(dtype);
+        using var trainTensor = train.ToTensor(dtype);
+        using var testTensor = options.TestData?.ToTensor(dtype);
         using var trainEval = options.TrainEvaluationLimit is int limit && limit < train.Count ? trainTensor.narrow(0, 0, limit) : trainTensor.alias();
 
         long batch = TrainingRunModule.samplesPerStep(train.Count, _run);
@@ -272,8 +275,9 @@ public abstract class Trainer : IDisposable
             {
                 var e = new MarginalLikelihoodEstimator(estimator);
                 int points = options.MarginalLikelihoodPoints;
-                trainBound = e.Estimate(_run.State.Model, trainTensor.narrow(0, 0, Math.Min(points, train.Count)), g);
-                testBound = testTensor is null ? double.NaN : e.Estimate(_run.State.Model, testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0])), g);
+                using (var first = trainTensor.narrow(0, 0, Math.Min(points, train.Count))) trainBound = e.Estimate(_run.State.Model, first, g);
+                if (testTensor is null) testBound = double.NaN;
+                else using (var first = testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0]))) testBound = e.Estimate(_run.State.Model, first, g);
             }
             else
             {

@@ -62,7 +62,9 @@ module internal FusedAevb =
     /// logits, or its mean and log-variance heads as one layer of 2D outputs): views of a vector laid out as the model's.
     let private joinedLayers (l: ParameterLayout) (c: ModelConfig) (v: Tensor) : Linear * Linear =
         let d, h, j = int64 c.InputDim, int64 c.HiddenUnits, int64 c.LatentDim
-        let take name (shape: int64[]) = v.narrow(0L, l.OffsetOf name, Array.fold (*) 1L shape).view(shape)
+        let take name (shape: int64[]) =
+            use run = v.narrow(0L, l.OffsetOf name, Array.fold (*) 1L shape)
+            run.view(shape)
         let output, outputs = if c.Likelihood = Bernoulli then "decoder.logits", d else "decoder.mean", 2L * d
         { Weight = take "encoder.mean.weight" [| 2L * j; h |]; Bias = take "encoder.mean.bias" [| 2L * j |] },
         { Weight = take (output + ".weight") [| outputs; h |]; Bias = take (output + ".bias") [| outputs |] }

@@ -101,7 +101,11 @@ module VaeModel =
         let l = layout c
         if v.dim() <> 1L || v.shape.[0] <> l.Count then
             invalidArg "v" (sprintf "a parameter vector of %d elements for this configuration, got shape %A" l.Count v.shape)
-        let views = l.Blocks |> List.map (fun (name, offset, shape) -> name, v.narrow(0L, offset, Array.fold (*) 1L shape).view(shape)) |> dict
+        // Each view of a flat run of v (the run's own handle is freed: the view keeps the storage alive).
+        let viewOf offset (shape: int64[]) =
+            use run = v.narrow(0L, offset, Array.fold (*) 1L shape)
+            run.view(shape)
+        let views = l.Blocks |> List.map (fun (name, offset, shape) -> name, viewOf offset shape) |> dict
         let linear prefix = { Weight = views.[prefix + ".weight"]; Bias = views.[prefix + ".bias"] }
         let gaussian prefix = { Hidden = linear (prefix + ".hidden"); Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
         let decoder =

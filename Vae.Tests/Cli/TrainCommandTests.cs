@@ -340,7 +340,7 @@ public class TrainCommandTests
         File.WriteAllBytes(path, new byte[64]);
         var (code, _, err) = Vae.Run("evaluate", "--checkpoint", path);
         Assert.Equal(VaeCommand.BadUsage, code);
-        Assert.Contains("not a Vae checkpoint", err);
+        Assert.Contains("not a checkpoint: expected a safetensors file", err);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--k", "0").Code);
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--estimator", "guess").Code);

@@ -32,6 +32,15 @@ public class VerifyCommandTests
         var changed = Vae.Run("verify", dir);
         Assert.Equal(VaeCommand.Failure, changed.Code);
         Assert.Contains("different: first at 2,000 samples, largest difference 0.0002", changed.Out);
+        // options.txt names the CPU and MKL's kernel path the run trained with, and the verdict reads them.
+        Assert.Contains("the same CPU model and kernel path as the record", changed.Out);
+        string options = Path.Combine(dir, "options.txt");
+        var fields = File.ReadAllLines(options);
+        Assert.Contains(fields, l => l.StartsWith("cpu = ", StringComparison.Ordinal));
+        File.WriteAllLines(options, fields.Select(l => l.StartsWith("kernels = ", StringComparison.Ordinal) ? "kernels = MKL's AVX2 kernels (elsewhere); AVX-512 absent" : l));
+        var otherPath = Vae.Run("verify", dir);
+        Assert.Contains("(MKL's AVX2 kernels (elsewhere); AVX-512 absent), replayed on", otherPath.Out);
+        Assert.Contains("another kernel path rounds float32 differently", otherPath.Out);
     }
 
     [Fact]
