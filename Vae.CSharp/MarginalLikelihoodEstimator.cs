@@ -158,8 +158,10 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         if (!(meanChange < config.Tolerance))
         {
             double largest = change.masked_fill(change.isinf(), double.NaN).nan_to_num(0.0).max().item<double>();
+            // The first datapoints (0-based, in the order given) that did not converge, so that they can be looked at.
+            var failed = change.ge(config.Tolerance).nonzero().flatten().data<long>().Take(10).ToArray();
             throw new EstimateNotConvergedException(
-                $"exact quadrature: the mean over {x.shape[0]} datapoints did not converge to {config.Tolerance} nats: {beyond} datapoints with posterior mass still beyond their grids (a heavy tail, or more than {config.MaxModes} separate bodies); {unconverged - beyond} others still changed by up to {largest:G3} nats at {config.MaxPoints} grid points; no exact value is reported",
+                $"exact quadrature: the mean over {x.shape[0]} datapoints did not converge to {config.Tolerance} nats: {beyond} datapoints with posterior mass still beyond their grids (a heavy tail, or more than {config.MaxModes} separate bodies); {unconverged - beyond} others still changed by up to {largest:G3} nats at {config.MaxPoints} grid points; no exact value is reported (datapoints {string.Join(", ", failed)}{(unconverged > failed.Length ? ", ..." : "")})",
                 unconverged, (int)x.shape[0]);
         }
         return estimates.mean().item<double>();
