@@ -102,7 +102,7 @@ static class Common
 {
     public static readonly Option<long?> Threads = Opt.OptionalInteger("--threads", "libtorch threads (default: OMP_NUM_THREADS where set, else the logical processors; 1 for the tasks of an executor)", 1, 1024);
     public static readonly Option<long> Seed = Opt.Integer("--seed", "the seed of every random draw", 0, 0);
-    public static readonly Option<string> Cache = Opt.Text("--cache", "the data cache (default: $VAE_DATA or ~/.cache/vae)", "DIR");
+    public static readonly Option<string> Cache = Opt.Text("--cache", $"the data cache (default: ${Vae.Core.Data.Cache.EnvironmentVariable}, else $XDG_CACHE_HOME/vae, else ~/.cache/vae)", "DIR");
     public static readonly Option<string> FreyFace = Opt.Text("--frey-face", "a local frey_rawface.mat to use instead of downloading (or $VAE_FREY_FACE)", "FILE");
     public static readonly Option<string> Checkpoint = new("--checkpoint")
     {

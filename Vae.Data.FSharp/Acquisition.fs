@@ -48,9 +48,12 @@ type RemoteFile =
 [<RequireQualifiedAccess>]
 module Cache =
 
+    /// The environment variable that names the cache directory.
+    let [<Literal>] EnvironmentVariable = "VAE_DATA_DIR"
+
     /// VAE_DATA_DIR if set, else $XDG_CACHE_HOME/vae, else ~/.cache/vae (LocalApplicationData\vae on Windows).
     let defaultDirectory () : string =
-        let env = Environment.GetEnvironmentVariable "VAE_DATA_DIR"
+        let env = Environment.GetEnvironmentVariable EnvironmentVariable
         if not (String.IsNullOrWhiteSpace env) then env
         elif OperatingSystem.IsWindows() then
             Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.LocalApplicationData, "vae")
