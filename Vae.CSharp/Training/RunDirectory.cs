@@ -39,10 +39,24 @@ sealed class RunDirectory : IDisposable
     }
     string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
 
+    /// <summary>Why a directory could not be made at <paramref name="path"/>: an ancestor that is not a directory, a
+    /// permission, or the system's own reason.</summary>
+    static string WhyNot(string path, Exception e)
+    {
+        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        while (dir is not null && !Directory.Exists(dir) && !File.Exists(dir)) dir = System.IO.Path.GetDirectoryName(dir);
+        if (dir is not null && File.Exists(dir)) return $"{dir} is not a directory";
+        return e is UnauthorizedAccessException ? $"no permission to write in {dir}" : e.Message;
+    }
+
     /// <summary>Opens (creating) the directory and takes its lock; a second run into it is refused.</summary>
     public static RunDirectory Open(string path)
     {
-        Directory.CreateDirectory(path);
+        try { Directory.CreateDirectory(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{path}: cannot create the run directory: {WhyNot(path, e)}", e);
+        }
         string lockPath = System.IO.Path.Combine(path, ".lock");
         try
         {

@@ -82,6 +82,16 @@ public class TrainCommandTests
         Assert.Equal(variant, global::Vae.Experiments.RunRecord.Read(dir).Options.WakeSleepVariant);
     }
 
+    [Fact]
+    public void AnOutDirectoryThatCannotBeMadeIsNamedWithItsReason()
+    {
+        string file = Path.Combine(TestEnvironment.NewTempDirectory(), "a-file");
+        File.WriteAllText(file, "");
+        var (code, _, err) = Vae.Run(["train", .. Tiny, "--out", Path.Combine(file, "run")]);
+        Assert.NotEqual(VaeCommand.Ok, code);
+        Assert.Contains($"cannot create the run directory: {file} is not a directory", err);
+    }
+
     [Theory]
     [InlineData("aevb")]
     [InlineData("mcem")]
