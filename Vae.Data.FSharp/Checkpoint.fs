@@ -296,6 +296,9 @@ module Checkpoint =
     let save (path: string) (c: CheckpointContents) =
         Files.writeAtomically path (if path.EndsWith(".vae", StringComparison.OrdinalIgnoreCase) then toBytes c else Safetensors.toBytes c)
 
+    let private notACheckpoint (path: string) : 'a =
+        raise (CheckpointException(path, "not a checkpoint: expected a safetensors file (or the older format that starts with VAECKPT)"))
+
     /// Reads a checkpoint file in either format (told apart by their first bytes). The contents' tensors are the
     /// caller's: dispose them (dispose) when what was read from them has been copied.
     let load (path: string) : CheckpointContents =
@@ -303,7 +306,7 @@ module Checkpoint =
         let b = File.ReadAllBytes path
         if b.Length >= magic.Length && b.[.. magic.Length - 1] = magic then ofBytes path b
         elif Safetensors.looksLike b then Safetensors.ofBytes path b
-        else raise (CheckpointException(path, "not a checkpoint: expected a safetensors file (or the older format that starts with VAECKPT)"))
+        else notACheckpoint path
 
     /// Frees the native memory of contents' tensors.
     let dispose (c: CheckpointContents) =
@@ -320,7 +323,7 @@ module Checkpoint =
             dispose c
             c.Fields
         elif got = first.Length && first.[8] = byte '{' then Safetensors.readFields path
-        else raise (CheckpointException(path, "not a checkpoint: expected a safetensors file (or the older format that starts with VAECKPT)"))
+        else notACheckpoint path
 
     /// A text field, or a CheckpointException naming it.
     let field (file: string) (key: string) (c: CheckpointContents) : string =

@@ -250,13 +250,16 @@ public static class ExperimentRuns
             algorithm == TrainingAlgorithm.MonteCarloEm.Name() ? ReadSamplesPerIteration(directory) : null);
 
     /// <summary>A Monte Carlo EM run's samples per EM iteration, 5 N, from the training images its options.txt records, or null.</summary>
-    static long? ReadSamplesPerIteration(string directory)
+    static long? ReadSamplesPerIteration(string directory) =>
+        long.TryParse(ReadOption(directory, "train_images"), NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) ? Vae.Core.Mcem.samplesPerIteration(n) : null;
+
+    /// <summary>The value of a <c>key = value</c> line of a run directory's options.txt, or null.</summary>
+    static string? ReadOption(string directory, string key)
     {
         string path = Path.Combine(directory, "options.txt");
         if (!File.Exists(path)) return null;
-        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("train_images = ", StringComparison.Ordinal));
-        return line is not null && long.TryParse(line["train_images = ".Length..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long n)
-            ? Vae.Core.Mcem.samplesPerIteration(n) : null;
+        string prefix = key + " = ";
+        return File.ReadLines(path).FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
     }
 
     /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
@@ -280,13 +283,8 @@ public static class ExperimentRuns
     }
 
     /// <summary>The step size recorded in a run directory's options.txt, or null.</summary>
-    static double? ReadStepSize(string directory)
-    {
-        string path = Path.Combine(directory, "options.txt");
-        if (!File.Exists(path)) return null;
-        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith("step_size = ", StringComparison.Ordinal));
-        return line is not null && double.TryParse(line["step_size = ".Length..], NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : null;
-    }
+    static double? ReadStepSize(string directory) =>
+        double.TryParse(ReadOption(directory, "step_size"), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : null;
 
     /// <summary>Section 5's trials recorded in a run directory, or null.</summary>
     static IReadOnlyList<StepSizeTrial>? ReadStepSizeTrials(string directory)

@@ -354,12 +354,9 @@ module internal FusedAevb =
             if WakeSleepVariant.scales c.WakeSleep then
                 // Three runs of the vector: before the scaled log-variance weights, those (their own settings), after.
                 let offset, count = scaledBlock b
-                let total = b.Parameters.shape.[0]
-                let runs = [| 0L, offset; offset, count; offset + count, total - offset - count |]
-                runs |> Array.iteri (fun i (start, length) ->
-                    let part (t: Tensor) = t.narrow(0L, start, length)
-                    let settings = if i = 1 then WakeSleepVariant.adagradOfScaled c.WakeSleep c.Optimizer else c.Optimizer
-                    Adagrad.ascend settings { s.Optimizer with SumSquares = [| part s.Optimizer.SumSquares.[0] |] } [| part b.Parameters |] [| part b.Gradient |] |> ignore)
-                { s.Optimizer with Steps = s.Optimizer.Steps + 1L }
+                let runs (t: Tensor) = [| t.narrow(0L, 0L, offset); t.narrow(0L, offset, count); t.narrow(0L, offset + count, t.shape.[0] - offset - count) |]
+                let settings = [| c.Optimizer; WakeSleepVariant.adagradFor c.WakeSleep c.Optimizer WakeSleepVariant.scaledParameter; c.Optimizer |]
+                let stepped = Adagrad.ascendEach settings { s.Optimizer with SumSquares = runs s.Optimizer.SumSquares.[0] } (runs b.Parameters) (runs b.Gradient)
+                { stepped with SumSquares = s.Optimizer.SumSquares }
             else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound

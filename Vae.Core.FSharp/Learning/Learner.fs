@@ -75,9 +75,12 @@ module WakeSleepVariant =
     /// Whether a variant trains scaledParameter in scaled coordinates.
     let scales (v: WakeSleepVariant) = v = Anglepy
 
-    /// Adagrad's settings for scaledParameter under the variant (the others keep c).
-    let adagradOfScaled (v: WakeSleepVariant) (c: AdagradConfig) : AdagradConfig =
-        if scales v then { c with StepSize = c.StepSize * logVarFactor; Regulariser = c.Regulariser / (logVarFactor * logVarFactor) } else c
+    /// Adagrad's settings for the named parameter under the variant: c, or for scaledParameter in scaled coordinates
+    /// 0.1 eta and 100 r.
+    let adagradFor (v: WakeSleepVariant) (c: AdagradConfig) (name: string) : AdagradConfig =
+        if scales v && name = scaledParameter then
+            { c with StepSize = c.StepSize * logVarFactor; Regulariser = c.Regulariser / (logVarFactor * logVarFactor) }
+        else c
 
     /// The weight prior's precision on scaledParameter beyond the N(0, 1) every weight has: 1 / 0.1^2 - 1 = 99.
     let extraPrecision (v: WakeSleepVariant) = if scales v then 1.0 / (logVarFactor * logVarFactor) - 1.0 else 0.0

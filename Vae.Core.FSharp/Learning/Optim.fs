@@ -32,20 +32,25 @@ module Adagrad =
     let init (parameters: Tensor[]) : AdagradState =
         { SumSquares = parameters |> Array.map (fun p -> torch.zeros_like(p)); Steps = 0L }
 
-    /// One ascent step, in place on the parameters and accumulators. As in the paper's code
-    /// (`if nsteps > warmup`), the first update is made at 0-based step WarmUp + 1.
-    let ascend (c: AdagradConfig) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
+    /// ascend with settings of its own for each tensor (settings.[i] for parameters.[i]): where a parameter is trained
+    /// in rescaled coordinates (WakeSleepVariant), its step size and regulariser differ from the others'.
+    let ascendEach (settings: AdagradConfig[]) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
         use _ = torch.no_grad ()
-        if parameters.Length <> s.SumSquares.Length || gradients.Length <> parameters.Length then
-            invalidArg "s" (sprintf "%d parameter tensors, %d gradients and %d accumulators; expected one of each per tensor" parameters.Length gradients.Length s.SumSquares.Length)
-        let update = s.Steps > int64 c.WarmUp
+        if parameters.Length <> s.SumSquares.Length || gradients.Length <> parameters.Length || settings.Length <> parameters.Length then
+            invalidArg "s" (sprintf "%d parameter tensors, %d gradients, %d accumulators and %d settings; expected one of each per tensor"
+                                parameters.Length gradients.Length s.SumSquares.Length settings.Length)
         for i in 0 .. parameters.Length - 1 do
-            let g = gradients.[i]
+            let c, g = settings.[i], gradients.[i]
             s.SumSquares.[i].addcmul_(g, g, Torch.constant 1.0) |> ignore
-            if update then
+            if s.Steps > int64 c.WarmUp then
                 use denom = (s.SumSquares.[i] + c.Regulariser).sqrt_()
                 parameters.[i].addcdiv_(g, denom, Torch.constant c.StepSize) |> ignore
         { s with Steps = s.Steps + 1L }
+
+    /// One ascent step, in place on the parameters and accumulators. As in the paper's code
+    /// (`if nsteps > warmup`), the first update is made at 0-based step WarmUp + 1.
+    let ascend (c: AdagradConfig) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
+        ascendEach (Array.create parameters.Length c) s parameters gradients
 
     /// The one-pass update (see ascendOnePass) of elements [0, n): 512-bit vectors where the machine has them (twice
     /// as fast as .NET's preferred 256-bit Vector<T> here), else Vector<T>, then one element at a time for the rest.

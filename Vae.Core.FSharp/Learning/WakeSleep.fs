@@ -53,8 +53,7 @@ module WakeSleep =
         check sleep sleepGrads |> ignore
 
         Adagrad.ascend c.Optimizer decState (tensors decoder) wakeGrads |> ignore
-        // One tensor at a time (as ascend itself), so that anglepy's scaled log-variance weights take their own settings.
-        encoder |> List.iteri (fun i p ->
-            let settings = if p.Name = WakeSleepVariant.scaledParameter then WakeSleepVariant.adagradOfScaled c.WakeSleep c.Optimizer else c.Optimizer
-            Adagrad.ascend settings { encState with SumSquares = [| encState.SumSquares.[i] |] } [| p.Tensor |] [| sleepGrads.[i] |] |> ignore)
+        // anglepy's scaled log-variance weights take their own settings (WakeSleepVariant).
+        let settings = [| for p in encoder -> WakeSleepVariant.adagradFor c.WakeSleep c.Optimizer p.Name |]
+        Adagrad.ascendEach settings encState (tensors encoder) sleepGrads |> ignore
         { s with Optimizer = { s.Optimizer with Steps = s.Optimizer.Steps + 1L } }, bound
