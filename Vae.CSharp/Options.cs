@@ -38,6 +38,27 @@ public enum WakeSleepVariant
     Anglepy,
 }
 
+/// <summary>What AEVB ascends.</summary>
+public enum TrainingObjective
+{
+    /// <summary>The variational lower bound (eq. 3), estimated by <see cref="AevbOptions.Estimator"/> with L samples per
+    /// datapoint (averaged: Burda et al.'s "VAE with k samples" at L = k).</summary>
+    Elbo,
+    /// <summary>The importance-weighted bound with K = <see cref="AevbOptions.SamplesPerDatapoint"/> samples (Burda et
+    /// al. 2015, eq. 8): log (1/K) Σ_k p(x, z_k) / q(z_k|x), tighter than the ELBO and rising with K towards log p(x).</summary>
+    ImportanceWeighted,
+}
+
+/// <summary>How the encoder's gradient of the importance-weighted bound is estimated.</summary>
+public enum EncoderGradient
+{
+    /// <summary>The gradient of the estimate itself (Burda et al.).</summary>
+    Reparameterised,
+    /// <summary>The doubly reparameterised estimator (Tucker et al. 2018): the same expectation, with a variance that
+    /// does not grow as the plain one's does with K.</summary>
+    DoublyReparameterised,
+}
+
 /// <summary>Which SGVB estimator of the lower bound.</summary>
 public enum SgvbEstimator
 {
@@ -95,10 +116,16 @@ public sealed class VaeModelOptions
 /// Adagrad (step size 0.02, 100-minibatch warm-up, regulariser 1e-8), the N(0, I) weight prior, grey levels.</summary>
 public sealed class AevbOptions
 {
-    /// <summary>The SGVB estimator.</summary>
+    /// <summary>What AEVB ascends: the lower bound (the paper) or the importance-weighted bound.</summary>
+    public TrainingObjective Objective { get; init; }
+    /// <summary>The SGVB estimator of the lower bound (the importance-weighted objective has its own, and takes B).</summary>
     public SgvbEstimator Estimator { get; init; } = SgvbEstimator.B;
-    /// <summary>Samples L of the noise per datapoint.</summary>
+    /// <summary>Samples of the noise per datapoint: L of the lower bound's estimators, or K of the importance-weighted
+    /// bound.</summary>
     public int SamplesPerDatapoint { get; init; } = 1;
+    /// <summary>The encoder's gradient of the importance-weighted bound; <see cref="EncoderGradient.DoublyReparameterised"/>
+    /// needs <see cref="TrainingObjective.ImportanceWeighted"/>.</summary>
+    public EncoderGradient EncoderGradient { get; init; }
     /// <summary>Minibatch size M.</summary>
     public int BatchSize { get; init; } = 100;
     /// <summary>Adagrad's global step size (the paper chose from 0.01, 0.02 and 0.1).</summary>
@@ -127,6 +154,13 @@ public sealed class AevbOptions
     internal void Validate()
     {
         if (!Enum.IsDefined(WakeSleepVariant)) throw new ArgumentOutOfRangeException(nameof(WakeSleepVariant), WakeSleepVariant, "wake-sleep variant: expected SharedEncoder or Anglepy");
+        if (!Enum.IsDefined(Objective)) throw new ArgumentOutOfRangeException(nameof(Objective), Objective, "objective: expected Elbo or ImportanceWeighted");
+        if (!Enum.IsDefined(EncoderGradient)) throw new ArgumentOutOfRangeException(nameof(EncoderGradient), EncoderGradient, "encoder gradient: expected Reparameterised or DoublyReparameterised");
+        if (!Enum.IsDefined(Estimator)) throw new ArgumentOutOfRangeException(nameof(Estimator), Estimator, "estimator: expected A or B");
+        if (Objective == TrainingObjective.ImportanceWeighted && Estimator != SgvbEstimator.B)
+            throw new ArgumentException("estimator: the importance-weighted objective has its own estimator; leave Estimator at B", nameof(Estimator));
+        if (EncoderGradient == EncoderGradient.DoublyReparameterised && Objective != TrainingObjective.ImportanceWeighted)
+            throw new ArgumentException("encoder gradient: DoublyReparameterised is a gradient of the importance-weighted objective; set Objective = ImportanceWeighted", nameof(EncoderGradient));
         if (!Enum.IsDefined(Gradient)) throw new ArgumentOutOfRangeException(nameof(Gradient), Gradient, "gradient: expected Auto, Autograd or HandDerived");
         if (SamplesPerDatapoint < 1) throw new ArgumentOutOfRangeException(nameof(SamplesPerDatapoint), SamplesPerDatapoint, "samples per datapoint: expected at least 1");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size: expected at least 1");
@@ -136,22 +170,25 @@ public sealed class AevbOptions
     }
 
     internal Vae.Core.LearnerConfig ToCore() => new(
-        Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
+        Objective == TrainingObjective.ImportanceWeighted ? Vae.Core.EstimatorKind.Iwae : Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
         SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision,
         Gradient switch { GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd, GradientComputation.HandDerived => Vae.Core.GradientChoice.HandDerived, _ => Vae.Core.GradientChoice.Auto },
-        WakeSleepVariant == WakeSleepVariant.Anglepy ? Vae.Core.WakeSleepVariant.Anglepy : Vae.Core.WakeSleepVariant.SharedEncoder);
+        WakeSleepVariant == WakeSleepVariant.Anglepy ? Vae.Core.WakeSleepVariant.Anglepy : Vae.Core.WakeSleepVariant.SharedEncoder,
+        EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize)
     {
         var c = ToCore();
         return FromCore(new Vae.Core.LearnerConfig(c.Estimator, c.Samples, c.BatchSize,
-            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient, c.WakeSleep), Seed);
+            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient, c.WakeSleep, c.EncoderGradient), Seed);
     }
 
     internal static AevbOptions FromCore(Vae.Core.LearnerConfig c, long seed) => new()
     {
+        Objective = c.Estimator.IsIwae ? TrainingObjective.ImportanceWeighted : TrainingObjective.Elbo,
         Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
+        EncoderGradient = c.EncoderGradient.IsDoublyReparameterised ? EncoderGradient.DoublyReparameterised : EncoderGradient.Reparameterised,
         SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
         WarmUp = c.Optimizer.WarmUp, Regulariser = c.Optimizer.Regulariser, WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
         Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived : GradientComputation.Auto,

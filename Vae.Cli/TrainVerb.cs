@@ -16,6 +16,9 @@ static class TrainVerb
     public static readonly Option<long?> Latent = Opt.OptionalInteger("--latent", "latent dimensions J (default: 20 for mnist, 10 for frey-face)", 1, 100_000);
     public static readonly Option<long?> Hidden = Opt.OptionalInteger("--hidden", "hidden units of encoder and decoder (default: 500 for mnist, 200 for frey-face)", 1, 1_000_000);
     public static readonly Option<string> Estimator = Opt.Choice("--estimator", "the SGVB estimator: A (eq. 6) or B (eq. 7, KL in closed form)", "b", "a", "b");
+    public static readonly Option<string> Objective = Opt.Choice("--objective", "what AEVB ascends: the lower bound (eq. 3, by --estimator) or the importance-weighted bound with --k samples (Burda et al. eq. 8)", "elbo", "elbo", "iwae");
+    public static readonly Option<long> K = Opt.Integer("--k", "samples of the noise per datapoint: K of the importance-weighted bound, or L of the lower bound's estimator (averaged)", 1, 1, 100_000);
+    public static readonly Option<string> EncoderGradient = Opt.Choice("--encoder-gradient", "the encoder's gradient of the importance-weighted bound: its plain gradient, or doubly reparameterised (DReG, Tucker et al. 2018)", "reparameterised", "reparameterised", "dreg");
     public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
@@ -30,7 +33,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Estimator, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -69,9 +72,16 @@ static class TrainVerb
             int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
             double? stepSize = a.StepSize(StepSize);
             bool autoStep = stepSize is null;
+            bool iwae = a.Get(Objective) == "iwae";
+            if (iwae && a.Has(Estimator)) throw new UsageException("--estimator chooses an estimator of the lower bound; --objective iwae has its own");
+            if (!iwae && a.Has(EncoderGradient)) throw new UsageException("--encoder-gradient applies to --objective iwae");
+            if (algorithm != "aevb" && (iwae || a.Has(K))) throw new UsageException("--objective and --k apply to --algorithm aevb");
             var aevb = new AevbOptions
             {
+                Objective = iwae ? TrainingObjective.ImportanceWeighted : TrainingObjective.Elbo,
                 Estimator = a.Get(Estimator) == "a" ? SgvbEstimator.A : SgvbEstimator.B,
+                SamplesPerDatapoint = (int)a.Get(K),
+                EncoderGradient = a.Get(EncoderGradient) == "dreg" ? Vae.EncoderGradient.DoublyReparameterised : Vae.EncoderGradient.Reparameterised,
                 StepSize = stepSize ?? 0.02,
                 BatchSize = (int)a.Get(Batch),
                 WarmUp = (int)a.Get(WarmUp),
@@ -86,10 +96,12 @@ static class TrainVerb
             };
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
-            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || aevb.Estimator != SgvbEstimator.B || a.Get(Double)))
-                throw new UsageException("--precision bfloat16 applies to AEVB with estimator b and a Bernoulli decoder in float32 (mnist, idx or npy data)");
+            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double)))
+                throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1 and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
-            string label = algorithm == "aevb" ? (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") : algorithm;
+            string label = algorithm != "aevb" ? algorithm
+                : iwae ? $"aevb-iwae-k{aevb.SamplesPerDatapoint}" + (aevb.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? "-dreg" : "")
+                : (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") + (aevb.SamplesPerDatapoint > 1 ? $"-l{aevb.SamplesPerDatapoint}" : "");
             outDir = a.Get(Out) ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
             if (File.Exists(Trainer.CheckpointPath(outDir)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
@@ -148,7 +160,14 @@ static class TrainVerb
         var o = trainer.Options;
         string binarize = !trainer.ModelOptions.Likelihood.Equals(DecoderLikelihood.Bernoulli) ? "continuous values"
             : o.Binarize ? "dynamically binarised" : "grey levels";
-        string method = trainer.Algorithm switch { TrainingAlgorithm.Aevb => $"AEVB (estimator {o.Estimator})", TrainingAlgorithm.WakeSleep => o.WakeSleepVariant == Vae.WakeSleepVariant.Anglepy ? "wake-sleep (anglepy's recognition model and fantasies)" : "wake-sleep", _ => "Monte Carlo EM" };
+        string method = trainer.Algorithm switch
+        {
+            TrainingAlgorithm.Aevb => o.Objective == TrainingObjective.ImportanceWeighted
+                ? $"AEVB (importance-weighted bound, K = {o.SamplesPerDatapoint}{(o.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? ", doubly reparameterised encoder gradient" : "")})"
+                : $"AEVB (estimator {o.Estimator}{(o.SamplesPerDatapoint > 1 ? $", L = {o.SamplesPerDatapoint}" : "")})",
+            TrainingAlgorithm.WakeSleep => o.WakeSleepVariant == Vae.WakeSleepVariant.Anglepy ? "wake-sleep (anglepy's recognition model and fantasies)" : "wake-sleep",
+            _ => "Monte Carlo EM",
+        };
         stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
                          $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         bool mcem = trainer.Algorithm == TrainingAlgorithm.MonteCarloEm;

@@ -127,6 +127,10 @@ module TrainingRun =
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         if s.Learner.WakeSleep <> SharedEncoder && s.Algorithm <> WakeSleepAlgorithm then
             invalidArg "WakeSleep" "anglepy's recognition model and fantasies apply to wake-sleep only"
+        if s.Learner.Estimator = Iwae && s.Algorithm <> AevbAlgorithm then
+            invalidArg "Estimator" "the importance-weighted bound is an objective of AEVB (wake-sleep and Monte Carlo EM have their own)"
+        if s.Learner.EncoderGradient = DoublyReparameterised && s.Learner.Estimator <> Iwae then
+            invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" s.Learner.Estimator)
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         FusedAevb.requireSupported s.Learner state.Model
@@ -150,6 +154,9 @@ module TrainingRun =
 
     /// The gradient choice as a checkpoint field's text.
     let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived"
+
+    /// The checkpoint's and options.txt's name of an encoder gradient.
+    let encoderGradientName = function Reparameterised -> "reparameterised" | DoublyReparameterised -> "doubly-reparameterised"
 
     /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (FusedAevb),
     /// "hand-derived, bfloat16 multiplies" (FusedAevb with mixed precision) or "autograd" (the algorithm's own step).
@@ -223,7 +230,7 @@ module TrainingRun =
             ModelCheckpoint.fields s.Model @
             [ "kind", "training-run"
               "algorithm", (match s.Algorithm with AevbAlgorithm -> "aevb" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "mcem")
-              "aevb.estimator", (match s.Learner.Estimator with A -> "a" | B -> "b")
+              "aevb.estimator", (match s.Learner.Estimator with A -> "a" | B -> "b" | Iwae -> "iwae")
               "aevb.samples", string s.Learner.Samples
               "aevb.batch", string s.Learner.BatchSize
               "aevb.step_size", inv s.Learner.Optimizer.StepSize
@@ -238,6 +245,7 @@ module TrainingRun =
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
             @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
+            @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -262,7 +270,10 @@ module TrainingRun =
             match field "algorithm" with
             | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm | "mcem" -> McemAlgorithm
             | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb, wake-sleep or mcem" v)
-        let estimator = match field "aevb.estimator" with "a" -> A | "b" -> B | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a or b" v)
+        let estimator =
+            match field "aevb.estimator" with
+            | "a" -> A | "b" -> B | "iwae" -> Iwae
+            | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a, b or iwae" v)
         let positive, count = r.Positive, r.Count
         let warmUp = int "aevb.warm_up"
         if warmUp < 0 then fail (sprintf "field 'aevb.warm_up' = '%d', expected an integer of at least 0" warmUp)
@@ -284,7 +295,13 @@ module TrainingRun =
                 match c.Fields.TryFind "aevb.wake_sleep_variant" with
                 | None | Some "shared-encoder" -> SharedEncoder
                 | Some "anglepy" -> Anglepy
-                | Some v -> fail (sprintf "field 'aevb.wake_sleep_variant' = '%s', expected shared-encoder or anglepy" v) }
+                | Some v -> fail (sprintf "field 'aevb.wake_sleep_variant' = '%s', expected shared-encoder or anglepy" v)
+              // Written for the importance-weighted bound only; absent otherwise: reparameterised.
+              EncoderGradient =
+                match c.Fields.TryFind "aevb.encoder_gradient" with
+                | None | Some "reparameterised" -> Reparameterised
+                | Some "doubly-reparameterised" -> DoublyReparameterised
+                | Some v -> fail (sprintf "field 'aevb.encoder_gradient' = '%s', expected reparameterised or doubly-reparameterised" v) }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType

@@ -89,7 +89,12 @@ public sealed class RunRecord
     /// <summary>The learner's settings and seed.</summary>
     public AevbOptions Options => new()
     {
-        Estimator = Parse("estimator", "A or B", s => (Enum.TryParse<SgvbEstimator>(s, out var e), e)),
+        // An importance-weighted run records its objective and encoder gradient instead of an SGVB estimator.
+        Objective = Fields.ContainsKey("objective")
+            ? Parse("objective", "Elbo or ImportanceWeighted", s => (Enum.TryParse<TrainingObjective>(s, out var o), o)) : TrainingObjective.Elbo,
+        Estimator = Fields.ContainsKey("objective") ? SgvbEstimator.B : Parse("estimator", "A or B", s => (Enum.TryParse<SgvbEstimator>(s, out var e), e)),
+        EncoderGradient = Fields.ContainsKey("encoder_gradient")
+            ? Parse("encoder_gradient", "Reparameterised or DoublyReparameterised", s => (Enum.TryParse<EncoderGradient>(s, out var g), g)) : EncoderGradient.Reparameterised,
         SamplesPerDatapoint = Int("samples_per_datapoint"), BatchSize = Int("batch"), StepSize = Double("step_size"), WarmUp = Int("warm_up"),
         Regulariser = Double("regulariser"), WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),

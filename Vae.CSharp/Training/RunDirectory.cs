@@ -77,7 +77,10 @@ sealed class RunDirectory : IDisposable
         [
             ("algorithm", trainer.Algorithm.Name()), ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
             ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
-            ("dtype", m.DoublePrecision ? "float64" : "float32"), ("estimator", a.Estimator), ("samples_per_datapoint", a.SamplesPerDatapoint),
+            ("dtype", m.DoublePrecision ? "float64" : "float32"),
+            .. a.Objective == TrainingObjective.ImportanceWeighted
+                ? new (string, object)[] { ("objective", a.Objective), ("encoder_gradient", a.EncoderGradient) } : [("estimator", a.Estimator)],
+            ("samples_per_datapoint", a.SamplesPerDatapoint),
             ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
             ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("gradient", trainer.GradientPath),

@@ -31,6 +31,22 @@ module Aevb =
         let perDatapoint = ElboEstimator.ofKind c.Estimator m x eps
         withWeightPrior c n (VaeModel.parameters m) (perDatapoint.sum()), perDatapoint
 
+    /// The gradient of the objective in every parameter (in VaeModel.tensors' order). With the doubly reparameterised
+    /// encoder gradient, the encoder's part is that of the surrogate (ElboEstimator.iwaeEncoderSurrogate, weight prior
+    /// included) and the decoder's that of the objective; the surrogate's own forward pass keeps the two graphs apart.
+    let gradients (c: LearnerConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) (objective: Tensor) : Tensor[] =
+        match c.Estimator, c.EncoderGradient with
+        | Iwae, DoublyReparameterised ->
+            let tensorsOf (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
+            let encoder, decoder = tensorsOf (VaeModel.encoderParameters m), tensorsOf (VaeModel.decoderParameters m)
+            let surrogate = withWeightPrior c n (VaeModel.parameters m) ((ElboEstimator.iwaeEncoderSurrogate m x eps).sum())
+            let ofDecoder = torch.autograd.grad([| objective |], decoder) |> Seq.toArray
+            let ofEncoder = torch.autograd.grad([| surrogate |], encoder) |> Seq.toArray
+            Array.append ofEncoder ofDecoder
+        | _, DoublyReparameterised ->
+            invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" c.Estimator)
+        | _, Reparameterised -> torch.autograd.grad([| objective |], VaeModel.tensors m) |> Seq.toArray
+
     /// Reads a value and checks it and every gradient for finiteness in one host synchronisation (a NaN
     /// or infinity anywhere makes the gradients' sum non-finite). Returns the value, or raises
     /// NonFiniteBoundException for the step.
@@ -49,7 +65,7 @@ module Aevb =
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let parameters = VaeModel.tensors s.Model
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
-        let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
+        let grads = gradients c data.shape.[0] s.Model x eps objective
         let bound = requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
         let opt = Adagrad.ascend c.Optimizer s.Optimizer parameters grads
         { s with Optimizer = opt }, bound

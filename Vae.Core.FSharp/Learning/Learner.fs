@@ -39,7 +39,10 @@ type LearnerConfig =
       /// Which gradient the steps use (Auto by default).
       Gradient: GradientChoice
       /// Wake-sleep's recognition model and fantasies (SharedEncoder by default); other algorithms refuse Anglepy.
-      WakeSleep: WakeSleepVariant }
+      WakeSleep: WakeSleepVariant
+      /// The encoder's gradient of the importance-weighted bound (Reparameterised by default); only estimator Iwae
+      /// takes DoublyReparameterised.
+      EncoderGradient: EncoderGradient }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -57,7 +60,7 @@ module LearnerConfig =
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
-          WakeSleep = SharedEncoder }
+          WakeSleep = SharedEncoder; EncoderGradient = Reparameterised }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
 /// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and

@@ -16,6 +16,9 @@ public class TrainCommandTests
     [InlineData("--latent", "two")]
     [InlineData("--hidden", "-5")]
     [InlineData("--estimator", "c")]
+    [InlineData("--objective", "elbo2")]
+    [InlineData("--k", "0")]
+    [InlineData("--encoder-gradient", "score")]
     [InlineData("--step-size", "0")]
     [InlineData("--step-size", "fast")]
     [InlineData("--batch", "0")]
@@ -80,6 +83,43 @@ public class TrainCommandTests
         using var resumed = Trainer.Resume(dir);
         Assert.Equal(variant, resumed.Options.WakeSleepVariant);
         Assert.Equal(variant, global::Vae.Experiments.RunRecord.Read(dir).Options.WakeSleepVariant);
+    }
+
+    [Theory]
+    [InlineData("reparameterised", EncoderGradient.Reparameterised, "AEVB (importance-weighted bound, K = 3) on MNIST")]
+    [InlineData("dreg", EncoderGradient.DoublyReparameterised, "AEVB (importance-weighted bound, K = 3, doubly reparameterised encoder gradient) on MNIST")]
+    public void TheImportanceWeightedObjectiveTrainsFromTheCommandLineAndIsRecorded(string option, EncoderGradient gradient, string header)
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "iwae");
+        var (code, output, err) = Vae.Run(["train", "--objective", "iwae", "--k", "3", "--encoder-gradient", option, .. Tiny, "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.StartsWith(header, output);
+        string options = File.ReadAllText(Path.Combine(dir, "options.txt"));
+        Assert.Contains("objective = ImportanceWeighted", options);
+        Assert.Contains($"encoder_gradient = {gradient}", options);
+        Assert.Contains("samples_per_datapoint = 3", options);
+        Assert.Contains("gradient = autograd", options);
+        Assert.DoesNotContain("estimator =", options);
+        // The checkpoint and the record both carry it: resume and vae verify train the same objective.
+        using var resumed = Trainer.Resume(dir);
+        Assert.Equal(TrainingObjective.ImportanceWeighted, resumed.Options.Objective);
+        Assert.Equal(gradient, resumed.Options.EncoderGradient);
+        Assert.Equal(3, resumed.Options.SamplesPerDatapoint);
+        var recorded = global::Vae.Experiments.RunRecord.Read(dir).Options;
+        Assert.Equal((TrainingObjective.ImportanceWeighted, gradient, 3), (recorded.Objective, recorded.EncoderGradient, recorded.SamplesPerDatapoint));
+    }
+
+    [Theory]
+    [InlineData("--encoder-gradient applies to --objective iwae", "--encoder-gradient", "dreg")]
+    [InlineData("--objective iwae has its own", "--objective", "iwae", "--estimator", "a")]
+    [InlineData("--objective and --k apply to --algorithm aevb", "--algorithm", "wake-sleep", "--objective", "iwae")]
+    [InlineData("--objective and --k apply to --algorithm aevb", "--algorithm", "mcem", "--k", "5")]
+    [InlineData("--precision bfloat16 applies to AEVB with estimator b, --k 1", "--precision", "bfloat16", "--k", "5")]
+    public void ObjectiveOptionsThatDoNotApplyAreUsageErrors(string message, params string[] options)
+    {
+        var (code, _, err) = Vae.Run(["train", .. options, "--samples", "1000"]);
+        Assert.Equal(VaeCommand.BadUsage, code);
+        Assert.Contains(message, err);
     }
 
     [Fact]

@@ -46,6 +46,21 @@ public class AevbTrainerTests
     }
 
     [Fact]
+    public void TheImportanceWeightedObjectiveRefusesSettingsThatDoNotApplyNamingThem()
+    {
+        var asA = Assert.Throws<ArgumentException>(() => new AevbTrainer(SmallMnist.Model,
+            new AevbOptions { Objective = TrainingObjective.ImportanceWeighted, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 5 }));
+        Assert.Equal("Estimator", asA.ParamName);
+        var dregOfElbo = Assert.Throws<ArgumentException>(() => new AevbTrainer(SmallMnist.Model,
+            new AevbOptions { EncoderGradient = EncoderGradient.DoublyReparameterised }));
+        Assert.Equal("EncoderGradient", dregOfElbo.ParamName);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AevbTrainer(SmallMnist.Model, new AevbOptions { Objective = (TrainingObjective)7 }));
+        var wakeSleep = Assert.ThrowsAny<ArgumentException>(() => new WakeSleepTrainer(SmallMnist.Model,
+            new AevbOptions { Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5 }));
+        Assert.Contains("importance-weighted bound is an objective of AEVB", wakeSleep.Message);
+    }
+
+    [Fact]
     public void MixedPrecisionIsDeterministic()
     {
         byte[] Run()

@@ -290,7 +290,7 @@ static class Bench
     static LearnerConfig PaperConfig(int m, bool mixed)
     {
         var paper = LearnerConfigModule.paper(0.02);
-        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient, paper.WakeSleep);
+        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient, paper.WakeSleep, paper.EncoderGradient);
     }
 
     static double Median(IEnumerable<double> xs)
