@@ -6,7 +6,7 @@ namespace Vae.Cli;
 /// <summary>The data set options shared by train and evaluate: --dataset, --data-dir, --data-file, --cache, --frey-face.</summary>
 sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, string? Cache, string? FreyFace, int? NTrain = null)
 {
-    public static readonly Option<string> DatasetOption = Opt.Choice("--dataset", "the paper's MNIST or Frey Face, or your own IDX files or .npy file", "mnist", "mnist", "frey-face", "idx", "npy");
+    public static readonly Option<string> DatasetOption = Opt.Choice("--dataset", "the paper's MNIST or Frey Face, binarized MNIST (true log-likelihoods: dynamic binarisation, the test set binarized once), or your own IDX files or .npy file", "mnist", "mnist", "frey-face", "binarized-mnist", "idx", "npy");
     public static readonly Option<string> DataDirOption = Opt.Text("--data-dir", "--dataset idx: the directory of the four IDX files", "DIR");
     public static readonly Option<string> DataFileOption = Opt.Text("--data-file", "--dataset npy: an .npy file of images in [0, 1]", "FILE");
 
@@ -49,6 +49,7 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
         {
             "mnist" => DataSets.MnistPaper(options),
             "frey-face" => DataSets.FreyFace(options),
+            "binarized-mnist" => DataSets.BinarizedMnist(options),
             "idx" => DataSets.FromIdxDirectory(DataDir!),
             _ => DataSets.FromNpy(DataFile!),
         };

@@ -52,10 +52,14 @@ static class EvaluateVerb
             throw new UsageException($"--precision bfloat16: applies to the importance-weighted estimate, not --estimator {estimator}");
         var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var set = data.Load(stderr);
-        ImageData First(ImageData x) => points > 0 ? x.First(points) : x;
-        var test = First(set.Test);
-        var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = set.Description, ["test_points"] = test.Count, ["precision"] = mixed ? "bfloat16" : "float32" };
-        var lines = new List<string> { $"{path}: {set.Description}" };
+        // A model trained with dynamic binarisation is evaluated on one fixed binary draw of the images, as in training.
+        bool binary = settings.TryGetValue("aevb.binarize", out var b) && b == "True";
+        ImageData First(ImageData x, ulong binarizationSeed) => (points > 0 ? x.First(points) : x) is var first && binary ? first.BinarizedOnce(binarizationSeed) : first;
+        var test = First(set.Test, ImageData.TestBinarizationSeed);
+        string description = binary && set.Name != "binarized-mnist"
+            ? $"{set.Description}, binarized once (seeds: test {ImageData.TestBinarizationSeed}, train {ImageData.TrainEvaluationBinarizationSeed})" : set.Description;
+        var results = new Dictionary<string, object> { ["checkpoint"] = path, ["dataset"] = description, ["test_points"] = test.Count, ["precision"] = mixed ? "bfloat16" : "float32" };
+        var lines = new List<string> { $"{path}: {description}" };
         string Error(double se) => draws > 1 ? string.Create(CultureInfo.InvariantCulture, $" ± {se:F3} (standard error over {draws} draws)") : "";
         if (estimator is null)
         {
@@ -75,7 +79,7 @@ static class EvaluateVerb
                 Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
                 Draws = draws,
             });
-            var train = First(set.Train);
+            var train = First(set.Train, ImageData.TrainEvaluationBinarizationSeed);
             string key = EndPoint.Key(method);
             results["estimator"] = estimator;
             foreach (var (field, value) in EndPoint.Estimate(model, train, test, [estimatorObject.Options])) results[field] = value;

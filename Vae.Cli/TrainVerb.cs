@@ -86,7 +86,8 @@ static class TrainVerb
                 BatchSize = (int)a.Get(Batch),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
-                Binarize = a.Get(Binarize) == "dynamic",
+                // Binarized MNIST is trained on a fresh binary draw per minibatch: its numbers are true log-likelihoods.
+                Binarize = a.Get(Binarize) == "dynamic" || data.Dataset == "binarized-mnist",
                 MixedPrecision = a.Get(Common.Precision) == "bfloat16",
                 Gradient = a.Get(Gradient) switch
                 {
@@ -98,6 +99,8 @@ static class TrainVerb
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double)))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1 and a Bernoulli decoder in float32 (mnist, idx or npy data)");
+            if (data.Dataset == "binarized-mnist" && a.Has(Binarize) && a.Get(Binarize) != "dynamic")
+                throw new UsageException("--binarize: binarized-mnist is trained with dynamic binarisation (its test set is binary); use --dataset mnist for grey levels");
             if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
             string label = algorithm != "aevb" ? algorithm
                 : iwae ? $"aevb-iwae-k{aevb.SamplesPerDatapoint}" + (aevb.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? "-dreg" : "")

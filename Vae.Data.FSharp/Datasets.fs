@@ -15,6 +15,20 @@ type DataSplit =
       /// How the split was made, for reports.
       Description: string }
 
+/// SplitMix64 (Steele, Lea and Flood 2014): a stream of 64-bit values determined by its seed alone, the same on every
+/// platform and .NET version; it drives the seeded splits and the fixed binarisations.
+[<RequireQualifiedAccess>]
+module SplitMix64 =
+    /// A function returning the stream's next value at each call.
+    let stream (seed: uint64) : unit -> uint64 =
+        let mutable state = seed
+        fun () ->
+            state <- state + 0x9E3779B97F4A7C15UL
+            let mutable z = state
+            z <- (z ^^^ (z >>> 30)) * 0xBF58476D1CE4E5B9UL
+            z <- (z ^^^ (z >>> 27)) * 0x94D049BB133111EBUL
+            z ^^^ (z >>> 31)
+
 /// Operations on image sets.
 [<RequireQualifiedAccess; CompilationRepresentation(CompilationRepresentationFlags.ModuleSuffix)>]
 module Images =
@@ -42,18 +56,20 @@ module Images =
                                        "a value in [0, 1] (after scaling) for a Bernoulli decoder", string x.Pixels.[i]))
         | None -> ()
 
+    /// One binary draw of every pixel, x ~ Bernoulli(grey level), fixed by seed: pixel i (image after image, row-major)
+    /// is 1 when u_i < its grey level, with u_i = (s_i >> 11) / 2^53 for the i-th value s_i of SplitMix64.stream seed.
+    /// Binary images are returned unchanged in value; the draw is reproducible in any language from this sentence.
+    let binarisedOnce (seed: uint64) (x: Images) : Images =
+        let next = SplitMix64.stream seed
+        let scale = 1.0 / 9007199254740992.0
+        { x with Pixels = x.Pixels |> Array.map (fun v -> if float (next () >>> 11) * scale < float v then 1.0f else 0.0f) }
+
 /// A reproducible permutation (Fisher-Yates driven by SplitMix64), used for the seeded splits.
 [<RequireQualifiedAccess>]
 module Permutation =
     /// A permutation of 0..n-1 determined by seed alone (same on every platform and .NET version).
     let create (seed: uint64) (n: int) : int[] =
-        let mutable state = seed
-        let next () =
-            state <- state + 0x9E3779B97F4A7C15UL
-            let mutable z = state
-            z <- (z ^^^ (z >>> 30)) * 0xBF58476D1CE4E5B9UL
-            z <- (z ^^^ (z >>> 27)) * 0x94D049BB133111EBUL
-            z ^^^ (z >>> 31)
+        let next = SplitMix64.stream seed
         let p = Array.init n id
         for i in n - 1 .. -1 .. 1 do
             let j = int (next () % uint64 (i + 1))
@@ -147,6 +163,18 @@ module Mnist =
             Train = Images.slice 0 50000 mnist.Train
             TrainLabels = mnist.TrainLabels |> Option.map (fun l -> l.[0..49999])
             Description = "MNIST: first 50000 training images / 10000 official test images" }
+
+    /// The seed of binarised MNIST's test set (Mnist.binarised).
+    let BinarisedTestSeed = 0UL
+
+    /// Binarised MNIST, for true log-likelihoods (Burda et al.'s setting): the official split, the 60,000 training images
+    /// kept as grey levels for a fresh binary draw per minibatch (dynamic binarisation, which the learner does), the
+    /// 10,000 test images binarised once (Images.binarisedOnce BinarisedTestSeed).
+    let binarised (mnist: DataSplit) : DataSplit =
+        { mnist with
+            Name = "binarized-mnist"
+            Test = Images.binarisedOnce BinarisedTestSeed mnist.Test
+            Description = sprintf "binarized MNIST: 60000 training images (a fresh binary draw per minibatch) / 10000 official test images binarized once (seed %d)" BinarisedTestSeed }
 
     /// The paper's validation split: the first 50,000 training images and the last 10,000 as validation.
     let validationSplit (mnist: DataSplit) : DataSplit =

@@ -115,3 +115,41 @@ let tests =
             && total (Npy.parse "mutated.npy") wellFormedImages (mutate sampleNpy pos value cut.Get)
     ]
 
+
+/// The fixed binarisation of evaluation images and the learner's dynamic binarisation of minibatches.
+[<Tests>]
+let binarisation =
+    let bConfig = { config with maxTest = 20 }
+    /// count copies of one image of the given grey levels.
+    let copies (count: int) (grey: float32[]) : Images =
+        { Count = count; Height = 1; Width = grey.Length; Pixels = Array.init (count * grey.Length) (fun i -> grey.[i % grey.Length]) }
+    let greyLevels (seed: int) = let r = System.Random(seed) in Array.init 12 (fun i -> if i = 0 then 0.0f elif i = 1 then 1.0f else float32 (r.NextDouble()))
+    /// Every pixel's mean over the copies lies within 5 standard errors of its grey level.
+    let meansMatch (count: int) (grey: float32[]) (mean: int -> float) =
+        grey |> Array.mapi (fun d g -> abs (mean d - float g) <= 5.0 * sqrt (float g * (1.0 - float g) / float count) + 1e-12) |> Array.forall id
+    testList "binarisation" [
+        testPropertyWithConfig bConfig "a fixed binary draw is binary, averages to the grey levels, and is the same for the same seed" <| fun (seed: int) (s: uint64) ->
+            let grey = greyLevels seed
+            let x = copies 20000 grey
+            let b = Images.binarisedOnce s x
+            let binary = b.Pixels |> Array.forall (fun v -> v = 0.0f || v = 1.0f)
+            let mean d = (Array.init 20000 (fun i -> float b.Pixels.[i * 12 + d]) |> Array.sum) / 20000.0
+            binary && meansMatch 20000 grey mean && (Images.binarisedOnce s x).Pixels = b.Pixels
+            && (Images.binarisedOnce (s + 1UL) x).Pixels <> b.Pixels
+
+        testPropertyWithConfig bConfig "a fixed binary draw leaves binary images as they are" <| fun (seed: int) (s: uint64) ->
+            let r = System.Random(seed)
+            let x = { Count = 50; Height = 2; Width = 3; Pixels = Array.init 300 (fun _ -> float32 (r.Next 2)) }
+            (Images.binarisedOnce s x).Pixels = x.Pixels
+
+        testPropertyWithConfig bConfig "dynamic binarisation draws each minibatch afresh, averaging to the grey levels" <| fun (seed: int) ->
+            use _ = TorchSharp.torch.NewDisposeScope()
+            let grey = greyLevels seed
+            let data = TorchSharp.torch.tensor(grey, dtype = TorchSharp.torch.float32).unsqueeze(0L)
+            let c = { Vae.Core.LearnerConfig.paper 0.02 with BatchSize = 20000; Binarize = true }
+            let g = Vae.Core.Torch.generator (int64 seed)
+            let first, second = Vae.Core.Aevb.minibatch c data g, Vae.Core.Aevb.minibatch c data g
+            let mean d = first.select(1L, int64 d).mean().item<float32> () |> float
+            meansMatch 20000 grey mean && (first - second).abs().sum().item<float32> () > 0.0f
+            && (first.eq(TorchSharp.torch.tensor(0.0f)).logical_or(first.eq(TorchSharp.torch.tensor(1.0f)))).all().item<bool> ()
+    ]

@@ -96,6 +96,13 @@ public static class DataSets
     public static DataSet MnistPaper(DataSetOptions? options = null) =>
         new(Vae.Core.Data.Mnist.paperSplit(Vae.Core.Data.Mnist.load((options ?? new()).ToCore())));
 
+    /// <summary>Binarized MNIST, whose bounds are on true log-likelihoods (Burda et al.'s setting): the official split,
+    /// the 60,000 training images as grey levels for a fresh binary draw per minibatch (train it with
+    /// <see cref="AevbOptions.Binarize"/>), the 10,000 test images binarized once
+    /// (<see cref="ImageData.BinarizedOnce"/> with <see cref="ImageData.TestBinarizationSeed"/>).</summary>
+    public static DataSet BinarizedMnist(DataSetOptions? options = null) =>
+        new(Vae.Core.Data.Mnist.binarised(Vae.Core.Data.Mnist.load((options ?? new()).ToCore())));
+
     /// <summary>MNIST's training images split 50,000 / 10,000 into training and validation sets.</summary>
     public static DataSet MnistValidation(DataSetOptions? options = null) =>
         new(Vae.Core.Data.Mnist.validationSplit(Vae.Core.Data.Mnist.load((options ?? new()).ToCore())));

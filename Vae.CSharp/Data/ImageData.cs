@@ -46,6 +46,16 @@ public sealed class ImageData
         return count >= Count ? this : new ImageData(count, Height, Width, Pixels[..(count * Dimension)]);
     }
 
+    /// <summary>The seed of the test images' binary draw under dynamic binarisation: binarized MNIST's test set.</summary>
+    public static readonly ulong TestBinarizationSeed = Vae.Core.Data.Mnist.BinarisedTestSeed;
+    /// <summary>The seed of the training images' binary draw that evaluations under dynamic binarisation use.</summary>
+    public static readonly ulong TrainEvaluationBinarizationSeed = 1;
+
+    /// <summary>One binary draw of every value, x ~ Bernoulli(value), fixed by <paramref name="seed"/>: value i (image
+    /// after image, row-major) becomes 1 when u_i &lt; value, with u_i = (s_i &gt;&gt; 11) / 2^53 and s_i the i-th output of
+    /// SplitMix64 seeded with <paramref name="seed"/>. Binary images keep their values. Reproducible in any language.</summary>
+    public ImageData BinarizedOnce(ulong seed) => new(Vae.Core.Data.ImagesModule.binarisedOnce(seed, Images));
+
     /// <summary>The images as a <see cref="Count"/> x <see cref="Dimension"/> array (a copy).</summary>
     public float[,] ToArray2D()
     {

@@ -249,8 +249,15 @@ public abstract class Trainer : IDisposable
         directory?.WriteOptions(this, train, options);
         var dtype = _run.Settings.Model.DType;
         using var trainTensor = train.ToTensor(dtype);
-        using var testTensor = options.TestData?.ToTensor(dtype);
-        using var trainEval = options.TrainEvaluationLimit is int limit && limit < train.Count ? trainTensor.narrow(0, 0, limit) : trainTensor.alias();
+        int trainEvalCount = options.TrainEvaluationLimit is int limit && limit < train.Count ? limit : train.Count;
+        // Under dynamic binarisation the model is one of binary data: its evaluations see one fixed binary draw of the
+        // evaluation images (ImageData.BinarizedOnce), so that every bound is on a true log p(x), never on grey levels.
+        bool binary = _run.Settings.Learner.Binarize;
+        using var evaluationTrain = binary
+            ? train.First(Math.Max(trainEvalCount, Math.Min(options.MarginalLikelihoodPoints, train.Count))).BinarizedOnce(ImageData.TrainEvaluationBinarizationSeed).ToTensor(dtype)
+            : trainTensor.alias();
+        using var testTensor = binary ? options.TestData?.BinarizedOnce(ImageData.TestBinarizationSeed).ToTensor(dtype) : options.TestData?.ToTensor(dtype);
+        using var trainEval = evaluationTrain.narrow(0, 0, trainEvalCount);
 
         long batch = TrainingRunModule.samplesPerStep(train.Count, _run);
         long untilStep = (options.TotalSamples + batch - 1) / batch;
@@ -275,7 +282,7 @@ public abstract class Trainer : IDisposable
             {
                 var e = new MarginalLikelihoodEstimator(estimator);
                 int points = options.MarginalLikelihoodPoints;
-                using (var first = trainTensor.narrow(0, 0, Math.Min(points, train.Count))) trainBound = e.Estimate(_run.State.Model, first, g);
+                using (var first = evaluationTrain.narrow(0, 0, Math.Min(points, train.Count))) trainBound = e.Estimate(_run.State.Model, first, g);
                 if (testTensor is null) testBound = double.NaN;
                 else using (var first = testTensor.narrow(0, 0, Math.Min(points, (int)testTensor.shape[0]))) testBound = e.Estimate(_run.State.Model, first, g);
             }

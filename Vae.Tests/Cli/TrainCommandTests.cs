@@ -123,6 +123,22 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void BinarizedMnistTrainsOnBinaryDrawsAndIsEvaluatedOnItsBinaryTestSet()
+    {
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "binary");
+        var (code, output, err) = Vae.Run(["train", "--dataset", "binarized-mnist", .. Tiny, "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("binarized MNIST: 60000 training images (a fresh binary draw per minibatch) / 10000 official test images binarized once (seed 0) (dynamically binarised)", output);
+        Assert.Contains("binarize = dynamic", File.ReadAllText(Path.Combine(dir, "options.txt")));
+        var (evalCode, evaluation, evalErr) = Vae.Run("evaluate", "--checkpoint", dir, "--points", "200", "--k", "10", "--threads", "1");
+        Assert.True(evalCode == VaeCommand.Ok, evalErr);
+        Assert.Contains("binarized MNIST", evaluation);
+        var (badCode, _, badErr) = Vae.Run(["train", "--dataset", "binarized-mnist", "--binarize", "none", .. Tiny]);
+        Assert.Equal(VaeCommand.BadUsage, badCode);
+        Assert.Contains("binarized-mnist is trained with dynamic binarisation", badErr);
+    }
+
+    [Fact]
     public void AnOutDirectoryThatCannotBeMadeIsNamedWithItsReason()
     {
         string file = Path.Combine(TestEnvironment.NewTempDirectory(), "a-file");

@@ -1,4 +1,5 @@
 using Vae.Core;
+using Vae.Data;
 
 namespace Vae.Tests.Training;
 
@@ -58,6 +59,27 @@ public class AevbTrainerTests
         var wakeSleep = Assert.ThrowsAny<ArgumentException>(() => new WakeSleepTrainer(SmallMnist.Model,
             new AevbOptions { Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5 }));
         Assert.Contains("importance-weighted bound is an objective of AEVB", wakeSleep.Message);
+    }
+
+    [Fact]
+    public void UnderDynamicBinarizationEvaluationsSeeOneFixedBinaryDrawOfTheImages()
+    {
+        var trainer = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, Binarize = true });
+        var last = trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 20_000, EvaluateEvery = 0, TestData = SmallMnist.Test }).Evaluations[^1];
+        // The evaluation replayed with its own generator (seed 7 * 1,000,003 + step 200): the training images' bound, then
+        // the test images'. In expectation the two data give nearly the same bound (log p(x|z) is linear in x), so only
+        // the same noise tells them apart.
+        (double Train, double Test) Replay(ImageData train, ImageData test)
+        {
+            using var g = Torch.generator(7 * 1_000_003L + 200);
+            using var x = train.ToTensor();
+            using var y = test.ToTensor();
+            return (Evaluation.bound(EstimatorKind.B, trainer.Model.Core, x, 1000, g), Evaluation.bound(EstimatorKind.B, trainer.Model.Core, y, 1000, g));
+        }
+        var binary = Replay(SmallMnist.Train.BinarizedOnce(ImageData.TrainEvaluationBinarizationSeed), SmallMnist.Test.BinarizedOnce(ImageData.TestBinarizationSeed));
+        var grey = Replay(SmallMnist.Train, SmallMnist.Test);
+        Assert.Equal(binary, (last.TrainBound, last.TestBound));
+        Assert.NotEqual(grey, (last.TrainBound, last.TestBound));
     }
 
     [Fact]
