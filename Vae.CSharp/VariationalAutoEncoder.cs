@@ -197,6 +197,73 @@ public sealed class VariationalAutoEncoder : IDisposable
         return Evaluation.importanceWeightedIn(mixedPrecision, Core, Data(data), k, 100, Torch.generator(seed));
     }
 
+    /// <summary>Per-datapoint scores of the rows of <paramref name="x"/> (datapoints x input dimension): each row's
+    /// importance-weighted estimate of log p(x) with its standard error, and its lower bound with its standard error
+    /// (<see cref="DatapointScore"/>), for anomaly and out-of-distribution detection. Rows are scored in batches of
+    /// <see cref="ScoreOptions.BatchSize"/> with the draws <see cref="LogLikelihood"/> makes for the same seed and K, so
+    /// the scores' mean is its value; memory stays bounded for any row count.</summary>
+    /// <exception cref="ArgumentException">A value is NaN or infinite, or outside [0, 1] for a Bernoulli decoder (the
+    /// message names the row and column), or the rows have the wrong length.</exception>
+    public DatapointScore[] Score(float[,] x, ScoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        using var scope = torch.NewDisposeScope();
+        return Score(Input(x, nameof(x)), options, cancellationToken);
+    }
+
+    /// <summary><see cref="Score(float[,], ScoreOptions?, CancellationToken)"/> for image data.</summary>
+    public DatapointScore[] Score(ImageData data, ScoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        using var scope = torch.NewDisposeScope();
+        return Score(Data(data), options, cancellationToken);
+    }
+
+    /// <summary><see cref="Score(float[,], ScoreOptions?, CancellationToken)"/> for a tensor of datapoints x input
+    /// dimension (any floating dtype; converted to the model's).</summary>
+    public DatapointScore[] Score(Tensor x, ScoreOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var o = options ?? new ScoreOptions();
+        o.Validate();
+        if (x.dim() != 2 || x.shape[1] != Core.Config.InputDim)
+            throw new ArgumentException($"x: expected a tensor of rows of {Core.Config.InputDim} values, got shape [{string.Join(", ", x.shape)}]", nameof(x));
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var data = x.to_type(Core.Config.DType);
+        RequireScorable(data);
+        long n = data.shape[0];
+        var scores = new DatapointScore[n];
+        using var g = Torch.generator(o.Seed);
+        for (long start = 0; start < n; start += o.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var batchScope = torch.NewDisposeScope();
+            var rows = data.narrow(0, start, Math.Min(o.BatchSize, n - start));
+            var s = Vae.Core.ImportanceWeighted.scores(Core, rows, o.ImportanceSamples, Evaluation.chunkFor(o.ImportanceSamples, rows), g);
+            double[] Values(Tensor t) => t.to_type(float64).data<double>().ToArray();
+            double[] ll = Values(s.LogLikelihood), se = Values(s.StandardError), elbo = Values(s.Elbo), elboSe = Values(s.ElboStandardError);
+            for (int i = 0; i < ll.Length; i++) scores[start + i] = new DatapointScore(ll[i], se[i], elbo[i], elboSe[i]);
+        }
+        return scores;
+    }
+
+    /// <summary>Refuses non-finite values, and values outside [0, 1] under a Bernoulli decoder, naming the first one.</summary>
+    void RequireScorable(Tensor x)
+    {
+        using var scope = torch.NewDisposeScope();
+        void Refuse(Tensor bad, string expected)
+        {
+            var at = bad.nonzero();
+            if (at.shape[0] == 0) return;
+            long row = at[0, 0].item<long>(), column = at[0, 1].item<long>();
+            throw new ArgumentException(
+                $"x: row {row}, column {column} is {x[row, column].to_type(float64).item<double>().ToString(System.Globalization.CultureInfo.InvariantCulture)}; expected {expected}", "x");
+        }
+        Refuse(x.isfinite().logical_not(), "a finite value");
+        if (Core.Config.Likelihood.IsBernoulli) Refuse(x.lt(0).logical_or(x.gt(1)), "a value in [0, 1] for the Bernoulli decoder");
+    }
+
     /// <summary>The exact average log p(x) per datapoint (nats) for a model with the
     /// <see cref="DecoderLikelihood.LinearGaussian"/> decoder, whose marginal is N(b, W Wᵀ + diag σ²); other decoders
     /// have no closed form and throw <see cref="InvalidOperationException"/>.</summary>

@@ -38,6 +38,14 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
         new(fields.GetValueOrDefault("run.dataset") ?? (fields.GetValueOrDefault("dataset", "").StartsWith("Frey Face", StringComparison.Ordinal) ? "frey-face" : "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace,
             fields.TryGetValue("run.ntrain", out var n) ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : null);
 
+    /// <summary>The images a model is evaluated or scored on: under dynamic binarisation (the checkpoint's
+    /// <c>aevb.binarize</c>) one fixed binary draw of them (<see cref="ImageData.BinarizedOnce"/>), as in training.</summary>
+    public static ImageData ForModel(IReadOnlyDictionary<string, string> settings, ImageData x, ulong binarizationSeed) =>
+        Binarized(settings) ? x.BinarizedOnce(binarizationSeed) : x;
+
+    /// <summary>Whether the checkpoint's model was trained with dynamic binarisation.</summary>
+    public static bool Binarized(IReadOnlyDictionary<string, string> settings) => settings.TryGetValue("aevb.binarize", out var b) && b == "True";
+
     public DataSet Load(TextWriter log)
     {
         var options = new DataSetOptions

@@ -40,6 +40,7 @@ public static class VaeCommand
         {
             TrainVerb.Command(stdout, stderr, cancel),
             EvaluateVerb.Command(stdout, stderr),
+            ScoreVerb.Command(stdout, stderr, cancel),
             ReproduceVerb.Command(stdout, stderr, cancel),
             SweepVerb.Command(stdout, stderr, cancel),
             VerifyVerb.Command(stdout, stderr, cancel),

@@ -120,6 +120,12 @@ public static class DataSets
     /// t10k-images-idx3-ubyte, raw or .gz; label files optional). Format-checked; no known checksum.</summary>
     public static DataSet FromIdxDirectory(string directory) => new(UserData.idxDirectory(directory));
 
+    /// <summary>Every image of one file, unsplit (what <c>vae score --data-file</c> scores): a NumPy .npy file (uint8
+    /// scaled by 1/255, or float32; C order) when its name ends in .npy, else an IDX image file (raw or gzip, e.g.
+    /// <c>t10k-images-idx3-ubyte.gz</c>; bytes scaled by 1/255). Format errors name the file and field.</summary>
+    public static ImageData ReadImages(string path) =>
+        new(path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? Vae.Core.Data.Npy.read(path) : Vae.Core.Data.Idx.readImages(path));
+
     /// <summary>A NumPy .npy file of images (uint8 or float32, C order), split with a seeded permutation.</summary>
     public static DataSet FromNpy(string path, double testFraction = 0.1, ulong seed = 0) =>
         new(UserData.npy(path, testFraction, seed));

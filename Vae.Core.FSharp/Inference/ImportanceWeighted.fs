@@ -8,24 +8,56 @@ open TorchSharp
 [<RequireQualifiedAccess>]
 module ImportanceWeighted =
 
-    /// The K-sample bound for any model: logJoint maps latent points z [K; M; J] to log p(x, z) [K; M]
-    /// for the M datapoints, q is the proposal q(z|x) ([M; J] means and log-variances). Returns [M],
-    /// without gradients, drawing at most chunk samples at a time (log-sum-exp over chunks, minus log K).
-    let boundOf (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
+    /// Per-datapoint scores [M] from K importance weights w_k = p(x, z_k) / q(z_k|x): the K-sample bound log mean w,
+    /// its standard error by the delta method (the sample variance of w over K, divided by K and by (mean w)^2), the
+    /// lower bound as the mean of log w (estimator A over the same draws) and its standard error. With K = 1 the
+    /// standard errors are NaN.
+    type Scores = { LogLikelihood: Tensor; StandardError: Tensor; Elbo: Tensor; ElboStandardError: Tensor }
+
+    /// The chunks' log-sum-exps of log w [M] each, and with moments also of 2 log w and the sums of log w and (log w)^2.
+    let private accumulate (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (moments: bool) (g: torch.Generator) =
         if k < 1 then invalidArg (nameof k) (sprintf "K must be at least 1, got %d" k)
         if chunk < 1 then invalidArg (nameof chunk) (sprintf "the chunk size must be at least 1, got %d" chunk)
+        [| for start in 0 .. chunk .. k - 1 do
+               use _ = torch.NewDisposeScope()
+               let size = min chunk (k - start)
+               let eps = torch.randn([| int64 size; q.Mean.shape.[0]; q.Mean.shape.[1] |], dtype = q.Mean.dtype, generator = g)
+               let z = Distributions.reparameterise q eps
+               let logW = logJoint z - Distributions.gaussianLogDensityOfNoise q eps
+               let parts = if moments then [| logW.logsumexp(0L); (logW * 2.0).logsumexp(0L); logW.sum(0L); (logW * logW).sum(0L) |] else [| logW.logsumexp(0L) |]
+               yield parts |> Array.map (fun t -> t.MoveToOuterDisposeScope()) |]
+
+    /// The sum over chunks of part i (log-sum-exp for the log-sum-exps), disposing the parts.
+    let private combine (parts: Tensor[][]) (i: int) (logSum: bool) =
+        let stacked = torch.stack(parts |> Array.map (fun p -> p.[i]))
+        let total = if logSum then stacked.logsumexp(0L) else stacked.sum(0L)
+        stacked.Dispose()
+        total
+
+    /// The K-sample bound for any model: logJoint maps latent points z [K; M; J] to log p(x, z) [K; M] for the M
+    /// datapoints, q is the proposal q(z|x) ([M; J] means and log-variances). Returns [M], without gradients, drawing
+    /// at most chunk samples at a time (log-sum-exp over chunks, minus log K).
+    let boundOf (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
         use _ = torch.no_grad ()
-        let parts =
-            [| for start in 0 .. chunk .. k - 1 do
-                   use _ = torch.NewDisposeScope()
-                   let size = min chunk (k - start)
-                   let eps = torch.randn([| int64 size; q.Mean.shape.[0]; q.Mean.shape.[1] |], dtype = q.Mean.dtype, generator = g)
-                   let z = Distributions.reparameterise q eps
-                   let logW = logJoint z - Distributions.gaussianLogDensityOfNoise q eps
-                   yield logW.logsumexp(0L).MoveToOuterDisposeScope() |]
-        let total = torch.stack(parts).logsumexp(0L)
-        for p in parts do p.Dispose()
+        let parts = accumulate logJoint q k chunk false g
+        let total = combine parts 0 true
+        for p in parts do for t in p do t.Dispose()
         total - Math.Log(float k)
+
+    /// Scores per datapoint from the same draws boundOf makes (its LogLikelihood equals boundOf's value bit for bit).
+    let scoresOf (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (g: torch.Generator) : Scores =
+        use _ = torch.no_grad ()
+        let parts = accumulate logJoint q k chunk true g
+        let lse, lse2, sum, sumSquares = combine parts 0 true, combine parts 1 true, combine parts 2 false, combine parts 3 false
+        for p in parts do for t in p do t.Dispose()
+        let logK = Math.Log(float k)
+        let bound = lse - logK
+        // Var(w) / (mean w)^2 = (mean w^2 / (mean w)^2 - 1) K / (K - 1), with mean w^2 / (mean w)^2 = exp(lse2 + log K - 2 lse).
+        let relativeVariance = ((lse2 + logK - lse * 2.0).exp() - 1.0).clamp_min(Torch.constant 0.0) * (float k / float (k - 1))
+        let elbo = sum / float k
+        let elboVariance = ((sumSquares - elbo * elbo * float k) / float (k - 1)).clamp_min(Torch.constant 0.0)
+        { LogLikelihood = bound; StandardError = (relativeVariance / float k).sqrt()
+          Elbo = elbo; ElboStandardError = (elboVariance / float k).sqrt() }
 
     /// log p(x, z) for evaluation, as a function of z for the datapoints x [M; D], with fewer passes over the [K; M; D]
     /// logits of a Bernoulli decoder: sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per
@@ -79,6 +111,10 @@ module ImportanceWeighted =
     /// The K-sample bound per datapoint of a VAE on x [M; D] with its encoder as the proposal ([M], no gradient).
     let bound (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =
         boundOf (logJointForEvaluation m x) (VaeModel.encode m x) k chunk g
+
+    /// scoresOf for a VAE on x [M; D] with its encoder as the proposal (the draws of bound).
+    let scores (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Scores =
+        scoresOf (logJointForEvaluation m x) (VaeModel.encode m x) k chunk g
 
     /// bound with the decoder's output multiply in bfloat16 (logJointMixedPrecision; Bernoulli decoders).
     let boundMixedPrecision (m: VaeModel) (x: Tensor) (k: int) (chunk: int) (g: torch.Generator) : Tensor =

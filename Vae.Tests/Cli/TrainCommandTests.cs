@@ -139,6 +139,35 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void ScoreWritesOneRowPerDatapointWhoseMeanIsTheModelsLogLikelihood()
+    {
+        string root = TestEnvironment.NewTempDirectory(), dir = Path.Combine(root, "run");
+        var (code, _, err) = Vae.Run(["train", .. Tiny, "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err);
+        // 30 test images as an .npy file of rows: scored by the file, and as they are by the façade with the same seed.
+        var images = global::Vae.Tests.Training.SmallMnist.Test.First(30);
+        string npy = Path.Combine(root, "rows.npy");
+        File.WriteAllBytes(npy, global::Vae.Core.Data.Npy.encode(false, new global::Vae.Core.Data.Images(30, 28, 28, images.Pixels.ToArray())));
+        string csv = Path.Combine(root, "scores.csv");
+        var (scoreCode, output, scoreErr) = Vae.Run("score", "--checkpoint", dir, "--data-file", npy, "--k", "50", "--seed", "3", "--out", csv, "--threads", "1");
+        Assert.True(scoreCode == VaeCommand.Ok, scoreErr);
+        string[] lines = File.ReadAllLines(csv);
+        Assert.Equal(DatapointScores.CsvHeader, lines[0]);
+        Assert.Equal(31, lines.Length);
+        var logLikelihoods = lines.Skip(1).Select(l => double.Parse(l.Split(',')[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        using var model = VariationalAutoEncoder.Load(Trainer.CheckpointPath(dir));
+        Assert.Equal(model.LogLikelihood(images, k: 50, seed: 3), logLikelihoods.Average(), 1e-4);
+        Assert.Contains($"scored 30 datapoints of {npy} (30 rows) with K = 50", output);
+        // The same rows and seed against themselves: every pair ties, an AUROC of exactly a half.
+        var (againstCode, against, againstErr) = Vae.Run("score", "--checkpoint", dir, "--data-file", npy, "--k", "50", "--seed", "3", "--out", csv + "2", "--inliers", csv, "--threads", "1");
+        Assert.True(againstCode == VaeCommand.Ok, againstErr);
+        Assert.Contains($"AUROC, the 30 rows of {csv} above these 30: log p(x) 0.5000, lower bound 0.5000", against);
+        var (missing, _, missingErr) = Vae.Run("score", "--checkpoint", dir, "--data-file", npy);
+        Assert.Equal(VaeCommand.BadUsage, missing);
+        Assert.Contains("--out FILE is required", missingErr);
+    }
+
+    [Fact]
     public void AnOutDirectoryThatCannotBeMadeIsNamedWithItsReason()
     {
         string file = Path.Combine(TestEnvironment.NewTempDirectory(), "a-file");

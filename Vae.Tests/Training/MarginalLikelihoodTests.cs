@@ -4,7 +4,7 @@ namespace Vae.Tests.Training;
 /// model (factor analysis: p(x) = N(b, W Wᵀ + diag σ²) in closed form).</summary>
 public class MarginalLikelihoodTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    static readonly Lazy<(VariationalAutoEncoder Model, Vae.Data.ImageData Data, double Exact)> Fitted = new(() =>
+    internal static readonly Lazy<(VariationalAutoEncoder Model, Vae.Data.ImageData Data, double Exact)> Fitted = new(() =>
     {
         // Data from a 2-factor model in 6 dimensions; a linear-Gaussian VAE fitted to them, so that W is far from 0 and
         // the encoder is a fair but imperfect proposal.
