@@ -19,6 +19,7 @@ public class CommittedModelTests
             ("figure2-frey-face/j2-aevb-seed2.safetensors", "figure2-frey-face-seeds/j2-aevb/seed-2/end-point.json"),
             ("figure2-frey-face/j5-aevb-seed1.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-1/end-point.json"),
             ("figure2-frey-face/j5-aevb-seed2.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-2/end-point.json"),
+            ("figure2-frey-face-diagnosis/j10-wake-sleep-anglepy.safetensors", "figure2-frey-face-diagnosis/j10-wake-sleep-anglepy/end-point.json"),
         })
             data.Add(model, record);
         return data;
@@ -31,8 +32,9 @@ public class CommittedModelTests
         string path = Path.Combine(ModelsDirectory, model);
         Assert.True(File.Exists(path), $"{path}: the committed model is missing");
         using var end = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", record)));
-        // The model file names its data set: vae evaluate needs nothing but the file. 20 draws of the bound, as recorded.
-        var (code, json, err) = Cli.Vae.Run("evaluate", "--checkpoint", path, "--estimator", "elbo", "--draws", "20", "--json", "--threads", "1");
+        // The model file names its data set: vae evaluate needs nothing but the file. The recorded draws of the bound.
+        string draws = end.RootElement.GetProperty("elbo_draws").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (code, json, err) = Cli.Vae.Run("evaluate", "--checkpoint", path, "--estimator", "elbo", "--draws", draws, "--json", "--threads", "1");
         Assert.True(code == VaeCommand.Ok, err);
         using var now = JsonDocument.Parse(json);
         foreach (var field in new[] { "train_elbo", "test_elbo" })
@@ -42,6 +44,15 @@ public class CommittedModelTests
             Assert.InRange(measured - recorded, -0.05, 0.05);
         }
         Assert.InRange(end.RootElement.GetProperty("test_elbo_se").GetDouble(), 0, 1);
+    }
+
+    [Fact]
+    public void EveryCommittedModelIsCheckedAgainstItsRecord()
+    {
+        var listed = Models().Select(row => (string)row[0]).ToHashSet();
+        var files = Directory.GetFiles(ModelsDirectory, "*.safetensors", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(ModelsDirectory, f).Replace('\\', '/'));
+        Assert.All(files, f => Assert.Contains(f, listed));
     }
 
     [Fact]
