@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using Vae.Core;
 using Vae.Data;
@@ -71,6 +73,10 @@ public sealed record TrainingOptions
     /// passed since the last one, so that a killed process or a reclaimed machine loses at most this much training
     /// (checkpoints do not change the trajectory). Null: only at evaluations, on cancellation and at the end.</summary>
     public TimeSpan? CheckpointInterval { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Receives the run's start and end (Information), each evaluation (Information), each checkpoint written
+    /// (Debug), a cancellation (Information) and a non-finite bound (Error). Null: nothing is logged. The trainer also
+    /// publishes metrics and activities under <see cref="VaeTelemetry"/>.</summary>
+    public ILogger? Logger { get; init; }
 }
 
 /// <summary>The learning algorithms of the paper's experiments.</summary>
@@ -270,11 +276,19 @@ public abstract class Trainer : IDisposable
         var evaluations = new List<EvaluationResult>();
         var clock = Stopwatch.StartNew();
         long startStep = _run.Step;
-        double runningSum = 0; int runningCount = 0; double lastReport = 0;
+        double runningSum = 0; int runningCount = 0; double lastReport = 0, lastStep = 0;
         var fields = ToMap(options.CheckpointFields);
+        var log = options.Logger ?? NullLogger.Instance;
+        KeyValuePair<string, object?>[] tags = [new("vae.algorithm", Algorithm.Name()), new("vae.dataset", Dataset)];
+        using var fitActivity = VaeTelemetry.ActivitySource.StartActivity("vae.fit");
+        fitActivity?.SetTag("vae.algorithm", Algorithm.Name()).SetTag("vae.dataset", Dataset).SetTag("vae.total_samples", options.TotalSamples);
+        log.LogInformation("{Algorithm} on {Dataset}: {Start} of {Total} samples, gradient {Gradient}, run directory {Directory}",
+            Algorithm.Name(), Dataset, _run.SamplesSeen, options.TotalSamples, GradientPath, options.RunDirectory ?? "(none)");
 
         EvaluationResult Evaluate()
         {
+            using var activity = VaeTelemetry.ActivitySource.StartActivity("vae.evaluate");
+            activity?.SetTag("vae.samples", _run.SamplesSeen);
             var g = TrainingRunModule.evaluationGenerator(_run);
             double trainBound, testBound;
             var estimator = options.Estimator ?? (_run.Settings.Algorithm.IsMcemAlgorithm ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal } : null);
@@ -295,6 +309,10 @@ public abstract class Trainer : IDisposable
             evaluations.Add(result);
             directory?.AppendMetrics(result);
             board?.Write(result, estimator is null ? "lower_bound" : "log_likelihood", (_run.Step - startStep) * batch / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), _run.State.Model);
+            VaeTelemetry.Bound.Record(trainBound, [.. tags, new("vae.split", "train")]);
+            if (!double.IsNaN(testBound)) VaeTelemetry.Bound.Record(testBound, [.. tags, new("vae.split", "test")]);
+            log.LogInformation("evaluation at {Samples} samples: train {TrainBound:F2}, test {TestBound:F2} nats per datapoint",
+                result.SamplesSeen, result.TrainBound, result.TestBound);
             options.Evaluated?.Invoke(result);
             return result;
         }
@@ -304,8 +322,12 @@ public abstract class Trainer : IDisposable
         void Save()
         {
             if (directory is null || _run.Step == savedStep) return;
+            using var activity = VaeTelemetry.ActivitySource.StartActivity("vae.checkpoint");
+            activity?.SetTag("vae.samples", _run.SamplesSeen);
             directory.SaveCheckpoint(TrainingRunModule.toCheckpoint(fields, _run), _run.Step, secondsBefore + clock.Elapsed.TotalSeconds);
             (lastSave, savedStep) = (clock.Elapsed.TotalSeconds, _run.Step);
+            VaeTelemetry.Checkpoints.Add(1, tags);
+            log.LogDebug("checkpoint at {Samples} samples in {Directory}", _run.SamplesSeen, directory.Path);
         }
 
         try
@@ -319,13 +341,17 @@ public abstract class Trainer : IDisposable
                 {
                     _run = run; // the last good step's record, should the next step raise NonFiniteBoundException
                     double now = clock.Elapsed.TotalSeconds;
+                    VaeTelemetry.Samples.Add(batch, tags);
+                    if (VaeTelemetry.StepDuration.Enabled) VaeTelemetry.StepDuration.Record(now - lastStep, tags);
+                    lastStep = now;
                     if (now - lastSave >= every) pause.Cancel();
                     runningSum += bound; runningCount++;
                     if (progress is not null && now - lastReport >= options.ProgressInterval.TotalSeconds)
                     {
                         lastReport = now;
-                        progress.Report(new TrainingProgress(run.Step, run.SamplesSeen, options.TotalSamples,
-                            (run.Step - startStep) * batch / Math.Max(now, 1e-9), runningSum / runningCount));
+                        double rate = (run.Step - startStep) * batch / Math.Max(now, 1e-9);
+                        progress.Report(new TrainingProgress(run.Step, run.SamplesSeen, options.TotalSamples, rate, runningSum / runningCount));
+                        VaeTelemetry.Throughput.Record(rate, tags);
                         runningSum = 0; runningCount = 0;
                     }
                     return null!;
@@ -338,9 +364,11 @@ public abstract class Trainer : IDisposable
                 else if (!cancellationToken.IsCancellationRequested) Save();
             }
         }
-        catch (NonFiniteBoundException)
+        catch (NonFiniteBoundException e)
         {
             Save(); // the parameters and the record of the last good step (the generator has drawn the failed step's noise)
+            log.LogError(e, "the bound is not finite at step {Step}; the last good step's parameters are kept", _run.Step);
+            fitActivity?.SetStatus(ActivityStatusCode.Error, e.Message);
             throw;
         }
         finally
@@ -350,6 +378,9 @@ public abstract class Trainer : IDisposable
         bool cancelled = _run.Step < untilStep;
         if (cancelled) Save();
         double seconds = clock.Elapsed.TotalSeconds;
+        if (cancelled) log.LogInformation("cancelled at {Samples} samples", _run.SamplesSeen);
+        log.LogInformation("{Action} at {Samples} samples: {Rate:F0} samples/s over {Seconds:F1} s",
+            cancelled ? "stopped" : "finished", _run.SamplesSeen, (_run.Step - startStep) * batch / Math.Max(seconds, 1e-9), seconds);
         return new TrainingSummary(_run.Step, _run.SamplesSeen, seconds, (_run.Step - startStep) * batch / Math.Max(seconds, 1e-9), cancelled, evaluations);
     }
 
