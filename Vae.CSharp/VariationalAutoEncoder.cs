@@ -141,6 +141,14 @@ public sealed class VariationalAutoEncoder : IDisposable
     /// <summary>The decoder's mean E[x|z] for a tensor of latent points.</summary>
     public Tensor Decode(Tensor z) => Vae.Core.VaeModelModule.decodeMean(Core, z.to_type(Core.Config.DType));
 
+    /// <summary>The encoder as a TorchSharp module over this model's own parameters (no copy): compose it, fine-tune
+    /// it with a loss of your own, or save its <c>state_dict</c>; its optimiser steps change this model.</summary>
+    public EncoderModule AsEncoderModule() => new(Core);
+
+    /// <summary>The decoder as a TorchSharp module over this model's own parameters (no copy); see
+    /// <see cref="AsEncoderModule"/>.</summary>
+    public DecoderModule AsDecoderModule() => new(Core);
+
     /// <summary>Decoder means of <paramref name="count"/> draws z ~ N(0, I) from the prior.</summary>
     public float[,] Sample(int count, long seed = 0)
     {

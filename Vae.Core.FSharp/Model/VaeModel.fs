@@ -96,6 +96,18 @@ module VaeModel =
           WeightCount = shapes |> List.filter (fst >> isWeight) |> List.sumBy (snd >> Array.fold (*) 1L)
           Count = count }
 
+    /// A model of configuration c whose networks hold the tensors tensorOf gives for each parameter name (as
+    /// parameters names them), with v as its parameter vector: e.g. autograd leaves sharing v's storage.
+    let assemble (c: ModelConfig) (tensorOf: string -> Tensor) (v: Tensor) : VaeModel =
+        let linear prefix = { Weight = tensorOf (prefix + ".weight"); Bias = tensorOf (prefix + ".bias") }
+        let gaussian prefix = { Hidden = linear (prefix + ".hidden"); Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
+        let decoder =
+            match c.Likelihood with
+            | Bernoulli -> BernoulliDecoder { Hidden = linear "decoder.hidden"; Logits = linear "decoder.logits" }
+            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(gaussian "decoder")
+            | LinearGaussian -> LinearGaussianDecoder { Mean = linear "decoder.mean"; LogVar = tensorOf "decoder.logvar" }
+        { Config = c; Encoder = gaussian "encoder"; Decoder = decoder; ParameterVector = v }
+
     /// The model whose tensors are views of v [P] laid out as layout c says (v is not copied).
     let ofVector (c: ModelConfig) (v: Tensor) : VaeModel =
         let l = layout c
@@ -106,14 +118,7 @@ module VaeModel =
             use run = v.narrow(0L, offset, Array.fold (*) 1L shape)
             run.view(shape)
         let views = l.Blocks |> List.map (fun (name, offset, shape) -> name, viewOf offset shape) |> dict
-        let linear prefix = { Weight = views.[prefix + ".weight"]; Bias = views.[prefix + ".bias"] }
-        let gaussian prefix = { Hidden = linear (prefix + ".hidden"); Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
-        let decoder =
-            match c.Likelihood with
-            | Bernoulli -> BernoulliDecoder { Hidden = linear "decoder.hidden"; Logits = linear "decoder.logits" }
-            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(gaussian "decoder")
-            | LinearGaussian -> LinearGaussianDecoder { Mean = linear "decoder.mean"; LogVar = views.["decoder.logvar"] }
-        { Config = c; Encoder = gaussian "encoder"; Decoder = decoder; ParameterVector = v }
+        assemble c (fun name -> views.[name]) v
 
     let private linear (prefix: string) (l: Linear) =
         [ { Name = prefix + ".weight"; Tensor = l.Weight; IsWeight = true }
