@@ -19,6 +19,7 @@ static class TrainVerb
     public static readonly Option<string> Objective = Opt.Choice("--objective", "what AEVB ascends: the lower bound (eq. 3, by --estimator) or the importance-weighted bound with --k samples (Burda et al. eq. 8)", "elbo", "elbo", "iwae");
     public static readonly Option<long> K = Opt.Integer("--k", "samples of the noise per datapoint: K of the importance-weighted bound, or L of the lower bound's estimator (averaged)", 1, 1, 100_000);
     public static readonly Option<string> EncoderGradient = Opt.Choice("--encoder-gradient", "the encoder's gradient of the importance-weighted bound: its plain gradient, or doubly reparameterised (DReG, Tucker et al. 2018)", "reparameterised", "reparameterised", "dreg");
+    public static readonly Option<string> Likelihood = Opt.Choice("--likelihood", "your own data's decoder (--dataset idx or npy): Bernoulli for values in [0, 1], or Gaussian (Appendix C.2) for any real values", "bernoulli", "bernoulli", "gaussian");
     public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
@@ -33,7 +34,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Likelihood, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -68,6 +69,9 @@ static class TrainVerb
             data = DataChoice.From(a);
             string algorithm = a.Get(Algorithm);
             bool frey = data.Dataset == "frey-face";
+            bool gaussian = a.Get(Likelihood) == "gaussian";
+            if (a.Has(Likelihood) && data.Dataset is not ("idx" or "npy"))
+                throw new UsageException($"--likelihood applies to your own data (--dataset idx or npy); {data.Dataset} has its paper's decoder");
             int latent = (int)(a.Get(Latent) ?? (frey ? 10 : 20));
             int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
             double? stepSize = a.StepSize(StepSize);
@@ -97,11 +101,11 @@ static class TrainVerb
             };
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
-            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double)))
+            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double)))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1 and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (data.Dataset == "binarized-mnist" && a.Has(Binarize) && a.Get(Binarize) != "dynamic")
                 throw new UsageException("--binarize: binarized-mnist is trained with dynamic binarisation (its test set is binary); use --dataset mnist for grey levels");
-            if (aevb.Binarize && frey) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face");
+            if (aevb.Binarize && (frey || gaussian)) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face or --likelihood gaussian");
             string label = algorithm != "aevb" ? algorithm
                 : iwae ? $"aevb-iwae-k{aevb.SamplesPerDatapoint}" + (aevb.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? "-dreg" : "")
                 : (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") + (aevb.SamplesPerDatapoint > 1 ? $"-l{aevb.SamplesPerDatapoint}" : "");
@@ -115,7 +119,7 @@ static class TrainVerb
             var model = new VaeModelOptions
             {
                 InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden,
-                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.Bernoulli,
+                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : gaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.Bernoulli,
                 DoublePrecision = a.Get(Double),
             };
             Trainer Create(AevbOptions o) => algorithm switch

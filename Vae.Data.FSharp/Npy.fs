@@ -4,8 +4,9 @@ open Vae
 open System
 open System.Text.RegularExpressions
 
-/// Reader of NumPy .npy files of images: uint8 ('|u1', scaled by 1/255) or little-endian float32
-/// ('<f4', taken as is), C order, shape (count, ...); each item is flattened to one image.
+/// Reader of NumPy .npy files of images: uint8 ('|u1', scaled by 1/255), little-endian float32 ('<f4', taken as is)
+/// or float64 ('<f8', numpy's default, converted to float32), C order, shape (count, ...); each item is flattened to
+/// one image. NaN and infinite values are refused naming their row and column.
 [<RequireQualifiedAccess>]
 module Npy =
 
@@ -43,16 +44,25 @@ module Npy =
             match descr with
             | "'|u1'" | "'<u1'" -> 1
             | "'<f4'" -> 4
-            | d -> fail "header 'descr'" "'|u1' (uint8) or '<f4' (little-endian float32)" d
+            | "'<f8'" -> 8
+            | d -> fail "header 'descr'" "'|u1' (uint8), '<f4' or '<f8' (little-endian float32 or float64)" d
         let count = shape |> Array.fold (fun acc d -> acc * int64 d) 1L
         let dataStart = start + headerLen
         let actual = int64 (b.Length - dataStart)
         if actual <> count * int64 width then
             fail "data length" (sprintf "%d bytes for shape %s" (count * int64 width) shapeText) (sprintf "%d bytes" actual)
         let pixels =
-            if width = 1 then Array.init (int count) (fun i -> float32 b.[dataStart + i] / 255.0f)
-            else Array.init (int count) (fun i -> BitConverter.ToSingle(b, dataStart + 4 * i))
+            match width with
+            | 1 -> Array.init (int count) (fun i -> float32 b.[dataStart + i] / 255.0f)
+            | 4 -> Array.init (int count) (fun i -> BitConverter.ToSingle(b, dataStart + 4 * i))
+            | _ -> Array.init (int count) (fun i -> float32 (BitConverter.ToDouble(b, dataStart + 8 * i)))
         let h, w = if shape.Length = 3 then shape.[1], shape.[2] else 1, shape.[1]
+        match pixels |> Array.tryFindIndex (fun v -> not (Single.IsFinite v)) with
+        | Some i ->
+            let d = h * w
+            fail (sprintf "row %d, column %d" (i / d) (i % d)) "a finite value"
+                 (if width = 8 then sprintf "%g (float64; float32 holds at most 3.4e38)" (BitConverter.ToDouble(b, dataStart + 8 * i)) else string pixels.[i])
+        | None -> ()
         { Count = shape.[0]; Height = h; Width = w; Pixels = pixels }
 
     /// Reads a .npy file of images.

@@ -167,6 +167,47 @@ public class TrainCommandTests
         Assert.Contains("--out FILE is required", missingErr);
     }
 
+    /// <summary>Debian's python3-sklearn ships the UCI wine data (178 wines, 13 chemical measurements on scales from 0.1
+    /// to 1680), written here as numpy's default float64 .npy.</summary>
+    static string WineNpy()
+    {
+        const string csv = "/usr/lib/python3/dist-packages/sklearn/datasets/data/wine_data.csv";
+        Assert.True(File.Exists(csv), $"{csv}: the test needs Debian's python3-sklearn (apt-get install -y python3-sklearn)");
+        double[][] rows = [.. File.ReadLines(csv).Skip(1).Select(l => l.Split(',').Take(13).Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())];
+        string header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows.Length}, 13), }}";
+        header = header.PadRight(128 - 10 - 1) + "\n";
+        using var bytes = new MemoryStream();
+        bytes.Write([0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0]);
+        bytes.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        foreach (var row in rows) foreach (double v in row) bytes.Write(BitConverter.GetBytes(v));
+        string path = Path.Combine(TestEnvironment.NewTempDirectory(), "wine.npy");
+        File.WriteAllBytes(path, bytes.ToArray());
+        return path;
+    }
+
+    [Fact]
+    public void RealValuedTabularDataTrainWithAGaussianDecoderAndAreRefusedByABernoulliOne()
+    {
+        string wine = WineNpy();
+        var (bernoulli, _, bernoulliErr) = Vae.Run("train", "--dataset", "npy", "--data-file", wine, "--latent", "2", "--hidden", "20", "--samples", "1000", "--threads", "1",
+                                                   "--out", Path.Combine(TestEnvironment.NewTempDirectory(), "b"));
+        Assert.NotEqual(VaeCommand.Ok, bernoulli);
+        Assert.Contains("a value in [0, 1] (after scaling) for a Bernoulli decoder", bernoulliErr);
+        string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "g");
+        var (code, output, err) = Vae.Run("train", "--dataset", "npy", "--data-file", wine, "--likelihood", "gaussian", "--latent", "2", "--hidden", "20",
+                                          "--step-size", "0.1", "--samples", "300000", "--eval-every", "100000", "--threads", "1", "--out", dir);
+        Assert.True(code == VaeCommand.Ok, err);
+        Assert.Contains("160 train / 18 test (continuous values)", output);
+        Assert.Contains("likelihood = Gaussian", File.ReadAllText(Path.Combine(dir, "options.txt")));
+        // From the initial parameters' bound of about -10^5 nats per wine (a unit-variance decoder around 0 for
+        // values near 1000) to a few hundred: the Gaussian decoder learnt the scales.
+        double[] test = [.. File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[3], System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.True(test[^1] > -1000 && test[^1] > test[0], $"test bound {string.Join(" -> ", test)}");
+        var (wrongData, _, wrongErr) = Vae.Run("train", "--likelihood", "gaussian", "--samples", "1000");
+        Assert.Equal(VaeCommand.BadUsage, wrongData);
+        Assert.Contains("--likelihood applies to your own data", wrongErr);
+    }
+
     [Fact]
     public void AnOutDirectoryThatCannotBeMadeIsNamedWithItsReason()
     {

@@ -247,9 +247,25 @@ public class BadInputTests
     public void NpyOfAnUnsupportedDtypeIsNamed()
     {
         var bytes = Npy.encode(false, new Images(1, 1, 2, [0f, 1f]));
-        var text = System.Text.Encoding.Latin1.GetString(bytes).Replace("<f4", "<f8");
+        var text = System.Text.Encoding.Latin1.GetString(bytes).Replace("<f4", "<f2");
         var e = Assert.Throws<DataFormatException>(() => Npy.read(Write(TestEnvironment.NewTempDirectory(), "d.npy", System.Text.Encoding.Latin1.GetBytes(text))));
         Assert.Equal("header 'descr'", e.Field);
+        Assert.Contains("'<f8'", e.Message);
+    }
+
+    [Fact]
+    public void NumpysDefaultFloat64IsReadAsFloat32AndNonFiniteValuesAreNamedByRowAndColumn()
+    {
+        // numpy.save (NumPy 1.24) of np.array([[0, 0.25, 1e3], [-2.5, 0.125, 0.75]]), of [[1, 2], [3, nan]] and of
+        // [[1, 1e300]], all float64 (numpy's default dtype).
+        var f8 = Npy.parse("numpy-f8.npy", Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAAAAAAAAAAAANA/AAAAAABAj0AAAAAAAAAEwAAAAAAAAMA/AAAAAAAA6D8="));
+        Assert.Equal((2, 1, 3), (f8.Count, f8.Height, f8.Width));
+        Assert.Equal(new[] { 0f, 0.25f, 1000f, -2.5f, 0.125f, 0.75f }, f8.Pixels);
+        var nan = Assert.Throws<DataFormatException>(() => Npy.parse("nan.npy", Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAADwPwAAAAAAAABAAAAAAAAACEAAAAAAAAD4fw==")));
+        Assert.Equal("row 1, column 1", nan.Field);
+        var huge = Assert.Throws<DataFormatException>(() => Npy.parse("huge.npy", Convert.FromBase64String("k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDEsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAADwP5x1AIg85Dd+")));
+        Assert.Equal("row 0, column 1", huge.Field);
+        Assert.Contains("1e+300 (float64; float32 holds at most 3.4e38)", huge.Message);
     }
 
     [Fact]
