@@ -96,8 +96,8 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
                 if (data.Dimension != model.Core.Config.InputDim)
                     throw new ArgumentException($"data: expected images of {model.Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
                 using (TorchSharp.torch.NewDisposeScope())
-                using (var x = data.ToTensor(model.Core.Config.DType))
-                    return Options.Method == MarginalLikelihoodMethod.Exact ? Exact(model.Core, x, Torch.generator(Options.Seed)) : AppendixD(model.Core, x, Torch.generator(Options.Seed));
+                using (var x = model.Data(data))
+                    return (Options.Method == MarginalLikelihoodMethod.Exact ? Exact(model.Core, x, Torch.generator(Options.Seed)) : AppendixD(model.Core, x, Torch.generator(Options.Seed))) - model.LogScaleSum;
         }
     }
 
@@ -125,7 +125,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
             using var slice = TorchSharp.torch.NewDisposeScope();
             total += Estimate(model.Core, all.narrow(0, start, count), g) * count;
         }
-        return total / data.Count;
+        return total / data.Count - model.LogScaleSum;
     }
 
     /// <summary>Appendix D's estimate with these settings for data x (a tensor of the model's dtype), sampling from g.</summary>

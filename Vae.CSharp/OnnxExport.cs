@@ -15,7 +15,9 @@ public enum OnnxPart
     Decoder,
 }
 
-/// <summary>Writes a model's encoder or decoder as an ONNX model (IR version 8, opset 17: Gemm, Tanh, Sigmoid), float32,
+/// <summary>Writes a model's encoder or decoder as an ONNX model (IR version 8, opset 17: Gemm, Tanh, Sigmoid; Sub, Div,
+/// Mul and Add for a model with an <see cref="Vae.Data.InputStandardization"/>, whose inputs and outputs are then in
+/// the data's own units), float32,
 /// with the parameters as initialisers under their checkpoint names, so that a service can run it with ONNX Runtime
 /// and without libtorch. The file is a ModelProto in protobuf encoding, written field by field; equal models give
 /// byte-identical files.</summary>
@@ -24,20 +26,35 @@ static class OnnxExport
     const long IrVersion = 8, Opset = 17;
     const int Float = 1; // TensorProto.DataType.FLOAT
 
-    public static byte[] ToBytes(VaeModel model, OnnxPart part)
+    public static byte[] ToBytes(VaeModel model, OnnxPart part, Vae.Data.InputStandardization? standardization = null)
     {
         var c = model.Config;
+        using var constants = torch.NewDisposeScope();
         var parameters = VaeModelModule.parameters(model).ToDictionary(p => p.Name, p => p.Tensor);
+        if (standardization is not null)
+        {
+            parameters["input.mean"] = torch.tensor(standardization.Mean.ToArray());
+            parameters["input.scale"] = torch.tensor(standardization.Scale.ToArray());
+            parameters["input.log_scale_twice"] = torch.tensor(standardization.Scale.Select(v => 2 * MathF.Log(v)).ToArray());
+        }
         var graph = new Graph();
         // y = x Wᵀ + b, as nn.Linear, with the [out, in] weight as stored.
         string Linear(string input, string prefix, string output) =>
             graph.Node("Gemm", [input, graph.Initializer(prefix + ".weight", parameters), graph.Initializer(prefix + ".bias", parameters)], output, transB: 1);
         string Mlp(string input, string prefix) => graph.Node("Tanh", [Linear(input, prefix + ".hidden", prefix + ".hidden.linear")], prefix + ".hidden.tanh");
+        // With a standardisation: x' = (x - mean) / scale into the encoder; the decoder's mean * scale + mean and its
+        // log-variance + 2 log scale out, under the outputs' names.
+        string In(string x) => standardization is null ? x
+            : graph.Node("Div", [graph.Node("Sub", [x, graph.Initializer("input.mean", parameters)], "x.centred"), graph.Initializer("input.scale", parameters)], "x.standardized");
+        string OutMean(Func<string, string> mean) => standardization is null ? mean("mean")
+            : graph.Node("Add", [graph.Node("Mul", [mean("mean.standardized"), graph.Initializer("input.scale", parameters)], "mean.scaled"), graph.Initializer("input.mean", parameters)], "mean");
+        string OutLogVariance(Func<string, string> logVariance) => standardization is null ? logVariance("log_variance")
+            : graph.Node("Add", [logVariance("log_variance.standardized"), graph.Initializer("input.log_scale_twice", parameters)], "log_variance");
 
         if (part == OnnxPart.Encoder)
         {
             graph.Input("x", c.InputDim);
-            string h = Mlp("x", "encoder");
+            string h = Mlp(In("x"), "encoder");
             graph.Output(Linear(h, "encoder.mean", "mean"), c.LatentDim);
             graph.Output(Linear(h, "encoder.logvar", "log_variance"), c.LatentDim);
         }
@@ -47,16 +64,16 @@ static class OnnxExport
             switch (c.Likelihood.Tag)
             {
                 case Likelihood.Tags.Bernoulli:
-                    graph.Output(graph.Node("Sigmoid", [Linear(Mlp("z", "decoder"), "decoder.logits", "logits")], "mean"), c.InputDim);
+                    graph.Output(OutMean(name => graph.Node("Sigmoid", [Linear(Mlp("z", "decoder"), "decoder.logits", "logits")], name)), c.InputDim);
                     break;
                 case Likelihood.Tags.Gaussian or Likelihood.Tags.GaussianSigmoidMean:
                     string h = Mlp("z", "decoder");
-                    graph.Output(c.Likelihood.IsGaussianSigmoidMean ? graph.Node("Sigmoid", [Linear(h, "decoder.mean", "mean.linear")], "mean") : Linear(h, "decoder.mean", "mean"), c.InputDim);
-                    graph.Output(Linear(h, "decoder.logvar", "log_variance"), c.InputDim);
+                    graph.Output(OutMean(name => c.Likelihood.IsGaussianSigmoidMean ? graph.Node("Sigmoid", [Linear(h, "decoder.mean", "mean.linear")], name) : Linear(h, "decoder.mean", name)), c.InputDim);
+                    graph.Output(OutLogVariance(name => Linear(h, "decoder.logvar", name)), c.InputDim);
                     break;
                 default: // linear-Gaussian: one log-variance per input dimension, the same for every row
-                    graph.Output(Linear("z", "decoder.mean", "mean"), c.InputDim);
-                    graph.Output(graph.Node("Identity", [graph.Initializer("decoder.logvar", parameters)], "log_variance"), null, c.InputDim);
+                    graph.Output(OutMean(name => Linear("z", "decoder.mean", name)), c.InputDim);
+                    graph.Output(OutLogVariance(name => graph.Node("Identity", [graph.Initializer("decoder.logvar", parameters)], name)), null, c.InputDim);
                     break;
             }
         }

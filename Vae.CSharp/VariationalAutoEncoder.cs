@@ -20,7 +20,26 @@ public sealed class VariationalAutoEncoder : IDisposable
     readonly bool _ownsTensors;
     bool _disposed;
 
-    internal VariationalAutoEncoder(VaeModel core, bool ownsTensors = true) => (_core, _ownsTensors) = (core, ownsTensors);
+    internal VariationalAutoEncoder(VaeModel core, bool ownsTensors = true, InputStandardization? standardization = null)
+    {
+        if (standardization is not null && standardization.Dimension != core.Config.InputDim)
+            throw new ArgumentException($"standardization: {standardization.Dimension} features for a model of {core.Config.InputDim} inputs", nameof(standardization));
+        (_core, _ownsTensors, Standardization) = (core, ownsTensors, standardization);
+    }
+
+    /// <summary>The per-feature standardisation of the inputs the model was trained with
+    /// (<see cref="TrainingOptions.StandardizeInputs"/>), or null. Every method maps inputs and outputs through it, so
+    /// values are in the data's own units and densities include its change of variables.</summary>
+    public InputStandardization? Standardization { get; }
+
+    /// <summary>What log p(x) loses against the standardised space's density: Σ log Scale, or 0.</summary>
+    internal double LogScaleSum => Standardization?.LogScaleSum ?? 0;
+
+    /// <summary>Data in the units of the model's own input space (standardised where the model is).</summary>
+    Tensor Standardized(Tensor x) => Standardization?.Standardize(x) ?? x;
+
+    /// <summary>Values of the model's input space in the data's units.</summary>
+    Tensor InDataUnits(Tensor x) => Standardization?.Unstandardize(x) ?? x;
 
     internal VaeModel Core
     {
@@ -55,7 +74,11 @@ public sealed class VariationalAutoEncoder : IDisposable
     public static VariationalAutoEncoder Load(string path)
     {
         var contents = Checkpoint.load(path);
-        try { return new(ModelCheckpoint.read(path, contents)); }
+        try
+        {
+            var standardization = InputStandardization.FromFields(path, contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value));
+            return new(ModelCheckpoint.read(path, contents), standardization: standardization);
+        }
         finally { Checkpoint.dispose(contents); }
     }
 
@@ -68,7 +91,7 @@ public sealed class VariationalAutoEncoder : IDisposable
     /// <summary>Saves the model (configuration and parameters) atomically to <paramref name="path"/>: as safetensors
     /// (readable by PyTorch; settings in its metadata, a SHA-256 of the data), or in the project's original format when
     /// the name ends in .vae. <see cref="Load"/> reads both.</summary>
-    public void Save(string path) => Checkpoint.save(path, ModelCheckpoint.write(Core));
+    public void Save(string path) => Save(path, new Dictionary<string, string>());
 
     /// <summary>As <see cref="Save(string)"/>, with <paramref name="fields"/> beside the model's settings in the file's
     /// metadata: where the model came from (a training run's data set, algorithm, seed and progress, as
@@ -79,9 +102,10 @@ public sealed class VariationalAutoEncoder : IDisposable
         ArgumentNullException.ThrowIfNull(fields);
         var contents = ModelCheckpoint.write(Core);
         var all = contents.Fields;
+        foreach (var (key, value) in Standardization?.Fields ?? []) all = all.Add(key, value);
         foreach (var (key, value) in fields)
         {
-            if (all.ContainsKey(key) || key.StartsWith("vae.", StringComparison.Ordinal))
+            if (all.ContainsKey(key) || key.StartsWith("vae.", StringComparison.Ordinal) || key.StartsWith("input.", StringComparison.Ordinal))
                 throw new ArgumentException($"fields: '{key}' is one of the model file's own fields", nameof(fields));
             all = all.Add(key, value);
         }
@@ -90,7 +114,7 @@ public sealed class VariationalAutoEncoder : IDisposable
 
     /// <summary>Writes the encoder or the decoder as an ONNX model (float32) atomically to <paramref name="path"/>, for
     /// ONNX Runtime: see <see cref="OnnxPart"/> for its inputs and outputs.</summary>
-    public void ExportOnnx(string path, OnnxPart part) => Vae.Core.Files.writeAtomically(path, OnnxExport.ToBytes(Core, part));
+    public void ExportOnnx(string path, OnnxPart part) => Vae.Core.Files.writeAtomically(path, OnnxExport.ToBytes(Core, part, Standardization));
 
     Tensor Input(float[,] x, string name)
     {
@@ -119,14 +143,14 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var q = Vae.Core.VaeModelModule.encode(Core, Input(x, nameof(x)));
+        var q = Vae.Core.VaeModelModule.encode(Core, Standardized(Input(x, nameof(x))));
         return new LatentCode(ToArray(q.Mean), ToArray(q.LogVar));
     }
 
     /// <summary>q(z|x) as tensors (mean, log-variance) for a tensor of datapoints x input dimension.</summary>
     public (Tensor Mean, Tensor LogVariance) Encode(Tensor x)
     {
-        var q = Vae.Core.VaeModelModule.encode(Core, x.to_type(Core.Config.DType));
+        var q = Vae.Core.VaeModelModule.encode(Core, Standardized(x.to_type(Core.Config.DType)));
         return (q.Mean, q.LogVar);
     }
 
@@ -135,11 +159,11 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, Latent(z, nameof(z))));
+        return ToArray(InDataUnits(Vae.Core.VaeModelModule.decodeMean(Core, Latent(z, nameof(z)))));
     }
 
     /// <summary>The decoder's mean E[x|z] for a tensor of latent points.</summary>
-    public Tensor Decode(Tensor z) => Vae.Core.VaeModelModule.decodeMean(Core, z.to_type(Core.Config.DType));
+    public Tensor Decode(Tensor z) => InDataUnits(Vae.Core.VaeModelModule.decodeMean(Core, z.to_type(Core.Config.DType)));
 
     /// <summary>The encoder as a TorchSharp module over this model's own parameters (no copy): compose it, fine-tune
     /// it with a loss of your own, or save its <c>state_dict</c>; its optimiser steps change this model.</summary>
@@ -156,7 +180,7 @@ public sealed class VariationalAutoEncoder : IDisposable
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
         var z = torch.randn([count, Core.Config.LatentDim], dtype: Core.Config.DType, generator: Torch.generator(seed));
-        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, z));
+        return ToArray(InDataUnits(Vae.Core.VaeModelModule.decodeMean(Core, z)));
     }
 
     /// <summary>Appendix A's learned manifold of a model with two latent dimensions: decoder means at an
@@ -169,7 +193,7 @@ public sealed class VariationalAutoEncoder : IDisposable
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "expected a grid of at least 1 x 1");
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, Vae.Core.Plots.Mosaic.manifoldGrid(n, Core.Config.DType)));
+        return ToArray(InDataUnits(Vae.Core.VaeModelModule.decodeMean(Core, Vae.Core.Plots.Mosaic.manifoldGrid(n, Core.Config.DType))));
     }
 
     /// <summary>Reconstructions: the decoder's mean at the encoder's mean for each row of <paramref name="x"/>.</summary>
@@ -177,22 +201,25 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var q = Vae.Core.VaeModelModule.encode(Core, Input(x, nameof(x)));
-        return ToArray(Vae.Core.VaeModelModule.decodeMean(Core, q.Mean));
+        var q = Vae.Core.VaeModelModule.encode(Core, Standardized(Input(x, nameof(x))));
+        return ToArray(InDataUnits(Vae.Core.VaeModelModule.decodeMean(Core, q.Mean)));
     }
 
+    /// <summary>The data as the networks see them: in the model's dtype, standardised where the model is.</summary>
     internal Tensor Data(ImageData data)
     {
         if (data.Dimension != Core.Config.InputDim)
             throw new ArgumentException($"data: expected images of {Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
-        return data.ToTensor(Core.Config.DType);
+        var x = data.ToTensor(Core.Config.DType);
+        if (Standardization is null) return x;
+        using (x) return Standardization.Standardize(x);
     }
 
     /// <summary>The average lower bound per datapoint (nats) over <paramref name="data"/>, one noise sample per datapoint.</summary>
     public double LowerBound(ImageData data, SgvbEstimator estimator = SgvbEstimator.B, long seed = 0)
     {
         using var scope = torch.NewDisposeScope();
-        return Evaluation.bound(estimator == SgvbEstimator.A ? EstimatorKind.A : EstimatorKind.B, Core, Data(data), 1000, Torch.generator(seed));
+        return Evaluation.bound(estimator == SgvbEstimator.A ? EstimatorKind.A : EstimatorKind.B, Core, Data(data), 1000, Torch.generator(seed)) - LogScaleSum;
     }
 
     /// <summary>The average K-sample importance-weighted estimate of log p(x) per datapoint (nats; Burda et al.). With
@@ -202,7 +229,7 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, "K: expected at least 1");
         using var scope = torch.NewDisposeScope();
-        return Evaluation.importanceWeightedIn(mixedPrecision, Core, Data(data), k, 100, Torch.generator(seed));
+        return Evaluation.importanceWeightedIn(mixedPrecision, Core, Data(data), k, 100, Torch.generator(seed)) - LogScaleSum;
     }
 
     /// <summary>Per-datapoint scores of the rows of <paramref name="x"/> (datapoints x input dimension): each row's
@@ -224,7 +251,7 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         using var scope = torch.NewDisposeScope();
-        return Score(Data(data), options, cancellationToken);
+        return Score(data.ToTensor(), options, cancellationToken);
     }
 
     /// <summary><see cref="Score(float[,], ScoreOptions?, CancellationToken)"/> for a tensor of datapoints x input
@@ -238,8 +265,9 @@ public sealed class VariationalAutoEncoder : IDisposable
             throw new ArgumentException($"x: expected a tensor of rows of {Core.Config.InputDim} values, got shape [{string.Join(", ", x.shape)}]", nameof(x));
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var data = x.to_type(Core.Config.DType);
-        RequireScorable(data);
+        var raw = x.to_type(Core.Config.DType);
+        RequireScorable(raw);
+        var data = Standardized(raw);
         long n = data.shape[0];
         var scores = new DatapointScore[n];
         using var g = Torch.generator(o.Seed);
@@ -251,7 +279,7 @@ public sealed class VariationalAutoEncoder : IDisposable
             var s = Vae.Core.ImportanceWeighted.scores(Core, rows, o.ImportanceSamples, Evaluation.chunkFor(o.ImportanceSamples, rows), g);
             double[] Values(Tensor t) => t.to_type(float64).data<double>().ToArray();
             double[] ll = Values(s.LogLikelihood), se = Values(s.StandardError), elbo = Values(s.Elbo), elboSe = Values(s.ElboStandardError);
-            for (int i = 0; i < ll.Length; i++) scores[start + i] = new DatapointScore(ll[i], se[i], elbo[i], elboSe[i]);
+            for (int i = 0; i < ll.Length; i++) scores[start + i] = new DatapointScore(ll[i] - LogScaleSum, se[i], elbo[i] - LogScaleSum, elboSe[i]);
         }
         return scores;
     }
@@ -278,6 +306,6 @@ public sealed class VariationalAutoEncoder : IDisposable
     public double ExactLogLikelihood(ImageData data)
     {
         using var scope = torch.NewDisposeScope();
-        return VaeModelModule.exactLogLikelihood(Core, Data(data)).mean().ToDouble();
+        return VaeModelModule.exactLogLikelihood(Core, Data(data)).mean().ToDouble() - LogScaleSum;
     }
 }

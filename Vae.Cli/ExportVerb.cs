@@ -30,7 +30,8 @@ static class ExportVerb
             // Where the model came from travels with it: the run's data set (so that vae evaluate finds it), algorithm,
             // settings and progress, as the checkpoint records them.
             var provenance = VariationalAutoEncoder.ReadSettings(path)
-                .Where(kv => kv.Key is not "kind" && !kv.Key.StartsWith("model.", StringComparison.Ordinal) && !kv.Key.StartsWith("vae.", StringComparison.Ordinal))
+                .Where(kv => kv.Key is not "kind" && !kv.Key.StartsWith("model.", StringComparison.Ordinal) && !kv.Key.StartsWith("vae.", StringComparison.Ordinal)
+                             && !kv.Key.StartsWith("input.", StringComparison.Ordinal)) // the model's own: it saves its standardisation itself
                 .ToDictionary(kv => kv.Key, kv => kv.Value);
             using (var loaded = VariationalAutoEncoder.Load(path)) loaded.Save(file, provenance);
             stdout.WriteLine($"wrote {file}: the model's parameters (names and [out, in] layout as PyTorch's nn.Linear), its settings and where it came from ({provenance.Count} fields of the checkpoint) in safetensors");

@@ -20,6 +20,7 @@ static class TrainVerb
     public static readonly Option<long> K = Opt.Integer("--k", "samples of the noise per datapoint: K of the importance-weighted bound, or L of the lower bound's estimator (averaged)", 1, 1, 100_000);
     public static readonly Option<string> EncoderGradient = Opt.Choice("--encoder-gradient", "the encoder's gradient of the importance-weighted bound: its plain gradient, or doubly reparameterised (DReG, Tucker et al. 2018)", "reparameterised", "reparameterised", "dreg");
     public static readonly Option<string> Likelihood = Opt.Choice("--likelihood", "your own data's decoder (--dataset idx or npy): Bernoulli for values in [0, 1], or Gaussian (Appendix C.2) for any real values", "bernoulli", "bernoulli", "gaussian");
+    public static readonly Option<bool> Standardize = Opt.Flag("--standardize", "with --likelihood gaussian: standardise each feature by its training mean and standard deviation (kept with the model; bounds stay in the data's units)");
     public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
@@ -34,7 +35,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Likelihood, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -70,6 +71,7 @@ static class TrainVerb
             string algorithm = a.Get(Algorithm);
             bool frey = data.Dataset == "frey-face";
             bool gaussian = a.Get(Likelihood) == "gaussian";
+            if (a.Get(Standardize) && !gaussian) throw new UsageException("--standardize applies to --likelihood gaussian");
             if (a.Has(Likelihood) && data.Dataset is not ("idx" or "npy"))
                 throw new UsageException($"--likelihood applies to your own data (--dataset idx or npy); {data.Dataset} has its paper's decoder");
             int latent = (int)(a.Get(Latent) ?? (frey ? 10 : 20));
@@ -184,6 +186,8 @@ static class TrainVerb
         var summary = trainer.Fit(set.Train, new TrainingOptions
         {
             TotalSamples = samples, EvaluateEvery = evalEvery, TestData = set.Test, RunDirectory = outDir, CheckpointFields = fields,
+            // A resumed run keeps the standardisation its checkpoint holds.
+            StandardizeInputs = a.Get(Standardize),
             Evaluated = r =>
             {
                 ProgressBar.Clear(stderr);

@@ -77,6 +77,12 @@ public sealed record TrainingOptions
     /// (Debug), a cancellation (Information) and a non-finite bound (Error). Null: nothing is logged. The trainer also
     /// publishes metrics and activities under <see cref="VaeTelemetry"/>.</summary>
     public ILogger? Logger { get; init; }
+    /// <summary>On a new run's first <see cref="Trainer.Fit"/>, fit a per-feature standardisation of the inputs on the
+    /// training data (<see cref="InputStandardization.Fit"/>) and train the model on standardised data; the
+    /// standardisation becomes part of the model (<see cref="VariationalAutoEncoder.Standardization"/>, saved with it and
+    /// kept by a resumed run), and evaluations report bounds in the data's own units. For Gaussian and linear-Gaussian
+    /// decoders (a Bernoulli decoder's data are in [0, 1]).</summary>
+    public bool StandardizeInputs { get; init; }
 }
 
 /// <summary>The learning algorithms of the paper's experiments.</summary>
@@ -127,6 +133,8 @@ public abstract class Trainer : IDisposable
 
     TrainingRun _run;
     bool _disposed;
+    // The inputs' standardisation, fitted on the first Fit that asks for it or read from the checkpoint; null: none.
+    InputStandardization? _standardization;
     // Training time over the run's life; null for a resumed run until it trains (its run directory's record holds it).
     double? _seconds = 0;
 
@@ -184,11 +192,18 @@ public abstract class Trainer : IDisposable
         string path = CheckpointPath(checkpoint);
         var contents = Checkpoint.load(path);
         TrainingRun run;
-        try { run = TrainingRunModule.ofCheckpoint(path, contents); }
+        InputStandardization? standardization;
+        try
+        {
+            run = TrainingRunModule.ofCheckpoint(path, contents);
+            standardization = InputStandardization.FromFields(path, contents.Fields.ToDictionary(kv => kv.Key, kv => kv.Value));
+        }
         finally { Checkpoint.dispose(contents); } // the run holds copies
-        return run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
+        Trainer trainer = run.Settings.Algorithm.IsAevbAlgorithm ? new AevbTrainer(run)
             : run.Settings.Algorithm.IsWakeSleepAlgorithm ? new WakeSleepTrainer(run)
             : new McemTrainer(run);
+        trainer._standardization = standardization;
+        return trainer;
     }
 
     /// <summary>The learning algorithm.</summary>
@@ -197,7 +212,7 @@ public abstract class Trainer : IDisposable
 
     /// <summary>The model being trained (its parameters change as training proceeds). It belongs to the trainer: it is
     /// freed with the trainer, and disposing it frees nothing; save it to keep it.</summary>
-    public VariationalAutoEncoder Model => new(Run.State.Model, ownsTensors: false);
+    public VariationalAutoEncoder Model => new(Run.State.Model, ownsTensors: false, _standardization);
     /// <summary>The model's architecture.</summary>
     public VaeModelOptions ModelOptions => VaeModelOptions.FromCore(Run.Settings.Model);
     /// <summary>The training settings.</summary>
@@ -218,8 +233,10 @@ public abstract class Trainer : IDisposable
     public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? fields = null) =>
         Checkpoint.save(path, TrainingRunModule.toCheckpoint(ToMap(fields), Run));
 
-    static Microsoft.FSharp.Collections.FSharpMap<string, string> ToMap(IReadOnlyDictionary<string, string>? fields) =>
-        new((fields ?? new Dictionary<string, string>()).Select(kv => Tuple.Create("run." + kv.Key, kv.Value)));
+    /// <summary>A checkpoint's extra fields: the caller's under <c>run.</c>, and the inputs' standardisation.</summary>
+    Microsoft.FSharp.Collections.FSharpMap<string, string> ToMap(IReadOnlyDictionary<string, string>? fields) =>
+        new((fields ?? new Dictionary<string, string>()).Select(kv => Tuple.Create("run." + kv.Key, kv.Value))
+            .Concat((_standardization?.Fields ?? []).Select(kv => Tuple.Create(kv.Key, kv.Value))));
 
     /// <summary>Trains on <paramref name="train"/> until <see cref="TrainingOptions.TotalSamples"/> samples have been
     /// evaluated or <paramref name="cancellationToken"/> is cancelled (the current step finishes, then a checkpoint is
@@ -244,6 +261,20 @@ public abstract class Trainer : IDisposable
                              ("one step's activations", MemoryBudget.StepBytes(ModelOptions, _run.Settings.Algorithm.IsMcemAlgorithm ? train.Count : _run.Settings.Learner.BatchSize)));
         if (_run.Settings.Model.Likelihood.IsBernoulli)
             Vae.Core.Data.ImagesModule.requireUnitInterval("training data", train.Images);
+        if (options.StandardizeInputs && _standardization is null)
+        {
+            if (!(_run.Settings.Model.Likelihood.IsGaussian || _run.Settings.Model.Likelihood.IsLinearGaussian))
+                throw new ArgumentException("StandardizeInputs: applies to Gaussian and linear-Gaussian decoders (a Bernoulli decoder's data, and the sigmoid-mean decoder's means, lie in [0, 1])", nameof(options));
+            if (_run.Step > 0) throw new ArgumentException("StandardizeInputs: a run that has trained on unstandardised data cannot start standardising", nameof(options));
+            _standardization = InputStandardization.Fit(train);
+        }
+        // The networks see standardised data; the evaluations are reported in the data's own units.
+        double logScaleSum = _standardization?.LogScaleSum ?? 0;
+        if (_standardization is not null)
+        {
+            train = _standardization.Standardize(train);
+            if (options.TestData is { } testImages) options = options with { TestData = _standardization.Standardize(testImages) };
+        }
 
         using var directory = options.RunDirectory is null ? null : RunDirectory.Open(options.RunDirectory);
         // The record matches the checkpoint: rows and events beyond it are dropped, and the clock continues from the
@@ -305,6 +336,7 @@ public abstract class Trainer : IDisposable
                 trainBound = Evaluation.bound(EstimatorKind.B, _run.State.Model, trainEval, 1000, g);
                 testBound = testTensor is null ? double.NaN : Evaluation.bound(EstimatorKind.B, _run.State.Model, testTensor, 1000, g);
             }
+            trainBound -= logScaleSum; testBound -= logScaleSum;
             var result = new EvaluationResult(_run.SamplesSeen, secondsBefore + clock.Elapsed.TotalSeconds, trainBound, testBound);
             evaluations.Add(result);
             directory?.AppendMetrics(result);

@@ -203,6 +203,17 @@ public class TrainCommandTests
         // values near 1000) to a few hundred: the Gaussian decoder learnt the scales.
         double[] test = [.. File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[3], System.Globalization.CultureInfo.InvariantCulture))];
         Assert.True(test[^1] > -1000 && test[^1] > test[0], $"test bound {string.Join(" -> ", test)}");
+        // Standardised, the same model beats an independent Gaussian per feature (-22.5 nats per wine, fitted on all 178
+        // wines, these 18 included) on the held-out wines, in the data's own units.
+        string standardized = Path.Combine(TestEnvironment.NewTempDirectory(), "s");
+        var (sCode, _, sErr) = Vae.Run("train", "--dataset", "npy", "--data-file", wine, "--likelihood", "gaussian", "--standardize", "--latent", "2", "--hidden", "20",
+                                       "--step-size", "0.1", "--samples", "1000000", "--eval-every", "500000", "--threads", "1", "--out", standardized);
+        Assert.True(sCode == VaeCommand.Ok, sErr);
+        double last = double.Parse(File.ReadAllLines(Path.Combine(standardized, "metrics.csv"))[^1].Split(',')[3], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(last > -21, $"standardised: test bound {last:F2}");
+        var (noGaussian, _, noGaussianErr) = Vae.Run("train", "--dataset", "npy", "--data-file", wine, "--standardize", "--samples", "1000");
+        Assert.Equal(VaeCommand.BadUsage, noGaussian);
+        Assert.Contains("--standardize applies to --likelihood gaussian", noGaussianErr);
         var (wrongData, _, wrongErr) = Vae.Run("train", "--likelihood", "gaussian", "--samples", "1000");
         Assert.Equal(VaeCommand.BadUsage, wrongData);
         Assert.Contains("--likelihood applies to your own data", wrongErr);
