@@ -1,7 +1,8 @@
 // Why the exact quadrature refuses training image 38 of the Figure 3 N = 50,000 AEVB model at step size 0.02
 // (issue 31, item 3): its posterior has two narrow modes, and q(z|x) sits on neither. log p(x, z) is summed by brute
 // force on two boxes of +-0.6 around the modes a 0.2-spaced grid over [-6, 6]^3 found (spacings 0.04 and 0.02; the
-// boxes hold all but ~1e-3 of the mass), beside q(z|x) and the importance-weighted bound with K = 5000.
+// boxes hold all but ~1e-3 of the mass), beside q(z|x), the importance-weighted bound with K = 5000 and the
+// quadrature itself with 1 to 8 grids (it reports no value: its last change exceeds the tolerance).
 //   dotnet fsi docs/experiments/posterior-modes.fsx     (output: docs/experiments/posterior-modes.txt)
 #r "../../Vae.Cli/bin/Release/net10.0/TorchSharp.dll"
 #r "../../Vae.Cli/bin/Release/net10.0/Vae.Data.dll"
@@ -35,3 +36,7 @@ for h in [0.04; 0.02] do
     let b, mb, sb, eb = box [| 0.8; 1.7; 0.8 |] 0.6 h
     let total = log (exp (a - a) + exp (b - a)) + a
     printfn "h %.2f: mode A log mass %.4f mean %A sd %A edge %.2e | mode B %.4f mean %A sd %A edge %.2e | log p(x) %.4f (A share %.3f)" h a ma sa ea b mb sb eb total (exp (a - total))
+// The quadrature itself (Quadrature.ofModel, the defaults but MaxModes), for comparison with the sum above.
+for modes in [1; 2; 3; 8] do
+    let est, change = Quadrature.ofModel { Quadrature.defaults with MaxModes = modes } m x (Torch.generator 0L)
+    printfn "Quadrature.ofModel, MaxModes %d: estimate %.4f, last change %g" modes (est.item<double>()) (change.item<double>())
