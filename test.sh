@@ -70,6 +70,27 @@ ef=$(echo "$summary" | cut -d' ' -f3)
 [ -n "$ep" ] || { ep=0; ef=1; }
 failed=$(( xf + ef ))
 [ "$xunit_code" -eq 0 ] && [ "$expecto_code" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+# The 15 slowest xunit tests (from the TRX files) and the suite's wall time, for the CI log.
+if command -v python3 >/dev/null; then
+  python3 - "$results"/xunit-*.trx <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+def seconds(d):
+  h, m, s = d.split(":")
+  return int(h) * 3600 + int(m) * 60 + float(s)
+rows = []
+for trx in sys.argv[1:]:
+  try:
+    for r in ET.parse(trx).getroot().iterfind(".//t:UnitTestResult", ns):
+      if r.get("duration"): rows.append((seconds(r.get("duration")), r.get("testName")))
+  except Exception:
+    pass
+print("the 15 slowest xunit tests:")
+for d, name in sorted(rows, reverse=True)[:15]:
+  print(f"  {d:8.1f} s  {name}")
+PY
+fi
+echo "wall time: $SECONDS s"
 # The failed xunit tests again, with the first lines of their messages, where the end of the log is read.
 if [ "${xf:-0}" -gt 0 ] && command -v python3 >/dev/null; then
   python3 - "$results"/xunit-*.trx <<'PY' || true
