@@ -192,6 +192,29 @@ let tests =
             Expect.isLessThan err 0.01 (sprintf "largest error %g nats (truth %g, estimates %A)" err truth2 (est2.data<double>().ToArray()))
             Expect.isLessThan (change2.max().ToDouble()) 0.01 "converged"
 
+        testCase "quadrature integrates two narrow modes in three dimensions that a proposal misses" <| fun () ->
+            // As training image 38 of the Figure 3 N = 50,000 model at step size 0.02 (docs/experiments/posterior-modes.fsx):
+            // log p(x, z) = log N(z; 0, I) + log (0.78 N(z; a, S_a) + 0.22 N(z; b, S_b)) in three dimensions with standard
+            // deviations of 0.06 to 0.14 and the proposal at (1.06, 1.37, -0.04), on neither mode. In closed form the
+            // integral is 0.78 N(a; 0, I + S_a) + 0.22 N(b; 0, I + S_b).
+            let modes = [ [| -0.72; 1.25; 0.58 |], [| 0.10; 0.07; 0.07 |], 0.78; [| 0.76; 1.63; 0.78 |], [| 0.14; 0.12; 0.06 |], 0.22 ]
+            let logJoint (z: Tensor) =
+                let peak (c: float[], sd: float[], w: float) =
+                    let q : Distributions.DiagonalGaussian =
+                        { Mean = torch.tensor(c, dtype = f64); LogVar = torch.tensor(sd |> Array.map (fun v -> 2.0 * log v), dtype = f64) }
+                    Distributions.gaussianLogDensity q z + log w
+                torch.stack([| for m in modes -> peak m |]).logsumexp(0L) + Distributions.standardNormalLogDensity z
+            let truth =
+                modes |> List.sumBy (fun (c, sd, w) ->
+                    w * exp (Array.fold2 (fun acc ci si -> acc - 0.5 * (log (2.0 * Math.PI * (1.0 + si * si)) + ci * ci / (1.0 + si * si))) 0.0 c sd))
+                |> log
+            let q : Distributions.DiagonalGaussian =
+                { Mean = torch.tensor([| 1.06; 1.37; -0.04 |], dtype = f64).unsqueeze(0L); LogVar = torch.full([| 1L; 3L |], Torch.scalar (2.0 * Math.Log 0.1), dtype = f64) }
+            let est, change = Quadrature.logMarginal Quadrature.defaults logJoint (fun _ -> logJoint) q f64 1L (Torch.generator 3L)
+            let err = (est - truth).abs().max().ToDouble()
+            Expect.isLessThan err 0.01 (sprintf "error %g nats (truth %g, estimate %g)" err truth (est.ToDouble()))
+            Expect.isLessThan (change.max().ToDouble()) 0.01 "converged"
+
         testCase "quadrature refuses more than three latent dimensions, naming J" <| fun () ->
             let m = VaeModel.create { InputDim = 4; HiddenUnits = 3; LatentDim = 4; Likelihood = Bernoulli; DType = f64; InitStd = 0.1 } (Torch.generator 1L)
             let e = Expect.throwsC (fun () -> Quadrature.ofModel Quadrature.defaults m (torch.zeros([| 2L; 4L |], dtype = f64)) (Torch.generator 2L) |> ignore) id

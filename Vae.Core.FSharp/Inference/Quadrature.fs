@@ -179,6 +179,18 @@ module Quadrature =
         lw.masked_fill(within, Torch.constant Double.NegativeInfinity).logsumexp(0L)
         + float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1]))
 
+    /// One axis-aligned box per datapoint spanning every body of mass the search grid sees (its points within 14 nats of
+    /// its best, padded by one spacing): the box's centre [B; J] and a diagonal factor [B; J; J] that maps
+    /// [-halfWidth, halfWidth]^J onto it.
+    let private span (u: Tensor) (lw: Tensor) (halfWidth: float) : Tensor * Tensor =
+        let s = searchSpacing (int u.shape.[1])
+        let seen = lw.ge(lw.amax([| 0L |], keepdim = true) - 14.0)                               // [G; B]
+        let far = Torch.constant 1e9
+        let pts = u.unsqueeze(1L).expand(-1L, lw.shape.[1], -1L)                                   // [G; B; J]
+        let lo = pts.masked_fill(seen.logical_not().unsqueeze(-1L), far).amin([| 0L |]) - s
+        let hi = pts.masked_fill(seen.logical_not().unsqueeze(-1L), Torch.constant -1e9).amax([| 0L |]) + s
+        (lo + hi) / 2.0, torch.diag_embed((hi - lo) / (2.0 * halfWidth))
+
     /// logMarginal's work at one depth: a grid on the largest body of mass left, then (recursively) the next, with
     /// reference the log of the integral found so far per datapoint.
     let rec private modes (depth: int) (reference: Tensor) (c: QuadratureConfig) (logJoint: Tensor -> Tensor) (logJointOf: Tensor -> (Tensor -> Tensor))
@@ -231,7 +243,19 @@ module Quadrature =
         use _ = torch.no_grad ()
         let j = int q.Mean.shape.[1]
         if j > maxLatent then invalidArg "q" (sprintf "exact quadrature integrates over at most %d latent dimensions, got J = %d" maxLatent j)
-        modes 1 (torch.full([| q.Mean.shape.[0] |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)) c logJoint logJointOf q dtype d g
+        let est, change = modes 1 (torch.full([| q.Mean.shape.[0] |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)) c logJoint logJointOf q dtype d g
+        // Where the grids per body did not settle (narrow bodies beside each other: the later grids integrate a function
+        // with the earlier grids' regions cut out), one grid over a box spanning every body the search grid sees, whose
+        // integrand is smooth, is tried instead, and kept where it converges.
+        let rows = change.ge(Torch.constant c.Tolerance).nonzero().squeeze(1L)
+        if rows.numel() = 0L then est, change
+        else
+            let u, lw = search logJoint dtype q.Mean.shape.[0] (int q.Mean.shape.[1]) d
+            let spanCentre, spanL = span u lw c.HalfWidth
+            let sub (t: Tensor) = t.index_select(0L, rows)
+            let spanned, spannedChange = integrate c (fun r -> logJointOf (rows.index_select(0L, r))) dtype (sub spanCentre) (sub spanL) d
+            let better = spannedChange.lt(sub change)
+            est.index_copy(0L, rows, torch.where(better, spanned, sub est)), change.index_copy(0L, rows, torch.where(better, spannedChange, sub change))
 
     /// The exact log p(x) per datapoint of a VAE's generative model over data [N; D] (J ≤ maxLatent), in batches of 100
     /// (logMarginal with the encoder's q(z|x) as the proposal). Returns the estimates [N] and each one's last change [N].
