@@ -93,6 +93,8 @@ public static class VaeCommand
         {
             // A libtorch error: its first line says what failed.
             stderr.WriteLine($"vae: libtorch: {e.Message.Split('\n')[0]}");
+            // VAE_TRACE=1: the whole exception, with libtorch's and .NET's stacks, for a report.
+            if (Environment.GetEnvironmentVariable("VAE_TRACE") == "1") stderr.WriteLine(e.ToString());
             return Failure;
         }
         catch (MemoryBudgetException e)

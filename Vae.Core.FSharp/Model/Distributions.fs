@@ -8,27 +8,33 @@ open TorchSharp
 [<RequireQualifiedAccess>]
 module Distributions =
 
-    let private log2Pi = Math.Log(2.0 * Math.PI)
+    // Cached Scalars (Torch.constant), and add's alpha given explicitly: an implicit Scalar made for one call (TorchSharp's
+    // add(Scalar) makes its alpha so) is left to the finalizer, which can free it while libtorch still reads it (a GC
+    // during the call; seen as "Expected false to be true" from Scalar::toFloat).
+    let private log2Pi = Torch.constant (Math.Log(2.0 * Math.PI))
+    let private minusHalf = Torch.constant -0.5
+    let private one = Torch.constant 1.0
+    let private half = Torch.constant 0.5
 
     /// A diagonal Gaussian N(mean, diag exp(logVar)), parameterised by its log-variance.
     type DiagonalGaussian = { Mean: Tensor; LogVar: Tensor }
 
     /// z = mean + exp(logVar / 2) * eps with eps ~ N(0, I): the reparameterisation g_phi(eps, x).
     let reparameterise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
-        q.Mean + (q.LogVar * 0.5).exp() * eps
+        q.Mean + (q.LogVar * half).exp() * eps
 
     /// log N(x; mean, diag exp(logVar)), summed over the last dimension.
     let gaussianLogDensity (q: DiagonalGaussian) (x: Tensor) : Tensor =
         let d = x - q.Mean
-        ((q.LogVar + d * d * (-q.LogVar).exp()) + log2Pi).sum(-1L) * -0.5
+        (q.LogVar + d * d * (-q.LogVar).exp()).add(log2Pi, one).sum(-1L) * minusHalf
 
     /// log q(z|x) for z = reparameterise q eps, written with eps directly (fewer operations, same value).
     let gaussianLogDensityOfNoise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
-        ((q.LogVar + eps * eps) + log2Pi).sum(-1L) * -0.5
+        (q.LogVar + eps * eps).add(log2Pi, one).sum(-1L) * minusHalf
 
     /// log N(z; 0, I), summed over the last dimension: the prior p(z).
     let standardNormalLogDensity (z: Tensor) : Tensor =
-        ((z * z) + log2Pi).sum(-1L) * -0.5
+        (z * z).add(log2Pi, one).sum(-1L) * minusHalf
 
     /// softplus(l) = log(1 + e^l) = max(l, 0) + log1p(e^-|l|): exact for every l (libtorch's
     /// softplus returns l itself above a threshold of 20, off by up to 2e-9).
@@ -41,4 +47,4 @@ module Distributions =
 
     /// KL(N(mean, diag exp(logVar)) || N(0, I)) = -1/2 sum(1 + logVar - mean^2 - exp(logVar)) (Appendix B).
     let klToStandardNormal (q: DiagonalGaussian) : Tensor =
-        ((q.LogVar + 1.0) - q.Mean * q.Mean - q.LogVar.exp()).sum(-1L) * -0.5
+        (q.LogVar.add(one, one) - q.Mean * q.Mean - q.LogVar.exp()).sum(-1L) * minusHalf
