@@ -19,12 +19,17 @@ public static class TestEnvironment
     public static Vae.MklKernelChoice MklChoice { get; private set; } = null!;
 
     /// <summary>Whether MKL's float32 multiplies run its AVX-512 kernels here: on AMD when the start-up chose them, on
-    /// Intel whenever the CPU has AVX-512 F, BW, DQ and VL. Float32 trajectories round differently on each path.</summary>
+    /// Intel whenever the CPU has AVX-512 F, BW, DQ and VL, unless <c>MKL_ENABLE_INSTRUCTIONS</c> caps MKL below AVX-512.
+    /// Float32 trajectories round differently on each path.</summary>
     public static bool MklRunsAvx512 =>
-        MklChoice.Avx512
-        || (System.Runtime.Intrinsics.X86.X86Base.IsSupported && Vendor() == "GenuineIntel"
-            && System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported
-            && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported && System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported);
+        !(Environment.GetEnvironmentVariable("MKL_ENABLE_INSTRUCTIONS") is { Length: > 0 } cap && !cap.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase))
+        && (MklChoice.Avx512
+            || (System.Runtime.Intrinsics.X86.X86Base.IsSupported && CpuVendor == "GenuineIntel"
+                && System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported
+                && System.Runtime.Intrinsics.X86.Avx512DQ.IsSupported && System.Runtime.Intrinsics.X86.Avx512F.VL.IsSupported));
+
+    /// <summary>The CPU's vendor string (CPUID leaf 0), e.g. GenuineIntel or AuthenticAMD.</summary>
+    public static string CpuVendor { get; } = Vendor();
 
     static string Vendor()
     {

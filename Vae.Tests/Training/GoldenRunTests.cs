@@ -51,6 +51,67 @@ public class GoldenRunTests
         Assert.True(Math.Abs(train - -155.21) <= 2 * Tolerance, $"mcem: Appendix D estimate {train:F2}, recorded -155.21");
     }
 
+    /// <summary>The SHA-256 of a model's parameter vector (its float32 bytes, in the vector's order).</summary>
+    static string ParameterHash(VariationalAutoEncoder model)
+    {
+        using var cpu = model.Core.ParameterVector.detach().contiguous();
+        var bytes = new byte[cpu.NumberOfElements * cpu.ElementSize];
+        cpu.bytes.CopyTo(bytes);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes))[..16].ToLowerInvariant();
+    }
+
+    /// <summary>Restructuring changes no numbers: short runs of every learner and gradient path end with these parameter
+    /// bits. They are recorded for two kernel paths: MKL's AVX-512 kernels (Intel with AVX-512, and AMD with the
+    /// start-up's choice) and its AVX2 kernels on an Intel CPU (recorded with <c>MKL_ENABLE_INSTRUCTIONS=AVX2</c>). On an
+    /// AMD CPU without AVX-512, MKL's dispatcher takes kernels that round differently again (the bound pins above
+    /// differ); there two runs must give the same bits, and the hash is printed to be recorded. A change to what any
+    /// step computes, its order of operations or its random draws changes a hash.</summary>
+    [Theory]
+    [InlineData("aevb", "602ca4f20e4576ac", "5bf4add6e2b2a79d")]
+    [InlineData("aevb-autograd", "6fd95a55c298b22d", "830b81a2b9b23d07")]
+    [InlineData("aevb-estimator-a", "6b61d098caf48dea", "55fecb911285953e")]
+    [InlineData("iwae-dreg", "90bc527efdbaa752", "3d152ffb1d6913f8")]
+    [InlineData("wake-sleep", "c64e940efe87dd5f", "1d6de42bf7569f85")]
+    [InlineData("wake-sleep-anglepy", "ff195e88e955d2eb", "86e84b06b3fcd6d6")]
+    [InlineData("mcem", "fc50ab879f93aba1", "fc50ab879f93aba1")]
+    public void AShortRunEndsWithItsRecordedParameterBits(string run, string avx512, string avx2OnIntel)
+    {
+        string? pinned = TestEnvironment.MklRunsAvx512 ? avx512 : TestEnvironment.CpuVendor == "GenuineIntel" ? avx2OnIntel : null;
+        string hash = PinnedRunHash(run);
+        if (pinned is not null)
+            Assert.True(hash == pinned, $"{run}: parameters hash {hash}, recorded {pinned} ({(TestEnvironment.MklRunsAvx512 ? "AVX-512" : "AVX2")} kernels)");
+        else
+        {
+            string again = PinnedRunHash(run);
+            Assert.True(hash == again, $"{run}: two runs on this kernel path end with different parameters ({hash}, {again})");
+            Console.WriteLine($"{run}: parameters hash {hash} on {TestEnvironment.CpuVendor}'s kernel path ({TestEnvironment.MklChoice.Description}): not recorded");
+        }
+    }
+
+    static string PinnedRunHash(string run)
+    {
+        const long seed = 5;
+        const double step = 0.05;
+        using Trainer trainer = run switch
+        {
+            "aevb" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
+            "aevb-autograd" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, Gradient = GradientComputation.Autograd }),
+            "aevb-estimator-a" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 2 }),
+            "iwae-dreg" => new AevbTrainer(SmallMnist.Model, new AevbOptions
+            {
+                Seed = seed, StepSize = step, Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5,
+                EncoderGradient = EncoderGradient.DoublyReparameterised,
+            }),
+            "wake-sleep" => new WakeSleepTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
+            "wake-sleep-anglepy" => new WakeSleepTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, WakeSleepVariant = WakeSleepVariant.Anglepy }),
+            _ => new McemTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
+        };
+        var data = run == "mcem" ? Train200 : SmallMnist.Train;
+        long samples = run == "mcem" ? 5 * 200 * 6 : 20_000;
+        trainer.Fit(data, new TrainingOptions { TotalSamples = samples, EvaluateEvery = 0 });
+        return ParameterHash(trainer.Model);
+    }
+
     static Trainer ExperimentTrainer(string algorithm) => algorithm switch
     {
         "aevb" => new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb(seed: 3)),
