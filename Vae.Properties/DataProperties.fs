@@ -148,7 +148,7 @@ let binarisation =
             let data = TorchSharp.torch.tensor(grey, dtype = TorchSharp.torch.float32).unsqueeze(0L)
             let c = { Vae.Core.LearnerConfig.paper 0.02 with BatchSize = 20000; Binarize = true }
             let g = Vae.Core.Torch.generator (int64 seed)
-            let first, second = Vae.Core.Aevb.minibatch c data g, Vae.Core.Aevb.minibatch c data g
+            let first, second = Vae.Core.Learner.minibatch c data g, Vae.Core.Learner.minibatch c data g
             let mean d = first.select(1L, int64 d).mean().item<float32> () |> float
             meansMatch 20000 grey mean && (first - second).abs().sum().item<float32> () > 0.0f
             && (first.eq(TorchSharp.torch.tensor(0.0f)).logical_or(first.eq(TorchSharp.torch.tensor(1.0f)))).all().item<bool> ()

@@ -40,7 +40,7 @@ let private anglepyFantasies (r: VaeModel) (z: Tensor) (g: torch.Generator) : Te
 let private anglepyStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (r: VaeModel) (sums: Tensor[]) (steps: int64) =
     use _ = torch.NewDisposeScope()
     let n = float data.shape.[0]
-    let x = Aevb.minibatch c data g
+    let x = Learner.minibatch c data g
     let eps = torch.randn([| int64 c.BatchSize; int64 r.Config.LatentDim |], dtype = f64, generator = g)
     let q = anglepyEncode r x
     let z = (q.Mean + (q.LogVar * 0.5).exp() * eps).detach()

@@ -98,7 +98,7 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
     let mutable restState, twiceState = Adagrad.init rest, Adagrad.init twice
     for step in 0L .. samples / int64 batch - 1L do
         use _ = torch.NewDisposeScope()
-        let x = Aevb.minibatch c train g
+        let x = Learner.minibatch c train g
         let eps = ElboEstimator.noise c.Samples c.BatchSize model g
         let objective, _ = Aevb.objective c n model x eps
         let objective =

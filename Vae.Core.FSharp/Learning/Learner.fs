@@ -1,9 +1,10 @@
 namespace Vae.Core
 
+open Vae
 open System
 open TorchSharp
 
-/// How a run's steps compute their gradient. Auto: the hand-derived step (FusedAevb) wherever it covers the
+/// How a run's steps compute their gradient. Auto: the hand-derived step (HandDerivedSteps) wherever it covers the
 /// configuration, else autograd; Autograd: always the algorithm's autograd step; HandDerived: the hand-derived step,
 /// refused where it does not cover the configuration. The trajectories agree to rounding (property-tested in float64).
 type GradientChoice =
@@ -34,7 +35,7 @@ type LearnerConfig =
       /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
       Binarize: bool
       /// Matrix multiplies in bfloat16 (float32 master weights, gradients and Adagrad state); only the fused
-      /// step (FusedAevb) has it. Off: float32 throughout, as the paper.
+      /// step (HandDerivedSteps) has it. Off: float32 throughout, as the paper.
       MixedPrecision: bool
       /// Which gradient the steps use (Auto by default).
       Gradient: GradientChoice
@@ -102,3 +103,28 @@ module WakeSleepVariant =
         match v with
         | SharedEncoder -> VaeModel.sampleData m z g
         | Anglepy -> VaeModel.sampleDataUnclipped m z g
+
+/// The pieces every learner shares: the minibatch draw, the weight prior and the finiteness check.
+[<RequireQualifiedAccess>]
+module Learner =
+
+    /// Draws a minibatch of M datapoints by random indices (with replacement, as the paper's code),
+    /// binarised when asked.
+    let minibatch (c: LearnerConfig) (data: Tensor) (g: torch.Generator) : Tensor =
+        let idx = torch.randint(0L, data.shape.[0], [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
+        let x = data.index_select(0L, idx)
+        if c.Binarize then torch.bernoulli(x, generator = g) else x
+
+    /// objective + (M/N) log p(theta) over the weights of ps when the weight prior is on (the paper's
+    /// code scales the N(0, I) prior's gradient by M/N; shared by AEVB, wake-sleep and MCEM).
+    let withWeightPrior (c: LearnerConfig) (n: int64) (ps: NamedParameter list) (objective: Tensor) : Tensor =
+        if c.WeightPrior then objective + VaeModel.logPriorOf ps * (float c.BatchSize / float n) else objective
+
+    /// Reads a value and checks it and every gradient for finiteness in one host synchronisation (a NaN
+    /// or infinity anywhere makes the gradients' sum non-finite). Returns the value, or raises
+    /// NonFiniteBoundException for the step.
+    let requireFinite (step: int64) (value: Tensor) (grads: Tensor[]) : float =
+        let gsum = torch.stack(grads |> Array.map (fun t -> t.sum())).sum()
+        let both = torch.stack([| value.to_type(torch.float64); gsum.to_type(torch.float64) |]).data<double>().ToArray()
+        if not (Double.IsFinite both.[0] && Double.IsFinite both.[1]) then raise (NonFiniteBoundException(step, both.[0]))
+        both.[0]

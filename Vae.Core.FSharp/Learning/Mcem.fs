@@ -83,7 +83,7 @@ module Mcem =
             for _ in 1 .. WeightUpdates do
                 use _ = torch.NewDisposeScope()
                 let grads, objective = mStepGradient c m x z
-                Aevb.requireFinite opt.Steps (objective + value) grads |> ignore
+                Learner.requireFinite opt.Steps (objective + value) grads |> ignore
                 Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
                 opt <- { opt with Steps = opt.Steps + 1L }
         with :? NonFiniteBoundException as e ->

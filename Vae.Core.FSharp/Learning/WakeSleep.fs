@@ -27,22 +27,22 @@ module WakeSleep =
             let k = encoder.Length
             { st with SumSquares = st.SumSquares.[.. k - 1] }, { st with SumSquares = st.SumSquares.[k ..] }
         let encState, decState = split s.Optimizer
-        let check = Aevb.requireFinite s.Optimizer.Steps
+        let check = Learner.requireFinite s.Optimizer.Steps
 
         // Wake phase.
-        let x = Aevb.minibatch c data g
+        let x = Learner.minibatch c data g
         let q = VaeModel.encode m x
         let eps = ElboEstimator.noise 1 c.BatchSize m g
         let z = (Distributions.reparameterise q eps).detach()
         let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-        let wake = Aevb.withWeightPrior c data.shape.[0] decoder (logPxz.sum())
+        let wake = Learner.withWeightPrior c data.shape.[0] decoder (logPxz.sum())
         let wakeGrads = torch.autograd.grad([| wake |], tensors decoder) |> Seq.toArray
         let bound = check ((logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean()) wakeGrads
 
         // Sleep phase: fantasies (z, x) from the generative model.
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
         let xp = Torch.noGrad (fun () -> WakeSleepVariant.fantasies c.WakeSleep m zp g)
-        let sleep = Aevb.withWeightPrior c data.shape.[0] encoder ((Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum())
+        let sleep = Learner.withWeightPrior c data.shape.[0] encoder ((Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum())
         // anglepy's recognition model: the prior on W = 10 W' adds precision 99 on W' (WakeSleepVariant).
         let sleep =
             if c.WeightPrior && WakeSleepVariant.scales c.WakeSleep then

@@ -131,18 +131,18 @@ static class Bench
         var config = PaperConfig(m, mixed);
         var g = Torch.generator(1);
         // Ours: the step `vae train` takes here (the hand-derived step over the parameter vector).
-        var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        using var buffers = FusedAevb.workspace(config, state.Model.Config);
+        var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        using var buffers = HandDerivedSteps.workspace(config, state.Model.Config);
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         using var worker = ReferenceProcess.Start(m, threads, cache);
         // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
-        for (int i = 0; i < 110; i++) { state = FusedAevb.step(config, data, g, buffers, state).Item1; reference.Step(data, m); }
+        for (int i = 0; i < 110; i++) { state = HandDerivedSteps.step(config, data, g, buffers, state).Item1; reference.Step(data, m); }
         worker.Run(110);
         var ours = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>();
         for (int r = 0; r < repetitions; r++)
         {
             var clock = Stopwatch.StartNew();
-            for (int i = 0; i < steps; i++) state = FusedAevb.step(config, data, g, buffers, state).Item1;
+            for (int i = 0; i < steps; i++) state = HandDerivedSteps.step(config, data, g, buffers, state).Item1;
             ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
             theirs.Add(steps * (double)m / worker.Run(steps));
             clock.Restart();
@@ -196,12 +196,12 @@ static class Bench
         TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01), Torch.generator(3)));
         var g = Torch.generator(4);
 
-        // The hand-derived steps `vae train` takes (FusedAevb), each beside the autograd step of the same learner.
+        // The hand-derived steps `vae train` takes (HandDerivedSteps), each beside the autograd step of the same learner.
         double Fused(bool wakeSleep, Tensor data, TrainerState fresh, int n)
         {
-            var state = FusedAevb.prepare(fresh);
-            using var b = FusedAevb.workspace(paper, state.Model.Config);
-            return Measure(s => (wakeSleep ? FusedAevb.wakeSleepStep(paper, data, g, b, s) : FusedAevb.step(paper, data, g, b, s)).Item1, state, n);
+            var state = HandDerivedSteps.prepare(fresh);
+            using var b = HandDerivedSteps.workspace(paper, state.Model.Config);
+            return Measure(s => (wakeSleep ? HandDerivedSteps.wakeSleepStep(paper, data, g, b, s) : HandDerivedSteps.step(paper, data, g, b, s)).Item1, state, n);
         }
         double aevb = 100 * Fused(false, mnist, Fresh(784, 500, 20, Likelihood.Bernoulli), steps);
         yield return ("aevb-mnist-m100", aevb, "samples/s (hand-derived step)");
@@ -241,7 +241,7 @@ static class Bench
     }
 
     /// <summary>Where a step of the fused AEVB step (M = 100; float32, or with bfloat16 multiplies when mixed) spends its
-    /// time, in median milliseconds: the whole step, the gradient alone (FusedAevb.gradient on one minibatch), the five
+    /// time, in median milliseconds: the whole step, the gradient alone (HandDerivedSteps.gradient on one minibatch), the five
     /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
     /// operands when mixed), Adagrad's update over the parameter vector through libtorch (Adagrad.ascend), and the same update
     /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses); medians of 7 rounds of 50 calls (3 of 10 when quick).</summary>
@@ -251,10 +251,10 @@ static class Bench
         var config = PaperConfig(100, mixed);
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
-        var state = FusedAevb.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
-        using var b = FusedAevb.workspace(config, state.Model.Config);
-        for (int i = 0; i < 110; i++) state = FusedAevb.step(config, data, g, b, state).Item1; // past the warm-up
-        using var x = Aevb.minibatch(config, data, g);
+        var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        using var b = HandDerivedSteps.workspace(config, state.Model.Config);
+        for (int i = 0; i < 110; i++) state = HandDerivedSteps.step(config, data, g, b, state).Item1; // past the warm-up
+        using var x = Learner.minibatch(config, data, g);
         using var eps = torch.randn(100, 20, generator: g);
         using var xm = x.to_type(operands);
         using var w1 = torch.randn(500, 784, dtype: operands); using var w5 = torch.randn(784, 500, dtype: operands);
@@ -275,8 +275,8 @@ static class Bench
         }
         void Scoped(Action action) { using var scope = torch.NewDisposeScope(); action(); }
         return (
-            Time(() => state = FusedAevb.step(config, data, g, b, state).Item1),
-            Time(() => Scoped(() => FusedAevb.gradient(config, data.shape[0], b, state.Model, x, eps))),
+            Time(() => state = HandDerivedSteps.step(config, data, g, b, state).Item1),
+            Time(() => Scoped(() => HandDerivedSteps.gradient(config, data.shape[0], b, state.Model, x, eps))),
             Time(() => Scoped(() =>
             {
                 torch.mm(xm, w1.t()); torch.mm(h, w5.t());

@@ -22,7 +22,7 @@ let mutable opt = Adagrad.init parameters
 let n = train.shape.[0]
 for step in 1L .. samples / 100L do
     use _ = torch.NewDisposeScope()
-    let x = Aevb.minibatch c train g
+    let x = Learner.minibatch c train g
     let eps = ElboEstimator.noise 1 100 model g
     let objective, _ = Aevb.objective c n model x eps
     let objective = objective + VaeModel.logPriorOf (VaeModel.parameters model) * ((scale - 1.0) * 100.0 / float n)

@@ -11,7 +11,7 @@ open TorchSharp
 
 /// Single-pass kernels over CPU tensor memory, in 512-bit vectors (one element at a time where the machine lacks them,
 /// and for row tails), with sums accumulated in a fixed order, so results are deterministic.
-/// - For the mixed-precision AEVB step (FusedAevb): each reads one layer's bfloat16 product once and writes what the
+/// - For the mixed-precision AEVB step (HandDerivedSteps): each reads one layer's bfloat16 product once and writes what the
 ///   next multiply and the gradient need, in place of several libtorch calls each. They run on the calling thread.
 /// - For the importance-weighted evaluation (ImportanceWeighted): the decoder's hidden layer and the softplus sum of its
 ///   output, over thousands of rows, split between libtorch's thread count by rows.

@@ -1,5 +1,5 @@
-/// The hand-derived AEVB step (FusedAevb) against autograd, in float64.
-module Vae.Properties.FusedAevbProperties
+/// The hand-derived AEVB step (HandDerivedSteps) against autograd, in float64.
+module Vae.Properties.HandDerivedStepsProperties
 
 open Vae
 open Expecto
@@ -30,8 +30,8 @@ let private followsTrajectoryWith (variant: WakeSleepVariant) (decoder: Likeliho
     let init () = Aevb.init (modelOf decoder 3 20 8 3 |> WakeSleepVariant.initialise variant)
     let mutable expected = init ()
     let gr = Torch.generator 9L
-    let mutable actual = FusedAevb.prepare (init ())
-    use b = FusedAevb.workspace c actual.Model.Config
+    let mutable actual = HandDerivedSteps.prepare (init ())
+    use b = HandDerivedSteps.workspace c actual.Model.Config
     let gf = Torch.generator 9L
     for _ in 1 .. 150 do
         let r, br = reference c data gr expected
@@ -42,7 +42,7 @@ let private followsTrajectoryWith (variant: WakeSleepVariant) (decoder: Likeliho
     let worst = Array.map2 maxAbs (VaeModel.tensors actual.Model) (VaeModel.tensors expected.Model) |> Array.max
     Expect.isLessThan worst 1e-9 "parameters after 150 steps"
     Expect.equal actual.Optimizer.Steps expected.Optimizer.Steps "Adagrad's step count"
-    let sums = Array.map2 maxAbs (FusedAevb.sumSquaresByParameter actual) expected.Optimizer.SumSquares |> Array.max
+    let sums = Array.map2 maxAbs (HandDerivedSteps.sumSquaresByParameter actual) expected.Optimizer.SumSquares |> Array.max
     Expect.isLessThan sums 1e-9 "Adagrad's accumulators"
     // The generators made the same draws: they are in the same state.
     Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
@@ -64,24 +64,24 @@ let tests =
             let state = Aevb.init (modelOf (decoderOf decoder) seed d h j)
             let objective, perDatapoint = Aevb.objective c n state.Model x eps
             let expected = torch.autograd.grad([| objective |], VaeModel.tensors state.Model) |> Seq.toArray
-            use b = FusedAevb.workspace c state.Model.Config
-            let bound = FusedAevb.gradient c n b state.Model x (eps.squeeze(0L))
+            use b = HandDerivedSteps.workspace c state.Model.Config
+            let bound = HandDerivedSteps.gradient c n b state.Model x (eps.squeeze(0L))
             let worst = Array.map2 maxAbs (VaeModel.tensors b.GradientModel) expected |> Array.max
             let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
             worst <= 1e-10 * max 1.0 scale && abs (bound.item<double> () - perDatapoint.mean().item<double> ()) < 1e-10
 
         testTheory "fused training follows Aevb.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
-            followsTrajectory decoder Aevb.step FusedAevb.step
+            followsTrajectory decoder Aevb.step HandDerivedSteps.step
 
         testCase "a non-finite bound stops the fused step before any update" <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
-            let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-            use b = FusedAevb.workspace c s.Model.Config
+            let s = HandDerivedSteps.prepare (Aevb.init (model 1 6 4 2))
+            use b = HandDerivedSteps.workspace c s.Model.Config
             Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64))
             let before = s.Model.ParameterVector.clone()
-            Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
+            Expect.throwsT<NonFiniteBoundException> (fun () -> HandDerivedSteps.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
             Expect.equal (maxAbs (before.nan_to_num()) (s.Model.ParameterVector.nan_to_num())) 0.0 "the parameters are unchanged"
     ]
 
@@ -92,10 +92,10 @@ let private wakeSleepByAutograd (c: LearnerConfig) (n: int64) (m: VaeModel) (x: 
     let q = VaeModel.encode m x
     let z = (Distributions.reparameterise q eps).detach()
     let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
-    let wake = Aevb.withWeightPrior c n (VaeModel.decoderParameters m) (logPxz.sum())
+    let wake = Learner.withWeightPrior c n (VaeModel.decoderParameters m) (logPxz.sum())
     let wakeGrads = torch.autograd.grad([| wake |], tensors (VaeModel.decoderParameters m)) |> Seq.toArray
     let sleepObjective = (Distributions.gaussianLogDensity (VaeModel.encode m xp) zp).sum()
-    let sleep = Aevb.withWeightPrior c n (VaeModel.encoderParameters m) sleepObjective
+    let sleep = Learner.withWeightPrior c n (VaeModel.encoderParameters m) sleepObjective
     let sleepGrads = torch.autograd.grad([| sleep |], tensors (VaeModel.encoderParameters m)) |> Seq.toArray
     Array.append sleepGrads wakeGrads, (logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean(), sleepObjective
 
@@ -113,8 +113,8 @@ let wakeSleep =
             let zp = torch.randn([| int64 m; int64 j |], dtype = f64, generator = g)
             let xp = Torch.noGrad (fun () -> VaeModel.sampleData state.Model zp g)
             let expected, bound, sleep = wakeSleepByAutograd c 1000L state.Model x eps zp xp
-            use b = FusedAevb.workspace c state.Model.Config
-            let fusedBound, fusedSleep = FusedAevb.wakeSleepGradient c 1000L b state.Model x eps zp xp
+            use b = HandDerivedSteps.workspace c state.Model.Config
+            let fusedBound, fusedSleep = HandDerivedSteps.wakeSleepGradient c 1000L b state.Model x eps zp xp
             let worst = Array.map2 maxAbs (VaeModel.tensors b.GradientModel) expected |> Array.max
             let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.max
             worst <= 1e-10 * max 1.0 scale
@@ -122,21 +122,21 @@ let wakeSleep =
             && abs (fusedSleep.item<double> () - sleep.item<double> ()) < 1e-10 * max 1.0 (abs (sleep.item<double> ()))
 
         testTheory "fused wake-sleep follows WakeSleep.step's trajectory: same draws, same Adagrad, equal parameters to rounding" (List.ofArray mlpDecoders) <| fun decoder ->
-            followsTrajectory decoder WakeSleep.step FusedAevb.wakeSleepStep
+            followsTrajectory decoder WakeSleep.step HandDerivedSteps.wakeSleepStep
 
         testTheory "fused wake-sleep with anglepy's recognition model and fantasies follows WakeSleep.step's trajectory" (List.ofArray mlpDecoders) <| fun decoder ->
-            followsTrajectoryWith Anglepy decoder WakeSleep.step FusedAevb.wakeSleepStep
+            followsTrajectoryWith Anglepy decoder WakeSleep.step HandDerivedSteps.wakeSleepStep
 
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
-            let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-            use b = FusedAevb.workspace c s.Model.Config
+            let s = HandDerivedSteps.prepare (Aevb.init (model 1 6 4 2))
+            use b = HandDerivedSteps.workspace c s.Model.Config
             let parameters = if network = "decoder" then VaeModel.decoderParameters s.Model else VaeModel.encoderParameters s.Model
             Torch.noGrad (fun () -> parameters.[0].Tensor.[0L, 0L].fill_(Torch.scalar nan) |> ignore)
             let before = s.Model.ParameterVector.clone()
-            Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.wakeSleepStep c data (Torch.generator 2L) b s |> ignore) network
+            Expect.throwsT<NonFiniteBoundException> (fun () -> HandDerivedSteps.wakeSleepStep c data (Torch.generator 2L) b s |> ignore) network
             Expect.equal (maxAbs (before.nan_to_num()) (s.Model.ParameterVector.nan_to_num())) 0.0 "the parameters are unchanged"
     ]
 
@@ -147,14 +147,14 @@ let preparation =
         let data = torch.rand([| 100L; 6L |], dtype = f64, generator = Torch.generator 1L)
         let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 2 } }
         let fresh = Aevb.init (model 1 6 4 2)
-        let s = FusedAevb.prepare fresh
+        let s = HandDerivedSteps.prepare fresh
         Expect.isTrue (obj.ReferenceEquals(s.Model, fresh.Model)) "prepare keeps the model"
         Expect.equal s.Optimizer.SumSquares.Length 1 "one accumulator vector"
-        use b = FusedAevb.workspace c s.Model.Config
+        use b = HandDerivedSteps.workspace c s.Model.Config
         let g = Torch.generator 2L
         let mutable t = s
-        for _ in 1 .. 5 do t <- fst (FusedAevb.step c data g b t)
-        let again = FusedAevb.prepare t
+        for _ in 1 .. 5 do t <- fst (HandDerivedSteps.step c data g b t)
+        let again = HandDerivedSteps.prepare t
         Expect.equal again.Optimizer.Steps 5L "the step count"
         Expect.isTrue (obj.ReferenceEquals(again.Model, t.Model)) "the same model"
         Expect.isTrue (obj.ReferenceEquals(again.Optimizer.SumSquares.[0], t.Optimizer.SumSquares.[0])) "the same accumulator vector, nothing copied"
@@ -170,11 +170,11 @@ let mixedPrecision =
         let x = torch.rand([| int64 m; int64 d |], generator = g)
         let eps = torch.randn([| int64 m; int64 j |], generator = g)
         let c = { LearnerConfig.paper 0.02 with BatchSize = m }
-        use full = FusedAevb.workspace c model.Config
-        let boundFull = (FusedAevb.gradient c 1000L full model x eps).item<float32> ()
+        use full = HandDerivedSteps.workspace c model.Config
+        let boundFull = (HandDerivedSteps.gradient c 1000L full model x eps).item<float32> ()
         let mixedConfig = { c with MixedPrecision = true }
-        use mixed = FusedAevb.workspace mixedConfig model.Config
-        let boundMixed = (FusedAevb.gradient mixedConfig 1000L mixed model x eps).item<float32> ()
+        use mixed = HandDerivedSteps.workspace mixedConfig model.Config
+        let boundMixed = (HandDerivedSteps.gradient mixedConfig 1000L mixed model x eps).item<float32> ()
         let relative = (mixed.Gradient - full.Gradient).norm().item<float32> () / full.Gradient.norm().item<float32> ()
         relative < 0.03f && abs (boundMixed - boundFull) < 0.01f * abs boundFull
 
@@ -297,11 +297,11 @@ let kernels =
             let data = torch.rand([| 50L; 20L |], generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
             let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1 } (Torch.generator 1L)
-            let s = FusedAevb.prepare (Aevb.init model)
-            use b = FusedAevb.workspace c s.Model.Config
+            let s = HandDerivedSteps.prepare (Aevb.init model)
+            use b = HandDerivedSteps.workspace c s.Model.Config
             Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nanf))
             let before = s.Model.ParameterVector.clone()
-            Expect.throwsT<NonFiniteBoundException> (fun () -> FusedAevb.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
+            Expect.throwsT<NonFiniteBoundException> (fun () -> HandDerivedSteps.step c data (Torch.generator 2L) b s |> ignore) "a NaN weight"
             Expect.isTrue (before.nan_to_num().eq(s.Model.ParameterVector.nan_to_num()).all().item<bool> ()) "the parameters are unchanged"
     ]
 
@@ -337,18 +337,18 @@ let workspaceChecks =
             use _ = torch.NewDisposeScope()
             let s = Aevb.init (model 1 6 4 2)
             Torch.noGrad (fun () -> s.Optimizer.SumSquares |> Array.iteri (fun i t -> t.fill_(Torch.scalar (float (i + 1))) |> ignore))
-            let prepared = FusedAevb.prepare s
+            let prepared = HandDerivedSteps.prepare s
             Expect.equal prepared.Optimizer.SumSquares.Length 1 "one vector"
-            let worst = Array.map2 maxAbs (FusedAevb.sumSquaresByParameter prepared) s.Optimizer.SumSquares |> Array.max
+            let worst = Array.map2 maxAbs (HandDerivedSteps.sumSquaresByParameter prepared) s.Optimizer.SumSquares |> Array.max
             Expect.equal worst 0.0 "each parameter's accumulator at its place"
 
         testCase "a step with a workspace made for another configuration, or of an unprepared state, is refused" <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
             let c = { LearnerConfig.paper 0.02 with BatchSize = 5 }
-            let s = FusedAevb.prepare (Aevb.init (model 1 6 4 2))
-            use other = FusedAevb.workspace c (model 1 6 5 2).Config
-            Expect.throwsT<System.ArgumentException> (fun () -> FusedAevb.step c data (Torch.generator 2L) other s |> ignore) "another configuration"
-            use w = FusedAevb.workspace c s.Model.Config
-            Expect.throwsT<System.ArgumentException> (fun () -> FusedAevb.step c data (Torch.generator 2L) w (Aevb.init (model 1 6 4 2)) |> ignore) "an unprepared state"
+            let s = HandDerivedSteps.prepare (Aevb.init (model 1 6 4 2))
+            use other = HandDerivedSteps.workspace c (model 1 6 5 2).Config
+            Expect.throwsT<System.ArgumentException> (fun () -> HandDerivedSteps.step c data (Torch.generator 2L) other s |> ignore) "another configuration"
+            use w = HandDerivedSteps.workspace c s.Model.Config
+            Expect.throwsT<System.ArgumentException> (fun () -> HandDerivedSteps.step c data (Torch.generator 2L) w (Aevb.init (model 1 6 4 2)) |> ignore) "an unprepared state"
     ]

@@ -11,7 +11,7 @@ type internal LowPrecisionOperands = { Parameters: Tensor; Model: VaeModel; Head
 /// parameter vector (with the same views), and the mixed-precision step's bfloat16 operands. A run's fit makes one and
 /// disposes it; it holds no parameters and no optimiser state.
 type internal FusedWorkspace =
-    { /// The objective's gradient [P], laid out as VaeModel.ParameterVector; written by FusedAevb.gradient.
+    { /// The objective's gradient [P], laid out as VaeModel.ParameterVector; written by HandDerivedSteps.gradient.
       Gradient: Tensor
       /// The gradient as a model of views (same structure as the model).
       GradientModel: VaeModel
@@ -36,7 +36,7 @@ type internal FusedWorkspace =
 /// WakeSleep.step draw them, so each follows its autograd step's trajectory up to rounding (the property tests check
 /// the gradients against autograd in float64).
 [<RequireQualifiedAccess>]
-module internal FusedAevb =
+module internal HandDerivedSteps =
 
     let private bernoulli (m: VaeModel) = match m.Decoder with BernoulliDecoder _ -> true | _ -> false
     let private mlpDecoder (m: VaeModel) = match m.Decoder with BernoulliDecoder _ | GaussianDecoder _ -> true | LinearGaussianDecoder _ -> false
@@ -101,7 +101,7 @@ module internal FusedAevb =
 
     let private requirePrepared (s: TrainerState) (w: FusedWorkspace) =
         if not (flat s) || w.Gradient.shape <> s.Model.ParameterVector.shape || w.Gradient.dtype <> s.Model.Config.DType then
-            invalidArg "s" "the fused steps train a state from FusedAevb.prepare with a workspace made for its model's configuration"
+            invalidArg "s" "the fused steps train a state from HandDerivedSteps.prepare with a workspace made for its model's configuration"
 
     /// One step's operands: the state's model with its joined layers (views of its vector) and the workspace.
     type private Operands =
@@ -273,13 +273,13 @@ module internal FusedAevb =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let b = operands w s.Model
-        let x = Aevb.minibatch c data g
+        let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let meanBound = (if c.MixedPrecision then gradientMixed else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
         // Finiteness from the bound and the biases' gradients alone: each bias gradient sums one layer's backpropagated
         // signal, and each weight gradient multiplies such a signal by finite activations (tanh, x, or z, finite when
         // the bound is), so a NaN or infinity anywhere shows in these; it saves a pass over every parameter.
-        let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |]
+        let bound = Learner.requireFinite s.Optimizer.Steps meanBound [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |]
         // The float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded results');
         // mixed precision, which rounds differently by design, takes the one-pass update (a quarter of the memory traffic).
         let opt =
@@ -337,7 +337,7 @@ module internal FusedAevb =
         use _ = torch.no_grad ()
         let b = operands w s.Model
         let m = s.Model
-        let x = Aevb.minibatch c data g
+        let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise 1 c.BatchSize m g
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
         // Bernoulli draws refuse probabilities that are not numbers: a decoder gone non-finite is reported as such.
@@ -349,7 +349,7 @@ module internal FusedAevb =
         // As in step: the bias gradients carry every layer's backpropagated signal; the sleep objective and the
         // fantasies cover the sleep phase's inputs.
         let biases = b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount)
-        let bound = Aevb.requireFinite s.Optimizer.Steps meanBound [| biases; sleep; xp |]
+        let bound = Learner.requireFinite s.Optimizer.Steps meanBound [| biases; sleep; xp |]
         let opt =
             if WakeSleepVariant.scales c.WakeSleep then
                 // Three runs of the vector: before the scaled log-variance weights, those (their own settings), after.

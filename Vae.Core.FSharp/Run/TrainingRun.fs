@@ -2,7 +2,6 @@ namespace Vae.Core
 
 open Vae
 open System
-open System.Globalization
 open System.Threading
 open TorchSharp
 
@@ -36,68 +35,6 @@ type TrainingRun =
     member r.SamplesSeen =
         r.Step * (match r.State.Mcmc with Some mc -> Mcem.samplesPerIteration mc.Chains.shape.[0] | None -> int64 r.Settings.Learner.BatchSize)
 
-/// A model's configuration and parameters in checkpoint form (shared by model files and training runs).
-[<RequireQualifiedAccess>]
-module ModelCheckpoint =
-
-    let internal inv (x: float) = x.ToString("R", CultureInfo.InvariantCulture)
-
-    let private likelihoodName = function Bernoulli -> "bernoulli" | Gaussian -> "gaussian" | GaussianSigmoidMean -> "gaussian-sigmoid-mean" | LinearGaussian -> "linear-gaussian"
-
-    /// The model's configuration as text fields.
-    let fields (c: ModelConfig) : (string * string) list =
-        [ "model.input", string c.InputDim
-          "model.hidden", string c.HiddenUnits
-          "model.latent", string c.LatentDim
-          "model.likelihood", likelihoodName c.Likelihood
-          "model.dtype", (if c.DType = torch.float64 then "float64" else "float32")
-          "model.init_std", inv c.InitStd ]
-
-    /// Typed readers of a checkpoint's fields that raise a CheckpointException naming a bad field.
-    type internal Reader(file: string, c: CheckpointContents) =
-        member _.Field k = Checkpoint.field file k c
-        member _.Fail what : 'a = raise (CheckpointException(file, what))
-        member r.Int k = match Int32.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
-        member r.Int64 k = match Int64.TryParse(r.Field k, NumberStyles.Integer, CultureInfo.InvariantCulture) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected an integer" k (r.Field k))
-        member r.Num k = match Double.TryParse(r.Field k, NumberStyles.Float, CultureInfo.InvariantCulture) with | true, v when Double.IsFinite v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected a finite number" k (r.Field k))
-        /// A number field that must be above zero.
-        member r.Positive k = let v = r.Num k in (if v <= 0.0 then r.Fail(sprintf "field '%s' = '%s', expected a positive number" k (r.Field k))); v
-        /// A number field that must not be negative.
-        member r.NonNegative k = let v = r.Num k in (if v < 0.0 then r.Fail(sprintf "field '%s' = '%s', expected a number of at least 0" k (r.Field k))); v
-        /// A whole-number field that must not be negative.
-        member r.Count k = let v = r.Int64 k in (if v < 0L then r.Fail(sprintf "field '%s' = '%s', expected an integer of at least 0" k (r.Field k))); v
-        member r.Bool k = match Boolean.TryParse(r.Field k) with | true, v -> v | _ -> r.Fail(sprintf "field '%s' = '%s', expected True or False" k (r.Field k))
-
-    /// The model configuration recorded in a checkpoint.
-    let config (file: string) (c: CheckpointContents) : ModelConfig =
-        let r = Reader(file, c)
-        let likelihood =
-            match r.Field "model.likelihood" with
-            | "bernoulli" -> Bernoulli | "gaussian" -> Gaussian | "gaussian-sigmoid-mean" -> GaussianSigmoidMean
-            | "linear-gaussian" -> LinearGaussian
-            | v -> r.Fail(sprintf "field 'model.likelihood' = '%s', expected bernoulli, gaussian, gaussian-sigmoid-mean or linear-gaussian" v)
-        let dtype =
-            match r.Field "model.dtype" with
-            | "float32" -> torch.float32 | "float64" -> torch.float64
-            | v -> r.Fail(sprintf "field 'model.dtype' = '%s', expected float32 or float64" v)
-        let model = { InputDim = r.Int "model.input"; HiddenUnits = r.Int "model.hidden"; LatentDim = r.Int "model.latent"; Likelihood = likelihood; DType = dtype; InitStd = r.Num "model.init_std" }
-        (try VaeModel.validate model with :? ArgumentException as e -> r.Fail e.Message)
-        // Every parameter must be in the file with its shape before anything is allocated from the sizes.
-        for name, shape in VaeModel.parameterShapes model do
-            Checkpoint.tensor file name dtype shape c |> ignore
-        model
-
-    /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype), built once in a
-    /// vector of its own: the contents' tensors stay the caller's.
-    let read (file: string) (c: CheckpointContents) : VaeModel =
-        let config = config file c
-        VaeModel.ofTensors config [ for name, shape in VaeModel.parameterShapes config -> Checkpoint.tensor file name config.DType shape c ]
-
-    /// A model as checkpoint contents (kind "model").
-    let write (m: VaeModel) : CheckpointContents =
-        { Fields = Map.ofList (("kind", "model") :: fields m.Config)
-          Tensors = [ for p in VaeModel.parameters m -> p.Name, p.Tensor ] }
-
 [<RequireQualifiedAccess>]
 module TrainingRun =
 
@@ -110,20 +47,20 @@ module TrainingRun =
 
     let private inv = ModelCheckpoint.inv
 
-    /// Whether FusedAevb's hand-derived step covers the run's algorithm and configuration.
+    /// Whether HandDerivedSteps's hand-derived step covers the run's algorithm and configuration.
     let private covered (s: RunSettings) (state: TrainerState) =
         match s.Algorithm with
-        | AevbAlgorithm -> FusedAevb.supports s.Learner state.Model
-        | WakeSleepAlgorithm -> FusedAevb.supportsWakeSleep s.Learner state.Model
+        | AevbAlgorithm -> HandDerivedSteps.supports s.Learner state.Model
+        | WakeSleepAlgorithm -> HandDerivedSteps.supportsWakeSleep s.Learner state.Model
         | McemAlgorithm -> false
 
-    /// Whether the run's steps are FusedAevb's hand-derived ones rather than its algorithm's autograd step: as the
+    /// Whether the run's steps are HandDerivedSteps's hand-derived ones rather than its algorithm's autograd step: as the
     /// settings' Gradient says (Auto: wherever the hand-derived step covers the configuration).
     let private fused (s: RunSettings) (state: TrainerState) =
         s.Learner.Gradient <> Autograd && covered s state
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
-    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (FusedAevb.prepare).
+    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (HandDerivedSteps.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         if s.Learner.WakeSleep <> SharedEncoder && s.Algorithm <> WakeSleepAlgorithm then
             invalidArg "WakeSleep" "anglepy's recognition model and fantasies apply to wake-sleep only"
@@ -133,7 +70,7 @@ module TrainingRun =
             invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" s.Learner.Estimator)
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
-        FusedAevb.requireSupported s.Learner state.Model
+        HandDerivedSteps.requireSupported s.Learner state.Model
         if s.Learner.Gradient = Autograd && s.Learner.MixedPrecision then
             invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
         if s.Learner.Gradient = HandDerived && not (covered s state) then
@@ -142,7 +79,7 @@ module TrainingRun =
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood)
         if fused s state then
-            let prepared = FusedAevb.prepare state
+            let prepared = HandDerivedSteps.prepare state
             // prepare gathered the accumulators into one vector: the per-parameter ones are nobody's now.
             if not (obj.ReferenceEquals(prepared.Optimizer.SumSquares, state.Optimizer.SumSquares)) then
                 for t in state.Optimizer.SumSquares do t.Dispose()
@@ -158,8 +95,8 @@ module TrainingRun =
     /// The checkpoint's and options.txt's name of an encoder gradient.
     let encoderGradientName = function Reparameterised -> "reparameterised" | DoublyReparameterised -> "doubly-reparameterised"
 
-    /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (FusedAevb),
-    /// "hand-derived, bfloat16 multiplies" (FusedAevb with mixed precision) or "autograd" (the algorithm's own step).
+    /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (HandDerivedSteps),
+    /// "hand-derived, bfloat16 multiplies" (HandDerivedSteps with mixed precision) or "autograd" (the algorithm's own step).
     let gradientPath (r: TrainingRun) : string =
         if not (fused r.Settings r.State) then "autograd"
         elif r.Settings.Learner.MixedPrecision then "hand-derived, bfloat16 multiplies"
@@ -187,17 +124,17 @@ module TrainingRun =
         Torch.resolveVectorFunctions ()
         let mutable run = r
         // The hand-derived steps (same draws, same trajectory) need their scratch for as long as this call trains.
-        let workspace = if fused r.Settings r.State then Some(FusedAevb.workspace r.Settings.Learner r.Settings.Model) else None
+        let workspace = if fused r.Settings r.State then Some(HandDerivedSteps.workspace r.Settings.Learner r.Settings.Model) else None
         try
             let step =
                 match r.Settings.Algorithm, workspace with
                 | AevbAlgorithm, Some w ->
                     // prepare copies nothing for a state that create or ofCheckpoint prepared.
-                    run <- { run with State = FusedAevb.prepare r.State }
-                    fun c data g s -> FusedAevb.step c data g w s
+                    run <- { run with State = HandDerivedSteps.prepare r.State }
+                    fun c data g s -> HandDerivedSteps.step c data g w s
                 | WakeSleepAlgorithm, Some w ->
-                    run <- { run with State = FusedAevb.prepare r.State }
-                    fun c data g s -> FusedAevb.wakeSleepStep c data g w s
+                    run <- { run with State = HandDerivedSteps.prepare r.State }
+                    fun c data g s -> HandDerivedSteps.wakeSleepStep c data g w s
                 | AevbAlgorithm, _ -> Aevb.step
                 | WakeSleepAlgorithm, _ -> WakeSleep.step
                 | McemAlgorithm, _ -> Mcem.step
@@ -254,7 +191,7 @@ module TrainingRun =
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
           Tensors =
             [ for p in ps -> p.Name, p.Tensor
-              for p, g in List.zip ps (List.ofArray (FusedAevb.sumSquaresByParameter r.State)) -> "adagrad/" + p.Name, g
+              for p, g in List.zip ps (List.ofArray (HandDerivedSteps.sumSquaresByParameter r.State)) -> "adagrad/" + p.Name, g
               yield "rng", r.Generator.get_state()
               match r.State.Mcmc with
               | Some mc -> yield "mcmc/chains", mc.Chains
