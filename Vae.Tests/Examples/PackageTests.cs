@@ -12,6 +12,17 @@ public class PackageTests
         return output + errors;
     }
 
+    /// <summary>NuGet's package root is written with or without a trailing slash (NUGET_PACKAGES=/root/.nuget/packages
+    /// gives the latter): the core's pack step that copies TorchSharp's natives finds them either way.</summary>
+    [Fact]
+    public async Task PackingTheCoreFindsTorchSharpWhateverTheNuGetRootsTrailingSlash()
+    {
+        string root = TestEnvironment.NuGetPackageRoot.TrimEnd('/');
+        string output = await Dotnet(TestEnvironment.RepositoryRoot, "msbuild", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "-t:VaePackPatchedLibTorchSharp",
+            $"-p:Configuration={TestEnvironment.Configuration}", $"-p:NuGetPackageRoot={root}", "-nologo");
+        Assert.DoesNotContain("MSB3030", output);
+    }
+
     [Fact]
     public async Task PackagesCarryDocsReadmeLicenceAndTheLoadFixAndInstallIntoAFreshProject()
     {
