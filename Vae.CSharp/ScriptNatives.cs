@@ -6,7 +6,7 @@ namespace Vae;
 /// <summary>SkiaSharp's natives for hosts that do not list them among their dependencies (dotnet fsi, notebooks): a
 /// build puts them in runtimes/&lt;rid&gt;/native beside SkiaSharp.dll, where such a host does not look, so the
 /// assemblies resolve them there. An application that lists them (vae, a project referencing Vae) loads them as usual.</summary>
-static class ScriptNatives
+public static class ScriptNatives
 {
     static readonly Lazy<bool> Skia = new(() =>
         Resolve(typeof(SkiaSharp.SKBitmap).Assembly, "libSkiaSharp") & Resolve(typeof(HarfBuzzSharp.Blob).Assembly, "libHarfBuzzSharp"));

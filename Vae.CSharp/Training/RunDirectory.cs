@@ -90,8 +90,8 @@ sealed class RunDirectory : IDisposable
                 : Array.Empty<(string, object)>(),
             ("seed", a.Seed),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
-            ("cpu", Vae.Experiments.MachineFacts.Current().Cpu), ("kernels", NativeTuning.KernelPath),
-            ("commit", Vae.Experiments.ExperimentResults.BuildCommit ?? "unknown"),
+            ("cpu", MachineFacts.Current().Cpu), ("kernels", NativeTuning.KernelPath),
+            ("commit", BuildInfo.Commit ?? "unknown"),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),
         ];
         var text = new StringBuilder();

@@ -29,7 +29,7 @@ public class PackageTests
         string root = TestEnvironment.NewTempDirectory(), feed = Path.Combine(root, "feed"), app = Path.Combine(root, "app");
         // A version of its own, so that the NuGet cache never serves an older build of these packages.
         string version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..10];
-        foreach (string project in new[] { "Vae.Data.FSharp/Vae.Data.FSharp.fsproj", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj" })
+        foreach (string project in new[] { "Vae.Data.FSharp/Vae.Data.FSharp.fsproj", "Vae.Core.FSharp/Vae.Core.FSharp.fsproj", "Vae.CSharp/Vae.CSharp.csproj", "Vae.Experiments/Vae.Experiments.csproj" })
             await Dotnet(TestEnvironment.RepositoryRoot, "pack", project, "-c", TestEnvironment.Configuration, "--no-build", "--no-restore", "-o", feed, $"-p:PackageVersion={version}", "-nologo");
         try
         {
@@ -53,6 +53,14 @@ public class PackageTests
                 Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
                 Assert.Contains($"<dependency id=\"Vae.Core\" version=\"{version}\" include=\"All\" />", nuspec);
                 Assert.Contains("<dependency id=\"TorchSharp\" version=\"0.107.0\"", nuspec);
+                Assert.DoesNotContain("Vae.Experiments", nuspec);
+            }
+            // The laboratory is a package of its own on top of the library.
+            using (var experiments = ZipFile.OpenRead(Path.Combine(feed, $"Vae.Experiments.{version}.nupkg")))
+            {
+                Assert.Contains("lib/net10.0/Vae.Experiments.dll", experiments.Entries.Select(e => e.FullName));
+                using var reader = new StreamReader(experiments.GetEntry("Vae.Experiments.nuspec")!.Open());
+                Assert.Contains($"<dependency id=\"Vae\" version=\"{version}\"", await reader.ReadToEndAsync());
             }
 
             // A fresh project outside this repository: the machine's package sources plus the local feed.

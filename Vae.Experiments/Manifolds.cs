@@ -100,7 +100,7 @@ public static class Manifolds
             (_, algorithm, _) => ExperimentRuns.NewTrainer(algorithm, model, new AevbOptions { Seed = o.Seed }, data.Description),
             data, new TrainingOptions { TotalSamples = o.Budget, EvaluateEvery = 0 }, o.Name, log, progress, cancellationToken);
         if (stopped) return (done[0], true);
-        using var trained = VariationalAutoEncoder.Load(Trainer.CheckpointIn(done[0].Directory));
+        using var trained = VariationalAutoEncoder.Load(Trainer.CheckpointPath(done[0].Directory));
         string png = Path.Combine(directory, $"{o.Name}-manifold.png");
         ImageMosaic.SavePng(png, trained.Manifold(o.Grid), o.Height, o.Width, o.Grid);
         log?.Report($"  wrote {png}");

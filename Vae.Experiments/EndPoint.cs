@@ -87,7 +87,7 @@ public static class EndPoint
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
         string path = Path.Combine(directory, ExperimentRuns.EndPointFileName);
-        string checkpoint = Trainer.CheckpointIn(directory);
+        string checkpoint = Trainer.CheckpointPath(directory);
         if (!File.Exists(checkpoint)) return false;
         bool Applies(MarginalLikelihoodOptions e) => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal;
         var estimators = options.Estimators.Where(Applies).ToList();

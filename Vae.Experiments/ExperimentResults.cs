@@ -45,26 +45,6 @@ public sealed record ExperimentTask(int Index, string Name, int LatentDimensions
 /// images, and are recorded in <c>step-size.json</c> of the run directory <paramref name="Directory"/>.</summary>
 public sealed record StepSizeSearch(ImageData Train, long TrialSamples, int EvaluationPoints, string Directory, CancellationToken CancellationToken);
 
-/// <summary>Facts about the machine an experiment ran on, so that times can be read.</summary>
-/// <param name="Processors">Logical processors.</param>
-/// <param name="Cpu">The processor's model name, where the system reports it.</param>
-/// <param name="OperatingSystem">The operating system.</param>
-/// <param name="Framework">The .NET runtime.</param>
-/// <param name="LibTorch">libtorch's version.</param>
-/// <param name="TorchThreads">The libtorch threads used.</param>
-public sealed record MachineFacts(int Processors, string Cpu, string OperatingSystem, string Framework, string LibTorch, int TorchThreads)
-{
-    /// <summary>This machine's facts.</summary>
-    public static MachineFacts Current()
-    {
-        string cpu = "unknown";
-        if (File.Exists("/proc/cpuinfo"))
-            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
-        return new(Environment.ProcessorCount, cpu, System.Runtime.InteropServices.RuntimeInformation.OSDescription,
-                   System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Vae.Core.Torch.load(), Vae.Core.Torch.threads());
-    }
-}
-
 /// <summary>What an experiment produced: its settings, every run's curve, the time it took and the machine.</summary>
 /// <param name="Experiment">"figure2" or "figure3".</param>
 /// <param name="Dataset">The data set's description.</param>
@@ -80,10 +60,8 @@ public sealed record ExperimentResults(string Experiment, string Dataset, long B
                                        string Measure, IReadOnlyList<ExperimentRun> Runs, double WallSeconds, MachineFacts Machine,
                                        string? Commit = null)
 {
-    /// <summary>The source commit this library was built from (from its informational version), or null.</summary>
-    public static string? BuildCommit { get; } =
-        typeof(ExperimentResults).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+') is [_, var commit] ? commit : null;
+    /// <summary>The source commit the Vae library was built from (<see cref="BuildInfo.Commit"/>), or null.</summary>
+    public static string? BuildCommit => BuildInfo.Commit;
 
     // Reading insists on every field without a default and refuses nulls where the types have none.
     static readonly JsonSerializerOptions Json = new()
@@ -138,7 +116,7 @@ public static class ExperimentRuns
     public static (bool Skipped, IReadOnlyList<EvaluationResult> Series, bool Cancelled) Ensure(
         string directory, Func<Trainer> create, ImageData train, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
-        string checkpoint = Trainer.CheckpointIn(directory);
+        string checkpoint = Trainer.CheckpointPath(directory);
         string metrics = Path.Combine(directory, "metrics.csv");
         if (!File.Exists(checkpoint) && ReadMetrics(metrics) is { Count: > 0 } record)
             return record[^1].SamplesSeen >= options.TotalSamples ? (true, record, false)
