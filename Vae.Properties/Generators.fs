@@ -43,3 +43,14 @@ let mutate (bytes: byte[]) (position: int) (value: byte) (cut: int) : byte[] =
 let wellFormedImages (x: Images) =
     x.Count >= 0 && x.Height > 0 && x.Width > 0 && x.Pixels.Length = x.Count * x.Height * x.Width
     && x.Pixels |> Array.forall (fun v -> v >= 0.0f && v <= 1.0f)
+
+open Vae.Core
+
+/// The lower bound of a linear-Gaussian decoder (p(x|z) = N(W z + b, diag s^2)) in closed form, per datapoint:
+/// E_q[log p(x|z)] = sum_d log N(x_d; (W mu + b)_d, s_d^2) - (1/2) sum_j W_dj^2 sigma_j^2 / s_d^2, minus KL(q || p(z)).
+let closedFormElbo (m: VaeModel) (x: Tensor) : Tensor =
+    let p = match m.Decoder with LinearGaussianDecoder p -> p | _ -> failwith "a linear-Gaussian decoder"
+    let q = VaeModel.encode m x
+    let atMean = Distributions.gaussianLogDensity { Mean = Linear.apply p.Mean q.Mean; LogVar = p.LogVar.expand_as(x) } x
+    let spread = (q.LogVar.exp().mm(p.Mean.Weight.pow(Torch.scalar 2.0).t()) / p.LogVar.exp()).sum(-1L) * 0.5
+    atMean - spread - Distributions.klToStandardNormal q

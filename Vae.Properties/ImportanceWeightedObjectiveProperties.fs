@@ -23,15 +23,6 @@ let private meanAndError (draws: float[]) =
     let mean = Array.average draws
     mean, sqrt ((draws |> Array.sumBy (fun v -> (v - mean) ** 2.0)) / float (draws.Length - 1) / float draws.Length)
 
-/// The lower bound of a linear-Gaussian decoder (p(x|z) = N(W z + b, diag s^2)) in closed form, per datapoint:
-/// E_q[log p(x|z)] = sum_d log N(x_d; (W mu + b)_d, s_d^2) - (1/2) sum_j W_dj^2 sigma_j^2 / s_d^2, minus KL(q || p(z)).
-let private closedFormElbo (m: VaeModel) (x: Tensor) : Tensor =
-    let p = match m.Decoder with LinearGaussianDecoder p -> p | _ -> failwith "a linear-Gaussian decoder"
-    let q = VaeModel.encode m x
-    let atMean = Distributions.gaussianLogDensity { Mean = Linear.apply p.Mean q.Mean; LogVar = p.LogVar.expand_as(x) } x
-    let spread = (q.LogVar.exp().mm(p.Mean.Weight.pow(Torch.scalar 2.0).t()) / p.LogVar.exp()).sum(-1L) * 0.5
-    atMean - spread - Distributions.klToStandardNormal q
-
 /// The encoder's gradient (flattened) of one minibatch under the given encoder gradient, from Aevb.gradients.
 let private encoderGradient (encoderGradient: EncoderGradient) (m: VaeModel) (x: Tensor) (eps: Tensor) =
     let c = { LearnerConfig.paper 0.02 with Estimator = Iwae; Samples = int eps.shape.[0]; WeightPrior = false; EncoderGradient = encoderGradient }
