@@ -84,6 +84,55 @@ let tests =
             let ratio = energyError 0.1 / energyError 0.05
             Expect.isTrue (ratio > 3.0 && ratio < 5.0) (sprintf "halving the step size divided the energy error by %g, expected about 4" ratio)
 
+        testCase "the Metropolis correction makes a coarse leapfrog exact: N(0, 1) where the unadjusted chain has variance 1 / (1 - eps^2 / 4)" <| fun () ->
+            // At eps = 1.5 the leapfrog conserves H' = p^2 / 2 + (1 - eps^2 / 4) q^2 / 2 rather than H, so without the
+            // accept/reject step the chain samples exp(-H'): variance 2.29. With it, exactly N(0, 1).
+            use _ = torch.NewDisposeScope()
+            let chains, e = 20000, 1.5
+            let c = { Hmc.paper with LeapfrogSteps = 3; RandomSign = false }
+            let target (z: Tensor) = (z * z).sum(-1L) * -0.5
+            let g = Torch.generator 11L
+            let eps = Torch.filled [| int64 chains; 1L |] e f64
+            let mutable adjusted = torch.randn([| int64 chains; 1L |], dtype = f64, generator = g)
+            let mutable unadjusted = adjusted.clone()
+            let mutable accepted = 0.0
+            for _ in 1 .. 150 do
+                use _ = torch.NewDisposeScope()
+                let z, _, a = Hmc.transition c target adjusted eps g
+                accepted <- accepted + a.to_type(f64).mean().item<double>() / 150.0
+                adjusted <- z.MoveToOuterDisposeScope()
+                let p = torch.randn([| int64 chains; 1L |], dtype = f64, generator = g)
+                let z', _, _, _ = Hmc.leapfrog target unadjusted p eps c.LeapfrogSteps
+                unadjusted <- z'.MoveToOuterDisposeScope()
+            let variance (z: Tensor) = z.var().item<double>()
+            Expect.isLessThan accepted 0.9 (sprintf "the proposals are coarse enough to be rejected often: acceptance %.3f" accepted)
+            within "mean" (adjusted.mean().item<double>()) 0.0 (5.0 / sqrt (float chains))
+            within "variance with the Metropolis step" (variance adjusted) 1.0 (5.0 * sqrt (2.0 / float chains))
+            let shadow = 1.0 / (1.0 - e * e / 4.0)
+            within "variance without it" (variance unadjusted) shadow (0.05 * shadow)
+
+        for kind, outside in [ "minus infinity", Double.NegativeInfinity; "NaN", Double.NaN ] do
+            testCase (sprintf "a target of %s beyond a wall is never entered, and the chains sample the truncated normal" kind) <| fun () ->
+                // N(0, 1) truncated to z <= 1: mean -phi(1)/Phi(1), variance 1 - phi(1)/Phi(1) - (phi(1)/Phi(1))^2.
+                let target (z: Tensor) =
+                    let inside = (z * z).sum(-1L) * -0.5
+                    torch.where(z.squeeze(-1L).le(Torch.scalar 1.0), inside, torch.full_like(inside, outside))
+                let g = Torch.generator 12L
+                let chains = 8000
+                let mutable z = -(torch.randn([| int64 chains; 1L |], dtype = f64, generator = g).abs())
+                let mutable stepSize = 0.5
+                for i in 1 .. 300 do
+                    use _ = torch.NewDisposeScope()
+                    let s = Hmc.step Hmc.paper (i <= 100) target z stepSize g
+                    z <- s.Positions.MoveToOuterDisposeScope()
+                    stepSize <- s.StepSize
+                Expect.isTrue (z.isfinite().all().item<bool>()) "every position is finite"
+                Expect.isTrue (z.le(Torch.scalar 1.0).all().item<bool>()) (sprintf "no chain crossed the wall: largest %g" (z.max().item<double>()))
+                let phi, bigPhi = 0.24197072451914337, 0.8413447460685429
+                let lambda = phi / bigPhi
+                within "mean" (z.mean().item<double>()) (-lambda) (5.0 * sqrt (0.63 / float chains))
+                within "variance" (z.var().item<double>()) (1.0 - lambda - lambda * lambda) (5.0 * 0.63 * sqrt (2.0 / float chains) + 0.01)
+
         testCase "samples of a correlated Gaussian have its moments" <| fun () ->
             let z, _ = sample (gaussian2 (correlated 0.9)) 4000 150 60 1L
             let n = 4000.0
