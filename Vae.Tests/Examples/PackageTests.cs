@@ -55,6 +55,16 @@ public class PackageTests
                 Assert.Contains("<dependency id=\"TorchSharp\" version=\"0.107.0\"", nuspec);
                 Assert.DoesNotContain("Vae.Experiments", nuspec);
             }
+            // Each package has its own README (the repository's front page is not a package's), symbols beside it as a
+            // .snupkg holding the portable PDB, and passed package validation during pack.
+            foreach (string id in new[] { "Vae.Data", "Vae.Core", "Vae", "Vae.Experiments" })
+            {
+                using var package = ZipFile.OpenRead(Path.Combine(feed, $"{id}.{version}.nupkg"));
+                using var readme = new StreamReader(package.GetEntry("README.md")!.Open());
+                Assert.StartsWith($"# {id}\n", (await readme.ReadToEndAsync()).ReplaceLineEndings("\n"));
+                using var symbols = ZipFile.OpenRead(Path.Combine(feed, $"{id}.{version}.snupkg"));
+                Assert.Contains($"lib/net10.0/{id}.pdb", symbols.Entries.Select(e => e.FullName));
+            }
             // The laboratory is a package of its own on top of the library.
             using (var experiments = ZipFile.OpenRead(Path.Combine(feed, $"Vae.Experiments.{version}.nupkg")))
             {
