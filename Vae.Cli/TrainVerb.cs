@@ -147,17 +147,8 @@ static class TrainVerb
         }
         stderr.WriteLine($"resuming {outDir} at {trainer.SamplesSeen:N0} samples; loading {data.Dataset}");
         // The run keeps the budget and the evaluation interval it was started with unless --samples or --eval-every is given again.
-        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel,
-                     Recorded(outDir, "evaluate_every"), Recorded(outDir, "total_samples"));
-    }
-
-    /// <summary>A whole number that a run directory's options.txt records under <paramref name="key"/>, or null.</summary>
-    static long? Recorded(string runDirectory, string key)
-    {
-        string path = Path.Combine(runDirectory, "options.txt");
-        if (!File.Exists(path)) return null;
-        string? line = File.ReadLines(path).FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal));
-        return line is not null && long.TryParse(line[(key.Length + 3)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
+        var recorded = Trainer.RecordedSchedule(outDir);
+        return Train(trainer, data.Load(stderr), data, outDir, a, threads, stdout, stderr, cancel, recorded.EvaluateEvery, recorded.TotalSamples);
     }
 
     static int Train(Trainer trainer, DataSet set, DataChoice data, string outDir, Arguments a, int threads, TextWriter stdout, TextWriter stderr, CancellationToken cancel,

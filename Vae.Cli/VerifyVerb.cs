@@ -24,7 +24,7 @@ static class VerifyVerb
     {
         int? evaluations = (int?)a.Get(Evaluations);
         string[] directories = File.Exists(target) && target.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
-            ? [.. Directory.GetDirectories(Path.GetDirectoryName(Path.GetFullPath(target))!).Where(d => File.Exists(Path.Combine(d, "options.txt"))).Order(StringComparer.Ordinal)]
+            ? [.. Directory.GetDirectories(Path.GetDirectoryName(Path.GetFullPath(target))!).Where(Trainer.IsRunDirectory).Order(StringComparer.Ordinal)]
             : Directory.Exists(target) ? [target]
             : throw new UsageException($"run: {target}: expected a run directory or a results.json file");
         if (directories.Length == 0) throw new UsageException($"run: {target}: no run directories (with options.txt) beside it");

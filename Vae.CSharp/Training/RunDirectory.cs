@@ -69,6 +69,25 @@ sealed class RunDirectory : IDisposable
         }
     }
 
+    const string OptionsFile = "options.txt";
+
+    /// <summary>Whether <paramref name="path"/> holds a run's record (<see cref="WriteOptions"/>'s file).</summary>
+    public static bool HasRecord(string path) => File.Exists(System.IO.Path.Combine(path, OptionsFile));
+
+    /// <summary>The budget and evaluation interval that <see cref="WriteOptions"/> recorded in <paramref name="path"/>.</summary>
+    public static RunSchedule ReadSchedule(string path)
+    {
+        string file = System.IO.Path.Combine(path, OptionsFile);
+        if (!File.Exists(file)) return new RunSchedule(null, null);
+        var lines = File.ReadAllLines(file);
+        long? Recorded(string key)
+        {
+            string? line = lines.FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal));
+            return line is not null && long.TryParse(line[(key.Length + 3)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
+        }
+        return new RunSchedule(Recorded("total_samples"), Recorded("evaluate_every"));
+    }
+
     public void WriteOptions(Trainer trainer, ImageData train, TrainingOptions options)
     {
         var m = trainer.ModelOptions;
@@ -96,7 +115,7 @@ sealed class RunDirectory : IDisposable
         ];
         var text = new StringBuilder();
         foreach (var (key, value) in lines) text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{key} = {value}"));
-        Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, "options.txt"), Encoding.UTF8.GetBytes(text.ToString()));
+        Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, OptionsFile), Encoding.UTF8.GetBytes(text.ToString()));
     }
 
     /// <summary>Cuts metrics.csv back to the rows at or before <paramref name="samples"/> (the checkpoint's), atomically,

@@ -118,6 +118,11 @@ public static class TrainingAlgorithms
     };
 }
 
+/// <summary>What a run directory records of its run's schedule (<see cref="Trainer.RecordedSchedule"/>).</summary>
+/// <param name="TotalSamples">The training samples the run was asked to reach, or null.</param>
+/// <param name="EvaluateEvery">The samples between evaluations, or null.</param>
+public sealed record RunSchedule(long? TotalSamples, long? EvaluateEvery);
+
 /// <summary>Trains a <see cref="VariationalAutoEncoder"/> reproducibly: the same options and seed give
 /// bit-identical parameters, and a resumed run ends where an uninterrupted one does. See
 /// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
@@ -183,6 +188,22 @@ public abstract class Trainer : IDisposable
     {
         string current = Path.Combine(directory, CheckpointFileName), legacy = Path.Combine(directory, LegacyCheckpointFileName);
         return !File.Exists(current) && File.Exists(legacy) ? legacy : current;
+    }
+
+    /// <summary>The budget and evaluation interval a run directory's record gives its run (what the last
+    /// <see cref="Fit"/> into it was asked for), so that a resumed run keeps them unless told otherwise; null fields
+    /// where the directory has no record or the record does not say.</summary>
+    public static RunSchedule RecordedSchedule(string runDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(runDirectory);
+        return RunDirectory.ReadSchedule(runDirectory);
+    }
+
+    /// <summary>Whether a directory holds a training run's record (its settings, as <see cref="Fit"/> writes them).</summary>
+    public static bool IsRunDirectory(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        return RunDirectory.HasRecord(directory);
     }
 
     /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding a checkpoint),

@@ -144,7 +144,7 @@ module internal HandDerivedSteps =
     // target <- a^T bm (a weight's gradient).
     let private outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
     // Through tanh: da = dh (1 - h^2).
-    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.square(), Torch.constant -1.0)
+    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.pow(Torch.two), Torch.constant -1.0)
 
     /// The encoder's forward pass (Appendix C.2): h1 = tanh(W1 x + b1) and the heads [mu, log sigma^2] = W h1 + b [M; 2J].
     let private encoderForward (b: Operands) (x: Tensor) =
@@ -181,10 +181,10 @@ module internal HandDerivedSteps =
                 let r = diff.mul(logVar.neg().exp_())
                 let dOut = torch.empty_like(out)
                 let dMean = dOut.narrow(1L, 0L, d).copy_(r)
-                if b.Model.Config.Likelihood = GaussianSigmoidMean then dMean.mul_(mean).mul_(mean.neg().add_(Torch.constant 1.0)) |> ignore
+                if b.Model.Config.Likelihood = GaussianSigmoidMean then dMean.mul_(mean).mul_(mean.neg().add_(Torch.constant 1.0, Torch.one)) |> ignore
                 dOut.narrow(1L, d, d).copy_(diff).mul_(r).sub_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
                 // -log N(x; mean, s^2) = (log s^2 + (x - mean)^2 / s^2 + log 2 pi) / 2, summed.
-                let nll = (logVar.sum() + diff.mul(r).sum() + float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI)) * 0.5
+                let nll = Torch.timesNumber (Torch.plusNumber (logVar.sum().add(diff.mul(r).sum(), Torch.one)) (float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI))) 0.5
                 nll, dOut
         outer b.OutputGradient.Weight dOut h2
         b.OutputGradient.Bias.copy_(dOut.sum(0L)) |> ignore
@@ -200,17 +200,17 @@ module internal HandDerivedSteps =
         let h1, heads = encoderForward b x
         let mu, logVar = heads.narrow(1L, 0L, j), heads.narrow(1L, j, j)
         let sd = logVar.mul(Torch.constant 0.5).exp_()
-        let variance = sd.square()
+        let variance = sd.pow(Torch.two)
         let z = torch.addcmul(mu, sd, eps, Torch.constant 1.0)
         // The bound (eq. 7): log p(x|z) - KL, with -KL = 1/2 sum(1 + log sigma^2 - mu^2 - sigma^2) (Appendix B).
         let negLogLikelihood, dz = decoderPass b z x true
-        let kl = ((mu.square() + variance - logVar).sum() - float (mu.numel())) * 0.5
-        let meanBound = (negLogLikelihood + kl).neg_().div_(Torch.constant (float x.shape.[0]))
+        let kl = Torch.timesNumber (Torch.plusNumber ((mu.pow(Torch.two).add(variance, Torch.one) - logVar).sum()) (-(float (mu.numel())))) 0.5
+        let meanBound = negLogLikelihood.add(kl, Torch.one).neg_().div_(Torch.constant (float x.shape.[0]))
         // Heads: d/dmu = dz - mu; d/dlog sigma^2 = dz eps sigma / 2 + (1 - sigma^2) / 2.
         let dz = dz.Value
         let dHeads = torch.empty_like(heads)
         dHeads.narrow(1L, 0L, j).copy_(dz).sub_(mu) |> ignore
-        dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
+        dHeads.narrow(1L, j, j).copy_(dz).mul_(eps).mul_(sd).sub_(variance).add_(Torch.constant 1.0, Torch.one).mul_(Torch.constant 0.5) |> ignore
         encoderBackward b x h1 dHeads
         addWeightPrior c n x.shape.[0] b
         meanBound
@@ -301,7 +301,7 @@ module internal HandDerivedSteps =
         let z = torch.addcmul(heads.narrow(1L, 0L, j), logVar.mul(Torch.constant 0.5).exp_(), eps, Torch.constant 1.0)
         let negLogLikelihood, _ = decoderPass b z x false
         // log p(x|z) + log p(z) - log q(z|x) = log p(x|z) + (sum log sigma^2 + |eps|^2 - |z|^2) / 2 (the 2 pi terms cancel).
-        let meanBound = ((logVar.sum() + eps.square().sum() - z.square().sum()) * 0.5 - negLogLikelihood).div_(Torch.constant (float x.shape.[0]))
+        let meanBound = (Torch.timesNumber (logVar.sum().add(eps.pow(Torch.two).sum(), Torch.one) - z.pow(Torch.two).sum()) 0.5 - negLogLikelihood).div_(Torch.constant (float x.shape.[0]))
         // Sleep: log N(zp; mu, sigma^2) at the fantasies; d/dmu = (zp - mu) / sigma^2, d/dlog sigma^2 = ((zp - mu)^2 / sigma^2 - 1) / 2.
         let h1, fantasyHeads = encoderForward b xp
         let fantasyLogVar = fantasyHeads.narrow(1L, j, j)
@@ -310,7 +310,7 @@ module internal HandDerivedSteps =
         let dHeads = torch.empty_like(fantasyHeads)
         dHeads.narrow(1L, 0L, j).copy_(r) |> ignore
         dHeads.narrow(1L, j, j).copy_(diff).mul_(r).sub_(Torch.constant 1.0).mul_(Torch.constant 0.5) |> ignore
-        let sleep = (fantasyLogVar.sum() + diff.mul(r).sum() + float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI)) * -0.5
+        let sleep = Torch.timesNumber (Torch.plusNumber (fantasyLogVar.sum().add(diff.mul(r).sum(), Torch.one)) (float (diff.numel()) * System.Math.Log(2.0 * System.Math.PI))) -0.5
         encoderBackward b xp h1 dHeads
         addWeightPrior c n x.shape.[0] b
         // anglepy's recognition model: precision 99 more on its scaled log-variance weights (WakeSleepVariant).

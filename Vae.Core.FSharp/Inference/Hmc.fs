@@ -33,6 +33,10 @@ type HmcStep =
 [<RequireQualifiedAccess>]
 module Hmc =
 
+    // Numbers as cached Scalars and additions with an explicit alpha (Torch.one): see Torch.one.
+    let private half = Torch.constant 0.5
+    let private one = Torch.one
+
     /// The paper's MCEM settings: 10 leapfrog steps, target acceptance 0.9, random signs.
     let paper = { LeapfrogSteps = 10; TargetAcceptance = 0.9; MaxAdaptFactor = 1.25; RandomSign = true }
 
@@ -51,13 +55,13 @@ module Hmc =
     /// given the log density's gradient at z, with half steps of the momentum at both ends.
     /// Time-reversible and volume-preserving. Returns (z, p, log density at z, its gradient).
     let leapfrogFrom (logDensity: Tensor -> Tensor) (z: Tensor) (gradient: Tensor) (p: Tensor) (eps: Tensor) (steps: int) =
-        let mutable p = p + eps * 0.5 * gradient
+        let mutable p = p.add(eps.mul(half) * gradient, one)
         let mutable z = z
         let mutable last = Unchecked.defaultof<Tensor * Tensor>
         for i in 1 .. steps do
-            z <- z + eps * p
+            z <- z.add(eps * p, one)
             last <- valueAndGradient logDensity z
-            p <- p + (if i < steps then eps else eps * 0.5) * snd last
+            p <- p.add((if i < steps then eps else eps.mul(half)) * snd last, one)
         z, p, fst last, snd last
 
     /// leapfrogFrom with the gradient at z computed here.
@@ -72,12 +76,12 @@ module Hmc =
         let chains = z.shape.[0]
         let p0 = torch.randn(z.shape, dtype = z.dtype, generator = g)
         let eps =
-            if c.RandomSign then eps * (torch.randint(0L, 2L, [| chains; 1L |], dtype = z.dtype, generator = g) * 2.0 - 1.0)
+            if c.RandomSign then eps * torch.randint(0L, 2L, [| chains; 1L |], dtype = z.dtype, generator = g).mul(Torch.constant 2.0).sub(one)
             else eps
         let logP0, g0 = valueAndGradient logDensity z
         let z1, p1, logP1, _ = leapfrogFrom logDensity z g0 p0 eps c.LeapfrogSteps
-        let h0 = -logP0 + (p0 * p0).sum(-1L) * 0.5
-        let h1 = -logP1 + (p1 * p1).sum(-1L) * 0.5
+        let h0 = (-logP0).add((p0 * p0).sum(-1L).mul(half), one)
+        let h1 = (-logP1).add((p1 * p1).sum(-1L).mul(half), one)
         let logU = torch.rand([| chains |], dtype = z.dtype, generator = g).log()
         let accepted = (logU.lt(h0 - h1)).logical_and(h1.isfinite())
         torch.where(accepted.unsqueeze(-1L), z1, z), torch.where(accepted, logP1, logP0), accepted
@@ -104,4 +108,4 @@ module Hmc =
     let adaptPerChain (c: HmcConfig) (eps: Tensor) (accepted: Tensor) : Tensor =
         let up = 1.02
         let down = Math.Pow(up, c.TargetAcceptance / (1.0 - c.TargetAcceptance))
-        torch.where(accepted.unsqueeze(-1L), eps * up, eps / down)
+        torch.where(accepted.unsqueeze(-1L), eps.mul(Torch.constant up), eps.div(Torch.constant down))

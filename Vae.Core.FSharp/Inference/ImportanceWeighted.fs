@@ -82,13 +82,13 @@ module ImportanceWeighted =
                 Kernels.tanhLayerDots rows wT bias xW h dots
                 let softplusSums = torch.empty([| rows.shape.[0] |], dtype = z.dtype)
                 Kernels.softplusRowSums (h.mm(p.Logits.Weight.t())) outputBias softplusSums
-                (dots - softplusSums).view(leading) + xB + Distributions.standardNormalLogDensity z
+                (dots - softplusSums).view(leading).add(xB, Torch.one).add(Distributions.standardNormalLogDensity z, Torch.one)
         | BernoulliDecoder p ->
             fun z ->
                 let h = (Linear.apply p.Hidden z).tanh()
                 let logits = Linear.apply p.Logits h
-                let xDotLogits = (h * x.mm(p.Logits.Weight)).sum(-1L) + x.mv(p.Logits.Bias)
-                xDotLogits - torch.nn.functional.softplus(logits).sum(-1L) + Distributions.standardNormalLogDensity z
+                let xDotLogits = (h * x.mm(p.Logits.Weight)).sum(-1L).add(x.mv(p.Logits.Bias), Torch.one)
+                (xDotLogits - torch.nn.functional.softplus(logits).sum(-1L)).add(Distributions.standardNormalLogDensity z, Torch.one)
         | _ -> VaeModel.logJoint m x
 
     /// log p(x, z) of a Bernoulli-decoder VAE with the decoder's output multiply in bfloat16 (opt-in mixed precision

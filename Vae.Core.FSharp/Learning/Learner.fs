@@ -118,7 +118,7 @@ module Learner =
     /// objective + (M/N) log p(theta) over the weights of ps when the weight prior is on (the paper's
     /// code scales the N(0, I) prior's gradient by M/N; shared by AEVB, wake-sleep and MCEM).
     let withWeightPrior (c: LearnerConfig) (n: int64) (ps: NamedParameter list) (objective: Tensor) : Tensor =
-        if c.WeightPrior then objective + VaeModel.logPriorOf ps * (float c.BatchSize / float n) else objective
+        if c.WeightPrior then objective.add((VaeModel.logPriorOf ps).mul(Torch.constant (float c.BatchSize / float n)), Torch.one) else objective
 
     /// Reads a value and checks it and every gradient for finiteness in one host synchronisation (a NaN
     /// or infinity anywhere makes the gradients' sum non-finite). Returns the value, or raises

@@ -60,11 +60,11 @@ module Mcem =
                 use _ = torch.NewDisposeScope()
                 let logLik = (VaeModel.logLikelihood m (z.narrow(0L, start, len)) (x.narrow(0L, start, len))).sum()
                 // The prior enters once per full batch (the paper's M/N scaling with M = N).
-                let objective = if i = 0 && c.WeightPrior then logLik + VaeModel.logPriorOf decoder else logLik
+                let objective = if i = 0 && c.WeightPrior then logLik.add(VaeModel.logPriorOf decoder, Torch.one) else logLik
                 let gs = torch.autograd.grad([| objective |], tensors) |> Seq.toArray
                 objective.detach().MoveToOuterDisposeScope(), gs |> Array.map (fun t -> t.MoveToOuterDisposeScope()))
-        let grads = parts |> List.map snd |> List.reduce (fun a b -> Array.map2 (fun (x: Tensor) y -> x + y) a b)
-        grads, parts |> List.map fst |> List.reduce (+)
+        let grads = parts |> List.map snd |> List.reduce (fun a b -> Array.map2 (fun (x: Tensor) (y: Tensor) -> x.add(y, Torch.one)) a b)
+        grads, parts |> List.map fst |> List.reduce (fun (a: Tensor) b -> a.add(b, Torch.one))
 
     let private stepInScope (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
@@ -83,7 +83,7 @@ module Mcem =
             for _ in 1 .. WeightUpdates do
                 use _ = torch.NewDisposeScope()
                 let grads, objective = mStepGradient c m x z
-                Learner.requireFinite opt.Steps (objective + value) grads |> ignore
+                Learner.requireFinite opt.Steps (objective.add(value, Torch.one)) grads |> ignore
                 Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
                 opt <- { opt with Steps = opt.Steps + 1L }
         with :? NonFiniteBoundException as e ->

@@ -13,7 +13,7 @@ module Distributions =
     // during the call; seen as "Expected false to be true" from Scalar::toFloat).
     let private log2Pi = Torch.constant (Math.Log(2.0 * Math.PI))
     let private minusHalf = Torch.constant -0.5
-    let private one = Torch.constant 1.0
+    let private one = Torch.one
     let private half = Torch.constant 0.5
 
     /// A diagonal Gaussian N(mean, diag exp(logVar)), parameterised by its log-variance.
@@ -21,16 +21,16 @@ module Distributions =
 
     /// z = mean + exp(logVar / 2) * eps with eps ~ N(0, I): the reparameterisation g_phi(eps, x).
     let reparameterise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
-        q.Mean + (q.LogVar * half).exp() * eps
+        q.Mean.add((q.LogVar * half).exp() * eps, one)
 
     /// log N(x; mean, diag exp(logVar)), summed over the last dimension.
     let gaussianLogDensity (q: DiagonalGaussian) (x: Tensor) : Tensor =
         let d = x - q.Mean
-        (q.LogVar + d * d * (-q.LogVar).exp()).add(log2Pi, one).sum(-1L) * minusHalf
+        q.LogVar.add(d * d * (-q.LogVar).exp(), one).add(log2Pi, one).sum(-1L) * minusHalf
 
     /// log q(z|x) for z = reparameterise q eps, written with eps directly (fewer operations, same value).
     let gaussianLogDensityOfNoise (q: DiagonalGaussian) (eps: Tensor) : Tensor =
-        (q.LogVar + eps * eps).add(log2Pi, one).sum(-1L) * minusHalf
+        q.LogVar.add(eps * eps, one).add(log2Pi, one).sum(-1L) * minusHalf
 
     /// log N(z; 0, I), summed over the last dimension: the prior p(z).
     let standardNormalLogDensity (z: Tensor) : Tensor =
@@ -38,7 +38,7 @@ module Distributions =
 
     /// softplus(l) = log(1 + e^l) = max(l, 0) + log1p(e^-|l|): exact for every l (libtorch's
     /// softplus returns l itself above a threshold of 20, off by up to 2e-9).
-    let softplus (l: Tensor) : Tensor = l.clamp_min(Torch.constant 0.0) + (-l.abs()).exp().log1p()
+    let softplus (l: Tensor) : Tensor = l.clamp_min(Torch.constant 0.0).add((-l.abs()).exp().log1p(), one)
 
     /// log Bernoulli(x; sigmoid(logits)) = x l - softplus(l), summed over the last dimension.
     /// Exact for logits of any size (never forms sigmoid(l), so never log 0).

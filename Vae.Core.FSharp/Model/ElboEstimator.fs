@@ -30,7 +30,7 @@ module ElboEstimator =
     let logWeights (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
         let q = VaeModel.encode m x
         let z = Distributions.reparameterise q eps
-        let logPxz = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z
+        let logPxz = (VaeModel.logLikelihood m z x).add(Distributions.standardNormalLogDensity z, Torch.one)
         logPxz - Distributions.gaussianLogDensityOfNoise q eps
 
     /// L^A (eq. 6): (1/L) sum_l log p(x, z_l) - log q(z_l|x), with z_l = mu + sigma * eps_l.
@@ -46,7 +46,7 @@ module ElboEstimator =
     /// The importance-weighted bound (Burda et al. eq. 8): log (1/L) sum_l p(x, z_l) / q(z_l|x), the log-mean-exp of
     /// L^A's terms.
     let Iwae (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
-        (logWeights m x eps).logsumexp(0L) - Math.Log(double eps.shape.[0])
+        (logWeights m x eps).logsumexp(0L).sub(Torch.constant (Math.Log(double eps.shape.[0])))
 
     /// The estimator of the given kind.
     let ofKind (kind: EstimatorKind) = match kind with A -> A | B -> B | Iwae -> Iwae
@@ -59,13 +59,13 @@ module ElboEstimator =
         let q = VaeModel.encode m x
         let z = Distributions.reparameterise q eps
         let held : Distributions.DiagonalGaussian = { Mean = q.Mean.detach(); LogVar = q.LogVar.detach() }
-        let logW = VaeModel.logLikelihood m z x + Distributions.standardNormalLogDensity z - Distributions.gaussianLogDensity held z
+        let logW = (VaeModel.logLikelihood m z x).add(Distributions.standardNormalLogDensity z, Torch.one) - Distributions.gaussianLogDensity held z
         let normalised = torch.softmax(logW.detach(), 0)
         (normalised * normalised * logW).sum(0L)
 
     /// The minibatch estimator (eq. 8) of the full-data bound: (N / M) times the sum of the M per-datapoint estimates.
     let minibatch (n: int) (perDatapoint: Tensor) : Tensor =
-        perDatapoint.sum() * (float n / float perDatapoint.shape.[0])
+        perDatapoint.sum().mul(Torch.constant (float n / float perDatapoint.shape.[0]))
 
     /// Standard normal noise [L; M; J] for M datapoints.
     let noise (samples: int) (batch: int) (m: VaeModel) (g: torch.Generator) : Tensor =

@@ -211,7 +211,7 @@ module VaeModel =
     // x = mean + sigma eps for a Gaussian decoder's p(x|z).
     let private drawGaussian (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         let q = gaussianOf m z
-        q.Mean + (q.LogVar * 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g)
+        q.Mean.add(q.LogVar.mul(Torch.constant 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g), Torch.one)
 
     /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1] for the
     /// sigmoid-mean decoder, as the paper's code clips the samples of its DLVM models; the means are not clipped).
@@ -228,7 +228,7 @@ module VaeModel =
     let sampleDataUnclipped (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p ->
-            let probabilities = (BernoulliMlp.logits p z).sigmoid().mul(Torch.constant (1.0 - 2e-3)).add(Torch.constant 1e-3)
+            let probabilities = (BernoulliMlp.logits p z).sigmoid().mul(Torch.constant (1.0 - 2e-3)).add(Torch.constant 1e-3, Torch.one)
             torch.bernoulli(probabilities, generator = g)
         | GaussianDecoder _ | LinearGaussianDecoder _ -> drawGaussian m z g
 
@@ -241,8 +241,8 @@ module VaeModel =
 
     /// log p(x, z) = log p(x|z) + log p(z) for latent points z with leading sample dimensions.
     let logJoint (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
-        logLikelihood m z x + Distributions.standardNormalLogDensity z
+        (logLikelihood m z x).add(Distributions.standardNormalLogDensity z, Torch.one)
 
     /// log p(theta) of the N(0, I) prior over the weights (not biases) of the given parameters (constants dropped).
     let logPriorOf (ps: NamedParameter list) : Tensor =
-        ps |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum() * -0.5) |> List.reduce (+)
+        ps |> List.filter (fun p -> p.IsWeight) |> List.map (fun p -> (p.Tensor * p.Tensor).sum().mul(Torch.constant -0.5)) |> List.reduce (fun a b -> a.add(b, Torch.one))

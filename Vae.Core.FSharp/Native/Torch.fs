@@ -67,6 +67,26 @@ module Torch =
     /// The Scalar of a value fixed for the process (1.0, 0.5, a run's step size or batch size), made once and kept.
     let constant (x: float) : Scalar = constants.GetOrAdd(x, fun v -> ensureLoaded (); Scalar.op_Implicit v)
 
+    /// The cached 1, to give an addition its alpha: a.add(b, Torch.one) is a + b. TorchSharp 0.107's a + b (and every
+    /// operator with a number) makes a Scalar for the call that nothing keeps alive, so a collection on another thread
+    /// can free it while libtorch reads it ("Expected false to be true" from Scalar::toFloat). Numbers go through
+    /// constant, or scalar under `use`.
+    let one : Scalar = constant 1.0
+
+    /// The cached exponent 2: t.pow(Torch.two) is TorchSharp's t.square(), which makes its exponent a temporary Scalar
+    /// (see one).
+    let two : Scalar = (ensureLoaded (); Scalar.op_Implicit 2)
+
+    /// t + x for a number x that may vary, its Scalar alive through the call and then freed.
+    let plusNumber (t: Tensor) (x: float) : Tensor =
+        use s = scalar x
+        t.add(s, one)
+
+    /// t * x for a number x that may vary, its Scalar alive through the call and then freed.
+    let timesNumber (t: Tensor) (x: float) : Tensor =
+        use s = scalar x
+        t.mul(s)
+
     /// A tensor of the given shape and dtype filled with value (its Scalar disposed at once).
     let filled (shape: int64[]) (value: float) (dtype: torch.ScalarType) : Tensor =
         use s = scalar value

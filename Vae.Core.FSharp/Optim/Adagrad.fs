@@ -43,7 +43,7 @@ module Adagrad =
             let c, g = settings.[i], gradients.[i]
             s.SumSquares.[i].addcmul_(g, g, Torch.constant 1.0) |> ignore
             if s.Steps > int64 c.WarmUp then
-                use denom = (s.SumSquares.[i] + c.Regulariser).sqrt_()
+                use denom = s.SumSquares.[i].add(Torch.constant c.Regulariser, Torch.one).sqrt_()
                 parameters.[i].addcdiv_(g, denom, Torch.constant c.StepSize) |> ignore
         { s with Steps = s.Steps + 1L }
 

@@ -41,6 +41,19 @@ public class RunCheckpointTests
         Assert.Equal("U8", root.GetProperty("rng").GetProperty("dtype").GetString());
     }
 
+    /// <summary>The run directory's owner reads back the schedule it recorded, which a resumed run keeps; a directory
+    /// without a record has none.</summary>
+    [Fact]
+    public void ARunDirectoryGivesBackTheScheduleItsRunRecorded()
+    {
+        string dir = Train(3000);
+        Assert.True(Trainer.IsRunDirectory(dir));
+        Assert.Equal(new RunSchedule(3000, 1000), Trainer.RecordedSchedule(dir));
+        string empty = TestEnvironment.NewTempDirectory();
+        Assert.False(Trainer.IsRunDirectory(empty));
+        Assert.Equal(new RunSchedule(null, null), Trainer.RecordedSchedule(empty));
+    }
+
     static string Shape(JsonElement root, string tensor) =>
         string.Join(",", root.GetProperty(tensor).GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
 
