@@ -21,6 +21,7 @@ public class CommittedModelTests
             ("figure2-frey-face/j5-aevb-seed2.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-2/end-point.json"),
             ("figure2-frey-face-diagnosis/j10-wake-sleep-anglepy.safetensors", "figure2-frey-face-diagnosis/j10-wake-sleep-anglepy/end-point.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
+            ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
             // Monte Carlo EM trains no recognition model: its models are checked by their exact log p(x) (J = 3) on the first
             // 10 images (seconds; the first 100, in exact-100.json, take minutes where posteriors have several modes).
