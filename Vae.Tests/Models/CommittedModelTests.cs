@@ -27,6 +27,7 @@ public class CommittedModelTests
             // 10 images (seconds; the first 100, in exact-100.json, take minutes where posteriors have several modes).
             ("figure3-ntrain50000-conventions/mcem-0.02-warmup10.safetensors", "figure3-ntrain50000-conventions/mcem-0.02-warmup10/exact-10.json"),
             ("figure3-ntrain50000-conventions/mcem-0.1-warmup100.safetensors", "figure3-ntrain50000-conventions/mcem-0.1-warmup100/exact-10.json"),
+            ("figure3-ntrain50000-conventions/mcem-rule-warmup10.safetensors", "figure3-ntrain50000-conventions/mcem-rule-warmup10/exact-10.json"),
         })
             data.Add(model, record);
         return data;
