@@ -24,7 +24,7 @@ module ImportanceWeighted =
                let eps = torch.randn([| int64 size; q.Mean.shape.[0]; q.Mean.shape.[1] |], dtype = q.Mean.dtype, generator = g)
                let z = Distributions.reparameterise q eps
                let logW = logJoint z - Distributions.gaussianLogDensityOfNoise q eps
-               let parts = if moments then [| logW.logsumexp(0L); (logW * 2.0).logsumexp(0L); logW.sum(0L); (logW * logW).sum(0L) |] else [| logW.logsumexp(0L) |]
+               let parts = if moments then [| logW.logsumexp(0L); (Torch.timesNumber logW 2.0).logsumexp(0L); logW.sum(0L); (logW * logW).sum(0L) |] else [| logW.logsumexp(0L) |]
                yield parts |> Array.map (fun t -> t.MoveToOuterDisposeScope()) |]
 
     /// The sum over chunks of part i (log-sum-exp for the log-sum-exps), disposing the parts.
@@ -42,7 +42,7 @@ module ImportanceWeighted =
         let parts = accumulate logJoint q k chunk false g
         let total = combine parts 0 true
         for p in parts do for t in p do t.Dispose()
-        total - Math.Log(float k)
+        Torch.plusNumber total (-(Math.Log(float k)))
 
     /// Scores per datapoint from the same draws boundOf makes (its LogLikelihood equals boundOf's value bit for bit).
     let scoresOf (logJoint: Tensor -> Tensor) (q: Distributions.DiagonalGaussian) (k: int) (chunk: int) (g: torch.Generator) : Scores =
@@ -51,13 +51,15 @@ module ImportanceWeighted =
         let lse, lse2, sum, sumSquares = combine parts 0 true, combine parts 1 true, combine parts 2 false, combine parts 3 false
         for p in parts do for t in p do t.Dispose()
         let logK = Math.Log(float k)
-        let bound = lse - logK
+        let bound = Torch.plusNumber lse (-logK)
         // Var(w) / (mean w)^2 = (mean w^2 / (mean w)^2 - 1) K / (K - 1), with mean w^2 / (mean w)^2 = exp(lse2 + log K - 2 lse).
-        let relativeVariance = ((lse2 + logK - lse * 2.0).exp() - 1.0).clamp_min(Torch.constant 0.0) * (float k / float (k - 1))
-        let elbo = sum / float k
-        let elboVariance = ((sumSquares - elbo * elbo * float k) / float (k - 1)).clamp_min(Torch.constant 0.0)
-        { LogLikelihood = bound; StandardError = (relativeVariance / float k).sqrt()
-          Elbo = elbo; ElboStandardError = (elboVariance / float k).sqrt() }
+        // Numbers through Torch's helpers, which keep their Scalars alive (see Torch.one).
+        let ratio = (Torch.plusNumber lse2 logK - Torch.timesNumber lse 2.0).exp()
+        let relativeVariance = Torch.timesNumber ((Torch.plusNumber ratio -1.0).clamp_min(Torch.constant 0.0)) (float k / float (k - 1))
+        let elbo = Torch.overNumber sum (float k)
+        let elboVariance = (Torch.overNumber (sumSquares - Torch.timesNumber (elbo * elbo) (float k)) (float (k - 1))).clamp_min(Torch.constant 0.0)
+        { LogLikelihood = bound; StandardError = (Torch.overNumber relativeVariance (float k)).sqrt()
+          Elbo = elbo; ElboStandardError = (Torch.overNumber elboVariance (float k)).sqrt() }
 
     /// log p(x, z) for evaluation, as a function of z for the datapoints x [M; D], with fewer passes over the [K; M; D]
     /// logits of a Bernoulli decoder: sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per

@@ -30,8 +30,7 @@ module ElboEstimator =
     let logWeights (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
         let q = VaeModel.encode m x
         let z = Distributions.reparameterise q eps
-        let logPxz = (VaeModel.logLikelihood m z x).add(Distributions.standardNormalLogDensity z, Torch.one)
-        logPxz - Distributions.gaussianLogDensityOfNoise q eps
+        VaeModel.logJoint m x z - Distributions.gaussianLogDensityOfNoise q eps
 
     /// L^A (eq. 6): (1/L) sum_l log p(x, z_l) - log q(z_l|x), with z_l = mu + sigma * eps_l.
     let A (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
@@ -59,7 +58,7 @@ module ElboEstimator =
         let q = VaeModel.encode m x
         let z = Distributions.reparameterise q eps
         let held : Distributions.DiagonalGaussian = { Mean = q.Mean.detach(); LogVar = q.LogVar.detach() }
-        let logW = (VaeModel.logLikelihood m z x).add(Distributions.standardNormalLogDensity z, Torch.one) - Distributions.gaussianLogDensity held z
+        let logW = VaeModel.logJoint m x z - Distributions.gaussianLogDensity held z
         let normalised = torch.softmax(logW.detach(), 0)
         (normalised * normalised * logW).sum(0L)
 

@@ -211,7 +211,7 @@ module VaeModel =
     // x = mean + sigma eps for a Gaussian decoder's p(x|z).
     let private drawGaussian (m: VaeModel) (z: Tensor) (g: torch.Generator) : Tensor =
         let q = gaussianOf m z
-        q.Mean.add(q.LogVar.mul(Torch.constant 0.5).exp() * torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g), Torch.one)
+        Distributions.reparameterise q (torch.randn(q.Mean.shape, dtype = q.Mean.dtype, generator = g))
 
     /// Draws x ~ p(x|z) for latent points z: Bernoulli draws, or Gaussian draws (clipped to [0, 1] for the
     /// sigmoid-mean decoder, as the paper's code clips the samples of its DLVM models; the means are not clipped).

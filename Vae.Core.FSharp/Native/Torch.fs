@@ -87,6 +87,11 @@ module Torch =
         use s = scalar x
         t.mul(s)
 
+    /// t / x for a number x that may vary, its Scalar alive through the call and then freed.
+    let overNumber (t: Tensor) (x: float) : Tensor =
+        use s = scalar x
+        t.div(s)
+
     /// A tensor of the given shape and dtype filled with value (its Scalar disposed at once).
     let filled (shape: int64[]) (value: float) (dtype: torch.ScalarType) : Tensor =
         use s = scalar value

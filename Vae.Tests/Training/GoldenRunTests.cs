@@ -90,22 +90,7 @@ public class GoldenRunTests
 
     static string PinnedRunHash(string run)
     {
-        const long seed = 5;
-        const double step = 0.05;
-        using Trainer trainer = run switch
-        {
-            "aevb" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
-            "aevb-autograd" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, Gradient = GradientComputation.Autograd }),
-            "aevb-estimator-a" => new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 2 }),
-            "iwae-dreg" => new AevbTrainer(SmallMnist.Model, new AevbOptions
-            {
-                Seed = seed, StepSize = step, Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5,
-                EncoderGradient = EncoderGradient.DoublyReparameterised,
-            }),
-            "wake-sleep" => new WakeSleepTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
-            "wake-sleep-anglepy" => new WakeSleepTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step, WakeSleepVariant = WakeSleepVariant.Anglepy }),
-            _ => new McemTrainer(SmallMnist.Model, new AevbOptions { Seed = seed, StepSize = step }),
-        };
+        using Trainer trainer = SmallMnist.ShortRun(run, seed: 5, stepSize: 0.05);
         var data = run == "mcem" ? Train200 : SmallMnist.Train;
         long samples = run == "mcem" ? 5 * 200 * 6 : 20_000;
         trainer.Fit(data, new TrainingOptions { TotalSamples = samples, EvaluateEvery = 0 });

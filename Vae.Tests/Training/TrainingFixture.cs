@@ -20,4 +20,23 @@ public static class SmallMnist
     public static VaeModelOptions Model { get; } = new() { HiddenUnits = 40, LatentDimensions = 3 };
 
     public static AevbOptions Aevb(long seed = 7) => new() { Seed = seed, StepSize = 0.05 };
+
+    /// <summary>A trainer of <see cref="Model"/> for each learner and gradient path the short-run tests cover: aevb
+    /// (the hand-derived step), aevb-autograd, aevb-estimator-a (L = 2), iwae-dreg (K = 5), wake-sleep,
+    /// wake-sleep-anglepy and mcem.</summary>
+    public static Trainer ShortRun(string run, long seed, double stepSize) => run switch
+    {
+        "aevb" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
+        "aevb-autograd" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, Gradient = GradientComputation.Autograd }),
+        "aevb-estimator-a" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 2 }),
+        "iwae-dreg" => new AevbTrainer(Model, new AevbOptions
+        {
+            Seed = seed, StepSize = stepSize, Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5,
+            EncoderGradient = EncoderGradient.DoublyReparameterised,
+        }),
+        "wake-sleep" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
+        "wake-sleep-anglepy" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, WakeSleepVariant = WakeSleepVariant.Anglepy }),
+        "mcem" => new McemTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
+        _ => throw new ArgumentOutOfRangeException(nameof(run), run, "no such short run"),
+    };
 }
