@@ -19,6 +19,19 @@ public static class ImageMosaic
         Vae.Core.Files.writeAtomically(path, EncodeGrey(gridWidth, gridHeight, pixels));
     }
 
+    /// <summary>The shape of images of <paramref name="values"/> values: as given, else the paper's data sets' (28 rows:
+    /// MNIST's 28 x 28 and Frey Face's 28 x 20; otherwise the nearest square's side), the width following the height.
+    /// Throws when height x width is not <paramref name="values"/>.</summary>
+    public static (int Height, int Width) Shape(int values, int? height = null, int? width = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(values, 1);
+        int h = height ?? (width is int w0 && w0 > 0 && values % w0 == 0 ? values / w0 : values == 560 ? 28 : Math.Max(1, (int)Math.Round(Math.Sqrt(values))));
+        int w = width ?? values / h;
+        if (h < 1 || w < 1 || h * w != values)
+            throw new ArgumentException($"image height x width: {h} x {w} is not the model's {values} values per image");
+        return (h, w);
+    }
+
     /// <summary>An 8-bit grey-scale image (row-major bytes) encoded as PNG by SkiaSharp.</summary>
     static byte[] EncodeGrey(int width, int height, byte[] pixels)
     {

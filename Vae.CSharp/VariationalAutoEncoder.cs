@@ -116,6 +116,13 @@ public sealed class VariationalAutoEncoder : IDisposable
     /// ONNX Runtime: see <see cref="OnnxPart"/> for its inputs and outputs.</summary>
     public void ExportOnnx(string path, OnnxPart part) => Vae.Core.Files.writeAtomically(path, OnnxExport.ToBytes(Core, part, Standardization));
 
+    /// <summary>Writes the model's latent space as one self-contained HTML page (atomically): sliders over z with the
+    /// decoded image, Appendix A's manifold for J = 2, a drawing encoded and reconstructed, and the learning curves and
+    /// settings of <paramref name="options"/>. The weights are embedded and evaluated in the page; it needs no server or
+    /// network.</summary>
+    public void ExportLatentSpacePage(string path, LatentSpacePageOptions? options = null) =>
+        Vae.Core.Files.writeAtomically(path, System.Text.Encoding.UTF8.GetBytes(LatentSpacePage.ToHtml(Core, Standardization, options ?? new())));
+
     Tensor Input(float[,] x, string name)
     {
         if (x.GetLength(1) != Core.Config.InputDim)

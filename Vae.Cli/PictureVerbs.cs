@@ -7,8 +7,8 @@ namespace Vae.Cli;
 static class PictureVerbs
 {
     static readonly Option<string> Out = Opt.Text("--out", "the PNG file (default: <verb>.png)", "FILE");
-    static readonly Option<long?> Height = Opt.OptionalInteger("--height", "image height (default: 28, as MNIST and Frey Face)", 1);
-    static readonly Option<long?> Width = Opt.OptionalInteger("--width", "image width (default: the model's values per image / height)", 1);
+    internal static readonly Option<long?> Height = Opt.OptionalInteger("--height", "image height (default: 28, as MNIST and Frey Face)", 1);
+    internal static readonly Option<long?> Width = Opt.OptionalInteger("--width", "image width (default: the model's values per image / height)", 1);
     static readonly Option<long> SampleCount = Opt.Integer("--count", "images to draw", 100, 1, 10_000);
     static readonly Option<long?> Columns = Opt.OptionalInteger("--columns", "images per row (default: a square)", 1, 10_000);
     static readonly Option<long> Pairs = Opt.Integer("--count", "test images, each above its reconstruction", 10, 1, 1000);
@@ -29,6 +29,13 @@ static class PictureVerbs
         yield return Make("manifold", "A PNG of the learned manifold of a J = 2 model (Figure 4)", Grid);
     }
 
+    /// <summary>Image shape: as given, else the paper's data sets' (MNIST 28 x 28, Frey Face 28 x 20).</summary>
+    internal static (int Height, int Width) ImageShape(Arguments a, int values)
+    {
+        try { return ImageMosaic.Shape(values, (int?)a.Get(Height), (int?)a.Get(Width)); }
+        catch (ArgumentException e) { throw new UsageException($"--height/--width: {e.Message}"); }
+    }
+
     static int Run(string verb, Arguments a, TextWriter stdout, TextWriter stderr)
     {
         string path = Trainer.CheckpointPath(a.Get(Common.Checkpoint));
@@ -36,10 +43,7 @@ static class PictureVerbs
         string output = a.Get(Out) ?? $"{verb}.png";
         using var model = VariationalAutoEncoder.Load(path);
         int d = model.Options.InputDimension;
-        // Image shape: as given, else the paper's data sets' (MNIST 28 x 28, Frey Face 28 x 20).
-        int height = (int)(a.Get(Height) ?? (d == 560 ? 28 : (int)Math.Round(Math.Sqrt(d))));
-        int width = (int)(a.Get(Width) ?? d / height);
-        if (height * width != d) throw new UsageException($"--height/--width: {height} x {width} is not the model's {d} values per image");
+        var (height, width) = ImageShape(a, d);
         float[,] images;
         int columns;
         switch (verb)

@@ -45,6 +45,7 @@ public static class VaeCommand
             SweepVerb.Command(stdout, stderr, cancel),
             VerifyVerb.Command(stdout, stderr, cancel),
             ExportVerb.Command(stdout),
+            ExploreVerb.Command(stdout),
             DataVerb.Command(stdout, stderr),
             PlotVerb.Command(stdout),
         };
