@@ -27,7 +27,7 @@ static class TrainVerb
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
     public static readonly Option<long?> Epochs = Opt.OptionalInteger("--epochs", "the budget in passes over the training set, instead of --samples", 1);
     public static readonly Option<string> Binarize = Opt.Choice("--binarize", "grey levels as they are, or a fresh binary draw of each image per step", "none", "none", "dynamic");
-    public static readonly Option<string> Gradient = Opt.Choice("--gradient", "the gradient: auto (hand-derived where it covers the settings), libtorch's autograd, or hand-derived", "auto", "auto", "autograd", "hand-derived");
+    public static readonly Option<string> Gradient = Opt.Choice("--gradient", "the gradient: auto (hand-derived where it covers the settings), libtorch's autograd, hand-derived, or one-pass (hand-derived with the float32 step's elementwise work and Adagrad fused; rounds differently)", "auto", "auto", "autograd", "hand-derived", "one-pass");
     public static readonly Option<long?> EvalEvery = Opt.OptionalInteger("--eval-every", "evaluate and checkpoint every N samples (default: a tenth of the budget; 0: at the end only)", 0);
     public static readonly Option<string> Out = Opt.Text("--out", "the run directory (default: runs/<dataset>-j<J>-<algorithm>-seed<S>)", "DIR");
     public static readonly Option<string> Resume = Opt.Text("--resume", "continue the run in DIR from its checkpoint", "DIR");
@@ -97,7 +97,7 @@ static class TrainVerb
                 MixedPrecision = a.Get(Common.Precision) == "bfloat16",
                 Gradient = a.Get(Gradient) switch
                 {
-                    "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, _ => GradientComputation.Auto,
+                    "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, "one-pass" => GradientComputation.OnePass, _ => GradientComputation.Auto,
                 },
                 WakeSleepVariant = a.Get(WakeSleepVariant) == "anglepy" ? Vae.WakeSleepVariant.Anglepy : Vae.WakeSleepVariant.SharedEncoder,
             };

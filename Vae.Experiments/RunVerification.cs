@@ -98,7 +98,14 @@ public sealed class RunRecord
         SamplesPerDatapoint = Int("samples_per_datapoint"), BatchSize = Int("batch"), StepSize = Double("step_size"), WarmUp = Int("warm_up"),
         Regulariser = Double("regulariser"), WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
-        Gradient = Parse("gradient", "hand-derived or autograd", s => (s is "hand-derived" or "autograd", s == "hand-derived" ? GradientComputation.HandDerived : GradientComputation.Autograd)),
+        // The path the run took (Trainer.GradientPath); bfloat16 multiplies are the precision field's.
+        Gradient = Parse("gradient", "hand-derived, hand-derived with bfloat16 multiplies or one-pass float32, or autograd", s => s switch
+        {
+            "hand-derived" or "hand-derived, bfloat16 multiplies" => (true, GradientComputation.HandDerived),
+            "hand-derived, one-pass float32" => (true, GradientComputation.OnePass),
+            "autograd" => (true, GradientComputation.Autograd),
+            _ => (false, GradientComputation.Auto),
+        }),
         // Absent in records made before the variant existed: the shared encoder.
         WakeSleepVariant = Fields.ContainsKey("wake_sleep_variant")
             ? Parse("wake_sleep_variant", "SharedEncoder or Anglepy", s => (Enum.TryParse<WakeSleepVariant>(s, out var v), v)) : WakeSleepVariant.SharedEncoder,

@@ -179,6 +179,53 @@ let mixedPrecision =
         relative < 0.03f && abs (boundMixed - boundFull) < 0.01f * abs boundFull
 
 
+[<Tests>]
+let onePassFloat32 =
+    testList "one-pass float32 step" [
+        // The float32 kernels (tails and 16-lane vectors) against autograd of the same model in float64: the only
+        // differences are float32 rounding and tanh's few units, so the gradient agrees to about 1e-5 of its scale.
+        testPropertyWithConfig (config 30) "the one-pass float32 gradient equals autograd's in float64 to float32 accuracy" <| fun (seed: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) (mn: PositiveInt) (prior: bool) (grey: bool) ->
+            use _ = torch.NewDisposeScope()
+            let d, h, j, m = size dn 1 40, size hn 1 40, size jn 1 5, size mn 1 12
+            let c = { LearnerConfig.paper 0.02 with BatchSize = m; WeightPrior = prior; Gradient = OnePass }
+            let g = Torch.generator (int64 seed + 17L)
+            let config = { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.5 }
+            let model = VaeModel.create config g
+            let x = torch.rand([| int64 m; int64 d |], generator = g)
+            let x = if grey then x else torch.bernoulli(x, generator = g)
+            let eps = torch.randn([| int64 m; int64 j |], generator = g)
+            let n = 1000L
+            use w = HandDerivedSteps.workspace c config
+            let bound = (HandDerivedSteps.gradient c n w model x eps).item<float32> () |> float
+            let wide = Aevb.init (VaeModel.ofVector { config with DType = f64 } (model.ParameterVector.to_type(f64)))
+            let objective, perDatapoint = Aevb.objective c n wide.Model (x.to_type(f64)) (eps.to_type(f64).unsqueeze(0L))
+            let expected = torch.autograd.grad([| objective |], VaeModel.tensors wide.Model) |> Seq.toArray
+            let scale = expected |> Array.map (fun t -> t.abs().max().item<double> ()) |> Array.fold max 1.0
+            let worst = Array.map2 (fun (a: Tensor) b -> maxAbs (a.to_type(f64)) b) (VaeModel.tensors w.GradientModel) expected |> Array.max
+            let meanBound = perDatapoint.mean().item<double> ()
+            worst <= 2e-5 * scale && abs (bound - meanBound) <= 1e-5 * max 1.0 (abs meanBound)
+
+        testCase "one-pass training draws as Aevb.step does and stays near its trajectory for 150 steps" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let data = torch.rand([| 300L; 40L |], generator = Torch.generator 5L)
+            let config = { InputDim = 40; HiddenUnits = 24; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 }
+            let c = { LearnerConfig.paper 0.05 with BatchSize = 10 }
+            let onePassConfig = { c with Gradient = OnePass }
+            let mutable expected = Aevb.init (VaeModel.create config (Torch.generator 3L))
+            let mutable actual = HandDerivedSteps.prepare (Aevb.init (VaeModel.create config (Torch.generator 3L)))
+            use w = HandDerivedSteps.workspace onePassConfig config
+            let gr, gf = Torch.generator 9L, Torch.generator 9L
+            for _ in 1 .. 150 do
+                let r, br = Aevb.step c data gr expected
+                let f, bf = HandDerivedSteps.step onePassConfig data gf w actual
+                expected <- r
+                actual <- f
+                Expect.floatClose { absolute = 1e-3; relative = 1e-4 } bf br "the minibatch bounds agree to float32 rounding"
+            let worst = (actual.Model.ParameterVector - VaeModel.vectorOf config (VaeModel.tensors expected.Model)).abs().max().item<float32> ()
+            Expect.isLessThan worst 1e-3f "parameters after 150 steps (Adagrad steps of 0.05 at most)"
+            Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators made the same draws"
+    ]
+
 /// Helpers for the mixed-precision kernels' properties: inputs in bfloat16 and float32, the expected values in float64.
 module private Low =
     let bf16 = torch.bfloat16

@@ -241,7 +241,8 @@ public abstract class Trainer : IDisposable
     /// <summary>The data set's name recorded with the run.</summary>
     public string Dataset => Run.Settings.Dataset;
     /// <summary>How the steps compute their gradient: "hand-derived" (the fused step: backpropagation written out over
-    /// the parameter vector), "hand-derived, bfloat16 multiplies", or "autograd" (settings the fused step does not cover).</summary>
+    /// the parameter vector), "hand-derived, bfloat16 multiplies", "hand-derived, one-pass float32"
+    /// (<see cref="GradientComputation.OnePass"/>), or "autograd" (settings the fused step does not cover).</summary>
     public string GradientPath => TrainingRunModule.gradientPath(Run);
     /// <summary>Steps taken.</summary>
     public long Step => Run.Step;

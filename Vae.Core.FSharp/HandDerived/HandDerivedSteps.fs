@@ -41,21 +41,26 @@ module internal HandDerivedSteps =
     let private bernoulli (m: VaeModel) = match m.Decoder with BernoulliDecoder _ -> true | _ -> false
     let private mlpDecoder (m: VaeModel) = match m.Decoder with BernoulliDecoder _ | GaussianDecoder _ -> true | LinearGaussianDecoder _ -> false
 
+    /// Whether the step's multiplies are followed by one-pass kernels (Kernels) and Adagrad's one-pass update: with
+    /// bfloat16 multiplies (mixed precision), or float32 ones (GradientChoice.OnePass).
+    let private onePass (c: LearnerConfig) = c.MixedPrecision || c.Gradient = OnePass
+
     /// Whether the fused AEVB step computes this configuration (otherwise use Aevb.step): estimator B with L = 1 and an
-    /// MLP decoder; mixed precision only for a Bernoulli decoder in float32.
+    /// MLP decoder; the one-pass steps (mixed precision, OnePass) only for a Bernoulli decoder in float32.
     let supports (c: LearnerConfig) (m: VaeModel) : bool =
         c.Estimator = B && c.Samples = 1 && mlpDecoder m
-        && (not c.MixedPrecision || (m.Config.DType = torch.float32 && bernoulli m))
+        && (not (onePass c) || (m.Config.DType = torch.float32 && bernoulli m))
 
     /// Whether the fused wake-sleep step computes this configuration (otherwise use WakeSleep.step): an MLP decoder,
-    /// no mixed precision.
-    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && not c.MixedPrecision
+    /// no one-pass step.
+    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && not (onePass c)
 
-    /// Raises ArgumentException, naming what differs, when mixed precision is asked of a setting the fused step lacks.
+    /// Raises ArgumentException, naming what differs, when a one-pass step is asked of a setting it lacks.
     let requireSupported (c: LearnerConfig) (m: VaeModel) =
-        if c.MixedPrecision && not (supports c m) then
-            invalidArg "MixedPrecision"
-                (sprintf "mixed precision needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
+        if onePass c && not (supports c m) then
+            invalidArg (if c.MixedPrecision then "MixedPrecision" else "Gradient")
+                (sprintf "%s needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
+                    (if c.MixedPrecision then "mixed precision" else "the one-pass step")
                     c.Estimator c.Samples m.Config.Likelihood m.Config.DType)
 
     /// The encoder's mean and log-variance heads as one layer of 2J outputs, and the decoder's output layer as one (its
@@ -215,33 +220,41 @@ module internal HandDerivedSteps =
         addWeightPrior c n x.shape.[0] b
         meanBound
 
-    /// gradient with bfloat16 multiply operands: libtorch multiplies, and everything between the multiplies in one
-    /// pass per layer (Kernels), in float32.
-    let private gradientMixed (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
+    /// gradient with libtorch's multiplies and everything between them in one pass per layer (Kernels), in float32:
+    /// with bfloat16 multiply operands where the workspace has them (mixed precision), else the float32 parameters
+    /// themselves (OnePass).
+    let private gradientOnePass (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
         let m, d = x.shape.[0], x.shape.[1]
         let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
         let enc1, dec1, dec2 = parts b.Model
         let genc1, gdec1, gdec2 = parts b.GradientModel
-        // The multiplies' operands: one cast of the parameter vector into the buffer laid out as the model.
-        let low = match b.Low with Some l -> l | None -> invalidArg "w" "a workspace made for mixed precision (LearnerConfig.MixedPrecision)"
-        low.Parameters.copy_(b.Parameters) |> ignore
-        let lowHeads = low.Heads
-        let lenc1, ldec1, ldec2 = parts low.Model
-        let low (shape: int64[]) = torch.empty(shape, dtype = torch.bfloat16)
+        // The multiplies' operands: one cast of the parameter vector into the buffer laid out as the model, or the model.
+        let operands, lowHeads, operandType =
+            match b.Low with
+            | Some l ->
+                l.Parameters.copy_(b.Parameters) |> ignore
+                l.Model, l.Heads, torch.bfloat16
+            | None -> b.Model, b.Heads, torch.float32
+        let widened = b.Low.IsSome
+        let lenc1, ldec1, ldec2 = parts operands
+        let low (shape: int64[]) = torch.empty(shape, dtype = operandType)
         let full (shape: int64[]) = torch.empty(shape, dtype = torch.float32)
-        // target <- a^T bm (a weight's gradient), widened into the float32 buffer.
-        let outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.copy_(torch.mm(a.t(), bm)) |> ignore
+        // An activation and its multiply operand: two buffers where the operand is rounded, one where it is not.
+        let pair (shape: int64[]) = let f = full shape in f, (if widened then low shape else f)
+        // target <- a^T bm (a weight's gradient), widened into the float32 buffer where the product is bfloat16.
+        let outer (target: Tensor) (a: Tensor) (bm: Tensor) =
+            if widened then target.copy_(torch.mm(a.t(), bm)) |> ignore else target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
         let eps = eps.contiguous()
         // Forward (Appendix C), as gradientFull.
-        let xL = x.to_type(torch.bfloat16)
-        let h1, h1L = full [| m; h |], low [| m; h |]
+        let xL = if widened then x.to_type(torch.bfloat16) else x.contiguous()
+        let h1, h1L = pair [| m; h |]
         Kernels.tanhLayer (torch.mm(xL, lenc1.Weight.t())) enc1.Bias h1 h1L
         let latent, zL = full [| m; 2L * j |], low [| m; j |]
         let kl = Kernels.latentForward (torch.mm(h1L, lowHeads.Weight.t())) b.Heads.Bias eps latent zL
-        let h2, h2L = full [| m; h |], low [| m; h |]
+        let h2, h2L = pair [| m; h |]
         Kernels.tanhLayer (torch.mm(zL, ldec1.Weight.t())) dec1.Bias h2 h2L
         let dLogits = low [| m; d |]
-        let negLogLikelihood = Kernels.bernoulliOutput (torch.mm(h2L, ldec2.Weight.t())) dec2.Bias x dLogits gdec2.Bias
+        let negLogLikelihood = Kernels.bernoulliOutput (torch.mm(h2L, ldec2.Weight.t())) dec2.Bias (x.contiguous()) dLogits gdec2.Bias
         // Backward, as gradientFull.
         outer gdec2.Weight dLogits h2L
         let da2 = low [| m; h |]
@@ -260,11 +273,11 @@ module internal HandDerivedSteps =
     /// prior when on) for minibatch x [M; D] and noise eps [M; J]; returns the minibatch's mean bound as a 0-d tensor.
     /// With c.MixedPrecision the matrix multiplies take bfloat16 operands (their results are rounded to bfloat16 and
     /// widened again), and the work between them runs in Kernels; everything else, and every value kept between steps,
-    /// stays in float32.
+    /// stays in float32. With c.Gradient = OnePass the multiplies stay float32 and the work between them runs in Kernels.
     let gradient (c: LearnerConfig) (n: int64) (w: FusedWorkspace) (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
         use _ = torch.no_grad ()
         let b = operands w m
-        if c.MixedPrecision then gradientMixed c n b x eps else gradientFull c n b x eps
+        if onePass c then gradientOnePass c n b x eps else gradientFull c n b x eps
 
     /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check) on a
     /// state from prepare, in place on its parameter vector. Returns the new state and the minibatch's mean bound.
@@ -275,15 +288,16 @@ module internal HandDerivedSteps =
         let b = operands w s.Model
         let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
-        let meanBound = (if c.MixedPrecision then gradientMixed else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
+        let meanBound = (if onePass c then gradientOnePass else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
         // Finiteness from the bound and the biases' gradients alone: each bias gradient sums one layer's backpropagated
         // signal, and each weight gradient multiplies such a signal by finite activations (tanh, x, or z, finite when
         // the bound is), so a NaN or infinity anywhere shows in these; it saves a pass over every parameter.
         let bound = Learner.requireFinite s.Optimizer.Steps meanBound [| b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount) |]
-        // The float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded results');
-        // mixed precision, which rounds differently by design, takes the one-pass update (a quarter of the memory traffic).
+        // The hand-derived float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded
+        // results'); the one-pass steps, which round differently by design, take the one-pass update (a quarter of the
+        // memory traffic).
         let opt =
-            if c.MixedPrecision then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
+            if onePass c then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
             else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound
 

@@ -7,10 +7,14 @@ open TorchSharp
 /// How a run's steps compute their gradient. Auto: the hand-derived step (HandDerivedSteps) wherever it covers the
 /// configuration, else autograd; Autograd: always the algorithm's autograd step; HandDerived: the hand-derived step,
 /// refused where it does not cover the configuration. The trajectories agree to rounding (property-tested in float64).
+/// OnePass: the hand-derived AEVB step with the work between its float32 multiplies done in one pass per layer
+/// (Kernels) and Adagrad's one-pass update, as the bfloat16 step does; its rounding differs from the others', so it is
+/// never chosen by Auto (a recorded run replays with the gradient it recorded).
 type GradientChoice =
     | Auto
     | Autograd
     | HandDerived
+    | OnePass
 
 /// How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.
 type WakeSleepVariant =

@@ -11,8 +11,9 @@ open TorchSharp
 
 /// Single-pass kernels over CPU tensor memory, in 512-bit vectors (one element at a time where the machine lacks them,
 /// and for row tails), with sums accumulated in a fixed order, so results are deterministic.
-/// - For the mixed-precision AEVB step (HandDerivedSteps): each reads one layer's bfloat16 product once and writes what the
-///   next multiply and the gradient need, in place of several libtorch calls each. They run on the calling thread.
+/// - For the one-pass AEVB steps (HandDerivedSteps, bfloat16 or float32 multiplies): each reads one layer's product
+///   once and writes what the next multiply and the gradient need, in place of several libtorch calls each. They run
+///   on the calling thread.
 /// - For the importance-weighted evaluation (ImportanceWeighted): the decoder's hidden layer and the softplus sum of its
 ///   output, over thousands of rows, split between libtorch's thread count by rows.
 [<RequireQualifiedAccess>]
@@ -58,6 +59,31 @@ module internal Kernels =
     let inline private loadBf16 (p: nativeptr<uint16>) : Vector512<float32> =
         Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(p).ToVector512Unsafe()), 16).AsSingle()
 
+    /// An operand of the step kernels: a contiguous CPU tensor of bfloat16 (Low: the mixed-precision step's multiply
+    /// operands and products) or float32 (the one-pass float32 step's), read and written as float32.
+    [<Struct>]
+    type private Cells = { Address: nativeint; Low: bool }
+
+    let private cells (name: string) (t: Tensor) : Cells =
+        if t.dtype = torch.bfloat16 then { Address = NativePtr.toNativeInt (bf16 name t); Low = true }
+        else { Address = NativePtr.toNativeInt (address<float32> "a step kernel (bfloat16 or float32 operands)" name torch.float32 t); Low = false }
+
+    let inline private load (c: Cells) (i: int) : Vector512<float32> =
+        if c.Low then loadBf16 (NativePtr.add (NativePtr.ofNativeInt<uint16> c.Address) i)
+        else Vector512.Load(NativePtr.add (NativePtr.ofNativeInt<float32> c.Address) i)
+
+    let inline private store (c: Cells) (i: int) (v: Vector512<float32>) =
+        if c.Low then storeBf16 v (NativePtr.add (NativePtr.ofNativeInt<uint16> c.Address) i)
+        else v.Store(NativePtr.add (NativePtr.ofNativeInt<float32> c.Address) i)
+
+    let inline private get (c: Cells) (i: int) : float32 =
+        if c.Low then ofBf16 (NativePtr.get (NativePtr.ofNativeInt<uint16> c.Address) i)
+        else NativePtr.get (NativePtr.ofNativeInt<float32> c.Address) i
+
+    let inline private set (c: Cells) (i: int) (v: float32) =
+        if c.Low then NativePtr.set (NativePtr.ofNativeInt<uint16> c.Address) i (toBf16 v)
+        else NativePtr.set (NativePtr.ofNativeInt<float32> c.Address) i v
+
     /// tanh a: below |a| = 1/2 its Taylor series to a^17 (the next term is under 1e-9 of the sum there); above,
     /// 1 - 2 / (e^(2|a|) + 1), which cancels little once tanh |a| > 0.46. One exponential, one division, no logarithm;
     /// within a few float32 units (the property tests allow 8). NaN stays NaN.
@@ -79,68 +105,70 @@ module internal Kernels =
         let signed = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<float32>.Zero), -t, t)
         Vector512.ConditionalSelect(Vector512.Equals(a, a), signed, a)
 
-    /// h = tanh(product + bias) for a layer's bfloat16 product [R; C] and float32 bias [C]: writes h in float32
-    /// [R; C] and rounded to bfloat16 as hLow [R; C] (the next multiply's operand).
+    /// h = tanh(product + bias) for a layer's product [R; C] (bfloat16 or float32) and float32 bias [C]: writes h in
+    /// float32 [R; C] and as hLow [R; C] (the next multiply's operand: rounded to bfloat16, or h itself in float32).
     let tanhLayer (product: Tensor) (bias: Tensor) (h: Tensor) (hLow: Tensor) =
         let rows, cols = int product.shape.[0], int product.shape.[1]
         requireSize "bias" 1 cols bias
         requireSize "h" rows cols h
         requireSize "hLow" rows cols hLow
-        let p, b, hp, lp = bf16 "product" product, f32 "bias" bias, f32 "h" h, bf16 "hLow" hLow
+        let p, b, hp, lp = cells "product" product, f32 "bias" bias, f32 "h" h, cells "hLow" hLow
+        let separate = lp.Address <> NativePtr.toNativeInt hp
         for r in 0 .. rows - 1 do
             let o = r * cols
             let mutable j = 0
             if vectors then
                 while j + Lanes <= cols do
-                    let t = tanhV (loadBf16 (NativePtr.add p (o + j)) + Vector512.Load(NativePtr.add b j))
+                    let t = tanhV (load p (o + j) + Vector512.Load(NativePtr.add b j))
                     t.Store(NativePtr.add hp (o + j))
-                    storeBf16 t (NativePtr.add lp (o + j))
+                    if separate then store lp (o + j) t
                     j <- j + Lanes
             while j < cols do
-                let t = MathF.Tanh(ofBf16 (NativePtr.get p (o + j)) + NativePtr.get b j)
+                let t = MathF.Tanh(get p (o + j) + NativePtr.get b j)
                 NativePtr.set hp (o + j) t
-                NativePtr.set lp (o + j) (toBf16 t)
+                if separate then set lp (o + j) t
                 j <- j + 1
 
-    /// Backpropagation through h = tanh(a): da = dh (1 - h^2) for dh a bfloat16 product [R; C] and h float32 [R; C].
-    /// Writes da rounded to bfloat16 as daLow [R; C] and the bias gradient sum_r da [C] (float32, unrounded da).
+    /// Backpropagation through h = tanh(a): da = dh (1 - h^2) for dh a product [R; C] (bfloat16 or float32) and h
+    /// float32 [R; C]. Writes da as daLow [R; C] (rounded where bfloat16) and the bias gradient sum_r da [C] (float32,
+    /// unrounded da).
     let tanhBackward (dh: Tensor) (h: Tensor) (daLow: Tensor) (biasGradient: Tensor) =
         let rows, cols = int dh.shape.[0], int dh.shape.[1]
         requireSize "h" rows cols h
         requireSize "daLow" rows cols daLow
         requireSize "biasGradient" 1 cols biasGradient
-        let d, hp, lp, gb = bf16 "dh" dh, f32 "h" h, bf16 "daLow" daLow, f32 "biasGradient" biasGradient
+        let d, hp, lp, gb = cells "dh" dh, f32 "h" h, cells "daLow" daLow, f32 "biasGradient" biasGradient
         for j in 0 .. cols - 1 do NativePtr.set gb j 0.0f
         for r in 0 .. rows - 1 do
             let o = r * cols
             let mutable j = 0
             if vectors then
                 while j + Lanes <= cols do
-                    let dv = loadBf16 (NativePtr.add d (o + j))
+                    let dv = load d (o + j)
                     let hv = Vector512.Load(NativePtr.add hp (o + j))
                     let da = Vector512.FusedMultiplyAdd(-dv, hv * hv, dv)
-                    storeBf16 da (NativePtr.add lp (o + j))
+                    store lp (o + j) da
                     (Vector512.Load(NativePtr.add gb j) + da).Store(NativePtr.add gb j)
                     j <- j + Lanes
             while j < cols do
-                let dv = ofBf16 (NativePtr.get d (o + j))
+                let dv = get d (o + j)
                 let hv = NativePtr.get hp (o + j)
                 let da = MathF.FusedMultiplyAdd(-dv, hv * hv, dv)
-                NativePtr.set lp (o + j) (toBf16 da)
+                set lp (o + j) da
                 NativePtr.set gb j (NativePtr.get gb j + da)
                 j <- j + 1
 
-    /// The Bernoulli decoder's output layer for logits = product + bias (product bfloat16 [R; D], bias float32 [D]) and
-    /// data x float32 [R; D]: returns sum -log p(x|z) = sum softplus(l) - x l over all elements (in float64 across rows);
-    /// writes d/dlogits = x - sigmoid(l) rounded to bfloat16 as deltaLow [R; D], and its column sums [D] (float32,
-    /// unrounded) as biasGradient.
+    /// The Bernoulli decoder's output layer for logits = product + bias (product [R; D] bfloat16 or float32, bias
+    /// float32 [D]) and data x float32 [R; D]: returns sum -log p(x|z) = sum softplus(l) - x l over all elements (in
+    /// float64 across rows); writes d/dlogits = x - sigmoid(l) as deltaLow [R; D] (rounded where bfloat16), and its
+    /// column sums [D] (float32, unrounded) as biasGradient.
     let bernoulliOutput (product: Tensor) (bias: Tensor) (x: Tensor) (deltaLow: Tensor) (biasGradient: Tensor) : float =
         let rows, cols = int product.shape.[0], int product.shape.[1]
         requireSize "bias" 1 cols bias
         requireSize "x" rows cols x
         requireSize "deltaLow" rows cols deltaLow
         requireSize "biasGradient" 1 cols biasGradient
-        let p, b, xp, lp, gb = bf16 "product" product, f32 "bias" bias, f32 "x" x, bf16 "deltaLow" deltaLow, f32 "biasGradient" biasGradient
+        let p, b, xp, lp, gb = cells "product" product, f32 "bias" bias, f32 "x" x, cells "deltaLow" deltaLow, f32 "biasGradient" biasGradient
         for j in 0 .. cols - 1 do NativePtr.set gb j 0.0f
         let mutable total = 0.0
         for r in 0 .. rows - 1 do
@@ -151,7 +179,7 @@ module internal Kernels =
                 let one = Vector512.Create 1.0f
                 let mutable acc = Vector512<float32>.Zero
                 while j + Lanes <= cols do
-                    let y = loadBf16 (NativePtr.add p (o + j)) + Vector512.Load(NativePtr.add b j)
+                    let y = load p (o + j) + Vector512.Load(NativePtr.add b j)
                     let xv = Vector512.Load(NativePtr.add xp (o + j))
                     // softplus(y) = max(y, 0) + log1p(e), e = exp(-|y|); log1p(e) = log(w) e / (w - 1), w = 1 + e.
                     let e = Vector512.Exp(-(Vector512.Abs y))
@@ -161,26 +189,27 @@ module internal Kernels =
                     // sigmoid(y) = 1 / w for y >= 0, e / w below.
                     let sigmoid = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(y, Vector512<float32>.Zero), one, e) / w
                     let delta = xv - sigmoid
-                    storeBf16 delta (NativePtr.add lp (o + j))
+                    store lp (o + j) delta
                     (Vector512.Load(NativePtr.add gb j) + delta).Store(NativePtr.add gb j)
                     j <- j + Lanes
                 rowSum <- Vector512.Sum acc
             while j < cols do
-                let y = ofBf16 (NativePtr.get p (o + j)) + NativePtr.get b j
+                let y = get p (o + j) + NativePtr.get b j
                 let xv = NativePtr.get xp (o + j)
                 let e = MathF.Exp(-(abs y))
                 rowSum <- rowSum + (if y > 0.0f then y else 0.0f) + float32 (Math.Log(1.0 + float e)) - xv * y
                 let delta = xv - (if y >= 0.0f then 1.0f else e) / (1.0f + e)
-                NativePtr.set lp (o + j) (toBf16 delta)
+                set lp (o + j) delta
                 NativePtr.set gb j (NativePtr.get gb j + delta)
                 j <- j + 1
             total <- total + float rowSum
         total
 
-    /// The Gaussian encoder's output and the reparameterisation (eq. 10), for heads = product + bias (product bfloat16
-    /// [R; 2J], the means then the log-variances; bias float32 [2J]) and noise eps float32 [R; J]: sigma = exp(log sigma^2 / 2),
-    /// z = mu + sigma eps. Writes mu and sigma to latent float32 [R; 2J] (for latentBackward) and z rounded to bfloat16 as
-    /// zLow [R; J]; returns the minibatch's KL(q || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - log sigma^2 - 1) (Appendix B).
+    /// The Gaussian encoder's output and the reparameterisation (eq. 10), for heads = product + bias (product [R; 2J]
+    /// bfloat16 or float32, the means then the log-variances; bias float32 [2J]) and noise eps float32 [R; J]:
+    /// sigma = exp(log sigma^2 / 2), z = mu + sigma eps. Writes mu and sigma to latent float32 [R; 2J] (for
+    /// latentBackward) and z as zLow [R; J] (rounded where bfloat16); returns the minibatch's
+    /// KL(q || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - log sigma^2 - 1) (Appendix B).
     let latentForward (product: Tensor) (bias: Tensor) (eps: Tensor) (latent: Tensor) (zLow: Tensor) : float =
         let rows, j2 = int product.shape.[0], int product.shape.[1]
         let j = j2 / 2
@@ -188,23 +217,23 @@ module internal Kernels =
         requireSize "eps" rows j eps
         requireSize "latent" rows j2 latent
         requireSize "zLow" rows j zLow
-        let p, b, ep, lat, zp = bf16 "product" product, f32 "bias" bias, f32 "eps" eps, f32 "latent" latent, bf16 "zLow" zLow
+        let p, b, ep, lat, zp = cells "product" product, f32 "bias" bias, f32 "eps" eps, f32 "latent" latent, cells "zLow" zLow
         let mutable kl = 0.0
         for r in 0 .. rows - 1 do
             for k in 0 .. j - 1 do
-                let mu = ofBf16 (NativePtr.get p (r * j2 + k)) + NativePtr.get b k
-                let logVar = ofBf16 (NativePtr.get p (r * j2 + j + k)) + NativePtr.get b (j + k)
+                let mu = get p (r * j2 + k) + NativePtr.get b k
+                let logVar = get p (r * j2 + j + k) + NativePtr.get b (j + k)
                 let sd = MathF.Exp(logVar * 0.5f)
                 NativePtr.set lat (r * j2 + k) mu
                 NativePtr.set lat (r * j2 + j + k) sd
-                NativePtr.set zp (r * j + k) (toBf16 (MathF.FusedMultiplyAdd(sd, NativePtr.get ep (r * j + k), mu)))
+                set zp (r * j + k) (MathF.FusedMultiplyAdd(sd, NativePtr.get ep (r * j + k), mu))
                 kl <- kl + float (mu * mu + sd * sd - logVar - 1.0f)
         kl * 0.5
 
-    /// Backpropagation of the bound to the encoder's heads, for dz (the decoder's gradient with respect to z, a bfloat16
-    /// product [R; J]) and latentForward's mu and sigma: d/dmu = dz - mu, d/dlog sigma^2 = (dz eps sigma - sigma^2 + 1) / 2
-    /// (the KL's terms included). Writes them rounded to bfloat16 as headsLow [R; 2J] and their column sums [2J] (float32,
-    /// unrounded) as biasGradient.
+    /// Backpropagation of the bound to the encoder's heads, for dz (the decoder's gradient with respect to z, a product
+    /// [R; J], bfloat16 or float32) and latentForward's mu and sigma: d/dmu = dz - mu, d/dlog sigma^2 =
+    /// (dz eps sigma - sigma^2 + 1) / 2 (the KL's terms included). Writes them as headsLow [R; 2J] (rounded where
+    /// bfloat16) and their column sums [2J] (float32, unrounded) as biasGradient.
     let latentBackward (dz: Tensor) (latent: Tensor) (eps: Tensor) (headsLow: Tensor) (biasGradient: Tensor) =
         let rows, j = int dz.shape.[0], int dz.shape.[1]
         let j2 = 2 * j
@@ -212,16 +241,16 @@ module internal Kernels =
         requireSize "eps" rows j eps
         requireSize "headsLow" rows j2 headsLow
         requireSize "biasGradient" 1 j2 biasGradient
-        let d, lat, ep, hp, gb = bf16 "dz" dz, f32 "latent" latent, f32 "eps" eps, bf16 "headsLow" headsLow, f32 "biasGradient" biasGradient
+        let d, lat, ep, hp, gb = cells "dz" dz, f32 "latent" latent, f32 "eps" eps, cells "headsLow" headsLow, f32 "biasGradient" biasGradient
         for k in 0 .. j2 - 1 do NativePtr.set gb k 0.0f
         for r in 0 .. rows - 1 do
             for k in 0 .. j - 1 do
-                let dzv = ofBf16 (NativePtr.get d (r * j + k))
+                let dzv = get d (r * j + k)
                 let mu, sd = NativePtr.get lat (r * j2 + k), NativePtr.get lat (r * j2 + j + k)
                 let dMu = dzv - mu
                 let dLogVar = (dzv * NativePtr.get ep (r * j + k) * sd - sd * sd + 1.0f) * 0.5f
-                NativePtr.set hp (r * j2 + k) (toBf16 dMu)
-                NativePtr.set hp (r * j2 + j + k) (toBf16 dLogVar)
+                set hp (r * j2 + k) dMu
+                set hp (r * j2 + j + k) dLogVar
                 NativePtr.set gb k (NativePtr.get gb k + dMu)
                 NativePtr.set gb (j + k) (NativePtr.get gb (j + k) + dLogVar)
 

@@ -70,6 +70,8 @@ module TrainingRun =
             invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" s.Learner.Estimator)
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
+        if s.Learner.Gradient = OnePass && s.Algorithm <> AevbAlgorithm then
+            invalidArg "Gradient" "the one-pass step is AEVB's (estimator B, L = 1, a Bernoulli decoder, float32); choose auto, autograd or hand-derived"
         HandDerivedSteps.requireSupported s.Learner state.Model
         if s.Learner.Gradient = Autograd && s.Learner.MixedPrecision then
             invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
@@ -90,16 +92,18 @@ module TrainingRun =
     let wakeSleepVariantName = function SharedEncoder -> "shared-encoder" | Anglepy -> "anglepy"
 
     /// The gradient choice as a checkpoint field's text.
-    let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived"
+    let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived" | OnePass -> "one-pass"
 
     /// The checkpoint's and options.txt's name of an encoder gradient.
     let encoderGradientName = function Reparameterised -> "reparameterised" | DoublyReparameterised -> "doubly-reparameterised"
 
     /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (HandDerivedSteps),
-    /// "hand-derived, bfloat16 multiplies" (HandDerivedSteps with mixed precision) or "autograd" (the algorithm's own step).
+    /// "hand-derived, bfloat16 multiplies" (HandDerivedSteps with mixed precision), "hand-derived, one-pass float32"
+    /// (HandDerivedSteps with OnePass) or "autograd" (the algorithm's own step).
     let gradientPath (r: TrainingRun) : string =
         if not (fused r.Settings r.State) then "autograd"
         elif r.Settings.Learner.MixedPrecision then "hand-derived, bfloat16 multiplies"
+        elif r.Settings.Learner.Gradient = OnePass then "hand-derived, one-pass float32"
         else "hand-derived"
 
     /// A new run: the model initialised from the seed's generator, which then drives training.
@@ -226,7 +230,8 @@ module TrainingRun =
                 | None | Some "auto" -> Auto
                 | Some "autograd" -> Autograd
                 | Some "hand-derived" -> HandDerived
-                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd or hand-derived" v)
+                | Some "one-pass" -> OnePass
+                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd, hand-derived or one-pass" v)
               // Absent in checkpoints written before the variant existed, and in other algorithms': the shared encoder.
               WakeSleep =
                 match c.Fields.TryFind "aevb.wake_sleep_variant" with

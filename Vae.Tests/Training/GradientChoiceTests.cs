@@ -48,6 +48,35 @@ public class GradientChoiceTests
     }
 
     [Fact]
+    public void TheOnePassStepIsAnExplicitRecordedChoiceThatTrainsAsTheHandDerivedStepDoes()
+    {
+        // Auto never picks it: recorded runs replay with the step they recorded.
+        var byHand = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05 });
+        var onePass = new AevbTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, Gradient = GradientComputation.OnePass });
+        Assert.Equal("hand-derived", byHand.GradientPath);
+        Assert.Equal("hand-derived, one-pass float32", onePass.GradientPath);
+        string dir = TestEnvironment.NewTempDirectory();
+        var options = new TrainingOptions { TotalSamples = 20_000, EvaluateEvery = 10_000 };
+        var a = byHand.Fit(SmallMnist.Train, options).Evaluations[^1];
+        var b = onePass.Fit(SmallMnist.Train, options with { RunDirectory = dir }).Evaluations[^1];
+        // The same draws; float32 rounding apart (tanh's few units, Adagrad's one pass) after 200 steps.
+        Assert.True(Math.Abs(a.TrainBound - b.TrainBound) < 0.05, $"train bounds {a.TrainBound} and {b.TrainBound}");
+        Assert.NotEqual(a.TrainBound, b.TrainBound);
+        var resumed = Trainer.Resume(dir);
+        Assert.Equal(GradientComputation.OnePass, resumed.Options.Gradient);
+        Assert.Contains("gradient = hand-derived, one-pass float32", File.ReadAllText(Path.Combine(dir, "options.txt")));
+
+        // Where it does not apply it is refused, naming the choice.
+        foreach (var refused in new Func<Trainer>[]
+        {
+            () => new WakeSleepTrainer(SmallMnist.Model, new AevbOptions { Seed = 7, StepSize = 0.05, Gradient = GradientComputation.OnePass }),
+            () => new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, LatentDimensions = 3, Likelihood = DecoderLikelihood.Gaussian }, new AevbOptions { Seed = 7, StepSize = 0.05, Gradient = GradientComputation.OnePass }),
+            () => new AevbTrainer(Float64, new AevbOptions { Seed = 7, StepSize = 0.05, Gradient = GradientComputation.OnePass }),
+        })
+            Assert.Contains("one-pass step", Assert.Throws<ArgumentException>(refused).Message);
+    }
+
+    [Fact]
     public void VaeTrainTakesTheChoiceAndReportsTheGradientItUses()
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
