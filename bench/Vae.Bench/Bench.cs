@@ -38,22 +38,24 @@ static class Bench
         foreach (var o in (Option[])[WorkerBatch, WorkerThreads, Common.Cache]) worker.Add(o);
         worker.SetAction(p => RunReferenceWorker(new Arguments(p), Console.In, stdout));
         root.Add(worker);
+        root.Add(TimeToQuality.Command(stdout, stderr));
         return root;
     }
 
     /// <summary>Whether the CPU multiplies bfloat16 natively (AVX512_BF16 or AMX-BF16); without either, libtorch's
     /// bfloat16 products run on generic code many times slower than float32, and the bfloat16 cases are skipped.</summary>
-    static readonly bool NativeBfloat16 = System.Runtime.Intrinsics.X86.X86Base.IsSupported
+    internal static readonly bool NativeBfloat16 = System.Runtime.Intrinsics.X86.X86Base.IsSupported
         && (System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0          // AVX512_BF16
         || System.Runtime.Intrinsics.X86.X86Base.IsSupported && (System.Runtime.Intrinsics.X86.X86Base.CpuId(7, 0).Edx & (1 << 22)) != 0; // AMX-BF16
-
-    static IEnumerable<bool> Precisions => NativeBfloat16 ? [false, true] : [false];
 
     /// <summary>What this process's native tuning did, for the table's header.</summary>
     public static string Tuning { get; set; } = "no native tuning";
 
-    static Vae.Data.ImageData Mnist(string? cache, TextWriter log) =>
-        Vae.Data.DataSets.MnistPaper(new Vae.Data.DataSetOptions { CacheDirectory = cache, Log = line => log.WriteLine(line) }).Train;
+    static Vae.Data.ImageData Mnist(string? cache, TextWriter log) => MnistSplits(cache, log).Train;
+
+    /// <summary>The paper's MNIST split (DataSets.MnistPaper).</summary>
+    internal static Vae.Data.DataSet MnistSplits(string? cache, TextWriter log) =>
+        Vae.Data.DataSets.MnistPaper(new Vae.Data.DataSetOptions { CacheDirectory = cache, Log = line => log.WriteLine(line) });
 
     static int Run(Arguments a, TextWriter stdout, TextWriter stderr)
     {
@@ -64,27 +66,31 @@ static class Bench
         stderr.WriteLine("loading mnist");
         var train = Mnist(a.Get(Common.Cache), stderr);
         using var data = train.ToTensor();
-        stdout.WriteLine($"Vae.Bench: AEVB on MNIST (784-500-20, estimator B, Adagrad, float32); {repetitions} paired repetitions of {steps} steps; " +
+        stdout.WriteLine($"Vae.Bench: AEVB on MNIST (784-500-20, estimator B, Adagrad); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {Tuning}");
         stdout.WriteLine(NativeBfloat16
-            ? "-bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); the reference is always float32"
+            ? "bf16: --precision bfloat16 (bfloat16 matrix multiplies, float32 weights and Adagrad); one-pass: --gradient one-pass (float32); float32: the default step"
             : "bfloat16 cases skipped: this CPU has neither AVX512_BF16 nor AMX-BF16, so bfloat16 multiplies would run on generic code");
-        stdout.WriteLine("reference: the straightforward loop in a process of its own (glibc's default malloc, MKL's own dispatch); in-process: the same loop in this process, with our allocator and MKL settings");
-        stdout.WriteLine($"{"case",-20} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"reference samples/s",20} {"speedup (median)",17} {"in-process ref",15} {"speedup",8} {"of matmul bound",16}");
-        stdout.WriteLine("of matmul bound: FLOPs per sample x samples/s over the measured multiply rate at the same shapes, threads and dtype");
+        stdout.WriteLine("of bound: ours over the step's eleven matrix multiplies alone (same shapes, threads and dtype), timed in the same repetition; the median of the per-repetition ratios, and ours over the best multiply rate of all repetitions");
+        stdout.WriteLine("torchsharp: the straightforward TorchSharp loop in this process (our allocator and MKL settings) and in a process of its own (glibc's default malloc, MKL's own dispatch)");
+        using var pytorch = PyTorchSide.Find(train, stderr);
+        stdout.WriteLine(pytorch.Description);
+        stdout.WriteLine($"{"case",-26} {"threads",7} {"ours samples/s",15} {"ms/step",8} {"of bound",9} {"of best bound",14} {"vs torchsharp",14} {"vs own process",15} {"pytorch samples/s",18} {"vs pytorch",11}");
         double quickLine = double.NaN, defaultMallocLine = double.NaN;
+        var cases = (quick ? new[] { (100, OurStep.Float32), (100, OurStep.OnePass), (100, OurStep.Bfloat16) }
+                           : new[] { (100, OurStep.Float32), (1000, OurStep.Float32), (100, OurStep.OnePass), (1000, OurStep.OnePass), (100, OurStep.Bfloat16), (1000, OurStep.Bfloat16) })
+            .Where(c => c.Item2 != OurStep.Bfloat16 || NativeBfloat16).ToArray();
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            foreach (var (m, mixed) in (quick ? new[] { (100, false), (100, true) } : new[] { (100, false), (1000, false), (100, true), (1000, true) }).Where(c => !c.Item2 || NativeBfloat16))
+            foreach (var (m, step) in cases)
             {
                 int n = m == 1000 ? Math.Max(1, steps / 5) : steps;
-                var (ours, reference, ratio, inProcess, inProcessRatio) = Paired(data, m, mixed, n, repetitions, t, a.Get(Common.Cache));
-                double gflops = MatmulRate(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
-                double bound = gflops * 1e9 / FlopsPerSample(784, 500, 20);
+                var r = Paired(data, m, step, n, repetitions, t, a.Get(Common.Cache), pytorch);
+                string name = $"aevb-mnist-m{m}{step switch { OurStep.OnePass => "-one-pass", OurStep.Bfloat16 => "-bf16", _ => "" }}";
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{$"aevb-mnist-m{m}{(mixed ? "-bf16" : "")}",-20} {t,7} {ours,15:F0} {1000.0 * m / ours,8:F2} {reference,20:F0} {ratio,17:F2} {inProcess,15:F0} {inProcessRatio,8:F2} {ours / bound,15:P0}"));
-                if (m == 100 && !mixed && t == threads.Max()) (quickLine, defaultMallocLine) = (inProcessRatio, ratio);
+                    $"{name,-26} {t,7} {r.Ours,15:F0} {1000.0 * m / r.Ours,8:F2} {r.OfBound,9:P0} {r.OfBestBound,14:P0} {r.InProcessRatio,14:F2} {r.ReferenceRatio,15:F2} {r.PyTorch,18:F0} {r.PyTorchRatio,11:F2}"));
+                if (m == 100 && step == OurStep.Float32 && t == threads.Max()) (quickLine, defaultMallocLine) = (r.InProcessRatio, r.ReferenceRatio);
             }
         }
         stdout.WriteLine($"{"other cases",-26} {"threads",7} {"throughput (median)",28}");
@@ -106,11 +112,12 @@ static class Bench
         foreach (int t in threads)
         {
             torch.set_num_threads(t);
-            foreach (bool mixed in Precisions)
+            foreach (var ourStep in new[] { OurStep.Float32, OurStep.OnePass, OurStep.Bfloat16 }.Where(c => c != OurStep.Bfloat16 || NativeBfloat16))
             {
-                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, mixed, quick);
+                var (step, gradient, multiplies, adagrad, onePass) = StepBreakdown(data, ourStep, quick);
+                string name = ourStep switch { OurStep.Float32 => "float32", OurStep.OnePass => "one-pass float32", _ => "bfloat16" };
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{(mixed ? "bfloat16" : "float32")} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2} through libtorch, {onePass:F2} in one pass ({(mixed ? "used" : "not used")} here)"));
+                    $"{name} step at M = 100, {t} threads (median ms): whole step {step:F2}; gradient {gradient:F2}, of which its five large multiplies {multiplies:F2}; Adagrad's update {adagrad:F2} through libtorch, {onePass:F2} in one pass ({(ourStep == OurStep.Float32 ? "not used" : "used")} here)"));
             }
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"one training sample = {FlopsPerSample(784, 500, 20) / 1e6:F2} MFLOP; peak resident memory {PeakResidentMegabytes():F0} MB"));
@@ -123,34 +130,52 @@ static class Bench
     /// <summary>The hidden verb of the reference process.</summary>
     public const string ReferenceWorker = "reference";
 
-    /// <summary>Alternates our AEVB steps, the reference loop's in a process of its own (glibc's default malloc, as a
-    /// straightforward program has it), and the reference loop's in this process (our allocator setting), repetition
-    /// by repetition. Returns the median samples/s of each and the medians of the pairwise ratios (ours / reference).</summary>
-    static (double Ours, double Reference, double Ratio, double InProcess, double InProcessRatio) Paired(Tensor data, int m, bool mixed, int steps, int repetitions, int threads, string? cache)
+    /// <summary>Which of our steps a case measures: the default float32 step (hand-derived, libtorch's elementwise calls
+    /// and Adagrad), the one-pass float32 step (--gradient one-pass), or bfloat16 multiplies (--precision bfloat16).</summary>
+    internal enum OurStep { Float32, OnePass, Bfloat16 }
+
+    sealed record PairedResult(double Ours, double OfBound, double OfBestBound, double Reference, double ReferenceRatio,
+                               double InProcess, double InProcessRatio, double PyTorch, double PyTorchRatio);
+
+    /// <summary>Alternates, repetition by repetition: our AEVB steps; the step's eleven multiplies alone (its bound);
+    /// the reference loop in a process of its own (glibc's default malloc, as a straightforward program has it); the
+    /// reference loop in this process (our allocator setting); and the PyTorch program (its precision as ours: float32,
+    /// or autocast bfloat16) where there is one. Returns the median samples/s of each and the medians of the pairwise
+    /// ratios (ours / theirs).</summary>
+    static PairedResult Paired(Tensor data, int m, OurStep ourStep, int steps, int repetitions, int threads, string? cache, PyTorchSide pytorch)
     {
-        var config = PaperConfig(m, mixed);
+        bool mixed = ourStep == OurStep.Bfloat16;
+        var config = PaperConfig(m, mixed, ourStep == OurStep.OnePass);
         var g = Torch.generator(1);
         // Ours: the step `vae train` takes here (the hand-derived step over the parameter vector).
         var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
         using var buffers = HandDerivedSteps.workspace(config, state.Model.Config);
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
-        using var worker = ReferenceProcess.Start(m, threads, cache);
-        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all three.
-        for (int i = 0; i < 110; i++) { state = HandDerivedSteps.step(config, data, g, buffers, state).Item1; reference.Step(data, m); }
+        using var worker = WorkerProcess.Reference(m, threads, cache);
+        using var python = pytorch.Start(m, threads, mixed);
+        using var multiplies = new StepMultiplies(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
+        // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all.
+        for (int i = 0; i < 110; i++) { state = HandDerivedSteps.step(config, data, g, buffers, state).Item1; reference.Step(data, m); multiplies.Run(); }
         worker.Run(110);
-        var ours = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>();
+        python?.Run(110);
+        var ours = new List<double>(); var bound = new List<double>(); var theirs = new List<double>(); var inProcess = new List<double>(); var py = new List<double>();
         for (int r = 0; r < repetitions; r++)
         {
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < steps; i++) state = HandDerivedSteps.step(config, data, g, buffers, state).Item1;
             ours.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+            clock.Restart();
+            for (int i = 0; i < steps; i++) multiplies.Run();
+            bound.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
             theirs.Add(steps * (double)m / worker.Run(steps));
             clock.Restart();
             for (int i = 0; i < steps; i++) reference.Step(data, m);
             inProcess.Add(steps * (double)m / clock.Elapsed.TotalSeconds);
+            if (python is not null) py.Add(steps * (double)m / python.Run(steps));
         }
-        return (Median(ours), Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)),
-                Median(inProcess), Median(ours.Zip(inProcess, (o, t) => o / t)));
+        return new PairedResult(Median(ours), Median(ours.Zip(bound, (o, b) => o / b)), Median(ours) / bound.Max(),
+            Median(theirs), Median(ours.Zip(theirs, (o, t) => o / t)), Median(inProcess), Median(ours.Zip(inProcess, (o, t) => o / t)),
+            py.Count > 0 ? Median(py) : double.NaN, py.Count > 0 ? Median(ours.Zip(py, (o, t) => o / t)) : double.NaN);
     }
 
     /// <summary>The reference process: loads MNIST, builds the straightforward loop for minibatch M, then for each line
@@ -245,10 +270,11 @@ static class Bench
     /// large matrix multiplies of a step on their own (forward x W1ᵀ and h W5ᵀ; backward dᵀh, d W5 and dᵀx; bfloat16
     /// operands when mixed), Adagrad's update over the parameter vector through libtorch (Adagrad.ascend), and the same update
     /// in one pass (Adagrad.ascendOnePass, which the mixed-precision step uses); medians of 7 rounds of 50 calls (3 of 10 when quick).</summary>
-    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, bool mixed, bool quick)
+    static (double Step, double Gradient, double Multiplies, double Adagrad, double OnePass) StepBreakdown(Tensor data, OurStep ourStep, bool quick)
     {
         var (rounds, calls) = quick ? (3, 10) : (7, 50);
-        var config = PaperConfig(100, mixed);
+        bool mixed = ourStep == OurStep.Bfloat16;
+        var config = PaperConfig(100, mixed, ourStep == OurStep.OnePass);
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
         var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
@@ -286,11 +312,13 @@ static class Bench
             Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
     }
 
-    /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed precision when asked.</summary>
-    static LearnerConfig PaperConfig(int m, bool mixed)
+    /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed
+    /// precision or with the one-pass float32 step when asked.</summary>
+    internal static LearnerConfig PaperConfig(int m, bool mixed, bool onePass = false)
     {
         var paper = LearnerConfigModule.paper(0.02);
-        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed, paper.Gradient, paper.WakeSleep, paper.EncoderGradient);
+        return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed,
+            onePass ? GradientChoice.OnePass : paper.Gradient, paper.WakeSleep, paper.EncoderGradient);
     }
 
     static double Median(IEnumerable<double> xs)
@@ -300,30 +328,17 @@ static class Bench
     }
 
     /// <summary>The matrix-multiply rate (GFLOP/s; float32 unless dtype says otherwise) over the eleven multiplies of one
-    /// fused step of the model with M datapoints, with the step's shapes and layouts: forward x W1ᵀ, h1 Wᵀ (both heads),
-    /// z W4ᵀ, h2 W5ᵀ; backward each weight's gradient aᵀ b and the gradients δ W passed down (not the input's). Their
-    /// FLOPs are FlopsPerSample × M. The median of several timings.</summary>
+    /// fused step of the model with M datapoints (StepMultiplies). The median of several timings.</summary>
     static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
     {
-        using var scope = torch.NewDisposeScope();
-        var type = dtype ?? torch.float32;
-        Tensor R(int rows, int cols) => torch.rand(rows, cols, dtype: type);
-        // Activations and backpropagated signals [M; .], weights [out; in] as the model stores them.
-        Tensor x = R(m, d), h1 = R(m, h), z = R(m, j), h2 = R(m, h), delta = R(m, d), da2 = R(m, h), dHeads = R(m, 2 * j), da1 = R(m, h);
-        Tensor w1 = R(h, d), heads = R(2 * j, h), w4 = R(h, j), w5 = R(d, h);
-        var products = new (Tensor A, Tensor B)[]
-        {
-            (x, w1.t()), (h1, heads.t()), (z, w4.t()), (h2, w5.t()),
-            (delta.t(), h2), (delta, w5), (da2.t(), z), (da2, w4), (dHeads.t(), h1), (dHeads, heads), (da1.t(), x),
-        };
+        using var multiplies = new StepMultiplies(m, d, h, j, dtype ?? torch.float32);
         double flops = FlopsPerSample(d, h, j) * m;
         int reps = Math.Max(3, (int)(5e8 / flops));
         var rates = new List<double>();
         for (int k = 0; k < 5; k++)
         {
             var clock = Stopwatch.StartNew();
-            for (int i = 0; i < reps; i++)
-                foreach (var (a, b) in products) torch.mm(a, b).Dispose();
+            for (int i = 0; i < reps; i++) multiplies.Run();
             rates.Add(flops * reps / clock.Elapsed.TotalSeconds / 1e9);
         }
         return Median(rates);
@@ -338,38 +353,82 @@ static class Bench
     }
 }
 
-/// <summary>The reference loop in a child process (this program's hidden reference verb), driven over its stdin.</summary>
-sealed class ReferenceProcess : IDisposable
+/// <summary>The eleven matrix multiplies of one fused AEVB step of a D-H-J model with M datapoints, with the step's shapes
+/// and layouts: forward x W1ᵀ, h1 Wᵀ (both heads), z W4ᵀ, h2 W5ᵀ; backward each weight's gradient aᵀ b and the gradients
+/// δ W passed down (not the input's). Their FLOPs are Bench.FlopsPerSample × M: one Run is a step's multiply work alone.</summary>
+sealed class StepMultiplies : IDisposable
+{
+    readonly DisposeScope _scope = torch.NewDisposeScope();
+    readonly (Tensor A, Tensor B)[] _products;
+
+    public StepMultiplies(int m, int d, int h, int j, ScalarType dtype)
+    {
+        Tensor R(int rows, int cols) => torch.rand(rows, cols, dtype: dtype);
+        // Activations and backpropagated signals [M; .], weights [out; in] as the model stores them.
+        Tensor x = R(m, d), h1 = R(m, h), z = R(m, j), h2 = R(m, h), delta = R(m, d), da2 = R(m, h), dHeads = R(m, 2 * j), da1 = R(m, h);
+        Tensor w1 = R(h, d), heads = R(2 * j, h), w4 = R(h, j), w5 = R(d, h);
+        _products =
+        [
+            (x, w1.t()), (h1, heads.t()), (z, w4.t()), (h2, w5.t()),
+            (delta.t(), h2), (delta, w5), (da2.t(), z), (da2, w4), (dHeads.t(), h1), (dHeads, heads), (da1.t(), x),
+        ];
+        _scope.Detach(_products.SelectMany(p => new[] { p.A, p.B }));
+    }
+
+    public void Run()
+    {
+        foreach (var (a, b) in _products) torch.mm(a, b).Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var (a, b) in _products) { a.Dispose(); b.Dispose(); }
+        _scope.Dispose();
+    }
+}
+
+/// <summary>A step loop in a child process, driven over its stdin: it prints "ready", then answers each line "N" with
+/// the seconds N steps took. The reference loop (this program's hidden reference verb) or the PyTorch program.</summary>
+sealed class WorkerProcess : IDisposable
 {
     readonly Process _process;
-    ReferenceProcess(Process process) => _process = process;
+    WorkerProcess(Process process) => _process = process;
 
-    public static ReferenceProcess Start(int m, int threads, string? cache)
+    /// <summary>The straightforward TorchSharp loop, in this program's hidden reference verb, with MKL's and glibc's defaults.</summary>
+    public static WorkerProcess Reference(int m, int threads, string? cache)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        // Under `dotnet Vae.Cli.dll` the process path is dotnet's: pass the assembly first.
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet");
+        // Under `dotnet Vae.Bench.dll` the process path is dotnet's: pass the assembly first.
         if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet") start.ArgumentList.Add(typeof(Bench).Assembly.Location);
         foreach (var arg in new[] { Bench.ReferenceWorker, "--m", m.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(arg);
         if (cache is not null) { start.ArgumentList.Add("--cache"); start.ArgumentList.Add(cache); }
+        return Start(start, threads, "the reference process");
+    }
+
+    public static WorkerProcess Start(ProcessStartInfo start, int threads, string what)
+    {
+        (start.RedirectStandardInput, start.RedirectStandardOutput, start.RedirectStandardError, start.UseShellExecute) = (true, true, true, false);
         start.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
-        var process = Process.Start(start) ?? throw new InvalidOperationException("bench: the reference process did not start");
-        process.ErrorDataReceived += (_, _) => { };
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"bench: {what} did not start");
+        var errors = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (errors) errors.AppendLine(e.Data); };
         process.BeginErrorReadLine();
-        var worker = new ReferenceProcess(process);
-        if (process.StandardOutput.ReadLine() != "ready") { worker.Dispose(); throw new InvalidOperationException("bench: the reference process failed to start"); }
+        var worker = new WorkerProcess(process);
+        if (process.StandardOutput.ReadLine() != "ready")
+        {
+            worker.Dispose();
+            throw new InvalidOperationException($"bench: {what} failed to start: {errors}");
+        }
         return worker;
     }
 
-    /// <summary>Runs the reference loop for <paramref name="steps"/> steps; returns the seconds they took.</summary>
+    /// <summary>Runs the worker's loop for <paramref name="steps"/> steps; returns the seconds they took.</summary>
     public double Run(int steps)
     {
         _process.StandardInput.WriteLine(steps.ToString(CultureInfo.InvariantCulture));
         _process.StandardInput.Flush();
-        string answer = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("bench: the reference process stopped");
+        string answer = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("bench: a worker process stopped");
         return double.Parse(answer, CultureInfo.InvariantCulture);
     }
 
@@ -377,6 +436,117 @@ sealed class ReferenceProcess : IDisposable
     {
         try { _process.StandardInput.Close(); if (!_process.WaitForExit(10_000)) _process.Kill(); } catch (InvalidOperationException) { }
         _process.Dispose();
+    }
+}
+
+/// <summary>The PyTorch program of the same model (bench/pytorch/aevb.py) run by Debian's python3-torch, with the
+/// training images it reads written once as a .npy file; absent (and said so) where python3 cannot import torch.</summary>
+sealed class PyTorchSide : IDisposable
+{
+    const string Python = "/usr/bin/python3";
+    readonly string? _directory, _script, _coreType;
+
+    /// <summary>One line for the table's header: the PyTorch version, its BLAS and its allocator setting, or why there is none.</summary>
+    public string Description { get; }
+
+    PyTorchSide(string? directory, string? script, string description, string? coreType) =>
+        (_directory, _script, Description, _coreType) = (directory, script, description, coreType);
+
+    /// <summary>glibc's malloc as our process sets it (the mmap threshold at its maximum, trimming off), so that the pair
+    /// compares the steps and not the allocators.</summary>
+    public const string MallocTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=2147483647";
+
+    public static PyTorchSide Find(Vae.Data.ImageData train, TextWriter log, Vae.Data.ImageData? test = null)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "pytorch", "aevb.py");
+        if (!File.Exists(script)) return new(null, null, $"pytorch: skipped ({script} is missing from the build)", null);
+        var (version, openBlasCore) = Probe(null);
+        if (version is null) return new(null, null, $"pytorch: skipped ({Python} cannot import torch: apt-get install python3-torch)", null);
+        // Debian's OpenBLAS (0.3.21) runs its generic Prescott kernels on CPUs newer than it knows (Emerald Rapids among
+        // them): where it does on a CPU with AVX2 or AVX-512, name the kernels for the CPU's instructions instead.
+        string? coreType = null;
+        if (openBlasCore == "Prescott")
+        {
+            coreType = Bench.NativeBfloat16 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "Cooperlake"
+                : System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "SkylakeX" : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "Haswell" : null;
+            if (coreType is not null) version = Probe(coreType).Version ?? version;
+        }
+        string directory = Path.Combine(Path.GetTempPath(), "vae-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        log.WriteLine("writing the training images for the PyTorch program");
+        WriteNpy(Path.Combine(directory, "train.npy"), train.Pixels, train.Count, train.Dimension);
+        if (test is not null) WriteNpy(Path.Combine(directory, "test.npy"), test.Pixels, test.Count, test.Dimension);
+        string kernels = coreType is null ? (openBlasCore is null ? "" : $", OpenBLAS's own kernel choice ({openBlasCore})")
+            : $", OPENBLAS_CORETYPE={coreType} (OpenBLAS chose its generic Prescott kernels for this CPU)";
+        return new(directory, script, $"pytorch: bench/pytorch/aevb.py (nn.Linear, autograd, torch.optim.Adagrad; bf16 cases under torch.autocast) with torch {version}{kernels}, glibc malloc tuned as ours ({MallocTunables})", coreType);
+    }
+
+    /// <summary>torch's version and the BLAS it loaded, and OpenBLAS's kernel choice where it is OpenBLAS; nulls where
+    /// python3 cannot import torch.</summary>
+    static (string? Version, string? OpenBlasCore) Probe(string? coreType)
+    {
+        var start = new ProcessStartInfo(Python, ["-c", "import torch, re; torch.ones(2, 2) @ torch.ones(2, 2); " +
+            "b = open('/proc/self/maps').read(); print(torch.__version__, 'BLAS', ('OpenBLAS (' + re.search(r'/usr/lib/x86_64-linux-gnu/(openblas[^/]*)/', b).group(1) + ')') if 'openblas' in b else ('BLIS' if 'blis' in b else ('MKL' if 'mkl' in b else 'reference BLAS (slow: apt-get install libopenblas0-openmp)')))"])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["OPENBLAS_VERBOSE"] = "2";
+        if (coreType is not null) start.Environment["OPENBLAS_CORETYPE"] = coreType;
+        using var probe = Process.Start(start);
+        if (probe is null) return (null, null);
+        var errors = probe.StandardError.ReadToEndAsync();
+        var lines = probe.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Concat(errors.Result.Split('\n', StringSplitOptions.TrimEntries)).ToList();
+        probe.WaitForExit();
+        if (probe.ExitCode != 0) return (null, null);
+        string? core = lines.FirstOrDefault(l => l.StartsWith("Core: ", StringComparison.Ordinal))?["Core: ".Length..];
+        return (lines.FirstOrDefault(l => l.Contains(" BLAS ", StringComparison.Ordinal)), core);
+    }
+
+    /// <summary>The PyTorch step loop for minibatches of <paramref name="m"/>, or null where there is none.</summary>
+    public WorkerProcess? Start(int m, int threads, bool bf16)
+    {
+        if (_script is null || _directory is null) return null;
+        var start = new ProcessStartInfo(Python, [_script, "worker", "--data", Path.Combine(_directory, "train.npy"), "--m", m.ToString(CultureInfo.InvariantCulture),
+            "--threads", threads.ToString(CultureInfo.InvariantCulture), .. bf16 ? new[] { "--bf16" } : []]);
+        start.Environment["GLIBC_TUNABLES"] = MallocTunables;
+        if (_coreType is not null) start.Environment["OPENBLAS_CORETYPE"] = _coreType;
+        return WorkerProcess.Start(start, threads, "the PyTorch program");
+    }
+
+    /// <summary>Trains the PyTorch program to <paramref name="samples"/> samples (minibatches of 100, one thread),
+    /// measuring the test bound every <paramref name="every"/> samples; returns its rows (samples, training seconds,
+    /// test bound), or null where there is no PyTorch.</summary>
+    public IReadOnlyList<(long Samples, double Seconds, double TestBound)>? Train(long samples, long every, bool bf16, TextWriter log)
+    {
+        if (_script is null || _directory is null) return null;
+        string csv = Path.Combine(_directory, bf16 ? "curve-bf16.csv" : "curve.csv");
+        var start = new ProcessStartInfo(Python, [_script, "train", "--data", Path.Combine(_directory, "train.npy"), "--test", Path.Combine(_directory, "test.npy"),
+            "--samples", samples.ToString(CultureInfo.InvariantCulture), "--eval-every", every.ToString(CultureInfo.InvariantCulture), "--threads", "1",
+            "--out", csv, .. bf16 ? new[] { "--bf16" } : []]) { RedirectStandardError = true };
+        start.Environment["GLIBC_TUNABLES"] = MallocTunables;
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        if (_coreType is not null) start.Environment["OPENBLAS_CORETYPE"] = _coreType;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("bench: the PyTorch program did not start");
+        string errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"bench: the PyTorch program failed: {errors}");
+        return [.. File.ReadLines(csv).Skip(1).Select(l => l.Split(',')).Select(f =>
+            (long.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[1], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture)))];
+    }
+
+    /// <summary>A float32 matrix as a .npy file (format 1.0, little-endian, C order).</summary>
+    static void WriteNpy(string path, ReadOnlySpan<float> values, int rows, int cols)
+    {
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}";
+        int padded = (10 + header.Length + 1 + 63) / 64 * 64;
+        header = header.PadRight(padded - 10 - 1) + "\n";
+        using var file = File.Create(path);
+        file.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)(header.Length & 0xFF), (byte)(header.Length >> 8)]);
+        file.Write(System.Text.Encoding.ASCII.GetBytes(header));
+        file.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values[..(rows * cols)]));
+    }
+
+    public void Dispose()
+    {
+        if (_directory is not null) Directory.Delete(_directory, recursive: true);
     }
 }
 
