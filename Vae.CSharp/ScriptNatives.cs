@@ -9,10 +9,18 @@ namespace Vae;
 public static class ScriptNatives
 {
     static readonly Lazy<bool> Skia = new(() =>
-        Resolve(typeof(SkiaSharp.SKBitmap).Assembly, "libSkiaSharp") & Resolve(typeof(HarfBuzzSharp.Blob).Assembly, "libHarfBuzzSharp"));
+        Resolve(typeof(SkiaSharp.SKBitmap).Assembly, "libSkiaSharp") & (Optional("HarfBuzzSharp") is not { } harfBuzz || Resolve(harfBuzz, "libHarfBuzzSharp")));
 
-    /// <summary>Makes SkiaSharp (and HarfBuzzSharp) find their natives beside their assemblies; call before their first use.</summary>
+    /// <summary>Makes SkiaSharp (and HarfBuzzSharp, where the host has it: ScottPlot's text) find their natives beside
+    /// their assemblies; call before their first use.</summary>
     public static void EnsureSkia() => _ = Skia.Value;
+
+    /// <summary>The named assembly where the host can load it, else null (Vae itself does not depend on HarfBuzzSharp).</summary>
+    static Assembly? Optional(string name)
+    {
+        try { return Assembly.Load(name); }
+        catch (FileNotFoundException) { return null; }
+    }
 
     static bool Resolve(Assembly assembly, string library)
     {
