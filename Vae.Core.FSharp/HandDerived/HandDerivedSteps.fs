@@ -222,8 +222,9 @@ module internal HandDerivedSteps =
 
     /// gradient with libtorch's multiplies and everything between them in one pass per layer (Kernels), in float32:
     /// with bfloat16 multiply operands where the workspace has them (mixed precision), else the float32 parameters
-    /// themselves (OnePass).
-    let private gradientOnePass (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
+    /// themselves (OnePass). With withPrior false the weight prior's term is left to the caller (the one-pass Adagrad
+    /// update adds it in its own pass: Adagrad.ascendOnePassWithPrior).
+    let private gradientOnePass (withPrior: bool) (c: LearnerConfig) (n: int64) (b: Operands) (x: Tensor) (eps: Tensor) : Tensor =
         let m, d = x.shape.[0], x.shape.[1]
         let h, j = int64 b.Model.Config.HiddenUnits, int64 b.Model.Config.LatentDim
         let enc1, dec1, dec2 = parts b.Model
@@ -266,7 +267,7 @@ module internal HandDerivedSteps =
         let da1 = low [| m; h |]
         Kernels.tanhBackward (dHeads.mm(lowHeads.Weight)) h1 da1 genc1.Bias
         outer genc1.Weight da1 xL
-        addWeightPrior c n m b
+        if withPrior then addWeightPrior c n m b
         torch.tensor(-(negLogLikelihood + kl) / float m, dtype = torch.float32)
 
     /// Writes into w.Gradient the gradient, for model m, of the objective sum_i L^B(x_i, eps_i) + (M/N) log p(theta) (the weight
@@ -277,7 +278,7 @@ module internal HandDerivedSteps =
     let gradient (c: LearnerConfig) (n: int64) (w: FusedWorkspace) (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
         use _ = torch.no_grad ()
         let b = operands w m
-        if onePass c then gradientOnePass c n b x eps else gradientFull c n b x eps
+        if onePass c then gradientOnePass true c n b x eps else gradientFull c n b x eps
 
     /// One step of Algorithm 1 (as Aevb.step: same minibatch and noise draws, same Adagrad, same finiteness check) on a
     /// state from prepare, in place on its parameter vector. Returns the new state and the minibatch's mean bound.
@@ -288,7 +289,10 @@ module internal HandDerivedSteps =
         let b = operands w s.Model
         let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
-        let meanBound = (if onePass c then gradientOnePass else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
+        // The one-pass float32 step leaves the weight prior to its Adagrad pass; the bfloat16 step keeps its own pass
+        // (its recorded trajectories).
+        let foldPrior = c.Gradient = OnePass && not c.MixedPrecision
+        let meanBound = (if onePass c then gradientOnePass (not foldPrior) else gradientFull) c data.shape.[0] b x (eps.squeeze(0L))
         // Finiteness from the bound and the biases' gradients alone: each bias gradient sums one layer's backpropagated
         // signal, and each weight gradient multiplies such a signal by finite activations (tanh, x, or z, finite when
         // the bound is), so a NaN or infinity anywhere shows in these; it saves a pass over every parameter.
@@ -297,7 +301,10 @@ module internal HandDerivedSteps =
         // results'); the one-pass steps, which round differently by design, take the one-pass update (a quarter of the
         // memory traffic).
         let opt =
-            if onePass c then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
+            if foldPrior then
+                let priorScale = if c.WeightPrior then -(float x.shape.[0]) / float data.shape.[0] else 0.0
+                Adagrad.ascendOnePassWithPrior c.Optimizer s.Optimizer b.Parameters b.Gradient priorScale b.WeightCount
+            elif onePass c then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
             else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound
 

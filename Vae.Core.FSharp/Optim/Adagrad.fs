@@ -54,44 +54,64 @@ module Adagrad =
 
     /// The one-pass update (see ascendOnePass) of elements [0, n): 512-bit vectors where the machine has them (twice
     /// as fast as .NET's preferred 256-bit Vector<T> here), else Vector<T>, then one element at a time for the rest.
+    /// With prior <> 0 each gradient element first takes the weight prior's term, g + prior theta (one fused
+    /// multiply-add), so that the prior costs no pass of its own (ascendOnePassWithPrior).
     let private ascendElements (update: bool) (p: nativeptr<float32>) (g: nativeptr<float32>) (sums: nativeptr<float32>)
-                               (n: int) (stepSize: float32) (regulariser: float32) =
+                               (n: int) (stepSize: float32) (regulariser: float32) (prior: float32) =
         let mutable i = 0
+        let withPrior = prior <> 0.0f
         // Each element: G <- G + g g as one fused multiply-add (as libtorch's vectorised addcmul_), then
         // theta <- theta + (eta g) / sqrt(G + regulariser) (addcdiv_'s order).
         if Vector512.IsHardwareAccelerated then
-            let eta, eps = Vector512.Create stepSize, Vector512.Create regulariser
+            let eta, eps, lambda = Vector512.Create stepSize, Vector512.Create regulariser, Vector512.Create prior
             while i + Vector512<float32>.Count <= n do
-                let gv = Vector512.Load(NativePtr.add g i)
+                let theta = Vector512.Load(NativePtr.add p i)
+                let gv = if withPrior then Vector512.FusedMultiplyAdd(theta, lambda, Vector512.Load(NativePtr.add g i)) else Vector512.Load(NativePtr.add g i)
                 let sv = Vector512.FusedMultiplyAdd(gv, gv, Vector512.Load(NativePtr.add sums i))
                 sv.Store(NativePtr.add sums i)
-                if update then (Vector512.Load(NativePtr.add p i) + (eta * gv) / Vector512.Sqrt(sv + eps)).Store(NativePtr.add p i)
+                if update then (theta + (eta * gv) / Vector512.Sqrt(sv + eps)).Store(NativePtr.add p i)
                 i <- i + Vector512<float32>.Count
         elif Numerics.Vector.IsHardwareAccelerated then
-            let eta, eps = Numerics.Vector<float32>(stepSize), Numerics.Vector<float32>(regulariser)
+            let eta, eps, lambda = Numerics.Vector<float32>(stepSize), Numerics.Vector<float32>(regulariser), Numerics.Vector<float32>(prior)
             while i + Numerics.Vector<float32>.Count <= n do
-                let gv = Numerics.Vector.Load(NativePtr.add g i)
+                let theta = Numerics.Vector.Load(NativePtr.add p i)
+                let gv = if withPrior then Numerics.Vector.FusedMultiplyAdd(theta, lambda, Numerics.Vector.Load(NativePtr.add g i)) else Numerics.Vector.Load(NativePtr.add g i)
                 let sv = Numerics.Vector.FusedMultiplyAdd(gv, gv, Numerics.Vector.Load(NativePtr.add sums i))
                 Numerics.Vector.Store(sv, NativePtr.add sums i)
-                if update then
-                    Numerics.Vector.Store(Numerics.Vector.Load(NativePtr.add p i) + (eta * gv) / Numerics.Vector.SquareRoot(sv + eps), NativePtr.add p i)
+                if update then Numerics.Vector.Store(theta + (eta * gv) / Numerics.Vector.SquareRoot(sv + eps), NativePtr.add p i)
                 i <- i + Numerics.Vector<float32>.Count
         while i < n do
-            let gi = NativePtr.get g i
+            let theta = NativePtr.get p i
+            let gi = if withPrior then MathF.FusedMultiplyAdd(theta, prior, NativePtr.get g i) else NativePtr.get g i
             let si = MathF.FusedMultiplyAdd(gi, gi, NativePtr.get sums i)
             NativePtr.set sums i si
-            if update then NativePtr.set p i (NativePtr.get p i + (stepSize * gi) / MathF.Sqrt(si + regulariser))
+            if update then NativePtr.set p i (theta + (stepSize * gi) / MathF.Sqrt(si + regulariser))
             i <- i + 1
+
+    /// ascendElements over [offset, offset + n) of the three vectors, in blocks of 2^16 elements over libtorch's
+    /// threads when it has more than one: each element's update depends on that element alone, so the split does not
+    /// change the result.
+    let private ascendRange (update: bool) (p: nativeint) (g: nativeint) (sums: nativeint) (offset: int) (n: int)
+                            (stepSize: float32) (regulariser: float32) (prior: float32) =
+        let at (a: nativeint) (i: int) = NativePtr.add (NativePtr.ofNativeInt<float32> a) i
+        let workers = max 1 (torch.get_num_threads ())
+        let block = 1 <<< 16
+        if workers = 1 || n <= block then ascendElements update (at p offset) (at g offset) (at sums offset) n stepSize regulariser prior
+        else
+            let blocks = (n + block - 1) / block
+            let options = Threading.Tasks.ParallelOptions(MaxDegreeOfParallelism = workers)
+            Threading.Tasks.Parallel.For(0, blocks, options, fun b ->
+                let first = offset + b * block
+                ascendElements update (at p first) (at g first) (at sums first) (min block (offset + n - first)) stepSize regulariser prior) |> ignore
 
     let private address (name: string) (t: Tensor) : nativeptr<float32> =
         Kernels.address<float32> "the one-pass Adagrad update" name torch.float32 t
 
-    /// Adagrad.ascend over one flat float32 parameter tensor in a single pass: each element's accumulator, then the
-    /// element, read and written once, where ascend makes four passes through libtorch (addcmul_, the regulariser's
-    /// add, sqrt_ and addcdiv_). The arithmetic is ascend's, in the same order; the square root is correctly rounded
-    /// here, where libtorch's vectorised sqrt_ can be one unit in the last place away, so parameters may differ from
-    /// ascend's by rounding. It runs on the calling thread; splitting it between two workers was slower.
-    let ascendOnePass (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) : AdagradState =
+    /// Adagrad.ascend over one flat float32 parameter tensor in a single pass, with the weight prior's gradient
+    /// priorScale theta added to the gradient of elements [0, priorElements) in the same pass (the prior's weights lead
+    /// the parameter vector: VaeModel.layout): each element's gradient, then its accumulator, then the element, read and
+    /// written once. The gradient tensor is read, not changed. Over libtorch's threads in blocks (see ascendRange).
+    let ascendOnePassWithPrior (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) (priorScale: float) (priorElements: int64) : AdagradState =
         if s.SumSquares.Length <> 1 then invalidArg "s" "the one-pass Adagrad update keeps one flat accumulator"
         let sums = s.SumSquares.[0]
         let n = parameters.numel()
@@ -99,5 +119,20 @@ module Adagrad =
             invalidArg "gradient" (sprintf "parameters, gradient and accumulator differ in size: %d, %d and %d" n (gradient.numel()) (sums.numel()))
         if n > int64 Int32.MaxValue then invalidArg "parameters" "the one-pass Adagrad update takes at most 2^31 - 1 elements"
         let p, g, acc = address "parameters" parameters, address "gradient" gradient, address "accumulator" sums
-        ascendElements (s.Steps > int64 c.WarmUp) p g acc (int n) (float32 c.StepSize) (float32 c.Regulariser)
+        let p, g, acc = NativePtr.toNativeInt p, NativePtr.toNativeInt g, NativePtr.toNativeInt acc
+        let update = s.Steps > int64 c.WarmUp
+        let stepSize, regulariser = float32 c.StepSize, float32 c.Regulariser
+        // The prior's run of the vector first, then the rest without it.
+        let priored = if priorScale = 0.0 then 0 else int (max 0L (min n priorElements))
+        if priored > 0 then ascendRange update p g acc 0 priored stepSize regulariser (float32 priorScale)
+        ascendRange update p g acc priored (int n - priored) stepSize regulariser 0.0f
         { s with Steps = s.Steps + 1L }
+
+    /// Adagrad.ascend over one flat float32 parameter tensor in a single pass: each element's accumulator, then the
+    /// element, read and written once, where ascend makes four passes through libtorch (addcmul_, the regulariser's
+    /// add, sqrt_ and addcdiv_). The arithmetic is ascend's, in the same order; the square root is correctly rounded
+    /// here, where libtorch's vectorised sqrt_ can be one unit in the last place away, so parameters may differ from
+    /// ascend's by rounding. Over libtorch's threads in blocks of elements (see ascendRange; the result does not depend
+    /// on their number).
+    let ascendOnePass (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) : AdagradState =
+        ascendOnePassWithPrior c s parameters gradient 0.0 0L
