@@ -60,23 +60,23 @@ module MarginalLikelihood =
         let samples, h, points = samples.to_type(torch.float64), h.to_type(torch.float64), points.to_type(torch.float64)
         let n, d = samples.shape.[1], samples.shape.[2]
         let centred = samples - samples.mean([| 1L |], keepdim = true)
-        let cov = centred.transpose(1L, 2L).matmul(centred) / float (n - 1L)
+        let cov = Torch.overNumber (centred.transpose(1L, 2L).matmul(centred)) (float (n - 1L))
         // A small ridge keeps the covariance invertible when a chain has stuck (rejections repeat samples):
         // 1e-6 of its mean variance, and at least 1e-8.
-        let ridge = torch.eye(d, dtype = samples.dtype) * (cov.diagonal(0L, 1L, 2L).mean([| -1L |]) * 1e-6).clamp_min(Torch.constant 1e-8).view([| -1L; 1L; 1L |])
-        let bandwidth = (cov + ridge) * (h * h).view([| -1L; 1L; 1L |])
+        let ridge = torch.eye(d, dtype = samples.dtype) * (Torch.timesNumber (cov.diagonal(0L, 1L, 2L).mean([| -1L |])) 1e-6).clamp_min(Torch.constant 1e-8).view([| -1L; 1L; 1L |])
+        let bandwidth = cov.add(ridge, Torch.one) * (h * h).view([| -1L; 1L; 1L |])
         let chol = torch.linalg.cholesky(bandwidth)                                  // [B; J; J]
         let diff = points.unsqueeze(2L) - samples.unsqueeze(1L)                       // [B; m; n; J]
         let b, m = diff.shape.[0], diff.shape.[1]
         let rhs = diff.reshape([| b; m * n; d |]).transpose(1L, 2L).unsqueeze(1L)       // [B; 1; J; m n]
         let solved = torch.linalg.solve_triangular(chol.unsqueeze(1L), rhs, upper = false)
         let maha = (solved * solved).sum(2L).view([| b; m; n |])                       // [B; m; n]
-        let logDet = chol.diagonal(0L, 1L, 2L).log().sum(-1L) * 2.0                   // [B]
-        let logKernel = (maha + Math.Log(2.0 * Math.PI) * float d + logDet.view([| -1L; 1L; 1L |])) * -0.5
+        let logDet = Torch.timesNumber (chol.diagonal(0L, 1L, 2L).log().sum(-1L)) 2.0  // [B]
+        let logKernel = Torch.timesNumber ((Torch.plusNumber maha (Math.Log(2.0 * Math.PI) * float d)).add(logDet.view([| -1L; 1L; 1L |]), Torch.one)) -0.5
         let logKernel, count =
-            if leaveOneOut then logKernel - torch.eye(n, dtype = samples.dtype).unsqueeze(0L) * 1e30, n - 1L
+            if leaveOneOut then logKernel - Torch.timesNumber (torch.eye(n, dtype = samples.dtype).unsqueeze(0L)) 1e30, n - 1L
             else logKernel, n
-        logKernel.logsumexp(2L) - Math.Log(float count)
+        Torch.plusNumber (logKernel.logsumexp(2L)) (-(Math.Log(float count)))
 
     /// Draws posterior samples by HMC, one chain per datapoint: logJoint maps z [B; J] to log p(x_b, z_b) [B].
     /// Returns the samples [B; S; J] and their log p(x, z) values [B; S].
@@ -96,13 +96,13 @@ module MarginalLikelihood =
                 let positions, _, accepted = Hmc.transition c.Hmc logJoint z eps g
                 z <- positions.MoveToOuterDisposeScope()
                 eps <- (Hmc.adaptPerChain c.Hmc eps accepted).MoveToOuterDisposeScope()
-                if i > c.BurnIn - averaged then logEpsSum <- (logEpsSum + eps.log()).MoveToOuterDisposeScope()
+                if i > c.BurnIn - averaged then logEpsSum <- logEpsSum.add(eps.log(), Torch.one).MoveToOuterDisposeScope()
             else
                 let s = Hmc.step c.Hmc true logJoint z shared g
                 z <- s.Positions.MoveToOuterDisposeScope()
                 shared <- s.StepSize
         eps <-
-            if c.PerChainStepSizes && c.BurnIn > 0 then (logEpsSum / float (min averaged c.BurnIn)).exp()
+            if c.PerChainStepSizes && c.BurnIn > 0 then (Torch.overNumber logEpsSum (float (min averaged c.BurnIn))).exp()
             elif c.PerChainStepSizes then eps
             else Torch.filled [| init.shape.[0]; 1L |] shared init.dtype
         let samples = ResizeArray()
@@ -139,19 +139,19 @@ module MarginalLikelihood =
         let stacked = torch.stack(scores, 1L)
         let best = stacked.argmax(1L)
         let multiples = torch.tensor(List.toArray c.BandwidthMultiples, dtype = z.dtype).index_select(0L, best)
-        let logQ = kdeLogDensity fit (multiples * scott) estimateZ false
+        let logQ = kdeLogDensity fit (Torch.timesNumber multiples scott) estimateZ false
         // Mixing checks. A gap either way is a failure: a second half away from the first (positive), or a first
         // half still in transit, whose sparse points have a low leave-one-out density (negative).
         let gap = stacked.gather(1L, best.unsqueeze(1L)).squeeze(1L) - logQ.mean([| 1L |])
         let fit64, est64 = fit.to_type(torch.float64), estimateZ.to_type(torch.float64)
         let centred = fit64 - fit64.mean([| 1L |], keepdim = true)
         let d = z.shape.[2]
-        let cov = centred.transpose(1L, 2L).matmul(centred) / float (half - 1L) + torch.eye(d, dtype = torch.float64) * 1e-12
+        let cov = (Torch.overNumber (centred.transpose(1L, 2L).matmul(centred)) (float (half - 1L))).add(Torch.timesNumber (torch.eye(d, dtype = torch.float64)) 1e-12, Torch.one)
         let shift = est64.mean([| 1L |]) - fit64.mean([| 1L |])                                    // [B; J]
-        let shiftStat = (shift * torch.linalg.solve(cov, shift.unsqueeze(-1L)).squeeze(-1L)).sum(-1L) * (float half / 2.0)
+        let shiftStat = Torch.timesNumber ((shift * torch.linalg.solve(cov, shift.unsqueeze(-1L)).squeeze(-1L)).sum(-1L)) (float half / 2.0)
         let unmixed = gap.abs().gt(Torch.constant c.MixingTolerance).logical_or(shiftStat.gt(Torch.constant c.MixingShift))
         let logRatio = logQ - estimateLogPxz.to_type(torch.float64)
-        (-(logRatio.logsumexp(1L) - Math.Log(float logRatio.shape.[1]))).to_type(z.dtype), unmixed, z.select(1L, -1L)
+        (Torch.plusNumber (logRatio.logsumexp(1L)) (-(Math.Log(float logRatio.shape.[1])))).neg().to_type(z.dtype), unmixed, z.select(1L, -1L)
 
     /// Appendix D's estimate of log p(x) for B datapoints (see estimateOnce), robust to chains that have not
     /// mixed: a chain whose second half lies where the density fitted to its first half is small makes the

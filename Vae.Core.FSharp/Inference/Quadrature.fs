@@ -44,7 +44,7 @@ module Quadrature =
     /// The points of a regular grid of spacing h on [-r, r]^J (2 round(r/h) + 1 per dimension): [n^J; J], float64.
     let grid (j: int) (h: float) (r: float) : Tensor =
         let half = int64 (Math.Round(r / h))
-        let axis = torch.arange(-half, half + 1L, dtype = torch.float64) * h
+        let axis = Torch.timesNumber (torch.arange(-half, half + 1L, dtype = torch.float64)) h
         if j = 1 then axis.unsqueeze(1L) else torch.cartesian_prod(Array.replicate j axis)
 
     /// Points per dimension of grid j h r.
@@ -56,7 +56,7 @@ module Quadrature =
     /// log p(x_b, c_b + L_b u) [G; B] (float64) for grid points u [G; J], centres c [B; J] and lower-triangular factors
     /// L [B; J; J] (float64); logJoint maps z [G; B; J] of the model's dtype to [G; B].
     let private logIntegrand (logJoint: Tensor -> Tensor) (dtype: torch.ScalarType) (c: Tensor) (l: Tensor) (u: Tensor) : Tensor =
-        let z = c.unsqueeze(0L) + torch.einsum("bkj,gj->gbk", l, u)
+        let z = c.unsqueeze(0L).add(torch.einsum("bkj,gj->gbk", l, u), Torch.one)
         (logJoint (z.to_type(dtype))).to_type(torch.float64)
 
     /// Places each datapoint's grid on its posterior's mass: from centres c [B; J] and scales s [B; J] (the grid's
@@ -94,10 +94,10 @@ module Quadrature =
             let best = u.index_select(0L, lw.argmax(0L))                                // [B; J]
             let along (v: Tensor) = l.matmul(v.unsqueeze(-1L)).squeeze(-1L)
             // The ridge keeps the factor invertible where few points carry the mass.
-            let wide = l.matmul(torch.linalg.cholesky(cov + eye * 1e-3))
+            let wide = l.matmul(torch.linalg.cholesky(cov.add(Torch.timesNumber eye 1e-3, Torch.one)))
             let n = narrow.view(-1L, 1L)
-            centre <- torch.where(n, centre + along best, centre + along mean).MoveToOuterDisposeScope()
-            l <- torch.where(n.unsqueeze(-1L), l * 0.25, wide).MoveToOuterDisposeScope()
+            centre <- torch.where(n, centre.add(along best, Torch.one), centre.add(along mean, Torch.one)).MoveToOuterDisposeScope()
+            l <- torch.where(n.unsqueeze(-1L), Torch.timesNumber l 0.25, wide).MoveToOuterDisposeScope()
             settled <- settledNow.MoveToOuterDisposeScope()
             pass <- pass + 1
         centre, l, settled
@@ -114,8 +114,8 @@ module Quadrature =
         let b, j = centre.shape.[0], int centre.shape.[1]
         let r = c.HalfWidth
         let mutable l = l.clone()
-        let mutable estimates = torch.full([| b |], Torch.scalar Double.NaN, dtype = torch.float64)
-        let mutable change = torch.full([| b |], Torch.scalar Double.PositiveInfinity, dtype = torch.float64)
+        let mutable estimates = Torch.filled [| b |] Double.NaN torch.float64
+        let mutable change = Torch.filled [| b |] Double.PositiveInfinity torch.float64
         // Whether a datapoint's last estimate was made with its current axes at twice the current spacing.
         let mutable comparable = torch.zeros([| b |], dtype = torch.ScalarType.Bool)
         let mutable active = torch.arange(b, dtype = torch.int64)
@@ -137,13 +137,13 @@ module Quadrature =
                        yield struct (lw.logsumexp(0L).MoveToOuterDisposeScope(), onShell.logsumexp(0L).MoveToOuterDisposeScope()) |]
             let total = torch.stack([| for struct (t, _) in parts -> t |]).logsumexp(0L)
             let onShell = torch.stack([| for struct (_, s) in parts -> s |]).logsumexp(0L)
-            let est = total + float j * Math.Log h + la.diagonal(0L, 1L, 2L).abs().log().sum(-1L)
+            let est = (Torch.plusNumber total (float j * Math.Log h)).add(la.diagonal(0L, 1L, 2L).abs().log().sum(-1L), Torch.one)
             let heavy = (onShell - total).gt(Torch.constant (Math.Log c.BoundaryMass))
             let compared = comparable.index_select(0L, active).logical_and(heavy.logical_not())
-            let delta = torch.where(compared, (est - estimates.index_select(0L, active)).abs(), torch.full_like(est, Torch.scalar Double.PositiveInfinity))
+            let delta = torch.where(compared, (est - estimates.index_select(0L, active)).abs(), Torch.filled est.shape Double.PositiveInfinity est.dtype)
             estimates <- estimates.index_copy(0L, active, est).MoveToOuterDisposeScope()
             change <- change.index_copy(0L, active, delta).MoveToOuterDisposeScope()
-            l <- l.index_copy(0L, active, torch.where(heavy.view(-1L, 1L, 1L), la * 2.5, la)).MoveToOuterDisposeScope()
+            l <- l.index_copy(0L, active, torch.where(heavy.view(-1L, 1L, 1L), Torch.timesNumber la 2.5, la)).MoveToOuterDisposeScope()
             comparable <- comparable.index_copy(0L, active, heavy.logical_not()).MoveToOuterDisposeScope()
             active <- active.index_select(0L, delta.ge(Torch.constant c.Tolerance).nonzero().squeeze(1L)).MoveToOuterDisposeScope()
             h <- h / 2.0
@@ -176,20 +176,19 @@ module Quadrature =
     /// final grid (more than halfWidth from centre c in the coordinates of L): [B]. Mass there is another mode.
     let private massOutside (u: Tensor) (lw: Tensor) (centre: Tensor) (l: Tensor) (halfWidth: float) : Tensor =
         let within = inside centre l halfWidth (u.unsqueeze(1L).expand(-1L, centre.shape.[0], -1L))   // [G; B]
-        lw.masked_fill(within, Torch.constant Double.NegativeInfinity).logsumexp(0L)
-        + float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1]))
+        Torch.plusNumber (lw.masked_fill(within, Torch.constant Double.NegativeInfinity).logsumexp(0L)) (float u.shape.[1] * Math.Log(searchSpacing (int u.shape.[1])))
 
     /// One axis-aligned box per datapoint spanning every body of mass the search grid sees (its points within 14 nats of
     /// its best, padded by one spacing): the box's centre [B; J] and a diagonal factor [B; J; J] that maps
     /// [-halfWidth, halfWidth]^J onto it.
     let private span (u: Tensor) (lw: Tensor) (halfWidth: float) : Tensor * Tensor =
         let s = searchSpacing (int u.shape.[1])
-        let seen = lw.ge(lw.amax([| 0L |], keepdim = true) - 14.0)                               // [G; B]
+        let seen = lw.ge(Torch.plusNumber (lw.amax([| 0L |], keepdim = true)) (-14.0))             // [G; B]
         let far = Torch.constant 1e9
         let pts = u.unsqueeze(1L).expand(-1L, lw.shape.[1], -1L)                                   // [G; B; J]
-        let lo = pts.masked_fill(seen.logical_not().unsqueeze(-1L), far).amin([| 0L |]) - s
-        let hi = pts.masked_fill(seen.logical_not().unsqueeze(-1L), Torch.constant -1e9).amax([| 0L |]) + s
-        (lo + hi) / 2.0, torch.diag_embed((hi - lo) / (2.0 * halfWidth))
+        let lo = Torch.plusNumber (pts.masked_fill(seen.logical_not().unsqueeze(-1L), far).amin([| 0L |])) (-s)
+        let hi = Torch.plusNumber (pts.masked_fill(seen.logical_not().unsqueeze(-1L), Torch.constant -1e9).amax([| 0L |])) s
+        Torch.overNumber (lo.add(hi, Torch.one)) 2.0, torch.diag_embed(Torch.overNumber (hi - lo) (2.0 * halfWidth))
 
     /// logMarginal's work at one depth: a grid on the largest body of mass left, then (recursively) the next, with
     /// reference the log of the integral found so far per datapoint.
@@ -204,8 +203,8 @@ module Quadrature =
         let fromSearch = searchedValue.gt(drawnValue).unsqueeze(1L)
         let first = torch.where(fromSearch, searched.to_type(dtype), drawn)
         // The grid's first axes: q's standard deviations (at most 1), or the search grid's spacing where it won.
-        let qScale = (q.LogVar * 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
-        let scale = torch.where(fromSearch, torch.full_like(qScale, Torch.scalar (searchSpacing j)), qScale)
+        let qScale = (Torch.timesNumber q.LogVar 0.5).exp().clamp_max(Torch.constant 1.0).to_type(torch.float64)
+        let scale = torch.where(fromSearch, Torch.filled qScale.shape (searchSpacing j) qScale.dtype, qScale)
         // A grid that moment matching did not settle (a skewed or curved posterior) is still judged by the refinement,
         // its outermost shell and the search grid's view of the mass beside it.
         let centre, l, _ = place c logJoint dtype first scale d
@@ -218,7 +217,7 @@ module Quadrature =
         let others = (massOutside u lw centre l c.HalfWidth - est).ge(Torch.constant share).logical_and((est - reference).ge(Torch.constant share))
         let rows = others.nonzero().squeeze(1L)
         if rows.numel() = 0L then est, change
-        elif depth >= c.MaxModes then est, torch.where(others, torch.full_like(change, Torch.scalar Double.PositiveInfinity), change)
+        elif depth >= c.MaxModes then est, torch.where(others, Torch.filled change.shape Double.PositiveInfinity change.dtype, change)
         else
             let without (sub: Tensor) (f: Tensor -> Tensor) (z: Tensor) =
                 f(z).to_type(torch.float64).masked_fill(inside (centre.index_select(0L, sub)) (l.index_select(0L, sub)) c.HalfWidth z, Torch.constant Double.NegativeInfinity)
@@ -243,7 +242,7 @@ module Quadrature =
         use _ = torch.no_grad ()
         let j = int q.Mean.shape.[1]
         if j > maxLatent then invalidArg "q" (sprintf "exact quadrature integrates over at most %d latent dimensions, got J = %d" maxLatent j)
-        let est, change = modes 1 (torch.full([| q.Mean.shape.[0] |], Torch.scalar Double.NegativeInfinity, dtype = torch.float64)) c logJoint logJointOf q dtype d g
+        let est, change = modes 1 (Torch.filled [| q.Mean.shape.[0] |] Double.NegativeInfinity torch.float64) c logJoint logJointOf q dtype d g
         // Where the grids per body did not settle (narrow bodies beside each other: the later grids integrate a function
         // with the earlier grids' regions cut out), one grid over a box spanning every body the search grid sees, whose
         // integrand is smooth, is tried instead, and kept where it converges.
