@@ -23,14 +23,14 @@ static class ReproduceVerb
     static readonly Option<long> Points = Opt.Integer("--points", "Appendix D's estimate on the first N training and test images", new Figure3Options().Points, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
     static readonly Option<long> EndPoints = Opt.Integer("--end-points", "each finished run's end point: Appendix D's estimate on the first N training and test images, in its end-point.json (the paper: 1000; 0: none)", 0, 0, 60_000);
-    static readonly Option<long> Figure2EndPointK = Opt.Integer("--end-point-k", "each finished run's end point, in its end-point.json (seed 0, as vae evaluate): the lower bound on every training and test image and the importance-weighted estimate with K samples on every test image (RESULTS.md: 5000; 0: none)", 0, 0, 1_000_000);
-    static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it, for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
+    static readonly Option<string> Figure2EndPoints = Opt.Text("--end-points", "each finished run's end point, in its end-point.json (seed 0, as vae evaluate): the lower bound on the first N training and test images, or on all of them (the records: all); none by default", "N|all");
+    static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it (Figure 2: on the test images), for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
 
     /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         var figure2 = new Command("figure2", "Figure 2: AEVB against wake-sleep by the lower bound, per latent size, on MNIST or Frey Face");
-        foreach (var o in (Option[])[Dataset, Latent, Budget, Algorithms, StepSize, TrainEval, Figure2EndPointK, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
+        foreach (var o in (Option[])[Dataset, Latent, Budget, Algorithms, StepSize, TrainEval, Figure2EndPoints, EndPointK, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
             figure2.Add(o);
         figure2.SetAction(p => Figure2Run(new Arguments(p), stdout, stderr, cancel));
         var figure3 = new Command("figure3", "Figure 3: AEVB, wake-sleep and Monte Carlo EM by Appendix D's marginal likelihood, J = 3, on the first N MNIST images");
@@ -49,6 +49,15 @@ static class ReproduceVerb
         var data = new DataChoice(a.Get(Dataset) ?? "mnist", null, null, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var preset = data.Dataset == "mnist" ? Figure2Options.Mnist : Figure2Options.FreyFace;
         int threads = a.Threads(stderr);
+        // --end-points N|all, as figure3's --end-points N; --end-point-k sets the importance-weighted estimate's K in both.
+        int? endPoints = a.Get(Figure2EndPoints) switch
+        {
+            null => null,
+            "all" => 0,
+            var n when int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 1 => v,
+            var n => throw new UsageException($"reproduce figure2: --end-points: expected a number of images (1 or more) or all, got '{n}'"),
+        };
+        if (endPoints is null && a.Has(EndPointK)) throw new UsageException("reproduce figure2: --end-point-k: applies with --end-points N|all");
         var options = preset with
         {
             LatentDimensions = a.List(Latent) ?? preset.LatentDimensions,
@@ -58,7 +67,7 @@ static class ReproduceVerb
             OutputDirectory = a.Get(Out) ?? preset.OutputDirectory,
             Algorithms = ChosenAlgorithms(a, Figure2.Algorithms),
             StepSize = a.Has(StepSize) ? a.StepSize(StepSize) : preset.StepSize,
-            EndPoint = a.Get(Figure2EndPointK) is > 0 and var k ? Figure2Options.PaperEndPoint((int)k) : null,
+            EndPoint = endPoints is int points ? Figure2Options.PaperEndPoint((int)a.Get(EndPointK), points) : null,
         };
         var executor = new ExecutorVerb(a, "reproduce", "figure2");
         if (executor.Handles(Figure2.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;

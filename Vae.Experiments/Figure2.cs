@@ -36,13 +36,16 @@ public sealed record Figure2Options
     /// <summary>The directory holding one run directory per (J, algorithm), results.json and the figure.</summary>
     public string OutputDirectory { get; init; } = Path.Combine("runs", "figure2-mnist");
 
-    /// <summary>The end points beside the paper's: the lower bound on every training and test image, and the
-    /// importance-weighted estimate of log p(x) with <paramref name="importanceSamples"/> draws (Burda et al.'s K = 5000)
-    /// on every test image.</summary>
-    public static EndPointOptions PaperEndPoint(int importanceSamples = 5000) => new()
+    /// <summary>The end points beside the paper's: the lower bound on the training and test images, and the
+    /// importance-weighted estimate of log p(x) with <paramref name="importanceSamples"/> draws (Burda et al.'s K = 5000;
+    /// 0: none) on the test images; on the first <paramref name="points"/> of each (0: all, as the records).</summary>
+    public static EndPointOptions PaperEndPoint(int importanceSamples = 5000, int points = 0) => new()
     {
+        Points = points,
         Estimators = [new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.Elbo }],
-        TestEstimators = [new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = importanceSamples }],
+        TestEstimators = importanceSamples > 0
+            ? [new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = importanceSamples }]
+            : [],
     };
 
     /// <summary>The paper's MNIST panels and model.</summary>

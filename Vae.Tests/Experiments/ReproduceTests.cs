@@ -92,12 +92,12 @@ public class ReproduceFigure2Tests
     }
 
     [Fact]
-    public void EndPointKEstimatesEachFinishedRunOnceOnEveryTrainingAndTestImage()
+    public void EndPointsAllEstimatesEachFinishedRunOnceOnEveryTrainingAndTestImage()
     {
         // RESULTS.md's end points: the bound on the whole training and test sets, and the importance-weighted estimate
         // on the test set only, written when a run reaches its budget.
         string dir = TestEnvironment.NewTempDirectory();
-        string[] args = [.. Small, "--budget", "400", "--end-point-k", "7", "--out", dir];
+        string[] args = [.. Small, "--budget", "400", "--end-points", "all", "--end-point-k", "7", "--out", dir];
         var (code, output, err) = Vae.Tests.Cli.Vae.Run(args);
         Assert.True(code == VaeCommand.Ok, err);
         var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
@@ -132,7 +132,7 @@ public class ReproduceFigure2Tests
         // finished before the option was given lacks.
         File.WriteAllText(files[0], json);
         File.Delete(files[1]);
-        var other = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "400", "--end-point-k", "9", "--out", dir]);
+        var other = Vae.Tests.Cli.Vae.Run([.. Small, "--budget", "400", "--end-points", "all", "--end-point-k", "9", "--out", dir]);
         Assert.True(other.Code == VaeCommand.Ok, other.Err);
         Assert.Equal(2, other.Out.Split("end point:").Length - 1);
         var redone = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
@@ -211,13 +211,17 @@ public class ReproduceFigure2Tests
 
 public class ReproduceFigure3AndManifoldsTests
 {
-    [Fact]
-    public void Figure3sEndPointKWithoutEndPointsIsRefused()
+    /// <summary>--end-point-k means the same in both figures: the K of --end-points' importance-weighted estimate;
+    /// alone it would do nothing, and is refused.</summary>
+    [Theory]
+    [InlineData("figure3", "--end-point-k", "30", "vae: reproduce figure3: --end-point-k: applies with --end-points N")]
+    [InlineData("figure2", "--end-point-k", "30", "vae: reproduce figure2: --end-point-k: applies with --end-points N|all")]
+    [InlineData("figure2", "--end-points", "some", "vae: reproduce figure2: --end-points: expected a number of images (1 or more) or all, got 'some'")]
+    public void AnEndPointOptionWithoutItsPartnerOrWithABadValueIsRefused(string figure, string option, string value, string message)
     {
-        // --end-point-k sets the K of --end-points' importance-weighted estimate; alone it would do nothing.
-        var (code, _, err) = Vae.Tests.Cli.Vae.Run("reproduce", "figure3", "--end-point-k", "30", "--out", TestEnvironment.NewTempDirectory());
+        var (code, _, err) = Vae.Tests.Cli.Vae.Run("reproduce", figure, option, value, "--out", TestEnvironment.NewTempDirectory());
         Assert.Equal(VaeCommand.BadUsage, code);
-        Assert.Equal("vae: reproduce figure3: --end-point-k: applies with --end-points N", err.Trim());
+        Assert.Equal(message, err.Trim());
     }
 
     [Fact]
