@@ -122,6 +122,34 @@ public class LatentSpacePageTests
         Assert.True(browser.Problems.Count == 0, string.Join("\n", browser.Problems));
     }
 
+    [Fact]
+    public async Task AStandardisedGaussianModelsPageWorksInTheDatasUnitsAndOffersNoDrawing()
+    {
+        // Six real-valued features of very different scales (StandardizationTests' rows), standardised for training.
+        using var trainer = new AevbTrainer(new VaeModelOptions { InputDimension = 6, HiddenUnits = 10, LatentDimensions = 2, Likelihood = DecoderLikelihood.Gaussian },
+                                            new AevbOptions { StepSize = 0.05, BatchSize = 50, Seed = 3 });
+        var rows = Training.StandardizationTests.Rows(500, 1);
+        trainer.Fit(rows, new TrainingOptions { TotalSamples = 20_000, EvaluateEvery = 0, StandardizeInputs = true, TensorBoard = false });
+        var model = trainer.Model;
+        Assert.NotNull(model.Standardization);
+        string html = Path.Combine(TestEnvironment.NewTempDirectory(), "wine-like.html");
+        model.ExportLatentSpacePage(html, new LatentSpacePageOptions { Title = "six features", ImageHeight = 1, ImageWidth = 6 });
+        await using var browser = await HeadlessChromium.StartAsync();
+        await browser.OpenAsync(html);
+        Assert.True((await browser.EvaluateAsync("document.getElementById('draw-section').hidden")).GetBoolean());
+        double[][] zs = [[0, 0], [1.5, -2]];
+        var decoded = Rows(await browser.EvaluateAsync($"{JsonSerializer.Serialize(zs)}.map(vae.decode)"));
+        var expected = model.Decode(Matrix(zs));
+        // Values in the data's units (up to about 2000): within 1e-4 of each value's magnitude.
+        for (int i = 0; i < zs.Length; i++)
+            for (int d = 0; d < 6; d++)
+                Assert.True(Math.Abs(decoded[i][d] - expected[i, d]) <= Tolerance * Math.Max(1, Math.Abs(expected[i, d])), $"decode[{i}, {d}]: {decoded[i][d]} against {expected[i, d]}");
+        var x = rows.First(3).ToArray2D();
+        var codes = await browser.EvaluateAsync($"{JsonSerializer.Serialize(Enumerable.Range(0, 3).Select(i => Enumerable.Range(0, 6).Select(d => x[i, d]).ToArray()))}.map(vae.encode)");
+        Assert.True(LargestDifference([.. codes.EnumerateArray().Select(c => Row(c.GetProperty("mean")))], model.Encode(x).Mean) < Tolerance);
+        Assert.True(browser.Problems.Count == 0, string.Join("\n", browser.Problems));
+    }
+
     [Theory]
     [InlineData("--height", "27", "--height/--width")]
     [InlineData("--out", "page.txt", "expected a name ending in .html")]

@@ -11,7 +11,7 @@ public class StandardizationTests
     // Six correlated features on scales from 0.01 to 400 around offsets up to 1000: two factors plus noise.
     static readonly double[] Offset = [1000, -5, 0.02, 30, 0, 7], Spread = [400, 2, 0.01, 25, 1, 3];
 
-    static ImageData Rows(int n, int seed)
+    internal static ImageData Rows(int n, int seed)
     {
         var random = new Random(seed);
         double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
