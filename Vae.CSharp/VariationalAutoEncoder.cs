@@ -125,6 +125,7 @@ public sealed class VariationalAutoEncoder : IDisposable
 
     Tensor Input(float[,] x, string name)
     {
+        ArgumentNullException.ThrowIfNull(x, name);
         if (x.GetLength(1) != Core.Config.InputDim)
             throw new ArgumentException($"{name}: expected rows of {Core.Config.InputDim} values, got {x.GetLength(1)}", name);
         return torch.tensor(x).to_type(Core.Config.DType);
@@ -132,6 +133,7 @@ public sealed class VariationalAutoEncoder : IDisposable
 
     Tensor Latent(float[,] z, string name)
     {
+        ArgumentNullException.ThrowIfNull(z, name);
         if (z.GetLength(1) != Core.Config.LatentDim)
             throw new ArgumentException($"{name}: expected rows of {Core.Config.LatentDim} latent values, got {z.GetLength(1)}", name);
         return torch.tensor(z).to_type(Core.Config.DType);
@@ -215,6 +217,9 @@ public sealed class VariationalAutoEncoder : IDisposable
     /// <summary>The data as the networks see them: in the model's dtype, standardised where the model is.</summary>
     internal Tensor Data(ImageData data)
     {
+        ArgumentNullException.ThrowIfNull(data);
+        // An estimate over no datapoints would be 0 / 0: refused rather than returned as NaN.
+        if (data.Count == 0) throw new ArgumentException("data: no images; expected at least one", nameof(data));
         if (data.Dimension != Core.Config.InputDim)
             throw new ArgumentException($"data: expected images of {Core.Config.InputDim} values, got {data.Dimension}", nameof(data));
         var x = data.ToTensor(Core.Config.DType);
