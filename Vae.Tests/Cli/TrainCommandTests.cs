@@ -539,16 +539,26 @@ public class TrainCommandTests
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
         string[] train = SignalledTraining;
         string cli = TestEnvironment.CliDll;
+        // The run holds at its first evaluation after a checkpoint exists (500,000 samples: the first is written at
+        // 250,000) until the signal, so the test signals a known state.
+        string held = Path.Combine(TestEnvironment.NewTempDirectory(), "held");
         var psi = new ProcessStartInfo("dotnet", ["exec", cli, .. train, "--out", dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
         psi.Environment["OMP_NUM_THREADS"] = "1";
+        psi.Environment["VAE_HOLD_AFTER_EVALUATION"] = held;
         using var p = Process.Start(psi)!;
-        var started = new TaskCompletionSource();
-        p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("samples/s") == true) started.TrySetResult(); };
+        p.ErrorDataReceived += (_, _) => { };
         p.BeginErrorReadLine();
         var stdout = p.StandardOutput.ReadToEndAsync();
-        await started.Task.WaitAsync(TimeSpan.FromMinutes(2));
         var clock = Stopwatch.StartNew();
-        while (!File.Exists(Path.Combine(dir, Trainer.CheckpointFileName)) && clock.Elapsed < TimeSpan.FromMinutes(2)) await Task.Delay(100);
+        while (!File.Exists(held))
+        {
+            if (p.HasExited) Assert.Fail($"the run ended before it held: {await stdout}");
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(3), "the run did not reach its first evaluation within 3 minutes");
+            await Task.Delay(50);
+        }
+        Assert.Equal("500000", File.ReadAllText(held));
+        try
+        {
 
         // A second process may not train into the directory while the first holds it.
         var second = await TestEnvironment.RunProcessAsync("dotnet", ["exec", cli, "train", "--resume", dir, "--threads", "1"], TestEnvironment.RepositoryRoot);
@@ -557,10 +567,16 @@ public class TrainCommandTests
 
         Assert.Equal(0, kill(p.Id, signal));
         await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(1));
+        }
+        finally
+        {
+            // A failed assertion must not leave the held run behind (it would keep the test host waiting on its output).
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+        }
         Assert.Equal(VaeCommand.Interrupted, p.ExitCode);
         Assert.Contains("interrupted at", await stdout);
-        long reached = AevbTrainer.Resume(dir).SamplesSeen;
-        Assert.InRange(reached, 1, 999_999);
+        // Held at that evaluation, the run checkpoints there: exactly 500,000 samples, whatever the machine's speed.
+        Assert.Equal(500_000, AevbTrainer.Resume(dir).SamplesSeen);
 
         Assert.Equal(VaeCommand.Ok, Vae.Run("train", "--resume", dir, "--threads", "1").Code);
         Assert.Equal(ModelBytes(UninterruptedRun.Value), ModelBytes(dir));
