@@ -23,6 +23,9 @@ public class CommittedModelTests
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
+            // MNIST J = 3 seeds (500 hidden units): their exact log p(x) on the first 10 images until their end points are measured.
+            ("figure2-mnist/j3-aevb-seed1.safetensors", "figure2-mnist-seeds/j3-aevb/seed-1/exact-10.json"),
+            ("figure2-mnist/j3-aevb-seed2.safetensors", "figure2-mnist-seeds/j3-aevb/seed-2/exact-10.json"),
             // Monte Carlo EM trains no recognition model: its models are checked by their exact log p(x) (J = 3) on the first
             // 10 images (seconds; the first 100, in exact-100.json, take minutes where posteriors have several modes).
             ("figure3-ntrain50000-conventions/mcem-0.02-warmup10.safetensors", "figure3-ntrain50000-conventions/mcem-0.02-warmup10/exact-10.json"),
