@@ -245,9 +245,9 @@ module internal HandDerivedSteps =
         // target <- a^T bm (a weight's gradient), widened into the float32 buffer where the product is bfloat16.
         let outer (target: Tensor) (a: Tensor) (bm: Tensor) =
             if widened then target.copy_(torch.mm(a.t(), bm)) |> ignore else target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
-        let eps = eps.contiguous()
+        let eps, x = eps.contiguous(), x.contiguous()
         // Forward (Appendix C), as gradientFull.
-        let xL = if widened then x.to_type(torch.bfloat16) else x.contiguous()
+        let xL = if widened then x.to_type(torch.bfloat16) else x
         let h1, h1L = pair [| m; h |]
         Kernels.tanhLayer (torch.mm(xL, lenc1.Weight.t())) enc1.Bias h1 h1L
         let latent, zL = full [| m; 2L * j |], low [| m; j |]
@@ -255,7 +255,7 @@ module internal HandDerivedSteps =
         let h2, h2L = pair [| m; h |]
         Kernels.tanhLayer (torch.mm(zL, ldec1.Weight.t())) dec1.Bias h2 h2L
         let dLogits = low [| m; d |]
-        let negLogLikelihood = Kernels.bernoulliOutput (torch.mm(h2L, ldec2.Weight.t())) dec2.Bias (x.contiguous()) dLogits gdec2.Bias
+        let negLogLikelihood = Kernels.bernoulliOutput (torch.mm(h2L, ldec2.Weight.t())) dec2.Bias x dLogits gdec2.Bias
         // Backward, as gradientFull.
         outer gdec2.Weight dLogits h2L
         let da2 = low [| m; h |]

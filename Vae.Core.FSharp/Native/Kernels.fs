@@ -254,18 +254,23 @@ module internal Kernels =
                 NativePtr.set gb k (NativePtr.get gb k + dMu)
                 NativePtr.set gb (j + k) (NativePtr.get gb (j + k) + dLogVar)
 
+    /// Runs body first count over [0, n) cut into blocks of block elements, on as many workers as libtorch has
+    /// threads (in order on the calling thread where it has one or n fits one block). A block's work may not depend on
+    /// another's, so the split never changes a result.
+    let forBlocks (n: int) (block: int) (body: int -> int -> unit) =
+        let workers = max 1 (torch.get_num_threads ())
+        if workers = 1 || n <= block then (if n > 0 then body 0 n)
+        else
+            let blocks = (n + block - 1) / block
+            let options = Threading.Tasks.ParallelOptions(MaxDegreeOfParallelism = workers)
+            Threading.Tasks.Parallel.For(0, blocks, options, fun b ->
+                let first = b * block
+                body first (min block (n - first))) |> ignore
+
     /// Runs body over rows [0, rows) in blocks, on as many workers as libtorch has threads; each row's result depends
     /// on that row alone, so the split does not change it.
     let private forRows (rows: int) (body: int -> unit) =
-        let workers = max 1 (torch.get_num_threads ())
-        let block = 64
-        if workers = 1 || rows <= block then
-            for r in 0 .. rows - 1 do body r
-        else
-            let blocks = (rows + block - 1) / block
-            let options = Threading.Tasks.ParallelOptions(MaxDegreeOfParallelism = workers)
-            Threading.Tasks.Parallel.For(0, blocks, options, fun b ->
-                for r in b * block .. min rows ((b + 1) * block) - 1 do body r) |> ignore
+        forBlocks rows 64 (fun first count -> for r in first .. first + count - 1 do body r)
 
     /// The decoder's hidden layer and half of x . logits for the importance-weighted evaluation: for latent points
     /// z [R; J], the layer's weight transposed wT [J; H] and bias [H] (all float32), writes h = tanh(z W^T + bias) [R; H]

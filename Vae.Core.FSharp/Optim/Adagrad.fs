@@ -89,20 +89,13 @@ module Adagrad =
             i <- i + 1
 
     /// ascendElements over [offset, offset + n) of the three vectors, in blocks of 2^16 elements over libtorch's
-    /// threads when it has more than one: each element's update depends on that element alone, so the split does not
-    /// change the result.
+    /// threads (Kernels.forBlocks): each element's update depends on that element alone, so the split does not change
+    /// the result.
     let private ascendRange (update: bool) (p: nativeint) (g: nativeint) (sums: nativeint) (offset: int) (n: int)
                             (stepSize: float32) (regulariser: float32) (prior: float32) =
-        let at (a: nativeint) (i: int) = NativePtr.add (NativePtr.ofNativeInt<float32> a) i
-        let workers = max 1 (torch.get_num_threads ())
-        let block = 1 <<< 16
-        if workers = 1 || n <= block then ascendElements update (at p offset) (at g offset) (at sums offset) n stepSize regulariser prior
-        else
-            let blocks = (n + block - 1) / block
-            let options = Threading.Tasks.ParallelOptions(MaxDegreeOfParallelism = workers)
-            Threading.Tasks.Parallel.For(0, blocks, options, fun b ->
-                let first = offset + b * block
-                ascendElements update (at p first) (at g first) (at sums first) (min block (offset + n - first)) stepSize regulariser prior) |> ignore
+        let at (a: nativeint) (i: int) = NativePtr.add (NativePtr.ofNativeInt<float32> a) (offset + i)
+        Kernels.forBlocks n (1 <<< 16) (fun first count ->
+            ascendElements update (at p first) (at g first) (at sums first) count stepSize regulariser prior)
 
     let private address (name: string) (t: Tensor) : nativeptr<float32> =
         Kernels.address<float32> "the one-pass Adagrad update" name torch.float32 t

@@ -148,7 +148,7 @@ static class Bench
         var config = PaperConfig(m, mixed, ourStep == OurStep.OnePass);
         var g = Torch.generator(1);
         // Ours: the step `vae train` takes here (the hand-derived step over the parameter vector).
-        var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        var state = PaperState(g);
         using var buffers = HandDerivedSteps.workspace(config, state.Model.Config);
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         using var worker = WorkerProcess.Reference(m, threads, cache);
@@ -277,7 +277,7 @@ static class Bench
         var config = PaperConfig(100, mixed, ourStep == OurStep.OnePass);
         var operands = mixed ? torch.bfloat16 : torch.float32;
         var g = Torch.generator(6);
-        var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        var state = PaperState(g);
         using var b = HandDerivedSteps.workspace(config, state.Model.Config);
         for (int i = 0; i < 110; i++) state = HandDerivedSteps.step(config, data, g, b, state).Item1; // past the warm-up
         using var x = Learner.minibatch(config, data, g);
@@ -311,6 +311,11 @@ static class Bench
             Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))),
             Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
     }
+
+    /// <summary>A state of the paper's MNIST model (784-500-20, N(0, 0.01²) from <paramref name="g"/>) prepared for the
+    /// hand-derived steps.</summary>
+    internal static TrainerState PaperState(torch.Generator g) =>
+        HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
 
     /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed
     /// precision or with the one-pass float32 step when asked.</summary>

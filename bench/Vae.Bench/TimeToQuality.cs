@@ -68,7 +68,7 @@ static class TimeToQuality
     {
         var config = Bench.PaperConfig(100, step == Bench.OurStep.Bfloat16, step == Bench.OurStep.OnePass);
         var g = Torch.generator(1);
-        var state = HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        var state = Bench.PaperState(g);
         using var workspace = HandDerivedSteps.workspace(config, state.Model.Config);
         var rows = new List<(long, double, double)>();
         double seconds = 0;
