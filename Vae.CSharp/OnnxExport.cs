@@ -41,7 +41,12 @@ static class OnnxExport
         // y = x Wᵀ + b, as nn.Linear, with the [out, in] weight as stored.
         string Linear(string input, string prefix, string output) =>
             graph.Node("Gemm", [input, graph.Initializer(prefix + ".weight", parameters), graph.Initializer(prefix + ".bias", parameters)], output, transB: 1);
-        string Mlp(string input, string prefix) => graph.Node("Tanh", [Linear(input, prefix + ".hidden", prefix + ".hidden.linear")], prefix + ".hidden.tanh");
+        // The MLP's tanh layers in order (Appendix C has one; deeper networks more).
+        string Mlp(string input, string prefix) => Enumerable.Range(1, c.HiddenLayers).Aggregate(input, (h, i) =>
+        {
+            string layer = VaeModelModule.hiddenName(prefix, i);
+            return graph.Node("Tanh", [Linear(h, layer, layer + ".linear")], layer + ".tanh");
+        });
         // With a standardisation: x' = (x - mean) / scale into the encoder; the decoder's mean * scale + mean and its
         // log-variance + 2 log scale out, under the outputs' names.
         string In(string x) => standardization is null ? x
@@ -83,7 +88,7 @@ static class OnnxExport
             w.WriteTag(2, WireFormat.WireType.LengthDelimited); w.WriteString("Vae");
             w.WriteTag(3, WireFormat.WireType.LengthDelimited); w.WriteString(typeof(OnnxExport).Assembly.GetName().Version?.ToString() ?? "");
             w.WriteTag(6, WireFormat.WireType.LengthDelimited);
-            w.WriteString($"{(part == OnnxPart.Encoder ? "encoder q(z|x)" : "decoder p(x|z)")} of a variational auto-encoder: D = {c.InputDim}, {c.HiddenUnits} hidden units, J = {c.LatentDim}");
+            w.WriteString($"{(part == OnnxPart.Encoder ? "encoder q(z|x)" : "decoder p(x|z)")} of a variational auto-encoder: D = {c.InputDim}, {(c.HiddenLayers == 1 ? "" : $"{c.HiddenLayers} tanh layers of ")}{c.HiddenUnits} hidden units, J = {c.LatentDim}");
             Field(w, 7, graph.ToBytes(part == OnnxPart.Encoder ? "vae_encoder" : "vae_decoder"));
             Field(w, 8, Message(o => { o.WriteTag(2, WireFormat.WireType.Varint); o.WriteInt64(Opset); })); // the default domain
         });

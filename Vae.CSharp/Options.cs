@@ -64,6 +64,28 @@ public enum EncoderGradient
     DoublyReparameterised,
 }
 
+/// <summary>The optimiser of a training run.</summary>
+public enum TrainingOptimizer
+{
+    /// <summary>Adagrad as the paper's code uses it (section 5): <see cref="AevbOptions.StepSize"/>,
+    /// <see cref="AevbOptions.WarmUp"/> and <see cref="AevbOptions.Regulariser"/>.</summary>
+    Adagrad,
+    /// <summary>Adam (Kingma and Ba 2015), as Burda et al. (2015) train: <see cref="AevbOptions.StepSize"/>,
+    /// <see cref="AevbOptions.AdamBeta1"/>, <see cref="AevbOptions.AdamBeta2"/>, <see cref="AevbOptions.AdamEpsilon"/> and
+    /// <see cref="AevbOptions.Schedule"/>.</summary>
+    Adam,
+}
+
+/// <summary>How Adam's step size changes over training.</summary>
+public enum StepSizeSchedule
+{
+    /// <summary><see cref="AevbOptions.StepSize"/> throughout.</summary>
+    Constant,
+    /// <summary>Burda et al. (2015): stage i = 0, ..., 7 runs 3^i passes over the training set at the step size times
+    /// 10^(-i/7) (as their code rounds it: 1, 0.72, 0.52, 0.37, 0.27, 0.19, 0.14, 0.1), 3280 passes in all.</summary>
+    Burda,
+}
+
 /// <summary>Which SGVB estimator of the lower bound.</summary>
 public enum SgvbEstimator
 {
@@ -80,6 +102,9 @@ public sealed class VaeModelOptions
     public int InputDimension { get; init; } = 784;
     /// <summary>Hidden units of every MLP (500 for MNIST, 200 for Frey Face).</summary>
     public int HiddenUnits { get; init; } = 500;
+    /// <summary>Tanh layers of <see cref="HiddenUnits"/> units in every MLP: 1 in the paper (Appendix C), 2 in Burda et
+    /// al. (2015). Deeper networks train with autograd (the hand-derived steps are written for one layer).</summary>
+    public int HiddenLayers { get; init; } = 1;
     /// <summary>Latent dimensions J.</summary>
     public int LatentDimensions { get; init; } = 20;
     /// <summary>The decoder's likelihood.</summary>
@@ -106,11 +131,11 @@ public sealed class VaeModelOptions
             _ => throw new ArgumentOutOfRangeException(nameof(Likelihood), Likelihood, "likelihood: expected a DecoderLikelihood value"),
         },
         DoublePrecision ? TorchSharp.torch.float64 : TorchSharp.torch.float32,
-        InitialStandardDeviation);
+        InitialStandardDeviation, HiddenLayers);
 
     internal static VaeModelOptions FromCore(Vae.Core.ModelConfig c) => new()
     {
-        InputDimension = c.InputDim, HiddenUnits = c.HiddenUnits, LatentDimensions = c.LatentDim,
+        InputDimension = c.InputDim, HiddenUnits = c.HiddenUnits, HiddenLayers = c.HiddenLayers, LatentDimensions = c.LatentDim,
         Likelihood = c.Likelihood.IsBernoulli ? DecoderLikelihood.Bernoulli : c.Likelihood.IsGaussian ? DecoderLikelihood.Gaussian
             : c.Likelihood.IsGaussianSigmoidMean ? DecoderLikelihood.GaussianSigmoidMean : DecoderLikelihood.LinearGaussian,
         DoublePrecision = c.DType == TorchSharp.torch.float64, InitialStandardDeviation = c.InitStd,
@@ -133,12 +158,23 @@ public sealed class AevbOptions
     public EncoderGradient EncoderGradient { get; init; }
     /// <summary>Minibatch size M.</summary>
     public int BatchSize { get; init; } = 100;
-    /// <summary>Adagrad's global step size (the paper chose from 0.01, 0.02 and 0.1).</summary>
+    /// <summary>The optimiser: Adagrad as the paper, or Adam (Burda et al. 2015).</summary>
+    public TrainingOptimizer Optimizer { get; init; }
+    /// <summary>The optimiser's global step size (Adagrad: the paper chose from 0.01, 0.02 and 0.1; Adam: Burda et al.
+    /// start at 0.001).</summary>
     public double StepSize { get; init; } = 0.02;
-    /// <summary>Minibatches of squared gradients accumulated before the first update.</summary>
+    /// <summary>Minibatches of squared gradients accumulated before Adagrad's first update.</summary>
     public int WarmUp { get; init; } = 100;
     /// <summary>Adagrad's regulariser under the square root.</summary>
     public double Regulariser { get; init; } = 1e-8;
+    /// <summary>Adam's decay of its moving average of gradients (Burda et al.: 0.9).</summary>
+    public double AdamBeta1 { get; init; } = 0.9;
+    /// <summary>Adam's decay of its moving average of squared gradients (Burda et al.: 0.999).</summary>
+    public double AdamBeta2 { get; init; } = 0.999;
+    /// <summary>Added to the root of Adam's squared-gradient average (Burda et al.: 1e-4).</summary>
+    public double AdamEpsilon { get; init; } = 1e-4;
+    /// <summary>How Adam's step size changes over training (Adagrad's is constant).</summary>
+    public StepSizeSchedule Schedule { get; init; }
     /// <summary>Use the N(0, I) prior on weights (not biases), scaled by M/N.</summary>
     public bool WeightPrior { get; init; } = true;
     /// <summary>Binarise each minibatch (x ~ Bernoulli(grey level)) instead of using grey levels.</summary>
@@ -172,11 +208,26 @@ public sealed class AevbOptions
         if (!(StepSize > 0) || !double.IsFinite(StepSize)) throw new ArgumentOutOfRangeException(nameof(StepSize), StepSize, "step size: expected a positive number");
         if (WarmUp < 0) throw new ArgumentOutOfRangeException(nameof(WarmUp), WarmUp, "warm-up: expected at least 0");
         if (!(Regulariser >= 0)) throw new ArgumentOutOfRangeException(nameof(Regulariser), Regulariser, "regulariser: expected a non-negative number");
+        if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "optimizer: expected Adagrad or Adam");
+        if (!Enum.IsDefined(Schedule)) throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "schedule: expected Constant or Burda");
+        if (Optimizer == TrainingOptimizer.Adagrad && Schedule != StepSizeSchedule.Constant)
+            throw new ArgumentException("schedule: Adagrad's step size is constant; set Optimizer = Adam for a schedule", nameof(Schedule));
+        if (!(AdamBeta1 >= 0 && AdamBeta1 < 1)) throw new ArgumentOutOfRangeException(nameof(AdamBeta1), AdamBeta1, "Adam's beta1: expected a number in [0, 1)");
+        if (!(AdamBeta2 >= 0 && AdamBeta2 < 1)) throw new ArgumentOutOfRangeException(nameof(AdamBeta2), AdamBeta2, "Adam's beta2: expected a number in [0, 1)");
+        if (!(AdamEpsilon > 0) || !double.IsFinite(AdamEpsilon)) throw new ArgumentOutOfRangeException(nameof(AdamEpsilon), AdamEpsilon, "Adam's epsilon: expected a positive number");
     }
 
-    internal Vae.Core.LearnerConfig ToCore() => new(
+    /// <summary>The core's optimiser settings with the given step size.</summary>
+    Vae.Core.OptimizerConfig CoreOptimizer(double stepSize) => Optimizer == TrainingOptimizer.Adam
+        ? Vae.Core.OptimizerConfig.NewAdamOptimizer(new Vae.Core.AdamConfig(stepSize, AdamBeta1, AdamBeta2, AdamEpsilon,
+            Schedule == StepSizeSchedule.Burda ? Vae.Core.StepSizeSchedule.BurdaStages : Vae.Core.StepSizeSchedule.ConstantStepSize))
+        : Vae.Core.OptimizerConfig.NewAdagradOptimizer(new Vae.Core.AdagradConfig(stepSize, WarmUp, Regulariser));
+
+    internal Vae.Core.LearnerConfig ToCore() => ToCore(StepSize);
+
+    Vae.Core.LearnerConfig ToCore(double stepSize) => new(
         Objective == TrainingObjective.ImportanceWeighted ? Vae.Core.EstimatorKind.Iwae : Estimator == SgvbEstimator.A ? Vae.Core.EstimatorKind.A : Vae.Core.EstimatorKind.B,
-        SamplesPerDatapoint, BatchSize, new Vae.Core.AdagradConfig(StepSize, WarmUp, Regulariser), WeightPrior, Binarize, MixedPrecision,
+        SamplesPerDatapoint, BatchSize, CoreOptimizer(stepSize), WeightPrior, Binarize, MixedPrecision,
         Gradient switch
         {
             GradientComputation.Autograd => Vae.Core.GradientChoice.Autograd,
@@ -188,22 +239,28 @@ public sealed class AevbOptions
         EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
-    internal AevbOptions WithStepSize(double stepSize)
-    {
-        var c = ToCore();
-        return FromCore(new Vae.Core.LearnerConfig(c.Estimator, c.Samples, c.BatchSize,
-            new Vae.Core.AdagradConfig(stepSize, c.Optimizer.WarmUp, c.Optimizer.Regulariser), c.WeightPrior, c.Binarize, c.MixedPrecision, c.Gradient, c.WakeSleep, c.EncoderGradient), Seed);
-    }
+    internal AevbOptions WithStepSize(double stepSize) => FromCore(ToCore(stepSize), Seed);
 
-    internal static AevbOptions FromCore(Vae.Core.LearnerConfig c, long seed) => new()
+    internal static AevbOptions FromCore(Vae.Core.LearnerConfig c, long seed)
     {
-        Objective = c.Estimator.IsIwae ? TrainingObjective.ImportanceWeighted : TrainingObjective.Elbo,
-        Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
-        EncoderGradient = c.EncoderGradient.IsDoublyReparameterised ? EncoderGradient.DoublyReparameterised : EncoderGradient.Reparameterised,
-        SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
-        WarmUp = c.Optimizer.WarmUp, Regulariser = c.Optimizer.Regulariser, WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
-        Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived
-            : c.Gradient.IsOnePass ? GradientComputation.OnePass : GradientComputation.Auto,
-        WakeSleepVariant = c.WakeSleep.IsAnglepy ? WakeSleepVariant.Anglepy : WakeSleepVariant.SharedEncoder,
-    };
+        // The optimiser's own settings; the other optimiser's keep their defaults.
+        var adagrad = (c.Optimizer as Vae.Core.OptimizerConfig.AdagradOptimizer)?.Item;
+        var adam = (c.Optimizer as Vae.Core.OptimizerConfig.AdamOptimizer)?.Item;
+        var defaults = new AevbOptions();
+        return new()
+        {
+            Objective = c.Estimator.IsIwae ? TrainingObjective.ImportanceWeighted : TrainingObjective.Elbo,
+            Estimator = c.Estimator.IsA ? SgvbEstimator.A : SgvbEstimator.B,
+            EncoderGradient = c.EncoderGradient.IsDoublyReparameterised ? EncoderGradient.DoublyReparameterised : EncoderGradient.Reparameterised,
+            SamplesPerDatapoint = c.Samples, BatchSize = c.BatchSize, StepSize = c.Optimizer.StepSize,
+            Optimizer = adam is null ? TrainingOptimizer.Adagrad : TrainingOptimizer.Adam,
+            WarmUp = adagrad?.WarmUp ?? defaults.WarmUp, Regulariser = adagrad?.Regulariser ?? defaults.Regulariser,
+            AdamBeta1 = adam?.Beta1 ?? defaults.AdamBeta1, AdamBeta2 = adam?.Beta2 ?? defaults.AdamBeta2, AdamEpsilon = adam?.Epsilon ?? defaults.AdamEpsilon,
+            Schedule = adam is { } a && a.Schedule.IsBurdaStages ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
+            WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
+            Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived
+                : c.Gradient.IsOnePass ? GradientComputation.OnePass : GradientComputation.Auto,
+            WakeSleepVariant = c.WakeSleep.IsAnglepy ? WakeSleepVariant.Anglepy : WakeSleepVariant.SharedEncoder,
+        };
+    }
 }

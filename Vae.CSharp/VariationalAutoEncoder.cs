@@ -10,6 +10,16 @@ namespace Vae;
 /// <param name="LogVariance">Log-variances, datapoints x latent dimensions.</param>
 public sealed record LatentCode(float[,] Mean, float[,] LogVariance);
 
+/// <summary>Burda et al.'s (2015) activity of each latent dimension over a data set: the variance across datapoints of
+/// the encoder's mean. A dimension whose activity exceeds <see cref="Threshold"/> is an active unit.</summary>
+/// <param name="Activity">The variance of E_q[z_u | x] over the datapoints, per latent dimension.</param>
+/// <param name="Threshold">Burda et al.'s 10^-2 unless another was asked for.</param>
+public sealed record LatentActivity(double[] Activity, double Threshold)
+{
+    /// <summary>The latent dimensions whose activity exceeds the threshold.</summary>
+    public int ActiveUnits => Activity.Count(a => a > Threshold);
+}
+
 /// <summary>A variational auto-encoder (Kingma and Welling): a Gaussian MLP encoder q(z|x), an MLP decoder
 /// p(x|z) and the prior p(z) = N(0, I). Create one with <see cref="Create"/>, train it with
 /// <see cref="AevbTrainer"/>, save and load it as a checkpoint file. Its parameters are native tensors: dispose a
@@ -232,6 +242,17 @@ public sealed class VariationalAutoEncoder : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         return Evaluation.bound(estimator == SgvbEstimator.A ? EstimatorKind.A : EstimatorKind.B, Core, Data(data), 1000, Torch.generator(seed)) - LogScaleSum;
+    }
+
+    /// <summary>The activity of each latent dimension over <paramref name="data"/> and the active units among them (Burda et
+    /// al. 2015, section 5.2: the variance over datapoints of E_q[z_u | x], active above <paramref name="threshold"/>).</summary>
+    public LatentActivity LatentActivity(ImageData data, double threshold = 0.01)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count < 1) throw new ArgumentException("data: expected at least one datapoint", nameof(data));
+        if (!(threshold >= 0) || !double.IsFinite(threshold)) throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "threshold: expected a number of at least 0");
+        using var scope = torch.NewDisposeScope();
+        return new LatentActivity(Evaluation.latentActivity(Core, Data(data), 1000).data<double>().ToArray(), threshold);
     }
 
     /// <summary>The average K-sample importance-weighted estimate of log p(x) per datapoint (nats; Burda et al.). With

@@ -66,10 +66,12 @@ static class EvaluateVerb
             var bound = new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.Elbo, Seed = seed, Draws = draws }).EstimateWithError(model, test);
             var iwae = new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.ImportanceWeighted, ImportanceSamples = k, MixedPrecision = mixed, Seed = seed, Draws = draws })
                 .EstimateWithError(model, test);
-            results["k"] = k; results["test_bound"] = bound.Mean; results["test_iwae"] = iwae.Mean;
+            var activity = model.LatentActivity(test);
+            results["k"] = k; results["test_bound"] = bound.Mean; results["test_iwae"] = iwae.Mean; results["active_units"] = activity.ActiveUnits;
             if (draws > 1) { results["draws"] = draws; results["test_bound_se"] = bound.StandardError; results["test_iwae_se"] = iwae.StandardError; }
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"test lower bound per datapoint ({test.Count} images): {bound.Mean:F3} nats{Error(bound.StandardError)}"));
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"test log-likelihood (importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}): {iwae.Mean:F3} nats{Error(iwae.StandardError)}"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"active latent units (Burda et al.: the variance of the encoder's mean over the test images above {activity.Threshold:0.##}): {activity.ActiveUnits} of {activity.Activity.Length}"));
         }
         else
         {

@@ -15,14 +15,17 @@ static class TrainVerb
     public static readonly Option<long?> NTrain = Opt.OptionalInteger("--ntrain", "train on the first N training images only (default: all)", 1, int.MaxValue);
     public static readonly Option<long?> Latent = Opt.OptionalInteger("--latent", "latent dimensions J (default: 20 for mnist, 10 for frey-face)", 1, 100_000);
     public static readonly Option<long?> Hidden = Opt.OptionalInteger("--hidden", "hidden units of encoder and decoder (default: 500 for mnist, 200 for frey-face)", 1, 1_000_000);
+    public static readonly Option<long> HiddenLayers = Opt.Integer("--hidden-layers", "tanh layers of --hidden units in encoder and decoder (the paper: 1; Burda et al.: 2)", 1, 1, 100);
     public static readonly Option<string> Estimator = Opt.Choice("--estimator", "the SGVB estimator: A (eq. 6) or B (eq. 7, KL in closed form)", "b", "a", "b");
     public static readonly Option<string> Objective = Opt.Choice("--objective", "what AEVB ascends: the lower bound (eq. 3, by --estimator) or the importance-weighted bound with --k samples (Burda et al. eq. 8)", "elbo", "elbo", "iwae");
     public static readonly Option<long> K = Opt.Integer("--k", "samples of the noise per datapoint: K of the importance-weighted bound, or L of the lower bound's estimator (averaged)", 1, 1, 100_000);
     public static readonly Option<string> EncoderGradient = Opt.Choice("--encoder-gradient", "the encoder's gradient of the importance-weighted bound: its plain gradient, or doubly reparameterised (DReG, Tucker et al. 2018)", "reparameterised", "reparameterised", "dreg");
     public static readonly Option<string> Likelihood = Opt.Choice("--likelihood", "your own data's decoder (--dataset idx or npy): Bernoulli for values in [0, 1], or Gaussian (Appendix C.2) for any real values", "bernoulli", "bernoulli", "gaussian");
     public static readonly Option<bool> Standardize = Opt.Flag("--standardize", "with --likelihood gaussian: standardise each feature by its training mean and standard deviation (kept with the model; bounds stay in the data's units)");
-    public static readonly Option<string> StepSize = Opt.StepSize("Adagrad's step size, or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples");
+    public static readonly Option<string> StepSize = Opt.StepSize("the optimiser's step size: Adagrad's (default 0.02), or auto: section 5's choice from {0.01, 0.02, 0.1} by the training bound after 10^5 samples; Adam's (default 0.001)");
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
+    public static readonly Option<string> OptimizerChoice = Opt.Choice("--optimizer", "adagrad (the paper's, section 5) or adam (Burda et al. 2015: beta1 0.9, beta2 0.999, epsilon 1e-4; --step-size defaults to 0.001)", "adagrad", "adagrad", "adam");
+    public static readonly Option<string> Schedule = Opt.Choice("--schedule", "Adam's step size over training: constant, or burda (3^i passes at 10^(-i/7) times --step-size for i = 0..7, 3280 passes)", "constant", "constant", "burda");
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
     public static readonly Option<long?> Epochs = Opt.OptionalInteger("--epochs", "the budget in passes over the training set, instead of --samples", 1);
@@ -35,7 +38,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -76,8 +79,12 @@ static class TrainVerb
                 throw new UsageException($"--likelihood applies to your own data (--dataset idx or npy); {data.Dataset} has its paper's decoder");
             int latent = (int)(a.Get(Latent) ?? (frey ? 10 : 20));
             int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
-            double? stepSize = a.StepSize(StepSize);
+            bool adam = a.Get(OptimizerChoice) == "adam";
+            if (!adam && a.Get(Schedule) != "constant") throw new UsageException("--schedule applies to --optimizer adam (Adagrad's step size is constant)");
+            if (adam && a.Has(WarmUp)) throw new UsageException("--warm-up is Adagrad's; Adam has none");
+            double? stepSize = adam && !a.Has(StepSize) ? 0.001 : a.StepSize(StepSize);
             bool autoStep = stepSize is null;
+            if (adam && autoStep) throw new UsageException("--step-size auto is section 5's choice of Adagrad's step size; give Adam's as a number (default 0.001)");
             bool iwae = a.Get(Objective) == "iwae";
             if (iwae && a.Has(Estimator)) throw new UsageException("--estimator chooses an estimator of the lower bound; --objective iwae has its own");
             if (!iwae && a.Has(EncoderGradient)) throw new UsageException("--encoder-gradient applies to --objective iwae");
@@ -89,6 +96,8 @@ static class TrainVerb
                 SamplesPerDatapoint = (int)a.Get(K),
                 EncoderGradient = a.Get(EncoderGradient) == "dreg" ? Vae.EncoderGradient.DoublyReparameterised : Vae.EncoderGradient.Reparameterised,
                 StepSize = stepSize ?? 0.02,
+                Optimizer = adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad,
+                Schedule = a.Get(Schedule) == "burda" ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
                 BatchSize = (int)a.Get(Batch),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
@@ -103,15 +112,17 @@ static class TrainVerb
             };
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
-            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double)))
-                throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1 and a Bernoulli decoder in float32 (mnist, idx or npy data)");
+            if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double) || a.Get(HiddenLayers) != 1 || adam))
+                throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1, one hidden layer, Adagrad and a Bernoulli decoder in float32 (mnist, idx or npy data)");
             if (data.Dataset == "binarized-mnist" && a.Has(Binarize) && a.Get(Binarize) != "dynamic")
                 throw new UsageException("--binarize: binarized-mnist is trained with dynamic binarisation (its test set is binary); use --dataset mnist for grey levels");
             if (aevb.Binarize && (frey || gaussian)) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face or --likelihood gaussian");
             string label = algorithm != "aevb" ? algorithm
                 : iwae ? $"aevb-iwae-k{aevb.SamplesPerDatapoint}" + (aevb.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? "-dreg" : "")
                 : (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") + (aevb.SamplesPerDatapoint > 1 ? $"-l{aevb.SamplesPerDatapoint}" : "");
-            outDir = a.Get(Out) ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}-seed{aevb.Seed}");
+            // Deeper networks and Adam name themselves, so that such a run never takes the paper's run's directory.
+            string variant = (a.Get(HiddenLayers) != 1 ? $"-layers{a.Get(HiddenLayers)}" : "") + (adam ? "-adam" : "");
+            outDir = a.Get(Out) ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}{variant}-seed{aevb.Seed}");
             if (File.Exists(Trainer.CheckpointPath(outDir)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
@@ -120,7 +131,7 @@ static class TrainVerb
                 throw new UsageException($"--batch: {aevb.BatchSize} exceeds the {set.Train.Count} training images of {set.Description}");
             var model = new VaeModelOptions
             {
-                InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden,
+                InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden, HiddenLayers = (int)a.Get(HiddenLayers),
                 Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : gaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.Bernoulli,
                 DoublePrecision = a.Get(Double),
             };
@@ -168,8 +179,8 @@ static class TrainVerb
             TrainingAlgorithm.WakeSleep => o.WakeSleepVariant == Vae.WakeSleepVariant.Anglepy ? "wake-sleep (anglepy's recognition model and fantasies)" : "wake-sleep",
             _ => "Monte Carlo EM",
         };
-        stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {trainer.ModelOptions.HiddenUnits} hidden units, " +
-                         $"M = {o.BatchSize}, Adagrad {o.StepSize.ToString(CultureInfo.InvariantCulture)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
+        stdout.WriteLine($"{method} on {set.Description} ({binarize}); J = {trainer.ModelOptions.LatentDimensions}, {HiddenDescription(trainer.ModelOptions)}, " +
+                         $"M = {o.BatchSize}, {OptimizerDescription(o)}, {trainer.GradientPath} gradient, seed {o.Seed}, {threads} threads; budget {samples:N0} samples; run directory {outDir}");
         bool mcem = trainer.Algorithm == TrainingAlgorithm.MonteCarloEm;
         stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
                               : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
@@ -204,6 +215,14 @@ static class TrainVerb
         }
         return summary.Cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
     }
+
+    /// <summary>"Adagrad 0.02", or "Adam 0.001 (Burda's schedule)".</summary>
+    static string OptimizerDescription(AevbOptions o) => string.Create(CultureInfo.InvariantCulture,
+        $"{o.Optimizer} {o.StepSize}{(o.Schedule == StepSizeSchedule.Burda ? " (Burda's schedule)" : "")}");
+
+    /// <summary>"500 hidden units", or "2 tanh layers of 200 hidden units".</summary>
+    static string HiddenDescription(VaeModelOptions m) =>
+        (m.HiddenLayers == 1 ? "" : $"{m.HiddenLayers} tanh layers of ") + $"{m.HiddenUnits} hidden units";
 }
 
 /// <summary>A one-line progress bar with samples/s and the running bound (redrawn on a terminal, a line every 10 s otherwise).</summary>

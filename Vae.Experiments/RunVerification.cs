@@ -82,9 +82,14 @@ public sealed class RunRecord
     public VaeModelOptions Model => new()
     {
         InputDimension = Int("input"), HiddenUnits = Int("hidden"), LatentDimensions = Int("latent"),
+        HiddenLayers = Fields.ContainsKey("hidden_layers") ? Int("hidden_layers") : 1,
         Likelihood = Parse("likelihood", "a DecoderLikelihood name", s => (Enum.TryParse<DecoderLikelihood>(s, out var l), l)),
         DoublePrecision = Parse("dtype", "float32 or float64", s => (s is "float32" or "float64", s == "float64")),
     };
+
+    static readonly AevbOptions Defaults = new();
+
+    bool Adam => Fields.TryGetValue("optimizer", out var o) && o == nameof(TrainingOptimizer.Adam);
 
     /// <summary>The learner's settings and seed.</summary>
     public AevbOptions Options => new()
@@ -95,8 +100,14 @@ public sealed class RunRecord
         Estimator = Fields.ContainsKey("objective") ? SgvbEstimator.B : Parse("estimator", "A or B", s => (Enum.TryParse<SgvbEstimator>(s, out var e), e)),
         EncoderGradient = Fields.ContainsKey("encoder_gradient")
             ? Parse("encoder_gradient", "Reparameterised or DoublyReparameterised", s => (Enum.TryParse<EncoderGradient>(s, out var g), g)) : EncoderGradient.Reparameterised,
-        SamplesPerDatapoint = Int("samples_per_datapoint"), BatchSize = Int("batch"), StepSize = Double("step_size"), WarmUp = Int("warm_up"),
-        Regulariser = Double("regulariser"), WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
+        SamplesPerDatapoint = Int("samples_per_datapoint"), BatchSize = Int("batch"), StepSize = Double("step_size"),
+        // An Adam run records its optimiser and Adam's settings; Adagrad's runs (the paper's) its warm-up and regulariser.
+        Optimizer = Adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad,
+        WarmUp = Adam ? Defaults.WarmUp : Int("warm_up"), Regulariser = Adam ? Defaults.Regulariser : Double("regulariser"),
+        AdamBeta1 = Adam ? Double("adam_beta1") : Defaults.AdamBeta1, AdamBeta2 = Adam ? Double("adam_beta2") : Defaults.AdamBeta2,
+        AdamEpsilon = Adam ? Double("adam_epsilon") : Defaults.AdamEpsilon,
+        Schedule = Adam ? Parse("step_size_schedule", "Constant or Burda", s => (Enum.TryParse<StepSizeSchedule>(s, out var v), v)) : StepSizeSchedule.Constant,
+        WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
         // The path the run took (Trainer.GradientPath); bfloat16 multiplies are the precision field's.
         Gradient = Parse("gradient", "hand-derived, hand-derived with bfloat16 multiplies or one-pass float32, or autograd", s => s switch

@@ -14,7 +14,9 @@ let private runCheckpoint =
     lazy (
         let settings =
             { Algorithm = AevbAlgorithm
-              Model = { InputDim = 6; HiddenUnits = 4; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01 }
+              Model = { InputDim = 6; HiddenUnits = 4; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01
+                        // Two tanh layers: the field that deeper networks add is read and fuzzed too.
+                        HiddenLayers = 2 }
               Learner = LearnerConfig.paper 0.02; Seed = 3L; Dataset = "fuzz" }
         Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty (TrainingRun.create settings)))
 

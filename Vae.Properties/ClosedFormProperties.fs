@@ -12,7 +12,7 @@ let private item (t: Tensor) = t.item<double> ()
 
 /// Factor analysis with a random MLP encoder (a poor q(z|x), so the bound's gap is wide).
 let private factorAnalysis (seed: int64) (d: int) (h: int) (j: int) =
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = LinearGaussian; DType = f64; InitStd = 0.7 } (Torch.generator seed)
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = LinearGaussian; DType = f64; InitStd = 0.7; HiddenLayers = 1 } (Torch.generator seed)
 
 /// KL(q(z|x) || p(z|x)) per datapoint from the exact posterior of factor analysis: p(z|x) = N(m, Λ⁻¹) with precision
 /// Λ = I + Wᵀ S⁻¹ W and mean m = Λ⁻¹ Wᵀ S⁻¹ (x − b), S = diag(s²); between Gaussians,

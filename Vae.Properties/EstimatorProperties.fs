@@ -14,7 +14,17 @@ let private item (t: Tensor) = t.item<double> ()
 /// initialisation so that every term of the gradient matters).
 let private smallModel (likelihood: Likelihood) (seed: int) (d: int) (h: int) (j: int) =
     let g = Torch.generator (int64 seed)
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5 } g
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5; HiddenLayers = 1 } g
+
+/// Whether every parameter's autograd gradient of estimator kind on (x, eps) equals central finite differences.
+let private gradientsMatchFiniteDifferences (kind: EstimatorKind) (m: VaeModel) (x: Tensor) (eps: Tensor) =
+    let f () = (ElboEstimator.ofKind kind m x eps).sum()
+    let ps = VaeModel.tensors m
+    let _, grads = Torch.valueAndGrad f ps
+    Array.zip ps grads |> Array.forall (fun (p, g) ->
+        let fd = Torch.finiteDifferences (fun () -> item (f ())) p 1e-6
+        let ad = g.contiguous().data<double>().ToArray()
+        Array.forall2 (fun (a: double) (b: double) -> abs (a - b) <= 1e-6 * (1.0 + abs a)) ad fd)
 
 let private data (likelihood: Likelihood) (seed: int) (m: int) (d: int) =
     let g = Torch.generator (int64 seed + 1000L)
@@ -63,13 +73,15 @@ let tests =
                     let m = smallModel likelihood seed 5 4 2 |> VaeModel.requireGrad true
                     let x = data likelihood seed 3 5
                     let eps = torch.randn([| 2L; 3L; 2L |], dtype = f64, generator = Torch.generator (int64 seed + 5L))
-                    let f () = (ElboEstimator.ofKind kind m x eps).sum()
-                    let ps = VaeModel.tensors m
-                    let _, grads = Torch.valueAndGrad f ps
-                    Array.zip ps grads |> Array.forall (fun (p, g) ->
-                        let fd = Torch.finiteDifferences (fun () -> item (f ())) p 1e-6
-                        let ad = g.contiguous().data<double>().ToArray()
-                        Array.forall2 (fun (a: double) (b: double) -> abs (a - b) <= 1e-6 * (1.0 + abs a)) ad fd)
+                    gradientsMatchFiniteDifferences kind m x eps
+
+            testPropertyWithConfig (config 3) (sprintf "estimator B gradients equal central finite differences with two or three tanh layers (%A decoder, float64)" likelihood) <| fun (seed: int) ->
+                use _ = torch.NewDisposeScope()
+                let c = { InputDim = 5; HiddenUnits = 4; LatentDim = 2; Likelihood = likelihood; DType = f64; InitStd = 0.5; HiddenLayers = 2 + abs seed % 2 }
+                let m = VaeModel.create c (Torch.generator (int64 seed)) |> VaeModel.requireGrad true
+                let x = data likelihood seed 3 5
+                let eps = torch.randn([| 1L; 3L; 2L |], dtype = f64, generator = Torch.generator (int64 seed + 5L))
+                gradientsMatchFiniteDifferences B m x eps
 
         testPropertyWithConfig (config 5) "estimators A and B agree in expectation" <| fun (seed: int) ->
             use _ = torch.NewDisposeScope()
@@ -114,7 +126,7 @@ let tests =
             // Initial spreads up to 5 make logits of several hundred, past libtorch's softplus threshold of 20.
             let g = Torch.generator (int64 seed)
             let std = 0.1 + float (spread.Get % 50) / 10.0
-            let m = VaeModel.create { InputDim = 12; HiddenUnits = 7; LatentDim = 3; Likelihood = Bernoulli; DType = f64; InitStd = std } g
+            let m = VaeModel.create { InputDim = 12; HiddenUnits = 7; LatentDim = 3; Likelihood = Bernoulli; DType = f64; InitStd = std; HiddenLayers = 1 } g
             let x = torch.bernoulli(torch.rand([| 4L; 12L |], dtype = f64, generator = g), generator = g)
             let z = torch.randn([| 5L; 4L; 3L |], dtype = f64, generator = g) * 3.0
             let exact = VaeModel.logJoint m x z
@@ -126,7 +138,7 @@ let tests =
             let g = Torch.generator (int64 seed)
             let std = 0.1 + float (spread.Get % 30) / 10.0
             let d = size dn 1 80
-            let config = { InputDim = d; HiddenUnits = 37; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std }
+            let config = { InputDim = d; HiddenUnits = 37; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std; HiddenLayers = 1 }
             let m = VaeModel.create config g
             let m64 = VaeModel.create { config with DType = f64 } g
             Array.iter2 (fun (t64: Tensor) (t: Tensor) -> t64.copy_(t) |> ignore) (VaeModel.tensors m64) (VaeModel.tensors m)
@@ -145,7 +157,7 @@ let tests =
             use _ = torch.NewDisposeScope()
             let g = Torch.generator (int64 seed)
             let std = 0.1 + float (spread.Get % 20) / 10.0
-            let m = VaeModel.create { InputDim = 40; HiddenUnits = 16; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std } g
+            let m = VaeModel.create { InputDim = 40; HiddenUnits = 16; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = std; HiddenLayers = 1 } g
             let x = torch.rand([| 4L; 40L |], generator = g)
             let x = if grey then x else torch.bernoulli(x, generator = g)
             let z = torch.randn([| 5L; 4L; 3L |], generator = g) * 2.0
@@ -218,7 +230,7 @@ let tests =
         testCase "the one-pass Adagrad update of a view writes the view's elements and no others" <| fun () ->
             let whole = torch.zeros([| 40L |])
             let view = whole.narrow(0L, 8L, 17L)
-            let s = { SumSquares = [| torch.zeros([| 17L |]) |]; Steps = 0L }
+            let s = { SumSquares = [| torch.zeros([| 17L |]) |]; FirstMoments = [||]; Steps = 0L }
             Adagrad.ascendOnePass { StepSize = 0.1; WarmUp = -1; Regulariser = 1e-8 } s view (torch.ones([| 17L |])) |> ignore
             // One update with G = g^2 = 1 moves each element by 0.1 / sqrt(1 + 1e-8).
             let values = whole.data<float32>().ToArray()
@@ -227,7 +239,7 @@ let tests =
 
         testCase "the one-pass Adagrad update refuses what it cannot address, naming the tensor" <| fun () ->
             let p = torch.zeros([| 4L |], dtype = f64)
-            let s = { SumSquares = [| torch.zeros([| 4L |]) |]; Steps = 0L }
+            let s = { SumSquares = [| torch.zeros([| 4L |]) |]; FirstMoments = [||]; Steps = 0L }
             let e = Expect.throwsC (fun () -> Adagrad.ascendOnePass (Adagrad.paper 0.02) s p (torch.zeros([| 4L |])) |> ignore) id
             Expect.isTrue (e :? ArgumentException) "an ArgumentException"
             Expect.stringContains e.Message "parameters is Float64" "the tensor and its dtype are named"

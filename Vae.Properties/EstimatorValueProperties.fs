@@ -25,6 +25,10 @@ module private Reference =
 
     let layer (l: Linear) (x: float[]) = affine (matrix l.Weight) (vector l.Bias) x
 
+    /// An MLP's tanh layers: the first, then each deeper one.
+    let tanhLayers (first: Linear) (deeper: Linear list) (x: float[]) =
+        deeper |> List.fold (fun h l -> layer l h |> Array.map Math.Tanh) (layer first x |> Array.map Math.Tanh)
+
     let softplus (l: float) = Math.Max(l, 0.0) + Math.Log(1.0 + Math.Exp(-Math.Abs l))
     let sigmoid (l: float) = 1.0 / (1.0 + Math.Exp(-l))
 
@@ -34,17 +38,17 @@ module private Reference =
 
     /// q(z|x)'s mean and log-variance (C.2).
     let encode (m: VaeModel) (x: float[]) =
-        let h = layer m.Encoder.Hidden x |> Array.map Math.Tanh
+        let h = tanhLayers m.Encoder.Hidden m.Encoder.Deeper x
         layer m.Encoder.Mean h, layer m.Encoder.LogVar h
 
     /// log p(x|z) (C.1, C.2, or the linear-Gaussian decoder).
     let logLikelihood (m: VaeModel) (z: float[]) (x: float[]) =
         match m.Decoder with
         | BernoulliDecoder p ->
-            let l = layer p.Logits (layer p.Hidden z |> Array.map Math.Tanh)
+            let l = layer p.Logits (tanhLayers p.Hidden p.Deeper z)
             Array.fold2 (fun s xd ld -> s + xd * ld - softplus ld) 0.0 x l
         | GaussianDecoder p ->
-            let h = layer p.Hidden z |> Array.map Math.Tanh
+            let h = tanhLayers p.Hidden p.Deeper z
             let mean = layer p.Mean h
             let mean = if m.Config.Likelihood = GaussianSigmoidMean then Array.map sigmoid mean else mean
             gaussian mean (layer p.LogVar h) x
@@ -64,8 +68,9 @@ module private Reference =
 
 let private decoders = [ Bernoulli; Gaussian; GaussianSigmoidMean; LinearGaussian ]
 
+/// A model whose MLPs have one tanh layer (the paper's) or, for odd seeds, two (Burda et al.'s).
 let private modelOf likelihood seed d h j =
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.6 } (Torch.generator (int64 seed))
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.6; HiddenLayers = 1 + abs seed % 2 } (Torch.generator (int64 seed))
 
 /// Rows of a [M; D] tensor, and the noise [L; M; J] of datapoint i as L vectors.
 let private rows (x: Tensor) = Reference.matrix x
@@ -87,6 +92,23 @@ let tests =
                 rows x |> Array.mapi (fun i xi ->
                     let ra, rb, _ = Reference.estimates m xi (noiseOf eps i)
                     agree a.[i] ra && agree b.[i] rb) |> Array.forall id
+
+        testPropertyWithConfig (config 20) "the latent activity is the variance over datapoints of the reference encoder's means; a dead unit's is 0" <| fun (seed: int) (nn: FsCheck.PositiveInt) ->
+            use _ = torch.NewDisposeScope()
+            let n = size nn 2 40
+            let m = modelOf Bernoulli seed 6 5 3
+            // Unit 0 dead: its mean's weights and bias at zero, as training leaves an unused unit.
+            Torch.noGrad (fun () -> m.Encoder.Mean.Weight.[0L].zero_() |> ignore; m.Encoder.Mean.Bias.[0L].zero_() |> ignore)
+            let x = torch.rand([| int64 n; 6L |], dtype = f64, generator = Torch.generator (int64 seed + 4L))
+            // Batches of 7: the batching does not show in the result.
+            let activity = Reference.vector (Evaluation.latentActivity m x 7)
+            let means = rows x |> Array.map (fun xi -> fst (Reference.encode m xi))
+            let expected = Array.init 3 (fun u ->
+                let column = means |> Array.map (fun mu -> mu.[u])
+                let average = Array.average column
+                column |> Array.averageBy (fun v -> (v - average) ** 2.0))
+            activity.[0] = 0.0
+            && Array.forall2 (fun (a: float) (e: float) -> abs (a - e) <= 1e-12 * max 1e-3 (abs e)) activity expected
 
         testPropertyWithConfig (config 20) "estimator A with L = 1 equals the importance-weighted bound with K = 1 on the same noise" <| fun (seed: int) (decoder: int) ->
             use _ = torch.NewDisposeScope()
@@ -120,7 +142,7 @@ let tests =
             use _ = torch.NewDisposeScope()
             // Factor analysis: log p(x) = log N(x; b, W W^T + diag s^2) in closed form. The encoder is a random MLP, so
             // q(z|x) is a poor proposal: the bound is far below at K = 1 and closes the gap as K grows.
-            let m = VaeModel.create { InputDim = 4; HiddenUnits = 6; LatentDim = 1; Likelihood = LinearGaussian; DType = f64; InitStd = 0.7 } (Torch.generator 11L)
+            let m = VaeModel.create { InputDim = 4; HiddenUnits = 6; LatentDim = 1; Likelihood = LinearGaussian; DType = f64; InitStd = 0.7; HiddenLayers = 1 } (Torch.generator 11L)
             let x = torch.randn([| 20L; 4L |], dtype = f64, generator = Torch.generator 12L)
             let exact = (VaeModel.exactLogLikelihood m x).mean().item<double> ()
             let g = Torch.generator 13L

@@ -26,6 +26,9 @@ let config n = { FsCheckConfig.defaultConfig with maxTest = n; replay = Some (pr
 /// A size in [lo, hi] from a generated positive integer.
 let size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
 
+/// Whether two tensors have the same shape and the same values, bit for bit (a NaN never equals).
+let sameBits (a: torch.Tensor) (b: torch.Tensor) = a.shape = b.shape && a.eq(b).all().item<bool> ()
+
 /// A reader is total on its input: it returns a well-formed value or raises DataFormatException,
 /// never another exception (a crash) and never a value that contradicts itself (garbage).
 let total (read: byte[] -> 'T) (wellFormed: 'T -> bool) (bytes: byte[]) : bool =

@@ -10,7 +10,7 @@ open Vae.Properties.Generators
 
 /// A float64 model with parameters spread wide enough that every term of the gradient matters.
 let private modelOf (likelihood: Likelihood) (seed: int) (d: int) (h: int) (j: int) =
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5 } (Torch.generator (int64 seed))
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = 0.5; HiddenLayers = 1 } (Torch.generator (int64 seed))
 
 /// A float64 Bernoulli-decoder model (the MNIST decoder).
 let private model = modelOf Bernoulli
@@ -76,7 +76,7 @@ let tests =
         testCase "a non-finite bound stops the fused step before any update" <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
-            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = AdagradOptimizer { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = HandDerivedSteps.prepare (Aevb.init (model 1 6 4 2))
             use b = HandDerivedSteps.workspace c s.Model.Config
             Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nan, dtype = f64))
@@ -130,7 +130,7 @@ let wakeSleep =
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 50L; 6L |], dtype = f64, generator = Torch.generator 1L)
-            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = AdagradOptimizer { Adagrad.paper 0.02 with WarmUp = 0 } }
             let s = HandDerivedSteps.prepare (Aevb.init (model 1 6 4 2))
             use b = HandDerivedSteps.workspace c s.Model.Config
             let parameters = if network = "decoder" then VaeModel.decoderParameters s.Model else VaeModel.encoderParameters s.Model
@@ -145,7 +145,7 @@ let preparation =
     testCase "preparing a state that is already flat keeps its values and its step count" <| fun () ->
         use _ = torch.NewDisposeScope()
         let data = torch.rand([| 100L; 6L |], dtype = f64, generator = Torch.generator 1L)
-        let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = { Adagrad.paper 0.02 with WarmUp = 2 } }
+        let c = { LearnerConfig.paper 0.02 with BatchSize = 5; Optimizer = AdagradOptimizer { Adagrad.paper 0.02 with WarmUp = 2 } }
         let fresh = Aevb.init (model 1 6 4 2)
         let s = HandDerivedSteps.prepare fresh
         Expect.isTrue (obj.ReferenceEquals(s.Model, fresh.Model)) "prepare keeps the model"
@@ -166,7 +166,7 @@ let mixedPrecision =
         let d, h, j, m = 30, 16, 3, 5 + mn.Get % 20
         let g = Torch.generator (int64 seed)
         let model =
-            VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.3 } g
+            VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.3; HiddenLayers = 1 } g
         let x = torch.rand([| int64 m; int64 d |], generator = g)
         let eps = torch.randn([| int64 m; int64 j |], generator = g)
         let c = { LearnerConfig.paper 0.02 with BatchSize = m }
@@ -189,7 +189,7 @@ let onePassFloat32 =
             let d, h, j, m = size dn 1 40, size hn 1 40, size jn 1 5, size mn 1 12
             let c = { LearnerConfig.paper 0.02 with BatchSize = m; WeightPrior = prior; Gradient = OnePass }
             let g = Torch.generator (int64 seed + 17L)
-            let config = { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.5 }
+            let config = { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.5; HiddenLayers = 1 }
             let model = VaeModel.create config g
             let x = torch.rand([| int64 m; int64 d |], generator = g)
             let x = if grey then x else torch.bernoulli(x, generator = g)
@@ -212,7 +212,7 @@ let onePassFloat32 =
         testCase "at the shipped 784-500-20 shape, M = 100, every float32 step's gradient matches float64 autograd" <| fun () ->
             use _ = torch.NewDisposeScope()
             let g = Torch.generator 23L
-            let config = { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.05 }
+            let config = { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.05; HiddenLayers = 1 }
             let model = VaeModel.create config g
             let x = torch.bernoulli(torch.rand([| 100L; 784L |], generator = g) * 0.3, generator = g)
             let eps = torch.randn([| 100L; 20L |], generator = g)
@@ -234,7 +234,7 @@ let onePassFloat32 =
         testCase "one-pass training draws as Aevb.step does and stays near its trajectory for 150 steps" <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 300L; 40L |], generator = Torch.generator 5L)
-            let config = { InputDim = 40; HiddenUnits = 24; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 }
+            let config = { InputDim = 40; HiddenUnits = 24; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 }
             let c = { LearnerConfig.paper 0.05 with BatchSize = 10 }
             let onePassConfig = { c with Gradient = OnePass }
             let mutable expected = Aevb.init (VaeModel.create config (Torch.generator 3L))
@@ -368,8 +368,8 @@ let kernels =
             Expect.isTrue (System.Single.IsNaN v.[0]) "tanh NaN = NaN"
             Expect.equal v.[2 ..] [| 1.0f; -1.0f |] "tanh of infinities"
             let data = torch.rand([| 50L; 20L |], generator = Torch.generator 1L)
-            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = { Adagrad.paper 0.02 with WarmUp = 0 } }
-            let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1 } (Torch.generator 1L)
+            let c = { LearnerConfig.paper 0.02 with BatchSize = 5; MixedPrecision = true; Optimizer = AdagradOptimizer { Adagrad.paper 0.02 with WarmUp = 0 } }
+            let model = VaeModel.create { InputDim = 20; HiddenUnits = 17; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1; HiddenLayers = 1 } (Torch.generator 1L)
             let s = HandDerivedSteps.prepare (Aevb.init model)
             use b = HandDerivedSteps.workspace c s.Model.Config
             Torch.noGrad (fun () -> (VaeModel.tensors s.Model).[0].[0L, 0L] <- torch.tensor(nanf))

@@ -197,7 +197,7 @@ let tests =
         testCase "Monte Carlo EM's E-step holds one chunk's tensors at any number of chunks" <| fun () ->
             // Each chunk's trajectory is disposed before the next: what the E-step leaves behind is per chunk a few
             // results, not its leapfrog steps' tensors (at N = 50,000 those exhausted 24 GiB).
-            let m = VaeModel.create { InputDim = 6; HiddenUnits = 5; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 0.3 } (Torch.generator 2L)
+            let m = VaeModel.create { InputDim = 6; HiddenUnits = 5; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 0.3; HiddenLayers = 1 } (Torch.generator 2L)
             let left (chunks: int64) =
                 use scope = torch.NewDisposeScope()
                 let n = chunks * Mcem.Chunk

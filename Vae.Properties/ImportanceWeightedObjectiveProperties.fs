@@ -11,7 +11,7 @@ open Vae.Properties.Generators
 let private item (t: Tensor) = t.item<double> ()
 
 let private modelOf (likelihood: Likelihood) (seed: int64) (d: int) (h: int) (j: int) (initStd: float) =
-    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = initStd } (Torch.generator seed)
+    VaeModel.create { InputDim = d; HiddenUnits = h; LatentDim = j; Likelihood = likelihood; DType = f64; InitStd = initStd; HiddenLayers = 1 } (Torch.generator seed)
 
 let private dataOf (likelihood: Likelihood) (seed: int64) (m: int) (d: int) =
     let g = Torch.generator (seed + 1000L)

@@ -29,8 +29,8 @@ let private draw (p: LinearGaussian) (n: int) (seed: int64) =
 let private train (algorithm: Algorithm) (data: Tensor) (j: int) (steps: int64) =
     let settings =
         { Algorithm = algorithm
-          Model = { InputDim = int data.shape.[1]; HiddenUnits = 20; LatentDim = j; Likelihood = LinearGaussian; DType = f64; InitStd = 0.01 }
-          Learner = { LearnerConfig.paper 0.05 with BatchSize = 50; Optimizer = { Adagrad.paper 0.05 with WarmUp = 10 } }
+          Model = { InputDim = int data.shape.[1]; HiddenUnits = 20; LatentDim = j; Likelihood = LinearGaussian; DType = f64; InitStd = 0.01; HiddenLayers = 1 }
+          Learner = { LearnerConfig.paper 0.05 with BatchSize = 50; Optimizer = AdagradOptimizer { Adagrad.paper 0.05 with WarmUp = 10 } }
           Seed = 3L; Dataset = "factor analysis" }
     let logLik (r: TrainingRun) = (VaeModel.exactLogLikelihood r.State.Model data).mean().ToDouble()
     let mutable run = TrainingRun.create settings

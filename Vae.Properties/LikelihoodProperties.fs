@@ -149,7 +149,7 @@ let tests =
 
         testCase "quadrature agrees with the importance-weighted estimate at large K on small Bernoulli models, in float64 and float32" <| fun () ->
             // Weights of scale 1 make p(x|z) far from linear in z; 8 pixels keep the prior a good proposal at K = 2·10^5.
-            let config = { InputDim = 8; HiddenUnits = 6; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 1.0 }
+            let config = { InputDim = 8; HiddenUnits = 6; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 1.0; HiddenLayers = 1 }
             let m = VaeModel.create config (Torch.generator 21L)
             let x = torch.bernoulli(torch.full([| 20L; 8L |], Torch.scalar 0.5, dtype = f64), generator = Torch.generator 22L)
             let exact, change = Quadrature.ofModel Quadrature.defaults m x (Torch.generator 23L)
@@ -216,7 +216,7 @@ let tests =
             Expect.isLessThan (change.max().ToDouble()) 0.01 "converged"
 
         testCase "quadrature refuses more than three latent dimensions, naming J" <| fun () ->
-            let m = VaeModel.create { InputDim = 4; HiddenUnits = 3; LatentDim = 4; Likelihood = Bernoulli; DType = f64; InitStd = 0.1 } (Torch.generator 1L)
+            let m = VaeModel.create { InputDim = 4; HiddenUnits = 3; LatentDim = 4; Likelihood = Bernoulli; DType = f64; InitStd = 0.1; HiddenLayers = 1 } (Torch.generator 1L)
             let e = Expect.throwsC (fun () -> Quadrature.ofModel Quadrature.defaults m (torch.zeros([| 2L; 4L |], dtype = f64)) (Torch.generator 2L) |> ignore) id
             Expect.stringContains e.Message "J = 4" "the message names the model's J"
     ]

@@ -11,7 +11,9 @@ let private likelihoods = [| Bernoulli; Gaussian; GaussianSigmoidMean; LinearGau
 
 let private configOf (likelihood: int) (dn: PositiveInt) (hn: PositiveInt) (jn: PositiveInt) =
     { InputDim = size dn 1 9; HiddenUnits = size hn 1 7; LatentDim = size jn 1 4
-      Likelihood = likelihoods.[abs likelihood % likelihoods.Length]; DType = f64; InitStd = 0.3 }
+      Likelihood = likelihoods.[abs likelihood % likelihoods.Length]; DType = f64; InitStd = 0.3
+      // One to three tanh layers per MLP (the paper: one).
+      HiddenLayers = 1 + (abs likelihood / likelihoods.Length) % 3 }
 
 [<Tests>]
 let tests =
@@ -48,7 +50,7 @@ let tests =
             result && (VaeModel.tensors m |> Array.forall (fun t -> t.abs().sum().item<double> () > 0.0))
 
         testCase "a vector of the wrong length is refused, naming the expected length" <| fun () ->
-            let c = { InputDim = 4; HiddenUnits = 3; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 0.1 }
+            let c = { InputDim = 4; HiddenUnits = 3; LatentDim = 2; Likelihood = Bernoulli; DType = f64; InitStd = 0.1; HiddenLayers = 1 }
             let e = Expect.throwsC (fun () -> VaeModel.ofVector c (torch.zeros([| 5L |], dtype = f64)) |> ignore) id
             Expect.stringContains e.Message (string (VaeModel.layout c).Count) "the expected length"
     ]

@@ -55,8 +55,8 @@ let train, test = (toTensor frey.Train).to_type(dtype), (toTensor frey.Test).to_
 let paper = LearnerConfig.paper stepSize
 let settings seed =
     { Algorithm = AevbAlgorithm
-      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = (if linearMean then Gaussian else GaussianSigmoidMean); DType = dtype; InitStd = initStd }
-      Learner = { paper with BatchSize = batch; Optimizer = { paper.Optimizer with WarmUp = (if warmUp then paper.Optimizer.WarmUp else 0) } }
+      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = (if linearMean then Gaussian else GaussianSigmoidMean); DType = dtype; InitStd = initStd; HiddenLayers = 1 }
+      Learner = { paper with BatchSize = batch; Optimizer = AdagradOptimizer { Adagrad.paper paper.Optimizer.StepSize with WarmUp = (if warmUp then 100 else 0) } }
       Seed = seed
       Dataset = frey.Description }
 
@@ -94,7 +94,8 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
     let isDoubled = parameters |> Array.map (fun t -> doubled |> List.exists (fun d -> obj.ReferenceEquals(d, t)))
     let pick want (xs: Tensor[]) = Array.zip isDoubled xs |> Array.filter (fst >> (=) want) |> Array.map snd
     let rest, twice = pick false parameters, pick true parameters
-    let twiceConfig = { c.Optimizer with StepSize = 2.0 * c.Optimizer.StepSize }
+    let adagrad = Optimizer.adagrad c.Optimizer
+    let twiceConfig = { adagrad with StepSize = 2.0 * adagrad.StepSize }
     let mutable restState, twiceState = Adagrad.init rest, Adagrad.init twice
     for step in 0L .. samples / int64 batch - 1L do
         use _ = torch.NewDisposeScope()
@@ -114,7 +115,7 @@ let trainCustom (s: RunSettings) (afterStep: int64 -> VaeModel -> unit) : VaeMod
             | Some scale -> objective + VaeModel.logPriorOf (VaeModel.parameters model) * ((scale - 1.0) * float c.BatchSize / float n)
             | None -> objective
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        restState <- Adagrad.ascend c.Optimizer restState rest (pick false grads)
+        restState <- Adagrad.ascend adagrad restState rest (pick false grads)
         twiceState <- Adagrad.ascend twiceConfig twiceState twice (pick true grads)
         afterStep (step + 1L) model
     model
@@ -135,7 +136,7 @@ let trainShuffled (s: RunSettings) : VaeModel =
         let parameters = VaeModel.tensors state.Model
         let objective, _ = Aevb.objective s.Learner n state.Model x eps
         let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-        state <- { state with Optimizer = Adagrad.ascend s.Learner.Optimizer state.Optimizer parameters grads }
+        state <- { state with Optimizer = Adagrad.ascend (Optimizer.adagrad s.Learner.Optimizer) state.Optimizer parameters grads }
     state.Model
 
 printfn "%s; step size %g, initial std %g, warm-up %b, %s, %s, %s, M = %d, %d samples" frey.Description stepSize initStd warmUp

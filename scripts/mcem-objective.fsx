@@ -19,7 +19,7 @@ let mnist = Mnist.load DataOptions.Default
 let data = Torch.ofArray2 1000 784 (Images.slice 0 1000 mnist.Train).Pixels
 let c = LearnerConfig.paper 0.02
 let g = Torch.generator 0L
-let model = VaeModel.create { InputDim = 784; HiddenUnits = 100; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
+let model = VaeModel.create { InputDim = 784; HiddenUnits = 100; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 } g
 let mutable s = Aevb.init model
 s <- { s with Mcmc = Some(Mcem.initChains s.Model 1000L g) }
 for i in 1 .. iterations do

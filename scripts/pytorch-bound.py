@@ -17,14 +17,19 @@ meta, w = load(sys.argv[1])
 x = torch.from_numpy(np.load(sys.argv[2]).reshape(-1, int(meta["model.input"]))).to(w["encoder.hidden.weight"].dtype)
 samples = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 linear = lambda v, p: v @ w[p + ".weight"].T + w[p + ".bias"]  # nn.Linear's layout: weight [out, in]
-h = torch.tanh(linear(x, "encoder.hidden"))
+layers = int(meta.get("model.hidden_layers", "1"))  # written for deeper networks only
+def hidden(v, prefix):  # an MLP's tanh layers: prefix.hidden, then prefix.hidden2, ...
+    for i in range(1, layers + 1):
+        v = torch.tanh(linear(v, prefix + (".hidden" if i == 1 else f".hidden{i}")))
+    return v
+h = hidden(x, "encoder")
 mean, logvar = linear(h, "encoder.mean"), linear(h, "encoder.logvar")
 kl = -0.5 * (1 + logvar - mean ** 2 - logvar.exp()).sum(1)  # Appendix B
 torch.manual_seed(0)
 z = mean + (0.5 * logvar).exp() * torch.randn(samples, *mean.shape, dtype=mean.dtype)
 likelihood = meta["model.likelihood"]
 def decode(z):  # the decoder's mean and, for a Gaussian decoder, the log-variance
-    hd = torch.tanh(linear(z, "decoder.hidden"))
+    hd = hidden(z, "decoder")
     if likelihood == "bernoulli":
         return linear(hd, "decoder.logits"), None
     m = linear(hd, "decoder.mean")

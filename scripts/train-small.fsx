@@ -18,7 +18,7 @@ let train, test = toTensor mnist.Train, toTensor mnist.Test
 // J = 5, 200 hidden units, the paper's AEVB settings otherwise (estimator B, M = 100, Adagrad).
 let settings =
     { Algorithm = AevbAlgorithm
-      Model = { InputDim = 784; HiddenUnits = 200; LatentDim = 5; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 }
+      Model = { InputDim = 784; HiddenUnits = 200; LatentDim = 5; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 }
       Learner = LearnerConfig.paper 0.02
       Seed = 1L
       Dataset = mnist.Description }

@@ -65,6 +65,7 @@ static class LatentSpacePage
             latent = c.LatentDim,
             input = c.InputDim,
             hidden = c.HiddenUnits,
+            hiddenLayers = c.HiddenLayers,
             height,
             width,
             decoder,

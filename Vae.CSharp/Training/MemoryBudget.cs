@@ -21,7 +21,9 @@ public static class MemoryBudget
     public static long ParameterCount(VaeModelOptions model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return Vae.Core.VaeModelModule.parameterShapes(model.ToCore())
+        var config = model.ToCore();
+        Vae.Core.VaeModelModule.validate(config);
+        return Vae.Core.VaeModelModule.parameterShapes(config)
             .Sum(p => p.Item2.Aggregate(1L, (a, b) => checked(a * b)));
     }
 
@@ -37,7 +39,7 @@ public static class MemoryBudget
     public static long StepBytes(VaeModelOptions model, int batch)
     {
         ArgumentNullException.ThrowIfNull(model);
-        long perDatapoint = 4L * model.InputDimension + 4L * model.HiddenUnits + 6L * model.LatentDimensions;
+        long perDatapoint = 4L * model.InputDimension + 4L * model.HiddenUnits * model.HiddenLayers + 6L * model.LatentDimensions;
         return checked(4 * batch * perDatapoint * Element(model));
     }
 

@@ -95,12 +95,20 @@ sealed class RunDirectory : IDisposable
         (string Key, object Value)[] lines =
         [
             ("algorithm", trainer.Algorithm.Name()), ("dataset", trainer.Dataset), ("train_images", train.Count), ("test_images", options.TestData?.Count ?? 0),
-            ("input", m.InputDimension), ("hidden", m.HiddenUnits), ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
+            ("input", m.InputDimension), ("hidden", m.HiddenUnits),
+            // Written for deeper networks only: the paper's records keep their lines.
+            .. m.HiddenLayers != 1 ? [("hidden_layers", (object)m.HiddenLayers)] : Array.Empty<(string, object)>(),
+            ("latent", m.LatentDimensions), ("likelihood", m.Likelihood),
             ("dtype", m.DoublePrecision ? "float64" : "float32"),
             .. a.Objective == TrainingObjective.ImportanceWeighted
                 ? new (string, object)[] { ("objective", a.Objective), ("encoder_gradient", a.EncoderGradient) } : [("estimator", a.Estimator)],
             ("samples_per_datapoint", a.SamplesPerDatapoint),
-            ("batch", a.BatchSize), ("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser),
+            ("batch", a.BatchSize),
+            // Adagrad's lines as the paper's runs have always had them; Adam's under a line naming the optimiser.
+            .. a.Optimizer == TrainingOptimizer.Adam
+                ? new (string, object)[] { ("optimizer", a.Optimizer), ("step_size", a.StepSize), ("adam_beta1", a.AdamBeta1), ("adam_beta2", a.AdamBeta2),
+                                           ("adam_epsilon", a.AdamEpsilon), ("step_size_schedule", a.Schedule) }
+                : [("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser)],
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
             ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("gradient", trainer.GradientPath),
             .. trainer.Algorithm == TrainingAlgorithm.WakeSleep ? [("wake_sleep_variant", (object)a.WakeSleepVariant)] : Array.Empty<(string, object)>(),

@@ -40,28 +40,32 @@ module internal HandDerivedSteps =
 
     let private bernoulli (m: VaeModel) = match m.Decoder with BernoulliDecoder _ -> true | _ -> false
     let private mlpDecoder (m: VaeModel) = match m.Decoder with BernoulliDecoder _ | GaussianDecoder _ -> true | LinearGaussianDecoder _ -> false
+    /// The steps are written out for Appendix C's networks (one tanh layer per MLP) and the paper's Adagrad.
+    let private oneTanhLayer (m: VaeModel) = m.Config.HiddenLayers = 1
+    let private usesAdagrad (c: LearnerConfig) = match c.Optimizer with AdagradOptimizer _ -> true | AdamOptimizer _ -> false
 
     /// Whether the step's multiplies are followed by one-pass kernels (Kernels) and Adagrad's one-pass update: with
     /// bfloat16 multiplies (mixed precision), or float32 ones (GradientChoice.OnePass).
     let private onePass (c: LearnerConfig) = c.MixedPrecision || c.Gradient = OnePass
 
     /// Whether the fused AEVB step computes this configuration (otherwise use Aevb.step): estimator B with L = 1 and an
-    /// MLP decoder; the one-pass steps (mixed precision, OnePass) only for a Bernoulli decoder in float32.
+    /// MLP decoder, one tanh layer per MLP, Adagrad; the one-pass steps (mixed precision, OnePass) only for a Bernoulli
+    /// decoder in float32.
     let supports (c: LearnerConfig) (m: VaeModel) : bool =
-        c.Estimator = B && c.Samples = 1 && mlpDecoder m
+        c.Estimator = B && c.Samples = 1 && mlpDecoder m && oneTanhLayer m && usesAdagrad c
         && (not (onePass c) || (m.Config.DType = torch.float32 && bernoulli m))
 
     /// Whether the fused wake-sleep step computes this configuration (otherwise use WakeSleep.step): an MLP decoder,
-    /// no one-pass step.
-    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && not (onePass c)
+    /// one tanh layer per MLP, Adagrad, no one-pass step.
+    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && oneTanhLayer m && usesAdagrad c && not (onePass c)
 
     /// Raises ArgumentException, naming what differs, when a one-pass step is asked of a setting it lacks.
     let requireSupported (c: LearnerConfig) (m: VaeModel) =
         if onePass c && not (supports c m) then
             invalidArg (if c.MixedPrecision then "MixedPrecision" else "Gradient")
-                (sprintf "%s needs estimator B, one sample per datapoint, a Bernoulli decoder and float32; got estimator %A, L = %d, %A, %O"
+                (sprintf "%s needs estimator B, one sample per datapoint, a Bernoulli decoder, one tanh layer per MLP, Adagrad and float32; got estimator %A, L = %d, %A, %d tanh layers, %s, %O"
                     (if c.MixedPrecision then "mixed precision" else "the one-pass step")
-                    c.Estimator c.Samples m.Config.Likelihood m.Config.DType)
+                    c.Estimator c.Samples m.Config.Likelihood m.Config.HiddenLayers (Optimizer.name c.Optimizer) m.Config.DType)
 
     /// The encoder's mean and log-variance heads as one layer of 2J outputs, and the decoder's output layer as one (its
     /// logits, or its mean and log-variance heads as one layer of 2D outputs): views of a vector laid out as the model's.
@@ -77,6 +81,7 @@ module internal HandDerivedSteps =
     /// The scratch for the hand-derived steps of models with configuration m under settings c (see FusedWorkspace).
     let workspace (c: LearnerConfig) (m: ModelConfig) : FusedWorkspace =
         if m.Likelihood = LinearGaussian then invalidArg "m" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
+        if m.HiddenLayers <> 1 then invalidArg "m" (sprintf "the fused steps are written for one tanh layer per MLP, not %d" m.HiddenLayers)
         let layout = VaeModel.layout m
         let count = layout.Count
         let gradient = torch.zeros([| count |], dtype = m.DType)
@@ -300,12 +305,13 @@ module internal HandDerivedSteps =
         // The hand-derived float32 step keeps libtorch's Adagrad, so its trajectory stays Aevb.step's (and the recorded
         // results'); the one-pass steps, which round differently by design, take the one-pass update (a quarter of the
         // memory traffic).
+        let adagrad = Optimizer.adagrad c.Optimizer
         let opt =
             if foldPrior then
                 let priorScale = if c.WeightPrior then -(float x.shape.[0]) / float data.shape.[0] else 0.0
-                Adagrad.ascendOnePassWithPrior c.Optimizer s.Optimizer b.Parameters b.Gradient priorScale b.WeightCount
-            elif onePass c then Adagrad.ascendOnePass c.Optimizer s.Optimizer b.Parameters b.Gradient
-            else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
+                Adagrad.ascendOnePassWithPrior adagrad s.Optimizer b.Parameters b.Gradient priorScale b.WeightCount
+            elif onePass c then Adagrad.ascendOnePass adagrad s.Optimizer b.Parameters b.Gradient
+            else Adagrad.ascend adagrad s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound
 
     /// Where WakeSleepVariant.scaledParameter lives in the vectors: offset and element count.
@@ -371,13 +377,14 @@ module internal HandDerivedSteps =
         // fantasies cover the sleep phase's inputs.
         let biases = b.Gradient.narrow(0L, b.WeightCount, b.Gradient.shape.[0] - b.WeightCount)
         let bound = Learner.requireFinite s.Optimizer.Steps meanBound [| biases; sleep; xp |]
+        let adagrad = Optimizer.adagrad c.Optimizer
         let opt =
             if WakeSleepVariant.scales c.WakeSleep then
                 // Three runs of the vector: before the scaled log-variance weights, those (their own settings), after.
                 let offset, count = scaledBlock b
                 let runs (t: Tensor) = [| t.narrow(0L, 0L, offset); t.narrow(0L, offset, count); t.narrow(0L, offset + count, t.shape.[0] - offset - count) |]
-                let settings = [| c.Optimizer; WakeSleepVariant.adagradFor c.WakeSleep c.Optimizer WakeSleepVariant.scaledParameter; c.Optimizer |]
+                let settings = [| adagrad; WakeSleepVariant.adagradFor c.WakeSleep adagrad WakeSleepVariant.scaledParameter; adagrad |]
                 let stepped = Adagrad.ascendEach settings { s.Optimizer with SumSquares = runs s.Optimizer.SumSquares.[0] } (runs b.Parameters) (runs b.Gradient)
                 { stepped with SumSquares = s.Optimizer.SumSquares }
-            else Adagrad.ascend c.Optimizer s.Optimizer [| b.Parameters |] [| b.Gradient |]
+            else Adagrad.ascend adagrad s.Optimizer [| b.Parameters |] [| b.Gradient |]
         { s with Optimizer = opt }, bound

@@ -18,6 +18,21 @@ module Evaluation =
             total <- total + (ElboEstimator.ofKind kind m x eps).sum().ToDouble()
         total / float n
 
+    /// Burda et al.'s (2015, section 5.2) activity of each latent dimension u: the variance over the datapoints of data
+    /// [N; D] of the encoder's mean E_q[z_u | x] (dividing by N, as their code's np.var), [J] in float64, in batches. A
+    /// unit is active when its activity exceeds 10^-2.
+    let latentActivity (m: VaeModel) (data: Tensor) (batch: int) : Tensor =
+        use _ = torch.no_grad ()
+        let n = data.shape.[0]
+        if n < 1L then invalidArg "data" "the activity of latent units needs at least one datapoint"
+        let meanOf (start: int64) =
+            use _ = torch.NewDisposeScope()
+            (VaeModel.encode m (data.narrow(0L, start, min (int64 batch) (n - start)))).Mean.to_type(torch.float64).MoveToOuterDisposeScope()
+        let batches = [| for start in 0L .. int64 batch .. n - 1L -> meanOf start |]
+        use means = torch.cat(batches, 0L)
+        for b in batches do b.Dispose()
+        means.var(0L, false)
+
     /// Samples per chunk of a K-sample estimate on x [B; D]: a chunk's decoder output (chunk x B x D values) stays
     /// near 4 million values (16 MB in float32), below glibc's largest mmap threshold (32 MB), so its tensors are
     /// reused rather than mapped anew, and the elementwise passes stay nearer the cache.

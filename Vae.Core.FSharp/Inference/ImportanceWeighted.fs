@@ -63,13 +63,13 @@ module ImportanceWeighted =
 
     /// log p(x, z) for evaluation, as a function of z for the datapoints x [M; D], with fewer passes over the [K; M; D]
     /// logits of a Bernoulli decoder: sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per
-    /// sample, W^T x computed once for every z. In float32 on the CPU (z [..; M; J]) the hidden layer and that product
+    /// sample, W^T x computed once for every z. In float32 on the CPU (z [..; M; J]), one tanh layer: the hidden layer and that product
     /// are one pass (Kernels.tanhLayerDots), and so is the softplus sum over the output multiply (Kernels.softplusRowSums,
     /// within 6e-8 nats per pixel). Otherwise softplus is libtorch's one kernel (above 20 it returns l itself, off by at
     /// most 2e-9 nats per pixel). Other decoders: VaeModel.logJoint.
     let logJointForEvaluation (m: VaeModel) (x: Tensor) : Tensor -> Tensor =
         match m.Decoder with
-        | BernoulliDecoder p when x.dtype = torch.float32 && x.device_type = DeviceType.CPU ->
+        | BernoulliDecoder p when x.dtype = torch.float32 && x.device_type = DeviceType.CPU && p.Deeper.IsEmpty ->
             // Computed once for all of x's chunks of samples.
             let hidden, latent = p.Hidden.Weight.shape.[0], p.Hidden.Weight.shape.[1]
             let wT, bias = p.Hidden.Weight.t().contiguous(), p.Hidden.Bias.contiguous()
@@ -87,7 +87,7 @@ module ImportanceWeighted =
                 (dots - softplusSums).view(leading).add(xB, Torch.one).add(Distributions.standardNormalLogDensity z, Torch.one)
         | BernoulliDecoder p ->
             fun z ->
-                let h = (Linear.apply p.Hidden z).tanh()
+                let h = BernoulliMlp.hidden p z
                 let logits = Linear.apply p.Logits h
                 let xDotLogits = (h * x.mm(p.Logits.Weight)).sum(-1L).add(x.mv(p.Logits.Bias), Torch.one)
                 (xDotLogits - torch.nn.functional.softplus(logits).sum(-1L)).add(Distributions.standardNormalLogDensity z, Torch.one)
@@ -101,7 +101,7 @@ module ImportanceWeighted =
     let logJointMixedPrecision (m: VaeModel) (x: Tensor) (z: Tensor) : Tensor =
         match m.Decoder with
         | BernoulliDecoder p ->
-            let h = (Linear.apply p.Hidden z).tanh()
+            let h = BernoulliMlp.hidden p z
             let rows = h.reshape(-1L, h.shape.[h.shape.Length - 1])
             let product = torch.mm(rows.to_type(torch.bfloat16), p.Logits.Weight.to_type(torch.bfloat16).t())
             let shape = Array.append h.shape.[.. h.shape.Length - 2] [| p.Logits.Weight.shape.[0] |]

@@ -13,6 +13,11 @@ module Aevb =
         let model = VaeModel.requireGrad true model
         { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model); Mcmc = None }
 
+    /// A fresh state for the given optimiser: Adagrad's sums, or Adam's two moments.
+    let initFor (o: OptimizerConfig) (model: VaeModel) : TrainerState =
+        let model = VaeModel.requireGrad true model
+        { Model = model; Optimizer = Optimizer.init o (VaeModel.tensors model); Mcmc = None }
+
     /// The objective AEVB ascends for minibatch x and noise eps: the sum of per-datapoint estimates
     /// plus (M/N) log p(theta) when the weight prior is on. Returns (objective, per-datapoint estimates).
     let objective (c: LearnerConfig) (n: int64) (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor * Tensor =
@@ -59,5 +64,5 @@ module Aevb =
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
         let grads = gradients c data.shape.[0] s.Model x eps objective
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
-        let opt = Adagrad.ascend c.Optimizer s.Optimizer parameters grads
+        let opt = Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads
         { s with Optimizer = opt }, bound

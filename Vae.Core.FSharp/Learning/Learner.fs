@@ -33,7 +33,8 @@ type LearnerConfig =
       Samples: int
       /// Minibatch size M (the paper: 100).
       BatchSize: int
-      Optimizer: AdagradConfig
+      /// Adagrad as the paper's code (section 5), or Adam under a step-size schedule (Burda et al. 2015).
+      Optimizer: OptimizerConfig
       /// Add the N(0, I) prior on weights (not biases), its gradient scaled by M/N (the paper's code).
       WeightPrior: bool
       /// Binarise each minibatch by sampling x ~ Bernoulli(grey level) (modern practice; the paper: off).
@@ -55,7 +56,7 @@ type McmcState = { Chains: Tensor; StepSize: float }
 
 /// The state a learner (AEVB, wake-sleep, Monte Carlo EM) carries from step to step: the model,
 /// Adagrad's accumulators over all its parameters, and MCEM's chains (the generator is carried beside it).
-type TrainerState = { Model: VaeModel; Optimizer: AdagradState; Mcmc: McmcState option }
+type TrainerState = { Model: VaeModel; Optimizer: OptimizerState; Mcmc: McmcState option }
 
 
 /// Section 5's settings.
@@ -64,7 +65,7 @@ module LearnerConfig =
 
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
-        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Adagrad.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
+        { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Optimizer.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
           WakeSleep = SharedEncoder; EncoderGradient = Reparameterised }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
@@ -118,6 +119,10 @@ module Learner =
         let idx = torch.randint(0L, data.shape.[0], [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
         let x = data.index_select(0L, idx)
         if c.Binarize then torch.bernoulli(x, generator = g) else x
+
+    /// Passes over a training set of n datapoints that the given optimiser steps made: steps M / n (a step-size
+    /// schedule's clock).
+    let passes (c: LearnerConfig) (n: int64) (steps: int64) : float = float steps * float c.BatchSize / float n
 
     /// objective + (M/N) log p(theta) over the weights of ps when the weight prior is on (the paper's
     /// code scales the N(0, I) prior's gradient by M/N; shared by AEVB, wake-sleep and MCEM).

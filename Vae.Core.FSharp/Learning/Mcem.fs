@@ -76,18 +76,23 @@ module Mcem =
         let tensors = VaeModel.decoderParameters m |> List.map (fun p -> p.Tensor) |> List.toArray
         let k = (VaeModel.encoderParameters m).Length
         let mutable opt = s.Optimizer
+        // The decoder's accumulators (and Adam's first moments), which the M-step updates with the decoder.
+        let decoderState (o: OptimizerState) = OptimizerState.slice k tensors.Length o
+        let updated = let d = decoderState s.Optimizer in Array.concat [ tensors; d.SumSquares; d.FirstMoments ]
         // An iteration is one training step: a non-finite value in any of its updates undoes the ones before it, so
-        // that the parameters and Adagrad's sums are those of the last whole iteration, the step the error names.
-        let saved = Array.append tensors s.Optimizer.SumSquares.[k ..] |> Array.map (fun t -> t.detach().clone())
+        // that the parameters and the optimiser's state are those of the last whole iteration, the step the error names.
+        let saved = updated |> Array.map (fun t -> t.detach().clone())
         try
             for _ in 1 .. WeightUpdates do
                 use _ = torch.NewDisposeScope()
                 let grads, objective = mStepGradient c m x z
                 Learner.requireFinite opt.Steps (objective.add(value, Torch.one)) grads |> ignore
-                Adagrad.ascend c.Optimizer { opt with SumSquares = opt.SumSquares.[k ..] } tensors grads |> ignore
+                // Each full-batch update is one pass over the training set (a step-size schedule's clock; an iteration
+                // counts WeightUpdates N samples).
+                Optimizer.ascend c.Optimizer (float opt.Steps) (decoderState opt) tensors grads |> ignore
                 opt <- { opt with Steps = opt.Steps + 1L }
         with :? NonFiniteBoundException as e ->
-            Torch.noGrad (fun () -> Array.iter2 (fun (t: Tensor) (v: Tensor) -> t.copy_(v) |> ignore) (Array.append tensors s.Optimizer.SumSquares.[k ..]) saved)
+            Torch.noGrad (fun () -> Array.iter2 (fun (t: Tensor) (v: Tensor) -> t.copy_(v) |> ignore) updated saved)
             raise (NonFiniteBoundException(s.Optimizer.Steps / int64 WeightUpdates, e.Value))
         Torch.noGrad (fun () -> mcmc.Chains.copy_(z)) |> ignore
         { s with Optimizer = opt; Mcmc = Some { mcmc with StepSize = stepSize } }, value.ToDouble()

@@ -23,10 +23,8 @@ module WakeSleep =
         let encoder = VaeModel.encoderParameters m
         let decoder = VaeModel.decoderParameters m
         let tensors (ps: NamedParameter list) = ps |> List.map (fun p -> p.Tensor) |> List.toArray
-        let split (st: AdagradState) =
-            let k = encoder.Length
-            { st with SumSquares = st.SumSquares.[.. k - 1] }, { st with SumSquares = st.SumSquares.[k ..] }
-        let encState, decState = split s.Optimizer
+        let encState = OptimizerState.slice 0 encoder.Length s.Optimizer
+        let decState = OptimizerState.slice encoder.Length decoder.Length s.Optimizer
         let check = Learner.requireFinite s.Optimizer.Steps
 
         // Wake phase.
@@ -52,8 +50,14 @@ module WakeSleep =
         let sleepGrads = torch.autograd.grad([| sleep |], tensors encoder) |> Seq.toArray
         check sleep sleepGrads |> ignore
 
-        Adagrad.ascend c.Optimizer decState (tensors decoder) wakeGrads |> ignore
-        // anglepy's scaled log-variance weights take their own settings (WakeSleepVariant).
-        let settings = [| for p in encoder -> WakeSleepVariant.adagradFor c.WakeSleep c.Optimizer p.Name |]
-        Adagrad.ascendEach settings encState (tensors encoder) sleepGrads |> ignore
+        match c.Optimizer with
+        | AdagradOptimizer a ->
+            Adagrad.ascend a decState (tensors decoder) wakeGrads |> ignore
+            // anglepy's scaled log-variance weights take their own settings (WakeSleepVariant).
+            let settings = [| for p in encoder -> WakeSleepVariant.adagradFor c.WakeSleep a p.Name |]
+            Adagrad.ascendEach settings encState (tensors encoder) sleepGrads |> ignore
+        | AdamOptimizer _ ->
+            let passes = Learner.passes c data.shape.[0] s.Optimizer.Steps
+            Optimizer.ascend c.Optimizer passes decState (tensors decoder) wakeGrads |> ignore
+            Optimizer.ascend c.Optimizer passes encState (tensors encoder) sleepGrads |> ignore
         { s with Optimizer = { s.Optimizer with Steps = s.Optimizer.Steps + 1L } }, bound

@@ -7,7 +7,7 @@ type Linear =
     { Weight: Tensor
       Bias: Tensor }
 
-/// The MLPs of Appendix C: one tanh hidden layer.
+/// The affine layers of Appendix C's MLPs.
 [<RequireQualifiedAccess>]
 module Linear =
 
@@ -20,43 +20,75 @@ module Linear =
     let apply (l: Linear) (x: Tensor) : Tensor = torch.nn.functional.linear (x, l.Weight, l.Bias)
 
 /// Gaussian MLP (Appendix C.2): h = tanh(W3 x + b3); mean = W4 h + b4; log sigma^2 = W5 h + b5.
-/// As the encoder q(z|x) its input is x; as a decoder p(x|z) its input is z.
+/// As the encoder q(z|x) its input is x; as a decoder p(x|z) its input is z. Deeper networks (Burda et al. 2015:
+/// two tanh layers) apply further tanh layers to h before the heads.
 type GaussianMlp =
-    { Hidden: Linear
+    { /// The first tanh layer, fed by the input.
+      Hidden: Linear
+      /// The tanh layers after it, in order (none in the paper's networks).
+      Deeper: Linear list
       Mean: Linear
       LogVar: Linear }
 
-/// Bernoulli MLP (Appendix C.1): y = sigmoid(W2 tanh(W1 z + b1) + b2), kept as logits.
+/// Bernoulli MLP (Appendix C.1): y = sigmoid(W2 tanh(W1 z + b1) + b2), kept as logits; deeper networks apply further
+/// tanh layers before the output layer.
 type BernoulliMlp =
-    { Hidden: Linear
+    { /// The first tanh layer, fed by the input.
+      Hidden: Linear
+      /// The tanh layers after it, in order (none in the paper's networks).
+      Deeper: Linear list
       Logits: Linear }
+
+/// The tanh layers of an MLP.
+[<RequireQualifiedAccess>]
+module TanhLayers =
+
+    /// Draws the first layer from inputs to hidden units and layers - 1 more of hidden units each (in that order).
+    let init (layers: int) (inputs: int) (hidden: int) (std: float) dtype g : Linear * Linear list =
+        let first = Linear.init inputs hidden std dtype g
+        first, List.init (layers - 1) (fun _ -> Linear.init hidden hidden std dtype g)
+
+    /// The last tanh layer's output for input x: tanh(W x + b) through the first layer, then each deeper one.
+    let apply (first: Linear) (deeper: Linear list) (x: Tensor) : Tensor =
+        deeper |> List.fold (fun h l -> (Linear.apply l h).tanh()) ((Linear.apply first x).tanh())
 
 [<RequireQualifiedAccess>]
 module GaussianMlp =
 
-    /// A Gaussian MLP from inputs through hidden tanh units to a mean and a log-variance of outputs values.
-    let init (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : GaussianMlp =
-        { Hidden = Linear.init inputs hidden std dtype g
+    /// A Gaussian MLP from inputs through layers tanh layers of hidden units to a mean and a log-variance of outputs
+    /// values (drawn in that order).
+    let init (layers: int) (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : GaussianMlp =
+        let first, deeper = TanhLayers.init layers inputs hidden std dtype g
+        { Hidden = first
+          Deeper = deeper
           Mean = Linear.init hidden outputs std dtype g
           LogVar = Linear.init hidden outputs std dtype g }
+
+    /// The MLP's last tanh layer for input x.
+    let hidden (p: GaussianMlp) (x: Tensor) : Tensor = TanhLayers.apply p.Hidden p.Deeper x
 
     /// The Gaussian the MLP outputs for input x; with sigmoidMean the mean is squashed into (0, 1)
     /// (the paper's Frey Face decoder).
     let apply (sigmoidMean: bool) (p: GaussianMlp) (x: Tensor) : Distributions.DiagonalGaussian =
-        let h = (Linear.apply p.Hidden x).tanh()
+        let h = hidden p x
         let mean = Linear.apply p.Mean h
         { Mean = (if sigmoidMean then mean.sigmoid() else mean); LogVar = Linear.apply p.LogVar h }
 
 [<RequireQualifiedAccess>]
 module BernoulliMlp =
 
-    /// A Bernoulli MLP from inputs through hidden tanh units to outputs logits.
-    let init (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : BernoulliMlp =
-        { Hidden = Linear.init inputs hidden std dtype g
+    /// A Bernoulli MLP from inputs through layers tanh layers of hidden units to outputs logits (drawn in that order).
+    let init (layers: int) (inputs: int) (hidden: int) (outputs: int) (std: float) dtype g : BernoulliMlp =
+        let first, deeper = TanhLayers.init layers inputs hidden std dtype g
+        { Hidden = first
+          Deeper = deeper
           Logits = Linear.init hidden outputs std dtype g }
 
+    /// The MLP's last tanh layer for input z.
+    let hidden (p: BernoulliMlp) (z: Tensor) : Tensor = TanhLayers.apply p.Hidden p.Deeper z
+
     /// The logits of p(x|z).
-    let logits (p: BernoulliMlp) (z: Tensor) : Tensor = Linear.apply p.Logits ((Linear.apply p.Hidden z).tanh())
+    let logits (p: BernoulliMlp) (z: Tensor) : Tensor = Linear.apply p.Logits (hidden p z)
 
 /// A linear-Gaussian decoder p(x|z) = N(W z + b, diag exp(logVar)): factor analysis (probabilistic PCA
 /// when the variances are equal). Its marginal p(x) = N(b, W W^T + diag exp(logVar)) is known in closed

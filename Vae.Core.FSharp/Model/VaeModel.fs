@@ -27,7 +27,10 @@ type ModelConfig =
       /// float32 or float64.
       DType: torch.ScalarType
       /// Standard deviation of the initial parameters (the paper: 0.01).
-      InitStd: float }
+      InitStd: float
+      /// Tanh layers of HiddenUnits units in every MLP (the paper: 1; Burda et al. 2015: 2). The linear-Gaussian
+      /// decoder has none; the encoder still has these.
+      HiddenLayers: int }
 
 /// The decoder network.
 type Decoder =
@@ -68,20 +71,27 @@ module VaeModel =
         let fail field expected (v: obj) = raise (ArgumentException(sprintf "model %s: expected %s, got %O" field expected v))
         if c.InputDim < 1 then fail "input dimension" "at least 1" c.InputDim
         if c.HiddenUnits < 1 then fail "hidden units" "at least 1" c.HiddenUnits
+        if c.HiddenLayers < 1 || c.HiddenLayers > 100 then fail "hidden layers" "from 1 to 100" c.HiddenLayers
         if c.LatentDim < 1 then fail "latent dimensions" "at least 1" c.LatentDim
         if c.DType <> torch.float32 && c.DType <> torch.float64 then fail "dtype" "float32 or float64" c.DType
         if not (c.InitStd > 0.0) then fail "initial standard deviation" "a positive number" c.InitStd
+
+    /// The name of an MLP's i-th tanh layer (from 1): "encoder.hidden" for the first (the paper's one), then
+    /// "encoder.hidden2", "encoder.hidden3", ...
+    let hiddenName (prefix: string) (i: int) = if i = 1 then prefix + ".hidden" else sprintf "%s.hidden%d" prefix i
 
     /// The names and shapes of a configuration's parameters, in the order of parameters, computed
     /// without allocating anything (checkpoint readers check a file against them first).
     let parameterShapes (c: ModelConfig) : (string * int64[]) list =
         let d, h, j = int64 c.InputDim, int64 c.HiddenUnits, int64 c.LatentDim
         let linear prefix inputs outputs = [ prefix + ".weight", [| outputs; inputs |]; prefix + ".bias", [| outputs |] ]
+        let tanhLayers prefix inputs =
+            linear (hiddenName prefix 1) inputs h @ List.concat [ for i in 2 .. c.HiddenLayers -> linear (hiddenName prefix i) h h ]
         let gaussian prefix inputs outputs =
-            linear (prefix + ".hidden") inputs h @ linear (prefix + ".mean") h outputs @ linear (prefix + ".logvar") h outputs
+            tanhLayers prefix inputs @ linear (prefix + ".mean") h outputs @ linear (prefix + ".logvar") h outputs
         gaussian "encoder" d j
         @ (match c.Likelihood with
-           | Bernoulli -> linear "decoder.hidden" j h @ linear "decoder.logits" h d
+           | Bernoulli -> tanhLayers "decoder" j @ linear "decoder.logits" h d
            | Gaussian | GaussianSigmoidMean -> gaussian "decoder" j d
            | LinearGaussian -> linear "decoder.mean" j d @ [ "decoder.logvar", [| d |] ])
 
@@ -100,10 +110,12 @@ module VaeModel =
     /// parameters names them), with v as its parameter vector: e.g. autograd leaves sharing v's storage.
     let assemble (c: ModelConfig) (tensorOf: string -> Tensor) (v: Tensor) : VaeModel =
         let linear prefix = { Weight = tensorOf (prefix + ".weight"); Bias = tensorOf (prefix + ".bias") }
-        let gaussian prefix = { Hidden = linear (prefix + ".hidden"); Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
+        let deeper prefix = [ for i in 2 .. c.HiddenLayers -> linear (hiddenName prefix i) ]
+        let gaussian prefix =
+            { Hidden = linear (prefix + ".hidden"); Deeper = deeper prefix; Mean = linear (prefix + ".mean"); LogVar = linear (prefix + ".logvar") }
         let decoder =
             match c.Likelihood with
-            | Bernoulli -> BernoulliDecoder { Hidden = linear "decoder.hidden"; Logits = linear "decoder.logits" }
+            | Bernoulli -> BernoulliDecoder { Hidden = linear "decoder.hidden"; Deeper = deeper "decoder"; Logits = linear "decoder.logits" }
             | Gaussian | GaussianSigmoidMean -> GaussianDecoder(gaussian "decoder")
             | LinearGaussian -> LinearGaussianDecoder { Mean = linear "decoder.mean"; LogVar = tensorOf "decoder.logvar" }
         { Config = c; Encoder = gaussian "encoder"; Decoder = decoder; ParameterVector = v }
@@ -124,8 +136,11 @@ module VaeModel =
         [ { Name = prefix + ".weight"; Tensor = l.Weight; IsWeight = true }
           { Name = prefix + ".bias"; Tensor = l.Bias; IsWeight = false } ]
 
+    let private tanhLayers prefix (first: Linear) (deeper: Linear list) =
+        linear (prefix + ".hidden") first @ (deeper |> List.mapi (fun i l -> linear (hiddenName prefix (i + 2)) l) |> List.concat)
+
     let private gaussian prefix (p: GaussianMlp) =
-        linear (prefix + ".hidden") p.Hidden @ linear (prefix + ".mean") p.Mean @ linear (prefix + ".logvar") p.LogVar
+        tanhLayers prefix p.Hidden p.Deeper @ linear (prefix + ".mean") p.Mean @ linear (prefix + ".logvar") p.LogVar
 
     /// The encoder's parameters phi, in a fixed order.
     let encoderParameters (m: VaeModel) : NamedParameter list = gaussian "encoder" m.Encoder
@@ -133,7 +148,7 @@ module VaeModel =
     /// The decoder's parameters theta, in a fixed order.
     let decoderParameters (m: VaeModel) : NamedParameter list =
         match m.Decoder with
-        | BernoulliDecoder p -> linear "decoder.hidden" p.Hidden @ linear "decoder.logits" p.Logits
+        | BernoulliDecoder p -> tanhLayers "decoder" p.Hidden p.Deeper @ linear "decoder.logits" p.Logits
         | GaussianDecoder p -> gaussian "decoder" p
         | LinearGaussianDecoder p -> linear "decoder.mean" p.Mean @ [ { Name = "decoder.logvar"; Tensor = p.LogVar; IsWeight = false } ]
 
@@ -159,11 +174,11 @@ module VaeModel =
     /// A model with every parameter drawn from N(0, InitStd^2) using generator g (in the order of parameterShapes).
     let create (c: ModelConfig) (g: torch.Generator) : VaeModel =
         validate c
-        let encoder = GaussianMlp.init c.InputDim c.HiddenUnits c.LatentDim c.InitStd c.DType g
+        let encoder = GaussianMlp.init c.HiddenLayers c.InputDim c.HiddenUnits c.LatentDim c.InitStd c.DType g
         let decoder =
             match c.Likelihood with
-            | Bernoulli -> BernoulliDecoder(BernoulliMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
-            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(GaussianMlp.init c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
+            | Bernoulli -> BernoulliDecoder(BernoulliMlp.init c.HiddenLayers c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
+            | Gaussian | GaussianSigmoidMean -> GaussianDecoder(GaussianMlp.init c.HiddenLayers c.LatentDim c.HiddenUnits c.InputDim c.InitStd c.DType g)
             | LinearGaussian -> LinearGaussianDecoder(LinearGaussian.init c.LatentDim c.InputDim c.InitStd c.DType g)
         let drawn = tensors { Config = c; Encoder = encoder; Decoder = decoder; ParameterVector = null }
         let m = ofTensors c drawn

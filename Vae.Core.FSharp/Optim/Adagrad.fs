@@ -18,9 +18,9 @@ type AdagradConfig =
       /// Added to the accumulated squares under the root (the paper: 1e-8).
       Regulariser: float }
 
-/// Adagrad's state: the accumulated squared gradients and the steps taken. SumSquares has one accumulator per tensor
-/// that ascend updates: one per parameter tensor, or one for a model's whole parameter vector (the fused steps).
-type AdagradState = { SumSquares: Tensor[]; Steps: int64 }
+/// Adagrad's state (an OptimizerState without first moments), under its earlier name.
+[<System.Obsolete("Use OptimizerState; this name goes in the next version.")>]
+type AdagradState = OptimizerState
 
 [<RequireQualifiedAccess>]
 module Adagrad =
@@ -29,12 +29,11 @@ module Adagrad =
     let paper (stepSize: float) = { StepSize = stepSize; WarmUp = 100; Regulariser = 1e-8 }
 
     /// Zero accumulators shaped like the parameters.
-    let init (parameters: Tensor[]) : AdagradState =
-        { SumSquares = parameters |> Array.map (fun p -> torch.zeros_like(p)); Steps = 0L }
+    let init (parameters: Tensor[]) : OptimizerState = OptimizerState.zeros parameters
 
     /// ascend with settings of its own for each tensor (settings.[i] for parameters.[i]): where a parameter is trained
     /// in rescaled coordinates (WakeSleepVariant), its step size and regulariser differ from the others'.
-    let ascendEach (settings: AdagradConfig[]) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
+    let ascendEach (settings: AdagradConfig[]) (s: OptimizerState) (parameters: Tensor[]) (gradients: Tensor[]) : OptimizerState =
         use _ = torch.no_grad ()
         if parameters.Length <> s.SumSquares.Length || gradients.Length <> parameters.Length || settings.Length <> parameters.Length then
             invalidArg "s" (sprintf "%d parameter tensors, %d gradients, %d accumulators and %d settings; expected one of each per tensor"
@@ -49,7 +48,7 @@ module Adagrad =
 
     /// One ascent step, in place on the parameters and accumulators. As in the paper's code
     /// (`if nsteps > warmup`), the first update is made at 0-based step WarmUp + 1.
-    let ascend (c: AdagradConfig) (s: AdagradState) (parameters: Tensor[]) (gradients: Tensor[]) : AdagradState =
+    let ascend (c: AdagradConfig) (s: OptimizerState) (parameters: Tensor[]) (gradients: Tensor[]) : OptimizerState =
         ascendEach (Array.create parameters.Length c) s parameters gradients
 
     /// The one-pass update (see ascendOnePass) of elements [0, n): 512-bit vectors where the machine has them (twice
@@ -104,7 +103,7 @@ module Adagrad =
     /// priorScale theta added to the gradient of elements [0, priorElements) in the same pass (the prior's weights lead
     /// the parameter vector: VaeModel.layout): each element's gradient, then its accumulator, then the element, read and
     /// written once. The gradient tensor is read, not changed. Over libtorch's threads in blocks (see ascendRange).
-    let ascendOnePassWithPrior (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) (priorScale: float) (priorElements: int64) : AdagradState =
+    let ascendOnePassWithPrior (c: AdagradConfig) (s: OptimizerState) (parameters: Tensor) (gradient: Tensor) (priorScale: float) (priorElements: int64) : OptimizerState =
         if s.SumSquares.Length <> 1 then invalidArg "s" "the one-pass Adagrad update keeps one flat accumulator"
         let sums = s.SumSquares.[0]
         let n = parameters.numel()
@@ -127,5 +126,5 @@ module Adagrad =
     /// here, where libtorch's vectorised sqrt_ can be one unit in the last place away, so parameters may differ from
     /// ascend's by rounding. Over libtorch's threads in blocks of elements (see ascendRange; the result does not depend
     /// on their number).
-    let ascendOnePass (c: AdagradConfig) (s: AdagradState) (parameters: Tensor) (gradient: Tensor) : AdagradState =
+    let ascendOnePass (c: AdagradConfig) (s: OptimizerState) (parameters: Tensor) (gradient: Tensor) : OptimizerState =
         ascendOnePassWithPrior c s parameters gradient 0.0 0L

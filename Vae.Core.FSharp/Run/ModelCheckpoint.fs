@@ -21,6 +21,8 @@ module ModelCheckpoint =
           "model.likelihood", likelihoodName c.Likelihood
           "model.dtype", (if c.DType = torch.float64 then "float64" else "float32")
           "model.init_std", inv c.InitStd ]
+        // Written for deeper networks only, so that the paper's checkpoints keep their bytes; absent means 1.
+        @ (if c.HiddenLayers <> 1 then [ "model.hidden_layers", string c.HiddenLayers ] else [])
 
     /// Typed readers of a checkpoint's fields that raise a CheckpointException naming a bad field.
     type internal Reader(file: string, c: CheckpointContents) =
@@ -49,11 +51,21 @@ module ModelCheckpoint =
             match r.Field "model.dtype" with
             | "float32" -> torch.float32 | "float64" -> torch.float64
             | v -> r.Fail(sprintf "field 'model.dtype' = '%s', expected float32 or float64" v)
-        let model = { InputDim = r.Int "model.input"; HiddenUnits = r.Int "model.hidden"; LatentDim = r.Int "model.latent"; Likelihood = likelihood; DType = dtype; InitStd = r.Num "model.init_std" }
+        let model = { InputDim = r.Int "model.input"; HiddenUnits = r.Int "model.hidden"; LatentDim = r.Int "model.latent"; Likelihood = likelihood; DType = dtype; InitStd = r.Num "model.init_std"
+                      HiddenLayers = if c.Fields.ContainsKey "model.hidden_layers" then r.Int "model.hidden_layers" else 1 }
         (try VaeModel.validate model with :? ArgumentException as e -> r.Fail e.Message)
         // Every parameter must be in the file with its shape before anything is allocated from the sizes.
-        for name, shape in VaeModel.parameterShapes model do
+        let expected = VaeModel.parameterShapes model
+        for name, shape in expected do
             Checkpoint.tensor file name dtype shape c |> ignore
+        // A tanh layer the configuration does not have (a deeper network's file with its layer count lost) would be
+        // dropped without a word: refuse it, naming the tensor.
+        let names = expected |> List.map fst |> set
+        for name, _ in c.Tensors do
+            let parts = name.Split('/') |> Array.last |> fun n -> n.Split('.')
+            if parts.Length = 3 && (parts.[0] = "encoder" || parts.[0] = "decoder") && parts.[1].StartsWith "hidden"
+               && not (names.Contains(String.Join(".", parts))) then
+                r.Fail(sprintf "tensor '%s' is a tanh layer beyond the %d that field 'model.hidden_layers' gives (absent: 1)" name model.HiddenLayers)
         model
 
     /// The model a checkpoint holds (its configuration and parameters, checked for shape and dtype), built once in a

@@ -41,7 +41,7 @@ module TrainingRun =
     /// Frees the run's native memory: the model's parameters, Adagrad's accumulators, Monte Carlo EM's chains and the generator. The run cannot be used afterwards.
     let dispose (r: TrainingRun) =
         VaeModel.dispose r.State.Model
-        for t in r.State.Optimizer.SumSquares do t.Dispose()
+        OptimizerState.dispose r.State.Optimizer
         r.State.Mcmc |> Option.iter (fun mc -> mc.Chains.Dispose())
         r.Generator.Dispose()
 
@@ -60,8 +60,12 @@ module TrainingRun =
         s.Learner.Gradient <> Autograd && covered s state
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
-    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (HandDerivedSteps.prepare).
+    /// with Adam's first moments where Adam trains it, and, when the fused step trains it, with Adagrad's accumulators
+    /// gathered into one vector (HandDerivedSteps.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
+        let adam = match s.Learner.Optimizer with AdamOptimizer _ -> true | AdagradOptimizer _ -> false
+        if adam && s.Learner.WakeSleep <> SharedEncoder then
+            invalidArg "WakeSleep" "anglepy's recognition model is trained in rescaled coordinates that Adagrad's settings describe; train it with Adagrad"
         if s.Learner.WakeSleep <> SharedEncoder && s.Algorithm <> WakeSleepAlgorithm then
             invalidArg "WakeSleep" "anglepy's recognition model and fantasies apply to wake-sleep only"
         if s.Learner.Estimator = Iwae && s.Algorithm <> AevbAlgorithm then
@@ -77,9 +81,13 @@ module TrainingRun =
             invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
         if s.Learner.Gradient = HandDerived && not (covered s state) then
             invalidArg "Gradient"
-                (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with MLP decoders, not this run (%s, estimator %A, L = %d, %A decoder); choose auto or autograd"
+                (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with one-layer MLPs and Adagrad, not this run (%s, estimator %A, L = %d, %A decoder, %d tanh layers, %s); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
-                    s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood)
+                    s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood state.Model.Config.HiddenLayers (Optimizer.name s.Learner.Optimizer))
+        let state =
+            if adam && state.Optimizer.FirstMoments.Length = 0 then
+                { state with Optimizer = { state.Optimizer with FirstMoments = VaeModel.tensors state.Model |> Array.map (fun t -> torch.zeros_like(t)) } }
+            else state
         if fused s state then
             let prepared = HandDerivedSteps.prepare state
             // prepare gathered the accumulators into one vector: the per-parameter ones are nobody's now.
@@ -164,7 +172,10 @@ module TrainingRun =
     /// generator, so where and how often a run is evaluated does not change its parameters.
     let evaluationGenerator (r: TrainingRun) = Torch.generator (r.Settings.Seed * 1_000_003L + r.Step)
 
-    /// The run as checkpoint contents: settings, progress, parameters, Adagrad's accumulators, the generator's state.
+    /// Where a checkpoint keeps the optimiser's squared-gradient accumulators: Adagrad's sums, Adam's moving averages.
+    let private secondMomentsPrefix = function AdagradOptimizer _ -> "adagrad/" | AdamOptimizer _ -> "adam.v/"
+
+    /// The run as checkpoint contents: settings, progress, parameters, the optimiser's accumulators, the generator's state.
     let toCheckpoint (extra: Map<string, string>) (r: TrainingRun) : CheckpointContents =
         let s = r.Settings
         let fields =
@@ -175,8 +186,6 @@ module TrainingRun =
               "aevb.samples", string s.Learner.Samples
               "aevb.batch", string s.Learner.BatchSize
               "aevb.step_size", inv s.Learner.Optimizer.StepSize
-              "aevb.warm_up", string s.Learner.Optimizer.WarmUp
-              "aevb.regulariser", inv s.Learner.Optimizer.Regulariser
               "aevb.weight_prior", string s.Learner.WeightPrior
               "aevb.binarize", string s.Learner.Binarize
               "aevb.mixed_precision", string s.Learner.MixedPrecision
@@ -185,6 +194,12 @@ module TrainingRun =
               "dataset", s.Dataset
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
+            // Adagrad's fields as the paper's runs have always written them; Adam's under a field naming the optimiser.
+            @ (match s.Learner.Optimizer with
+               | AdagradOptimizer a -> [ "aevb.warm_up", string a.WarmUp; "aevb.regulariser", inv a.Regulariser ]
+               | AdamOptimizer a ->
+                   [ "aevb.optimizer", "adam"; "aevb.adam_beta1", inv a.Beta1; "aevb.adam_beta2", inv a.Beta2; "aevb.adam_epsilon", inv a.Epsilon
+                     "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule ])
             @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
             @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
             @ (match r.State.Mcmc with
@@ -195,7 +210,9 @@ module TrainingRun =
         { Fields = Map.ofList fields |> Map.foldBack Map.add extra
           Tensors =
             [ for p in ps -> p.Name, p.Tensor
-              for p, g in List.zip ps (List.ofArray (HandDerivedSteps.sumSquaresByParameter r.State)) -> "adagrad/" + p.Name, g
+              for p, g in List.zip ps (List.ofArray (HandDerivedSteps.sumSquaresByParameter r.State)) -> secondMomentsPrefix s.Learner.Optimizer + p.Name, g
+              if r.State.Optimizer.FirstMoments.Length > 0 then
+                  for p, m in List.zip ps (List.ofArray r.State.Optimizer.FirstMoments) -> "adam.m/" + p.Name, m
               yield "rng", r.Generator.get_state()
               match r.State.Mcmc with
               | Some mc -> yield "mcmc/chains", mc.Chains
@@ -216,11 +233,25 @@ module TrainingRun =
             | "a" -> A | "b" -> B | "iwae" -> Iwae
             | v -> fail (sprintf "field 'aevb.estimator' = '%s', expected a, b or iwae" v)
         let positive, count = r.Positive, r.Count
-        let warmUp = int "aevb.warm_up"
-        if warmUp < 0 then fail (sprintf "field 'aevb.warm_up' = '%d', expected an integer of at least 0" warmUp)
+        let optimizer =
+            // Absent in Adagrad's checkpoints (the paper's runs): Adagrad.
+            match c.Fields.TryFind "aevb.optimizer" with
+            | None | Some "adagrad" ->
+                let warmUp = int "aevb.warm_up"
+                if warmUp < 0 then fail (sprintf "field 'aevb.warm_up' = '%d', expected an integer of at least 0" warmUp)
+                AdagradOptimizer { StepSize = positive "aevb.step_size"; WarmUp = warmUp; Regulariser = r.NonNegative "aevb.regulariser" }
+            | Some "adam" ->
+                let beta k = let v = r.Num k in (if v < 0.0 || v >= 1.0 then fail (sprintf "field '%s' = '%s', expected a number in [0, 1)" k (field k))); v
+                let schedule =
+                    match field "aevb.step_size_schedule" with
+                    | "constant" -> ConstantStepSize | "burda" -> BurdaStages
+                    | v -> fail (sprintf "field 'aevb.step_size_schedule' = '%s', expected constant or burda" v)
+                AdamOptimizer { StepSize = positive "aevb.step_size"; Beta1 = beta "aevb.adam_beta1"; Beta2 = beta "aevb.adam_beta2"
+                                Epsilon = positive "aevb.adam_epsilon"; Schedule = schedule }
+            | Some v -> fail (sprintf "field 'aevb.optimizer' = '%s', expected adagrad or adam" v)
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"
-              Optimizer = { StepSize = positive "aevb.step_size"; WarmUp = warmUp; Regulariser = r.NonNegative "aevb.regulariser" }
+              Optimizer = optimizer
               WeightPrior = bool "aevb.weight_prior"; Binarize = bool "aevb.binarize"
               // Absent in checkpoints written before the option existed: float32.
               MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision"
@@ -250,7 +281,9 @@ module TrainingRun =
         let settings = { Algorithm = algorithm; Model = shell.Config; Learner = aevb; Seed = count "seed"; Dataset = field "dataset" }
         use _ = torch.no_grad ()
         let ps = VaeModel.parameters shell
-        let sums = ps |> List.map (fun p -> Checkpoint.tensor file ("adagrad/" + p.Name) dtype p.Tensor.shape c) |> List.toArray
+        let accumulators prefix = ps |> List.map (fun p -> Checkpoint.tensor file (prefix + p.Name) dtype p.Tensor.shape c) |> List.toArray
+        let sums = accumulators (secondMomentsPrefix optimizer)
+        let firstMoments = match optimizer with AdamOptimizer _ -> accumulators "adam.m/" | AdagradOptimizer _ -> [||]
         let g = Torch.generator 0L
         let rng = (use initial = g.get_state() in Checkpoint.tensor file "rng" torch.uint8 initial.shape c)
         g.set_state rng |> ignore
@@ -264,7 +297,7 @@ module TrainingRun =
                 let chains = Checkpoint.tensor file "mcmc/chains" dtype [| int64 "mcmc.chains"; Operators.int64 shell.Config.LatentDim |] c
                 Some { Chains = chains.clone(); StepSize = positive "mcmc.step_size" }
             else None
-        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); Steps = count "progress.optimizer_steps" }; Mcmc = mcmc }
+        let state = { Model = VaeModel.requireGrad true shell; Optimizer = { SumSquares = sums |> Array.map (fun t -> t.clone()); FirstMoments = firstMoments |> Array.map (fun t -> t.clone()); Steps = count "progress.optimizer_steps" }; Mcmc = mcmc }
         let state =
             try forTraining settings state
             with :? ArgumentException as e ->

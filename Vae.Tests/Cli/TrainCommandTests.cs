@@ -133,6 +133,7 @@ public class TrainCommandTests
         var (evalCode, evaluation, evalErr) = Vae.Run("evaluate", "--checkpoint", dir, "--points", "200", "--k", "10", "--threads", "1");
         Assert.True(evalCode == VaeCommand.Ok, evalErr);
         Assert.Contains("binarized MNIST", evaluation);
+        Assert.Matches(@"active latent units \(Burda et al\.: the variance of the encoder's mean over the test images above 0\.01\): \d+ of \d+", evaluation);
         var (badCode, _, badErr) = Vae.Run(["train", "--dataset", "binarized-mnist", "--binarize", "none", .. Tiny]);
         Assert.Equal(VaeCommand.BadUsage, badCode);
         Assert.Contains("binarized-mnist is trained with dynamic binarisation", badErr);

@@ -85,7 +85,7 @@ public class ScriptTests
             #r "nuget: TorchSharp-cpu, 0.107.0"
             open Vae.Core
             let x = TorchSharp.torch.rand([| 50L; 6L |], generator = Torch.generator 3L)
-            let model = VaeModel.create { InputDim = 6; HiddenUnits = 5; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01 } (Torch.generator 1L)
+            let model = VaeModel.create { InputDim = 6; HiddenUnits = 5; LatentDim = 2; Likelihood = Bernoulli; DType = TorchSharp.torch.float32; InitStd = 0.01; HiddenLayers = 1 } (Torch.generator 1L)
             printfn "libtorch %s; bound %.3f" (Torch.load ()) (Evaluation.bound B model x 50 (Torch.generator 2L))
             """);
         try

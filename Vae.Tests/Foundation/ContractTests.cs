@@ -26,6 +26,10 @@ public class ContractTests
         { "Manifold of a 0 x 0 grid", "n" },
         { "a NaN step size", "StepSize" },
         { "an infinite step size", "StepSize" },
+        { "LatentActivity of no images", "data" },
+        { "LatentActivity of null", "data" },
+        { "LatentActivity with a negative threshold", "threshold" },
+        { "Adam's beta1 of 1", "AdamBeta1" },
     };
 
     static void Call(string call)
@@ -47,6 +51,10 @@ public class ContractTests
             case "Manifold of a 0 x 0 grid": m.Manifold(0); break;
             case "a NaN step size": _ = new AevbTrainer(new VaeModelOptions { HiddenUnits = 10 }, new AevbOptions { StepSize = double.NaN }); break;
             case "an infinite step size": _ = new AevbTrainer(new VaeModelOptions { HiddenUnits = 10 }, new AevbOptions { StepSize = double.PositiveInfinity }); break;
+            case "LatentActivity of no images": m.LatentActivity(NoImages); break;
+            case "LatentActivity of null": m.LatentActivity(null!); break;
+            case "LatentActivity with a negative threshold": m.LatentActivity(new ImageData(1, 28, 28, new float[784]), threshold: -1); break;
+            case "Adam's beta1 of 1": _ = new AevbTrainer(new VaeModelOptions { HiddenUnits = 10 }, new AevbOptions { Optimizer = TrainingOptimizer.Adam, AdamBeta1 = 1 }); break;
             default: throw new ArgumentOutOfRangeException(nameof(call), call, "no such call");
         }
     }

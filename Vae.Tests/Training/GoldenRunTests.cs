@@ -74,6 +74,8 @@ public class GoldenRunTests
     [InlineData("wake-sleep", "c64e940efe87dd5f", "1d6de42bf7569f85")]
     [InlineData("wake-sleep-anglepy", "ff195e88e955d2eb", "86e84b06b3fcd6d6")]
     [InlineData("mcem", "fc50ab879f93aba1", "fc50ab879f93aba1")]
+    [InlineData("aevb-two-layers", "8aa9fd70c8800a9c", "e79b7155c8177bc8")]
+    [InlineData("aevb-adam", "a691d1913b3ffac0", "dd7300f7d3c5e5bc")]
     public void AShortRunEndsWithItsRecordedParameterBits(string run, string avx512, string avx2OnIntel)
     {
         string? pinned = TestEnvironment.MklRunsAvx512 ? avx512 : TestEnvironment.CpuVendor == "GenuineIntel" ? avx2OnIntel : null;

@@ -31,13 +31,15 @@ public class OnnxExportTests
     }
 
     [Theory]
-    [InlineData(DecoderLikelihood.Bernoulli)]
-    [InlineData(DecoderLikelihood.GaussianSigmoidMean)]
-    [InlineData(DecoderLikelihood.LinearGaussian)]
-    public void TheExportedNetworksComputeEncodeAndDecodeToFloat32Rounding(DecoderLikelihood likelihood)
+    [InlineData(DecoderLikelihood.Bernoulli, 1)]
+    [InlineData(DecoderLikelihood.GaussianSigmoidMean, 1)]
+    [InlineData(DecoderLikelihood.LinearGaussian, 1)]
+    [InlineData(DecoderLikelihood.Bernoulli, 2)]
+    [InlineData(DecoderLikelihood.GaussianSigmoidMean, 3)]
+    public void TheExportedNetworksComputeEncodeAndDecodeToFloat32Rounding(DecoderLikelihood likelihood, int hiddenLayers)
     {
         // A trained model, so that the weights are not near zero.
-        var trainer = new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, LatentDimensions = 3, Likelihood = likelihood }, SmallMnist.Aevb());
+        var trainer = new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, HiddenLayers = hiddenLayers, LatentDimensions = 3, Likelihood = likelihood }, SmallMnist.Aevb());
         trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 20_000, EvaluateEvery = 0 });
         var model = trainer.Model;
         string dir = TestEnvironment.NewTempDirectory();

@@ -9,9 +9,9 @@ namespace Vae.Tests.Training;
 /// read by PyTorch itself (Debian's python3-torch), whose bound and encoder agree with Vae's.</summary>
 public class SafetensorsTests
 {
-    static VariationalAutoEncoder Trained()
+    static VariationalAutoEncoder Trained(int hiddenLayers = 1)
     {
-        var trainer = new AevbTrainer(SmallMnist.Model, SmallMnist.Aevb());
+        var trainer = new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, HiddenLayers = hiddenLayers, LatentDimensions = 3 }, SmallMnist.Aevb());
         trainer.Fit(SmallMnist.Train, new TrainingOptions { TotalSamples = 20_000, EvaluateEvery = 0 });
         return trainer.Model;
     }
@@ -61,11 +61,13 @@ public class SafetensorsTests
         Assert.StartsWith(path + ": ", e.Message);
     }
 
-    [Fact]
-    public async Task PyTorchReadsTheExportAndComputesTheBoundVaeComputes()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task PyTorchReadsTheExportAndComputesTheBoundVaeComputes(int hiddenLayers)
     {
         Assert.True(File.Exists("/usr/bin/python3"), "the test needs Debian's python3-torch (apt-get install -y python3-torch)");
-        var model = Trained();
+        var model = Trained(hiddenLayers);
         string dir = TestEnvironment.NewTempDirectory();
         string checkpoint = Path.Combine(dir, "run");
         Directory.CreateDirectory(checkpoint);

@@ -23,7 +23,8 @@ public static class SmallMnist
 
     /// <summary>A trainer of <see cref="Model"/> for each learner and gradient path the short-run tests cover: aevb
     /// (the hand-derived step), aevb-autograd, aevb-estimator-a (L = 2), iwae-dreg (K = 5), wake-sleep,
-    /// wake-sleep-anglepy and mcem.</summary>
+    /// wake-sleep-anglepy, mcem, aevb-adam (Adam under Burda's schedule, step size / 50) and aevb-two-layers (two tanh
+    /// layers per MLP); the last two train by autograd.</summary>
     public static Trainer ShortRun(string run, long seed, double stepSize) => run switch
     {
         "aevb" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
@@ -37,6 +38,8 @@ public static class SmallMnist
         "wake-sleep" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
         "wake-sleep-anglepy" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, WakeSleepVariant = WakeSleepVariant.Anglepy }),
         "mcem" => new McemTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
+        "aevb-adam" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize / 50, Optimizer = TrainingOptimizer.Adam, Schedule = StepSizeSchedule.Burda }),
+        "aevb-two-layers" => new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, HiddenLayers = 2, LatentDimensions = 3 }, new AevbOptions { Seed = seed, StepSize = stepSize }),
         _ => throw new ArgumentOutOfRangeException(nameof(run), run, "no such short run"),
     };
 }

@@ -218,7 +218,7 @@ static class Bench
             }
             return Median(rates);
         }
-        TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01), Torch.generator(3)));
+        TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01, 1), Torch.generator(3)));
         var g = Torch.generator(4);
 
         // The hand-derived steps `vae train` takes (HandDerivedSteps), each beside the autograd step of the same learner.
@@ -300,6 +300,7 @@ static class Bench
             return Median(times);
         }
         void Scoped(Action action) { using var scope = torch.NewDisposeScope(); action(); }
+        var adagrad = Optimizer.adagrad(config.Optimizer);
         return (
             Time(() => state = HandDerivedSteps.step(config, data, g, b, state).Item1),
             Time(() => Scoped(() => HandDerivedSteps.gradient(config, data.shape[0], b, state.Model, x, eps))),
@@ -308,14 +309,14 @@ static class Bench
                 torch.mm(xm, w1.t()); torch.mm(h, w5.t());
                 gw5.addmm_(d.t(), h, 0, 1); torch.mm(d, w5); gw1.addmm_(h.t(), xm, 0, 1);
             })),
-            Time(() => Scoped(() => Adagrad.ascend(config.Optimizer, new AdagradState([sums], 1000), [parameters], [b.Gradient]))),
-            Time(() => Adagrad.ascendOnePass(config.Optimizer, new AdagradState([sums], 1000), parameters, b.Gradient)));
+            Time(() => Scoped(() => Adagrad.ascend(adagrad, new OptimizerState([sums], [], 1000), [parameters], [b.Gradient]))),
+            Time(() => Adagrad.ascendOnePass(adagrad, new OptimizerState([sums], [], 1000), parameters, b.Gradient)));
     }
 
     /// <summary>A state of the paper's MNIST model (784-500-20, N(0, 0.01²) from <paramref name="g"/>) prepared for the
     /// hand-derived steps.</summary>
     internal static TrainerState PaperState(torch.Generator g) =>
-        HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01), g)));
+        HandDerivedSteps.prepare(Aevb.init(VaeModelModule.create(new ModelConfig(784, 500, 20, Likelihood.Bernoulli, float32, 0.01, 1), g)));
 
     /// <summary>The paper's AEVB settings (Adagrad 0.02) with minibatches of <paramref name="m"/>, in bfloat16 mixed
     /// precision or with the one-pass float32 step when asked.</summary>

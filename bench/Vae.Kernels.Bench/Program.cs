@@ -57,7 +57,7 @@ public class AdagradUpdate
 {
     const long Count = 1_300_000;
     Tensor parameters = null!, gradient = null!;
-    AdagradState state = null!;
+    OptimizerState state = null!;
     readonly AdagradConfig config = Adagrad.paper(0.02);
 
     [GlobalSetup]

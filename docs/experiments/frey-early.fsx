@@ -15,7 +15,7 @@ let train, test = toTensor frey.Train, toTensor frey.Test
 let seed = int64 (fsi.CommandLineArgs |> Array.last)
 let settings =
     { Algorithm = AevbAlgorithm
-      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = GaussianSigmoidMean; DType = torch.float32; InitStd = 0.01 }
+      Model = { InputDim = 560; HiddenUnits = 200; LatentDim = 10; Likelihood = GaussianSigmoidMean; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 }
       Learner = LearnerConfig.paper 0.02; Seed = seed; Dataset = frey.Description }
 let report (run: TrainingRun) =
     Torch.noGrad (fun () ->

@@ -9,7 +9,7 @@ open Vae.Core
 NativeTuning.retainFreedMemory () |> ignore
 Torch.setThreads 2
 let g = Torch.generator 1L
-let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
+let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 } g
 let x = torch.rand(100L, 784L, generator = g)
 let p = match model.Decoder with BernoulliDecoder p -> p | _ -> failwith "no"
 let oldJoint (x: Tensor) (z: Tensor) =

@@ -16,7 +16,7 @@ let toTensor (x: Images) = Torch.ofArray2 x.Count x.Dimension x.Pixels
 let train, test = toTensor mnist.Train, toTensor mnist.Test
 let c = LearnerConfig.paper 0.02
 let g = Torch.generator seed
-let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g |> VaeModel.requireGrad true
+let model = VaeModel.create { InputDim = 784; HiddenUnits = 500; LatentDim = 20; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 } g |> VaeModel.requireGrad true
 let parameters = VaeModel.tensors model
 let mutable opt = Adagrad.init parameters
 let n = train.shape.[0]
@@ -27,6 +27,6 @@ for step in 1L .. samples / 100L do
     let objective, _ = Aevb.objective c n model x eps
     let objective = objective + VaeModel.logPriorOf (VaeModel.parameters model) * ((scale - 1.0) * 100.0 / float n)
     let grads = torch.autograd.grad([| objective |], parameters) |> Seq.toArray
-    opt <- Adagrad.ascend c.Optimizer opt parameters grads
+    opt <- Optimizer.ascend c.Optimizer 0.0 opt parameters grads
     if step % 2500L = 0L then
         printfn "prior scale %g, seed %d, %d samples: test bound %.2f" scale seed (step * 100L) (Torch.noGrad (fun () -> Evaluation.bound B model test 10000 (Torch.generator (seed + step))))

@@ -11,7 +11,7 @@ open Vae.Core
 Torch.setThreads 1
 let variant = fsi.CommandLineArgs.[1]
 let g = Torch.generator 1L
-let m0 = VaeModel.create { InputDim = 784; HiddenUnits = 100; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01 } g
+let m0 = VaeModel.create { InputDim = 784; HiddenUnits = 100; LatentDim = 3; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.01; HiddenLayers = 1 } g
 let m = VaeModel.requireGrad true m0
 let x = torch.rand([| 100L; 784L |], generator = g)
 let z = torch.randn([| 100L; 3L |], generator = g)
