@@ -132,6 +132,28 @@ public class BenchCommandTests
     }
 
     [Fact]
+    public async Task TimeToQualityWritesEachRunsCurveAndRedrawsTheFigureFromThem()
+    {
+        string bench = Path.Combine(TestEnvironment.RepositoryRoot, "bench", "Vae.Bench", "bin", TestEnvironment.Configuration, "net10.0", "Vae.Bench.dll");
+        string dir = TestEnvironment.NewTempDirectory();
+        var threads = new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" };
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet",
+            ["exec", bench, "time-to-quality", "--only", "float32", "--samples", "2000", "--eval-every", "1000", "--out", dir], TestEnvironment.RepositoryRoot, threads);
+        Assert.True(code == 0, errors);
+        var rows = File.ReadAllLines(Path.Combine(dir, "float32.csv"));
+        Assert.Equal("samples,seconds,test_bound", rows[0]);
+        Assert.Equal(["1000", "2000"], rows[1..].Select(r => r.Split(',')[0]));
+        string png = Path.Combine(dir, "time-to-quality.png");
+        File.Delete(png);
+        var replot = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "time-to-quality", "--replot", "--out", dir], TestEnvironment.RepositoryRoot, threads);
+        Assert.True(replot.ExitCode == 0, replot.Errors);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(png)[..4]);
+        var empty = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "time-to-quality", "--replot", "--out", TestEnvironment.NewTempDirectory()], TestEnvironment.RepositoryRoot);
+        Assert.Equal(2, empty.ExitCode);
+        Assert.Contains("--replot", empty.Errors);
+    }
+
+    [Fact]
     public async Task TheKernelMicroBenchmarksRunAndReportTheirTable()
     {
         // BenchmarkDotNet in its shortest useful run: one benchmark, three iterations; the table is the output.

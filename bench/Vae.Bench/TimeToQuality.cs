@@ -18,12 +18,13 @@ static class TimeToQuality
     static readonly Option<long> Samples = Opt.Integer("--samples", "training samples per run", 10_000_000, 100, long.MaxValue);
     static readonly Option<long> Every = Opt.Integer("--eval-every", "samples between test bounds", 1_000_000, 100, long.MaxValue);
     static readonly Option<string> Out = Opt.Text("--out", "the directory for one CSV per run and time-to-quality.png (default: time-to-quality)", "DIR");
+    static readonly Option<bool> Replot = Opt.Flag("--replot", "train nothing: redraw time-to-quality.png from the CSVs already in --out");
     static readonly Option<string> Only = Opt.Text("--only", "comma-separated runs of float32, one-pass, bf16, pytorch, pytorch-bf16 (default: all this machine can run)", "LIST");
 
     public static Command Command(TextWriter stdout, TextWriter stderr)
     {
         var command = new Command("time-to-quality", "The test bound against training seconds: Vae's steps and PyTorch's, one thread each, to 10^7 samples")
-            { Samples, Every, Out, Only, Common.Cache };
+            { Samples, Every, Out, Only, Replot, Common.Cache };
         command.SetAction(p => Run(new Arguments(p), stdout, stderr));
         return command;
     }
@@ -37,26 +38,30 @@ static class TimeToQuality
         var only = a.Get(Only) is { } list ? list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : All;
         if (only.FirstOrDefault(o => !All.Contains(o)) is { } unknown) throw new UsageException($"--only: '{unknown}' is none of {string.Join(", ", All)}");
         Directory.CreateDirectory(directory);
-        torch.set_num_threads(1);
-        var mnist = Bench.MnistSplits(a.Get(Common.Cache), stderr);
-        using var train = mnist.Train.ToTensor();
-        using var test = mnist.Test.ToTensor();
-        stdout.WriteLine($"time to quality: MNIST 784-500-20, estimator B, M = 100, Adagrad 0.02 with the weight prior, 1 thread, {samples:N0} samples, the test bound every {every:N0}; {MachineFacts.Current().Cpu}");
-        foreach (string name in only)
+        if (a.Get(Replot) && !Directory.EnumerateFiles(directory, "*.csv").Any()) throw new UsageException($"--replot: {directory} holds no run's CSV");
+        if (!a.Get(Replot))
         {
-            IReadOnlyList<(long Samples, double Seconds, double TestBound)>? rows = name switch
+            torch.set_num_threads(1);
+            var mnist = Bench.MnistSplits(a.Get(Common.Cache), stderr);
+            using var train = mnist.Train.ToTensor();
+            using var test = mnist.Test.ToTensor();
+            stdout.WriteLine($"time to quality: MNIST 784-500-20, estimator B, M = 100, Adagrad 0.02 with the weight prior, 1 thread, {samples:N0} samples, the test bound every {every:N0}; {MachineFacts.Current().Cpu}");
+            foreach (string name in only)
             {
-                "float32" => Ours(Bench.OurStep.Float32, train, test, samples, every),
-                "one-pass" => Ours(Bench.OurStep.OnePass, train, test, samples, every),
-                "bf16" when Bench.NativeBfloat16 => Ours(Bench.OurStep.Bfloat16, train, test, samples, every),
-                "pytorch" or "pytorch-bf16" => PyTorch(mnist, samples, every, name == "pytorch-bf16", stdout, stderr),
-                _ => null,
-            };
-            if (rows is null) { stdout.WriteLine($"{name}: skipped (not on this machine)"); continue; }
-            File.WriteAllLines(Path.Combine(directory, name + ".csv"),
-                ["samples,seconds,test_bound", .. rows.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Samples},{r.Seconds:F1},{r.TestBound:F4}"))]);
-            var last = rows[^1];
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {last.Samples:N0} samples in {last.Seconds:F0} s ({last.Samples / last.Seconds:F0} samples/s), test bound {last.TestBound:F2}"));
+                IReadOnlyList<(long Samples, double Seconds, double TestBound)>? rows = name switch
+                {
+                    "float32" => Ours(Bench.OurStep.Float32, train, test, samples, every),
+                    "one-pass" => Ours(Bench.OurStep.OnePass, train, test, samples, every),
+                    "bf16" when Bench.NativeBfloat16 => Ours(Bench.OurStep.Bfloat16, train, test, samples, every),
+                    "pytorch" or "pytorch-bf16" => PyTorch(mnist, samples, every, name == "pytorch-bf16", stdout, stderr),
+                    _ => null,
+                };
+                if (rows is null) { stdout.WriteLine($"{name}: skipped (not on this machine)"); continue; }
+                File.WriteAllLines(Path.Combine(directory, name + ".csv"),
+                    ["samples,seconds,test_bound", .. rows.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Samples},{r.Seconds:F1},{r.TestBound:F4}"))]);
+                var last = rows[^1];
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}: {last.Samples:N0} samples in {last.Seconds:F0} s ({last.Samples / last.Seconds:F0} samples/s), test bound {last.TestBound:F2}"));
+            }
         }
         string png = Path.Combine(directory, "time-to-quality.png");
         Plot(directory, png);
