@@ -7,8 +7,8 @@ open System
 open Expecto
 open FsCheck
 open TorchSharp
-open Vae.Core
 open Vae.Properties.Generators
+open Vae.Core
 
 /// Adam's ascent (Kingma & Ba 2015, Algorithm 1 with section 2's folded bias corrections) over plain arrays.
 let private referenceAdam (c: AdamConfig) (eta: float -> float) (theta: float[]) (gradients: float[][]) =
