@@ -20,6 +20,23 @@ static class Opt
     public static Option<long?> OptionalInteger(string name, string description, long min, long max = long.MaxValue) =>
         new(name) { Description = description, HelpName = "N", CustomParser = r => ParseInteger(r, name, min, max) };
 
+    /// <summary>A finite number in [<paramref name="min"/>, <paramref name="max"/>) with a default (above
+    /// <paramref name="min"/> when <paramref name="minExclusive"/>).</summary>
+    public static Option<double> Number(string name, string description, double fallback, double min, double max, bool minExclusive = false) =>
+        new(name)
+        {
+            Description = description, HelpName = "X", DefaultValueFactory = _ => fallback,
+            CustomParser = r =>
+            {
+                string text = r.Tokens[0].Value;
+                if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+                    r.AddError($"{name}: expected a number, got '{text}'");
+                else if (v < min || (minExclusive && v == min) || v >= max)
+                    r.AddError(string.Create(CultureInfo.InvariantCulture, $"{name}: expected a number {(minExclusive ? "above" : "of at least")} {min} and below {max}, got {v}"));
+                return v;
+            },
+        };
+
     /// <summary>One of <paramref name="allowed"/>, <paramref name="fallback"/> by default (null: nothing given leaves
     /// the choice to the verb).</summary>
     public static Option<string> Choice(string name, string description, string? fallback, params string[] allowed)

@@ -26,6 +26,9 @@ static class TrainVerb
     public static readonly Option<long> Batch = Opt.Integer("--batch", "minibatch size M", 100, 1, 1_000_000);
     public static readonly Option<string> OptimizerChoice = Opt.Choice("--optimizer", "adagrad (the paper's, section 5) or adam (Burda et al. 2015: beta1 0.9, beta2 0.999, epsilon 1e-4; --step-size defaults to 0.001)", "adagrad", "adagrad", "adam");
     public static readonly Option<string> Schedule = Opt.Choice("--schedule", "Adam's step size over training: constant, or burda (3^i passes at 10^(-i/7) times --step-size for i = 0..7, 3280 passes)", "constant", "constant", "burda");
+    public static readonly Option<double> AdamBeta1 = Opt.Number("--adam-beta1", "Adam's decay of its average of gradients (Burda et al.'s text: 0.9; their code: 0.99)", new AevbOptions().AdamBeta1, 0, 1);
+    public static readonly Option<double> AdamBeta2 = Opt.Number("--adam-beta2", "Adam's decay of its average of squared gradients", new AevbOptions().AdamBeta2, 0, 1);
+    public static readonly Option<double> AdamEpsilon = Opt.Number("--adam-epsilon", "added to the root of Adam's squared-gradient average", new AevbOptions().AdamEpsilon, 0, double.PositiveInfinity, minExclusive: true);
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
     public static readonly Option<long?> Epochs = Opt.OptionalInteger("--epochs", "the budget in passes over the training set, instead of --samples", 1);
@@ -38,7 +41,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -82,6 +85,8 @@ static class TrainVerb
             bool adam = a.Get(OptimizerChoice) == "adam";
             if (!adam && a.Get(Schedule) != "constant") throw new UsageException("--schedule applies to --optimizer adam (Adagrad's step size is constant)");
             if (adam && a.Has(WarmUp)) throw new UsageException("--warm-up is Adagrad's; Adam has none");
+            if (!adam && (a.Has(AdamBeta1) || a.Has(AdamBeta2) || a.Has(AdamEpsilon)))
+                throw new UsageException("--adam-beta1, --adam-beta2 and --adam-epsilon apply to --optimizer adam");
             double? stepSize = adam && !a.Has(StepSize) ? 0.001 : a.StepSize(StepSize);
             bool autoStep = stepSize is null;
             if (adam && autoStep) throw new UsageException("--step-size auto is section 5's choice of Adagrad's step size; give Adam's as a number (default 0.001)");
@@ -98,6 +103,7 @@ static class TrainVerb
                 StepSize = stepSize ?? 0.02,
                 Optimizer = adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad,
                 Schedule = a.Get(Schedule) == "burda" ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
+                AdamBeta1 = a.Get(AdamBeta1), AdamBeta2 = a.Get(AdamBeta2), AdamEpsilon = a.Get(AdamEpsilon),
                 BatchSize = (int)a.Get(Batch),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),

@@ -34,9 +34,10 @@ public class AdamTrainingTests
     {
         string dir = Path.Combine(TestEnvironment.NewTempDirectory(), "adam");
         var (code, output, err) = Cli.Vae.Run("train", "--ntrain", "1000", "--latent", "3", "--hidden", "20", "--hidden-layers", "2", "--batch", "20",
-                                              "--optimizer", "adam", "--schedule", "burda", "--samples", "4000", "--eval-every", "2000", "--threads", "1", "--out", dir);
+                                              "--optimizer", "adam", "--schedule", "burda", "--adam-beta1", "0.99", "--samples", "4000", "--eval-every", "2000", "--threads", "1", "--out", dir);
         Assert.True(code == VaeCommand.Ok, err);
         Assert.Contains("Adam 0.001 (Burda's schedule)", output);
+        Assert.Contains("adam_beta1 = 0.99", File.ReadAllLines(Path.Combine(dir, "options.txt")));
         var verified = Cli.Vae.Run("verify", dir);
         Assert.True(verified.Code == VaeCommand.Ok, verified.Err + verified.Out);
         Assert.Contains("identical: 2 evaluations", verified.Out);
@@ -47,6 +48,9 @@ public class AdamTrainingTests
     [InlineData("--optimizer", "adam", "--warm-up", "10")]
     [InlineData("--optimizer", "adam", "--step-size", "auto")]
     [InlineData("--optimizer", "adam", "--precision", "bfloat16")]
+    [InlineData("--adam-beta1", "0.99")]
+    [InlineData("--optimizer", "adam", "--adam-beta1", "1")]
+    [InlineData("--optimizer", "adam", "--adam-epsilon", "0")]
     public void VaeTrainRefusesWhatAdamDoesNotTake(params string[] args)
     {
         var (code, _, err) = Cli.Vae.Run(["train", "--samples", "100", "--out", Path.Combine(TestEnvironment.NewTempDirectory(), "x"), .. args]);
