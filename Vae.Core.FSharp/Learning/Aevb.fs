@@ -8,15 +8,14 @@ open TorchSharp
 [<RequireQualifiedAccess>]
 module Aevb =
 
-    /// A fresh state: the model's parameters record gradients; Adagrad accumulators are zero.
-    let init (model: VaeModel) : TrainerState =
-        let model = VaeModel.requireGrad true model
-        { Model = model; Optimizer = Adagrad.init (VaeModel.tensors model); Mcmc = None }
-
-    /// A fresh state for the given optimiser: Adagrad's sums, or Adam's two moments.
+    /// A fresh state for the given optimiser: the model's parameters record gradients; Adagrad's sums, or Adam's two
+    /// moments, are zero.
     let initFor (o: OptimizerConfig) (model: VaeModel) : TrainerState =
         let model = VaeModel.requireGrad true model
         { Model = model; Optimizer = Optimizer.init o (VaeModel.tensors model); Mcmc = None }
+
+    /// A fresh state for Adagrad (whose zero state does not depend on its settings).
+    let init (model: VaeModel) : TrainerState = initFor (Optimizer.paper 0.02) model
 
     /// The objective AEVB ascends for minibatch x and noise eps: the sum of per-datapoint estimates
     /// plus (M/N) log p(theta) when the weight prior is on. Returns (objective, per-datapoint estimates).

@@ -5,7 +5,7 @@ open TorchSharp
 /// An optimiser's state: accumulators per tensor it updates and the steps taken. Adagrad keeps its sums of squared
 /// gradients in SumSquares (one per parameter tensor, or one for a model's whole parameter vector in the fused steps)
 /// and no FirstMoments; Adam keeps its moving averages of squared gradients in SumSquares and of gradients in
-/// FirstMoments (Adam.init, or TrainingRun's preparation of a run that Adam trains).
+/// FirstMoments (Adam.init).
 type OptimizerState = { SumSquares: Tensor[]; FirstMoments: Tensor[]; Steps: int64 }
 
 [<RequireQualifiedAccess>]

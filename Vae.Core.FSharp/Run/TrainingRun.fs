@@ -60,8 +60,7 @@ module TrainingRun =
         s.Learner.Gradient <> Autograd && covered s state
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
-    /// with Adam's first moments where Adam trains it, and, when the fused step trains it, with Adagrad's accumulators
-    /// gathered into one vector (HandDerivedSteps.prepare).
+    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (HandDerivedSteps.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         let adam = match s.Learner.Optimizer with AdamOptimizer _ -> true | AdagradOptimizer _ -> false
         if adam && s.Learner.WakeSleep <> SharedEncoder then
@@ -84,10 +83,6 @@ module TrainingRun =
                 (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with one-layer MLPs and Adagrad, not this run (%s, estimator %A, L = %d, %A decoder, %d tanh layers, %s); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood state.Model.Config.HiddenLayers (Optimizer.name s.Learner.Optimizer))
-        let state =
-            if adam && state.Optimizer.FirstMoments.Length = 0 then
-                { state with Optimizer = { state.Optimizer with FirstMoments = VaeModel.tensors state.Model |> Array.map (fun t -> torch.zeros_like(t)) } }
-            else state
         if fused s state then
             let prepared = HandDerivedSteps.prepare state
             // prepare gathered the accumulators into one vector: the per-parameter ones are nobody's now.
@@ -118,7 +113,7 @@ module TrainingRun =
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
         let model = VaeModel.create s.Model g |> WakeSleepVariant.initialise s.Learner.WakeSleep
-        { Settings = s; State = forTraining s (Aevb.init model); Generator = g; Step = 0L }
+        { Settings = s; State = forTraining s (Aevb.initFor s.Learner.Optimizer model); Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
     /// they were made for. Raises ArgumentException otherwise.
