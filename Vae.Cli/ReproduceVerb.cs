@@ -24,6 +24,11 @@ static class ReproduceVerb
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "Appendix D's burn-in transitions", new Figure3Options().Estimator.BurnIn, 0, 1_000_000);
     static readonly Option<long> EndPoints = Opt.Integer("--end-points", "each finished run's end point: Appendix D's estimate on the first N training and test images, in its end-point.json (the paper: 1000; 0: none)", 0, 0, 60_000);
     static readonly Option<string> Figure2EndPoints = Opt.Text("--end-points", "each finished run's end point, in its end-point.json (seed 0, as vae evaluate): the lower bound on the first N training and test images, or on all of them (the records: all); none by default", "N|all");
+    static readonly Option<int[]> Ks = Opt.IntegerList("--k", "Burda et al.'s k, one row each (default: 1,5,50)", 1, 100_000);
+    static readonly Option<string> Objectives = Opt.Text("--objectives", "vae (the lower bound averaged over k draws), iwae (the importance-weighted bound), or both, comma-separated (default: both)", "vae,iwae");
+    static readonly Option<double> Passes = Opt.Number("--passes", "passes over the training set per run (Burda et al.'s schedule: 3280; fewer stop it early)", IwaeTableOptions.TotalPasses, 0, 1e6, minExclusive: true);
+    static readonly Option<string> IwaeEndPoints = Opt.Text("--end-points", "each finished run's end point (test log p(x) by K importance samples, test bound, active units) on the first N test images, or all (the table; default)", "N|all");
+    static readonly Option<long> TableK = Opt.Integer("--end-point-k", "the end point's K: importance samples per test image (Burda et al.: 5000; 0: no end point)", 5000, 0, 1_000_000);
     static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it (Figure 2: on the test images), for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
 
     /// <summary><c>vae reproduce figure2|figure3|manifolds</c>.</summary>
@@ -41,7 +46,11 @@ static class ReproduceVerb
         foreach (var o in (Option[])[Dataset, Budget, Common.Seed, Common.Threads, Out, Common.Cache, Common.FreyFace, .. ExecutorVerb.All])
             manifolds.Add(o);
         manifolds.SetAction(p => ManifoldsRun(new Arguments(p), stdout, stderr, cancel));
-        return new Command("reproduce", "Run one of the paper's experiments: resumable runs, results.json and the figure") { figure2, figure3, manifolds };
+        var iwae = new Command("iwae-table", "Burda et al. (2015) Table 1, MNIST with one stochastic layer: VAE and IWAE at k = 1, 5, 50 on binarized MNIST, test log p(x) with K = 5000");
+        foreach (var o in (Option[])[Ks, Objectives, Passes, TrainEval, IwaeEndPoints, TableK, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
+            iwae.Add(o);
+        iwae.SetAction(p => IwaeTableRun(new Arguments(p), stdout, stderr, cancel));
+        return new Command("reproduce", "Run one of the paper's experiments, or Burda et al.'s table: resumable runs, results.json and the figure") { figure2, figure3, manifolds, iwae };
     }
 
     static int Figure2Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -115,6 +124,61 @@ static class ReproduceVerb
         var results = Figure3.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);
         return Finish(results, options.OutputDirectory, "figure3.png", stdout);
+    }
+
+    static int IwaeTableRun(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    {
+        var data = new DataChoice("binarized-mnist", null, null, a.Get(Common.Cache), null);
+        var defaults = new IwaeTableOptions();
+        int threads = a.Threads(stderr);
+        var objectives = defaults.Objectives;
+        if (a.Get(Objectives) is { } text)
+            objectives = [.. text.Split(',', StringSplitOptions.TrimEntries).Select(name => name switch
+            {
+                "vae" => TrainingObjective.Elbo,
+                "iwae" => TrainingObjective.ImportanceWeighted,
+                _ => throw new UsageException($"reproduce iwae-table: --objectives: unknown objective '{name}', expected vae, iwae or both"),
+            }).Distinct()];
+        var options = defaults with
+        {
+            Ks = a.List(Ks) ?? defaults.Ks,
+            Objectives = objectives,
+            Passes = a.Get(Passes),
+            TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : defaults.TrainEvaluationLimit,
+            TestK = (int)a.Get(TableK),
+            EndPointImages = a.Get(IwaeEndPoints) switch
+            {
+                null or "all" => 0,
+                var n when int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= 1 => v,
+                var n => throw new UsageException($"reproduce iwae-table: --end-points: expected a number of test images (1 or more) or all, got '{n}'"),
+            },
+            Seed = a.Get(Common.Seed),
+            OutputDirectory = a.Get(Out) ?? defaults.OutputDirectory,
+        };
+        var executor = new ExecutorVerb(a, "reproduce", "iwae-table");
+        if (executor.Handles(IwaeTable.Tasks(options), options.OutputDirectory, stdout, stderr, cancel) is int submitted) return submitted;
+        stderr.WriteLine("loading binarized-mnist");
+        var set = data.Load(stderr);
+        if (a.Get(ExecutorVerb.Collect))
+        {
+            var (collected, unfinished) = IwaeTable.Collect(set, options);
+            stdout.Write(IwaeTable.Markdown(collected));
+            foreach (var name in unfinished) stdout.WriteLine($"unfinished: {name}");
+            stdout.WriteLine($"wrote {Path.Combine(options.OutputDirectory, "results.json")} and {Path.Combine(options.OutputDirectory, "table.md")}");
+            return unfinished.Count == 0 ? VaeCommand.Ok : VaeCommand.Failure;
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Burda et al.'s Table 1 on {set.Description}: {string.Join(", ", IwaeTable.Tasks(options).Select(t => t.Name))}; {options.Passes:0.##} passes ({IwaeTable.Budget(set, options):N0} samples) per run, M = {options.BatchSize}, Adam {options.StepSize} with Burda's schedule; end point K = {options.TestK}; seed {options.Seed}, {threads} threads; {options.OutputDirectory}"));
+        if (executor.Task is int task)
+            return TaskRun(IwaeTable.RunTask(set, options, task, new Lines(stdout), new ProgressBar(stderr), cancel), stdout, stderr);
+        var results = IwaeTable.Run(set, options, new Lines(stdout), new ProgressBar(stderr), cancel);
+        ProgressBar.Clear(stderr);
+        bool cancelled = results.Settings["cancelled"] == "True";
+        stdout.Write(IwaeTable.Markdown(results));
+        stdout.WriteLine(cancelled
+            ? $"interrupted: every run keeps its checkpoint; run the same command again to continue ({Path.Combine(options.OutputDirectory, "results.json")})"
+            : $"wrote {Path.Combine(options.OutputDirectory, "results.json")}, table.md and {IwaeTable.FigureFileName} in {results.WallSeconds:F0} s");
+        return cancelled ? VaeCommand.Interrupted : VaeCommand.Ok;
     }
 
     static int ManifoldsRun(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)

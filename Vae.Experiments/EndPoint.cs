@@ -15,6 +15,9 @@ public sealed record EndPointOptions
     public IReadOnlyList<MarginalLikelihoodOptions> TestEstimators { get; init; } = [];
     /// <summary>The first N training and test images; 0: all of them.</summary>
     public int Points { get; init; }
+    /// <summary>Also count the active latent units on the test images (Burda et al.'s measure, variance of the encoder's
+    /// mean above 0.01): the fields <c>active_units</c> and <c>latent_activity</c>.</summary>
+    public bool ActiveUnits { get; init; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the setting that is out of range.</summary>
     internal void Validate(string parameter)
@@ -92,19 +95,42 @@ public static class EndPoint
         bool Applies(MarginalLikelihoodOptions e) => algorithm != TrainingAlgorithm.MonteCarloEm || e.Method == MarginalLikelihoodMethod.HmcMarginal;
         var estimators = options.Estimators.Where(Applies).ToList();
         var testEstimators = options.TestEstimators.Where(Applies).ToList();
-        if (estimators.Count + testEstimators.Count == 0 || Holds(path, estimators, testEstimators)) return false;
-        ImageData First(ImageData x) => options.Points > 0 ? x.First(options.Points) : x;
+        bool activeUnits = options.ActiveUnits && algorithm != TrainingAlgorithm.MonteCarloEm;
+        if (estimators.Count + testEstimators.Count == 0 && !activeUnits || Holds(path, estimators, testEstimators, activeUnits)) return false;
+        var settings = VariationalAutoEncoder.ReadSettings(checkpoint);
+        ImageData First(ImageData x, ulong binarizationSeed) => ForModel(settings, options.Points > 0 ? x.First(options.Points) : x, binarizationSeed);
         using var model = VariationalAutoEncoder.Load(checkpoint);
-        var fields = Estimate(model, First(data.Train), First(data.Test), estimators, cancellationToken, testEstimators);
+        var test = First(data.Test, ImageData.TestBinarizationSeed);
+        var fields = Estimate(model, First(data.Train, ImageData.TrainEvaluationBinarizationSeed), test, estimators, cancellationToken, testEstimators);
+        if (activeUnits)
+        {
+            var activity = model.LatentActivity(test);
+            fields["active_units"] = activity.ActiveUnits;
+            fields["latent_activity"] = activity.Activity;
+        }
         fields["checkpoint"] = checkpoint;
         fields["dataset"] = data.Description;
         Vae.Core.Files.writeAtomically(path, JsonSerializer.SerializeToUtf8Bytes(fields));
         return true;
     }
 
+    /// <summary>The images a model is evaluated on: as they are, or (for a model trained on dynamically binarised data,
+    /// its checkpoint's <c>aevb.binarize</c>) one fixed binary draw of them (<see cref="ImageData.BinarizedOnce"/>), as its
+    /// training evaluated them; <paramref name="settings"/> are the checkpoint's (<see cref="VariationalAutoEncoder.ReadSettings"/>).</summary>
+    public static ImageData ForModel(IReadOnlyDictionary<string, string> settings, ImageData images, ulong binarizationSeed)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(images);
+        return TrainedOnBinaryImages(settings) ? images.BinarizedOnce(binarizationSeed) : images;
+    }
+
+    /// <summary>Whether a checkpoint's <paramref name="settings"/> say its model trained with dynamic binarisation.</summary>
+    public static bool TrainedOnBinaryImages(IReadOnlyDictionary<string, string> settings) =>
+        settings is not null && settings.TryGetValue("aevb.binarize", out var b) && b == "True";
+
     /// <summary>Whether the end-point file at <paramref name="path"/> holds every field the estimators write (with the same
     /// K): an end point made with other settings, or by <c>vae evaluate</c> with other fields, is made again.</summary>
-    static bool Holds(string path, IReadOnlyList<MarginalLikelihoodOptions> estimators, IReadOnlyList<MarginalLikelihoodOptions> testEstimators)
+    static bool Holds(string path, IReadOnlyList<MarginalLikelihoodOptions> estimators, IReadOnlyList<MarginalLikelihoodOptions> testEstimators, bool activeUnits)
     {
         if (!File.Exists(path)) return false;
         try
@@ -112,7 +138,8 @@ public static class EndPoint
             using var file = JsonDocument.Parse(File.ReadAllBytes(path));
             var root = file.RootElement;
             bool Has(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out _);
-            return estimators.All(o => Has("train_" + Key(o.Method)) && Has("test_" + Key(o.Method)))
+            return (!activeUnits || Has("active_units"))
+                && estimators.All(o => Has("train_" + Key(o.Method)) && Has("test_" + Key(o.Method)))
                 && testEstimators.All(o => Has("test_" + Key(o.Method)))
                 && estimators.Concat(testEstimators).Where(o => o.Method == MarginalLikelihoodMethod.ImportanceWeighted)
                              .All(o => root.TryGetProperty("k", out var k) && k.TryGetInt32(out int value) && value == o.ImportanceSamples);

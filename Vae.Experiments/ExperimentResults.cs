@@ -20,7 +20,16 @@ namespace Vae.Experiments;
 /// for the other algorithms.</param>
 public sealed record ExperimentRun(string Algorithm, int LatentDimensions, string Directory, bool Skipped, IReadOnlyList<EvaluationResult> Series,
                                    double? StepSize = null, IReadOnlyList<StepSizeTrial>? StepSizeTrials = null,
-                                   IReadOnlyDictionary<string, JsonElement>? EndPoint = null, long? SamplesPerIteration = null);
+                                   IReadOnlyDictionary<string, JsonElement>? EndPoint = null, long? SamplesPerIteration = null)
+{
+    /// <summary>The objective the run ascends when an experiment varies it (the IWAE table: "vae" for the lower bound
+    /// averaged over <see cref="K"/> draws, "iwae" for the importance-weighted bound); null otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Objective { get; init; }
+    /// <summary>Samples of the noise per datapoint of <see cref="Objective"/> (Burda et al.'s k); null otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? K { get; init; }
+}
 
 /// <summary>One run of an experiment, as a task of a job array: task <paramref name="Index"/> trains the run directory
 /// <paramref name="Name"/> under the experiment directory; a run of a figure's grid also names its
@@ -39,6 +48,10 @@ public sealed record ExperimentTask(int Index, string Name, int LatentDimensions
         index >= 0 && index < tasks.Count ? tasks[index]
             : throw new ArgumentOutOfRangeException(nameof(index), index, $"task: expected 0 to {tasks.Count - 1} (the experiment has {tasks.Count} runs)");
 }
+
+/// <summary>One run an experiment brings to its budget: its directory's <paramref name="Name"/> under the experiment's,
+/// the words naming it in progress lines, its algorithm and J, and how to create it in its directory.</summary>
+internal sealed record PlannedRun(string Name, string Label, TrainingAlgorithm Algorithm, int LatentDimensions, Func<string, Trainer> Create);
 
 /// <summary>Section 5's step-size choice for a new experiment run: the trials train on <paramref name="Train"/> for
 /// <paramref name="TrialSamples"/> samples each, compare training bounds on its first <paramref name="EvaluationPoints"/>
@@ -176,25 +189,34 @@ public static class ExperimentRuns
     public static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunAll(
         IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs, string directory, Func<int, TrainingAlgorithm, string, Trainer> create, DataSet data,
         TrainingOptions options, string label, IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken,
-        EndPointOptions? endPoint = null)
+        EndPointOptions? endPoint = null) =>
+        RunPlanned(runs.Select(r => new PlannedRun(ExperimentTask.RunName(r.Latent, r.Algorithm), $"{label}, J = {r.Latent}, {r.Algorithm.Name()}",
+                                                   r.Algorithm, r.Latent, dir => create(r.Latent, r.Algorithm, dir))),
+                   directory, data, options, log, progress, cancellationToken, endPoint);
+
+    /// <summary>As <see cref="RunAll"/>, for runs named by the experiment: each in <see cref="PlannedRun.Name"/> under
+    /// <paramref name="directory"/>, created by <see cref="PlannedRun.Create"/> in it.</summary>
+    internal static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) RunPlanned(
+        IEnumerable<PlannedRun> runs, string directory, DataSet data, TrainingOptions options, IProgress<string>? log,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, EndPointOptions? endPoint)
     {
         var done = new List<ExperimentRun>();
-        foreach (var (j, algorithm) in runs)
+        foreach (var run in runs)
         {
-            string dir = Path.Combine(directory, ExperimentTask.RunName(j, algorithm));
-            log?.Report($"{label}, J = {j}, {algorithm.Name()}: {dir}");
-            var (skipped, series, cancelled) = Ensure(dir, () => create(j, algorithm, dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
+            string dir = Path.Combine(directory, run.Name);
+            log?.Report($"{run.Label}: {dir}");
+            var (skipped, series, cancelled) = Ensure(dir, () => run.Create(dir), data.Train, options with { TestData = data.Test }, progress, cancellationToken);
             if (skipped) log?.Report($"  finished earlier ({series.LastOrDefault()?.SamplesSeen ?? 0:N0} samples): skipped");
             else if (series.Count > 0) log?.Report(string.Create(CultureInfo.InvariantCulture, $"  {series[^1].SamplesSeen:N0} samples: train {series[^1].TrainBound:F2}, test {series[^1].TestBound:F2}"));
             if (!cancelled && endPoint is not null && series.Count > 0 && series[^1].SamplesSeen >= options.TotalSamples)
             {
                 try
                 {
-                    if (EndPoint.Ensure(dir, algorithm, data, endPoint, cancellationToken)) log?.Report($"  end point: {Path.Combine(dir, EndPointFileName)}");
+                    if (EndPoint.Ensure(dir, run.Algorithm, data, endPoint, cancellationToken)) log?.Report($"  end point: {Path.Combine(dir, EndPointFileName)}");
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { cancelled = true; }
             }
-            done.Add(Entry(algorithm.Name(), j, dir, skipped, series));
+            done.Add(Entry(run.Algorithm.Name(), run.LatentDimensions, dir, skipped, series));
             if (cancelled) return (done, true);
         }
         return (done, false);
@@ -223,7 +245,7 @@ public static class ExperimentRuns
     }
 
     /// <summary>A run's entry in the results: its series and what its directory records (step size, trials, end point).</summary>
-    static ExperimentRun Entry(string algorithm, int latent, string directory, bool skipped, IReadOnlyList<EvaluationResult> series) =>
+    internal static ExperimentRun Entry(string algorithm, int latent, string directory, bool skipped, IReadOnlyList<EvaluationResult> series) =>
         new(algorithm, latent, directory, skipped, series, ReadStepSize(directory), ReadStepSizeTrials(directory), ReadEndPoint(directory),
             algorithm == TrainingAlgorithm.MonteCarloEm.Name() ? ReadSamplesPerIteration(directory) : null);
 

@@ -50,7 +50,7 @@ public static class LearningCurvePlot
         foreach (var row in rows)
         {
             ArgumentNullException.ThrowIfNull(row, nameof(rows));
-            if (!Draws(row)) throw new ArgumentException($"{row.Experiment}: expected the results of figure2 or figure3 (learning curves)", nameof(rows));
+            if (!Draws(row)) throw new ArgumentException($"{row.Experiment}: expected the results of figure2, figure3 or iwae-table (learning curves)", nameof(rows));
         }
         ScriptNatives.EnsureSkia();
         var sizes = rows.Select(r => r.Runs.Select(run => run.LatentDimensions).Distinct().ToList()).ToList();
@@ -68,9 +68,22 @@ public static class LearningCurvePlot
         Vae.Core.Files.writeAtomically(path, png.ToArray());
     }
 
-    /// <summary>Whether <paramref name="results"/> are learning curves this class draws: Figure 2's or Figure 3's.</summary>
+    /// <summary>Whether <paramref name="results"/> are learning curves this class draws: Figure 2's, Figure 3's or the IWAE
+    /// table's (one panel, a colour per objective and k).</summary>
     public static bool Draws(ExperimentResults results) =>
-        results is { Experiment: "figure2" or "figure3" };
+        results is { Experiment: "figure2" or "figure3" or "iwae-table" };
+
+    /// <summary>Colours of the runs an experiment names by objective and k, in the order of its runs.</summary>
+    static readonly ScottPlot.Color[] Palette =
+    [
+        new(31, 119, 180), new(214, 39, 40), new(44, 160, 44), new(255, 127, 14), new(148, 103, 189), new(140, 86, 75), new(227, 119, 194), new(127, 127, 127),
+    ];
+
+    /// <summary>A run's name and colour in the legend: its algorithm's, or (a run named by objective and k) "IWAE k = 5"
+    /// in the <paramref name="index"/>-th colour.</summary>
+    static (string Name, ScottPlot.Color Colour) Style(ExperimentRun run, int index) =>
+        run.Objective is { } objective ? ($"{objective.ToUpperInvariant()} k = {run.K}", Palette[index % Palette.Length])
+        : Styles.TryGetValue(run.Algorithm, out var s) ? s : (run.Algorithm, ScottPlot.Colors.Black);
 
     /// <summary>The data set's name in titles: the results' <c>label</c> setting, else their data set's description up to
     /// the colon ("MNIST", "Frey Face").</summary>
@@ -120,9 +133,9 @@ public static class LearningCurvePlot
     {
         var plot = new ScottPlot.Plot();
         plot.Font.Set("DejaVu Sans");
-        foreach (var run in results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0))
+        foreach (var (run, index) in results.Runs.Where(r => r.LatentDimensions == latent && r.Series.Count > 0).Select((r, i) => (r, i)))
         {
-            var (name, colour) = Styles.TryGetValue(run.Algorithm, out var s) ? s : (run.Algorithm, ScottPlot.Colors.Black);
+            var (name, colour) = Style(run, index);
             double[] x = [.. run.Series.Select(e => AxisSamples(run, e, mcemAxis)).Select(v => logSamples ? Math.Log10(v) : v / 1e6)];
             void Line(double[] y, string label, ScottPlot.LinePattern pattern)
             {
