@@ -59,6 +59,11 @@ module TrainingRun =
     let private fused (s: RunSettings) (state: TrainerState) =
         s.Learner.Gradient <> Autograd && covered s state
 
+    /// Whether the run's steps are LogWeightSteps's hand-derived ones (AEVB with estimator A or the importance-weighted
+    /// bound, a Bernoulli decoder of any depth, either optimiser), as the settings' Gradient says.
+    let private logWeight (s: RunSettings) (state: TrainerState) =
+        s.Learner.Gradient <> Autograd && s.Algorithm = AevbAlgorithm && LogWeightSteps.supports s.Learner state.Model
+
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
     /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (HandDerivedSteps.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
@@ -78,9 +83,9 @@ module TrainingRun =
         HandDerivedSteps.requireSupported s.Learner state.Model
         if s.Learner.Gradient = Autograd && s.Learner.MixedPrecision then
             invalidArg "Gradient" "mixed precision has the hand-derived gradient only; choose auto or hand-derived"
-        if s.Learner.Gradient = HandDerived && not (covered s state) then
+        if s.Learner.Gradient = HandDerived && not (covered s state || logWeight s state) then
             invalidArg "Gradient"
-                (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with one-layer MLPs and Adagrad, not this run (%s, estimator %A, L = %d, %A decoder, %d tanh layers, %s); choose auto or autograd"
+                (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with one-layer MLPs and Adagrad, and AEVB's estimator A and importance-weighted bound with a Bernoulli decoder, not this run (%s, estimator %A, L = %d, %A decoder, %d tanh layers, %s); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood state.Model.Config.HiddenLayers (Optimizer.name s.Learner.Optimizer))
         if fused s state then
@@ -104,7 +109,8 @@ module TrainingRun =
     /// "hand-derived, bfloat16 multiplies" (HandDerivedSteps with mixed precision), "hand-derived, one-pass float32"
     /// (HandDerivedSteps with OnePass) or "autograd" (the algorithm's own step).
     let gradientPath (r: TrainingRun) : string =
-        if not (fused r.Settings r.State) then "autograd"
+        if logWeight r.Settings r.State then "hand-derived"
+        elif not (fused r.Settings r.State) then "autograd"
         elif r.Settings.Learner.MixedPrecision then "hand-derived, bfloat16 multiplies"
         elif r.Settings.Learner.Gradient = OnePass then "hand-derived, one-pass float32"
         else "hand-derived"
@@ -132,9 +138,18 @@ module TrainingRun =
         let mutable run = r
         // The hand-derived steps (same draws, same trajectory) need their scratch for as long as this call trains.
         let workspace = if fused r.Settings r.State then Some(HandDerivedSteps.workspace r.Settings.Learner r.Settings.Model) else None
+        // LogWeightSteps's scratch: the gradient, a vector laid out as the parameter vector, with the model's views.
+        let logWeightGradient =
+            if logWeight r.Settings r.State then
+                let layout = VaeModel.layout r.Settings.Model
+                Some(VaeModel.ofVector r.Settings.Model (torch.zeros([| layout.Count |], dtype = r.Settings.Model.DType)), layout.WeightCount)
+            else None
         try
             let step =
                 match r.Settings.Algorithm, workspace with
+                | AevbAlgorithm, _ when logWeightGradient.IsSome ->
+                    let gradient, weightCount = logWeightGradient.Value
+                    fun c data g s -> LogWeightSteps.step c data g gradient weightCount s
                 | AevbAlgorithm, Some w ->
                     // prepare copies nothing for a state that create or ofCheckpoint prepared.
                     run <- { run with State = HandDerivedSteps.prepare r.State }
@@ -156,6 +171,7 @@ module TrainingRun =
             run
         finally
             workspace |> Option.iter (fun w -> (w :> IDisposable).Dispose())
+            logWeightGradient |> Option.iter (fun (gradient, _) -> VaeModel.dispose gradient)
 
     /// Training samples one step evaluates on a training set of n datapoints: M, or 5n for Monte Carlo EM (see SamplesSeen).
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
