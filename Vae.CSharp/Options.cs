@@ -18,7 +18,8 @@ public enum DecoderLikelihood
 public enum GradientComputation
 {
     /// <summary>The hand-derived gradient (backpropagation written out over the parameter vector) wherever it covers the configuration (AEVB with
-    /// estimator B and L = 1, wake-sleep, MLP decoders), else autograd.</summary>
+    /// estimator B and L = 1 and wake-sleep, with one-layer MLP decoders and Adagrad; AEVB with estimator A or the
+    /// importance-weighted bound, a Bernoulli decoder of any depth and either optimiser), else autograd.</summary>
     Auto,
     /// <summary>libtorch's autograd through the algorithm's objective, for every configuration.</summary>
     Autograd,

@@ -98,7 +98,7 @@ public class TrainCommandTests
         Assert.Contains("objective = ImportanceWeighted", options);
         Assert.Contains($"encoder_gradient = {gradient}", options);
         Assert.Contains("samples_per_datapoint = 3", options);
-        Assert.Contains("gradient = autograd", options);
+        Assert.Contains("gradient = hand-derived", options);
         Assert.DoesNotContain("estimator =", options);
         // The checkpoint and the record both carry it: resume and vae verify train the same objective.
         using var resumed = Trainer.Resume(dir);

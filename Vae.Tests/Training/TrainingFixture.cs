@@ -22,18 +22,27 @@ public static class SmallMnist
     public static AevbOptions Aevb(long seed = 7) => new() { Seed = seed, StepSize = 0.05 };
 
     /// <summary>A trainer of <see cref="Model"/> for each learner and gradient path the short-run tests cover: aevb
-    /// (the hand-derived step), aevb-autograd, aevb-estimator-a (L = 2), iwae-dreg (K = 5), wake-sleep,
-    /// wake-sleep-anglepy, mcem, aevb-adam (Adam under Burda's schedule, step size / 50) and aevb-two-layers (two tanh
-    /// layers per MLP); the last two train by autograd.</summary>
+    /// (the hand-derived step), aevb-autograd, aevb-estimator-a (L = 2), iwae-dreg (K = 5), each of those two also by
+    /// autograd (-autograd), wake-sleep, wake-sleep-anglepy, mcem, aevb-adam (Adam under Burda's schedule, step size / 50)
+    /// and aevb-two-layers (two tanh layers per MLP), both by autograd, and iwae-burda (Burda et al.'s settings at this
+    /// size: two tanh layers, Adam under their schedule, M = 20, K = 5, dynamic binarisation; hand-derived).</summary>
     public static Trainer ShortRun(string run, long seed, double stepSize) => run switch
     {
         "aevb" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
         "aevb-autograd" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, Gradient = GradientComputation.Autograd }),
-        "aevb-estimator-a" => new AevbTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 2 }),
-        "iwae-dreg" => new AevbTrainer(Model, new AevbOptions
+        "aevb-estimator-a" or "aevb-estimator-a-autograd" => new AevbTrainer(Model, new AevbOptions
+        {
+            Seed = seed, StepSize = stepSize, Estimator = SgvbEstimator.A, SamplesPerDatapoint = 2, Gradient = PathOf(run),
+        }),
+        "iwae-dreg" or "iwae-dreg-autograd" => new AevbTrainer(Model, new AevbOptions
         {
             Seed = seed, StepSize = stepSize, Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5,
-            EncoderGradient = EncoderGradient.DoublyReparameterised,
+            EncoderGradient = EncoderGradient.DoublyReparameterised, Gradient = PathOf(run),
+        }),
+        "iwae-burda" => new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, HiddenLayers = 2, LatentDimensions = 3 }, new AevbOptions
+        {
+            Seed = seed, StepSize = stepSize / 50, Objective = TrainingObjective.ImportanceWeighted, SamplesPerDatapoint = 5, BatchSize = 20,
+            Optimizer = TrainingOptimizer.Adam, Schedule = StepSizeSchedule.Burda, Binarize = true,
         }),
         "wake-sleep" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize }),
         "wake-sleep-anglepy" => new WakeSleepTrainer(Model, new AevbOptions { Seed = seed, StepSize = stepSize, WakeSleepVariant = WakeSleepVariant.Anglepy }),
@@ -42,4 +51,6 @@ public static class SmallMnist
         "aevb-two-layers" => new AevbTrainer(new VaeModelOptions { HiddenUnits = 40, HiddenLayers = 2, LatentDimensions = 3 }, new AevbOptions { Seed = seed, StepSize = stepSize }),
         _ => throw new ArgumentOutOfRangeException(nameof(run), run, "no such short run"),
     };
+
+    static GradientComputation PathOf(string run) => run.EndsWith("-autograd", StringComparison.Ordinal) ? GradientComputation.Autograd : GradientComputation.Auto;
 }
