@@ -126,6 +126,13 @@ public class BenchCommandTests
         Assert.Contains("aevb-mnist-m100", output);
         Assert.Contains("GFLOP/s", output);
         Assert.Matches(@"aevb-mnist-m100 speedup vs straightforward: \d+\.\d\d\s*$", output);
+        // The importance-weighted step on Burda et al.'s network, by hand and by autograd beside its multiply bound; alone with --iwae.
+        Assert.Matches(@"iwae-burda-k50-m20 +1 +\d+ samples/s \(hand-derived step; autograd \d+, \d+\.\d\dx; ", output);
+        var iwae = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "--iwae", "--threads", "1", "--steps", "3", "--repetitions", "1"],
+            TestEnvironment.RepositoryRoot, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+        Assert.True(iwae.ExitCode == 0, iwae.Errors);
+        Assert.Equal(["iwae-burda-k1-m20", "iwae-burda-k5-m20", "iwae-burda-k50-m20"], iwae.Output.Split('\n').Where(l => l.StartsWith("iwae-burda", StringComparison.Ordinal)).Select(l => l.Split(' ')[0]));
+        Assert.DoesNotContain("aevb-mnist-m100", iwae.Output);
         var bad = await TestEnvironment.RunProcessAsync("dotnet", ["exec", bench, "--threads", "0"], TestEnvironment.RepositoryRoot);
         Assert.Equal(2, bad.ExitCode);
         Assert.StartsWith("vae-bench: ", bad.Errors);

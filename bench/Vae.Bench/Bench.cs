@@ -25,6 +25,7 @@ static class Bench
     static readonly Option<int[]> ThreadCounts = Opt.IntegerList("--threads", "the libtorch thread counts to measure (default: 1,2)", 1, 1024);
     static readonly Option<long?> Repetitions = Opt.OptionalInteger("--repetitions", "paired repetitions (default 9; 5 with --quick)", 1, 1000);
     static readonly Option<long?> Steps = Opt.OptionalInteger("--steps", "steps per repetition (default 200; 60 with --quick)", 1, 1_000_000);
+    static readonly Option<bool> IwaeOnly = Opt.Flag("--iwae", "only the importance-weighted bound's step on Burda et al.'s network (k = 1, 5, 50; hand-derived, autograd, multiply bound)");
     static readonly Option<long> WorkerBatch = Opt.Integer("--m", "minibatch size", 100, 1, 100_000);
     static readonly Option<long> WorkerThreads = Opt.Integer("--threads", "libtorch threads", 1, 1, 1024);
 
@@ -32,7 +33,7 @@ static class Bench
     public static RootCommand Root(TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("Vae's training throughput against a straightforward TorchSharp loop, paired, in the same run")
-            { Quick, ThreadCounts, Repetitions, Steps, Common.Cache };
+            { Quick, ThreadCounts, Repetitions, Steps, IwaeOnly, Common.Cache };
         root.SetAction(p => Run(new Arguments(p), stdout, stderr));
         var worker = new Command(ReferenceWorker, "the benchmark's reference process") { Hidden = true };
         foreach (var o in (Option[])[WorkerBatch, WorkerThreads, Common.Cache]) worker.Add(o);
@@ -66,6 +67,17 @@ static class Bench
         stderr.WriteLine("loading mnist");
         var train = Mnist(a.Get(Common.Cache), stderr);
         using var data = train.ToTensor();
+        if (a.Get(IwaeOnly))
+        {
+            stdout.WriteLine($"Vae.Bench --iwae: the importance-weighted bound's step on Burda et al.'s network, M = 20; medians of {repetitions} repetitions; libtorch {Torch.load()}; {Tuning}");
+            foreach (int t in threads)
+            {
+                torch.set_num_threads(t);
+                foreach (var (name, rate, unit) in IwaeCases(data, steps, repetitions, Torch.generator(4)))
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-26} {t,7} {rate,18:F0} {unit}"));
+            }
+            return 0;
+        }
         stdout.WriteLine($"Vae.Bench: AEVB on MNIST (784-500-20, estimator B, Adagrad); {repetitions} paired repetitions of {steps} steps; " +
                          $"{Environment.ProcessorCount} logical processors; libtorch {Torch.load()}; {Tuning}");
         stdout.WriteLine(NativeBfloat16
@@ -201,23 +213,13 @@ static class Bench
 
     /// <summary>Throughput of the other learners and of evaluation: AEVB and wake-sleep on MNIST and on Frey Face (J = 10,
     /// 200 hidden units), each by its hand-derived and its autograd step, Monte Carlo EM on 1000 MNIST images (J = 3, 100 hidden units; leapfrog steps per second summed over
-    /// chains), and the K = 5000 importance-weighted bound (seconds for the 10,000 test images, timed on a part).</summary>
+    /// chains), the importance-weighted bound's step on Burda et al.'s network at k = 1, 5, 50 (hand-derived and autograd,
+    /// beside its multiplies' bound), and the K = 5000 importance-weighted bound (seconds for the 10,000 test images, timed on a part).</summary>
     static IEnumerable<(string Name, double Rate, string Unit)> OtherCases(Tensor mnist, int steps, int repetitions, bool quick)
     {
         var paper = LearnerConfigModule.paper(0.02);
         // Past Adagrad's warm-up (100 updates) before timing: 110 minibatch steps, or 22 EM iterations of 5 updates each.
-        double Measure(Func<TrainerState, TrainerState> step, TrainerState state, int n, int warmUpSteps = 110)
-        {
-            for (int i = 0; i < warmUpSteps; i++) state = step(state);
-            var rates = new List<double>();
-            for (int r = 0; r < repetitions; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                for (int i = 0; i < n; i++) state = step(state);
-                rates.Add(n / clock.Elapsed.TotalSeconds);
-            }
-            return Median(rates);
-        }
+        double Measure(Func<TrainerState, TrainerState> step, TrainerState state, int n, int warmUpSteps = 110) => StepsPerSecond(step, state, n, repetitions, warmUpSteps);
         TrainerState Fresh(int d, int h, int j, Likelihood likelihood) => Aevb.init(VaeModelModule.create(new ModelConfig(d, h, j, likelihood, float32, 0.01, 1), Torch.generator(3)));
         var g = Torch.generator(4);
 
@@ -250,6 +252,8 @@ static class Bench
             yield return ("mcem-mnist-n1000", iterations * 1000 * Hmc.paper.LeapfrogSteps, "leapfrog steps/s (chains x steps)");
         }
 
+        foreach (var c in IwaeCases(mnist, steps, repetitions, g)) yield return c;
+
         var model = Fresh(784, 500, 20, Likelihood.Bernoulli).Model;
         int images = quick ? 20 : 200;
         using (var test = mnist.narrow(0, 0, images))
@@ -262,6 +266,46 @@ static class Bench
             clock.Restart();
             Evaluation.importanceWeightedIn(true, model, test, 5000, 100, g);
             yield return ("iwae-k5000-10k-images-bf16", clock.Elapsed.TotalSeconds * 10_000 / images, $"s for 10,000 images (timed on {images}; bfloat16 output multiply)");
+        }
+    }
+
+    /// <summary>Steps per second of <paramref name="step"/> from <paramref name="state"/>: the median of
+    /// <paramref name="repetitions"/> timings of <paramref name="n"/> steps, after <paramref name="warmUpSteps"/>.</summary>
+    static double StepsPerSecond(Func<TrainerState, TrainerState> step, TrainerState state, int n, int repetitions, int warmUpSteps)
+    {
+        for (int i = 0; i < warmUpSteps; i++) state = step(state);
+        var rates = new List<double>();
+        for (int r = 0; r < repetitions; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < n; i++) state = step(state);
+            rates.Add(n / clock.Elapsed.TotalSeconds);
+        }
+        return Median(rates);
+    }
+
+    /// <summary>Burda et al.'s network (784-200-200-50, two tanh layers, Bernoulli decoder), M = 20, Adam under their
+    /// schedule, dynamic binarisation: the importance-weighted bound's step at k = 1, 5, 50 by the hand-derived step
+    /// (LogWeightSteps, what `vae reproduce iwae-table` takes) and by autograd, beside the step's multiplies alone.</summary>
+    static IEnumerable<(string Name, double Rate, string Unit)> IwaeCases(Tensor mnist, int steps, int repetitions, torch.Generator g)
+    {
+        var paper = LearnerConfigModule.paper(0.02);
+        foreach (int k in new[] { 1, 5, 50 })
+        {
+            var burda = new LearnerConfig(EstimatorKind.Iwae, k, 20, OptimizerConfig.NewAdamOptimizer(Adam.burda(0.001, Vae.Core.StepSizeSchedule.BurdaStages)),
+                                          true, true, false, GradientChoice.Auto, paper.WakeSleep, Vae.Core.EncoderGradient.Reparameterised);
+            TrainerState Burda() => Aevb.initFor(burda.Optimizer, VaeModelModule.create(new ModelConfig(784, 200, 50, Likelihood.Bernoulli, float32, 0.01, 2), Torch.generator(3)));
+            int n = Math.Max(1, k == 50 ? steps / 10 : k == 5 ? steps / 2 : steps);
+            var fresh = Burda();
+            var layout = VaeModelModule.layout(fresh.Model.Config);
+            var gradient = VaeModelModule.ofVector(fresh.Model.Config, torch.zeros(layout.Count));
+            double byHand = 20 * StepsPerSecond(s => LogWeightSteps.step(burda, mnist, g, gradient, layout.WeightCount, s).Item1, fresh, n, repetitions, 10);
+            VaeModelModule.dispose(gradient);
+            double byAutograd = 20 * StepsPerSecond(s => Aevb.step(burda, mnist, g, s).Item1, Burda(), n, repetitions, 10);
+            using var multiplies = new LayeredStepMultiplies(20, 20 * k, 784, 200, 2, 50);
+            double bound = 20 * multiplies.StepsPerSecond(repetitions);
+            yield return ($"iwae-burda-k{k}-m20", byHand, string.Create(CultureInfo.InvariantCulture,
+                $"samples/s (hand-derived step; autograd {byAutograd:F0}, {byHand / byAutograd:F2}x; {byHand / bound:P0} of its multiplies alone, {bound:F0} samples/s at {multiplies.Gflop * bound / 20:F1} GFLOP/s)"));
         }
     }
 
@@ -390,6 +434,58 @@ sealed class StepMultiplies : IDisposable
     {
         foreach (var (a, b) in _products) { a.Dispose(); b.Dispose(); }
         _scope.Dispose();
+    }
+}
+
+/// <summary>The matrix multiplies of one training step of an MLP VAE with <c>layers</c> tanh layers of <c>h</c> units,
+/// encoder rows <c>m</c> and decoder rows <c>rows</c> (k·M for k samples per datapoint): each layer's forward product,
+/// its weight gradient and (but for the encoder's first layer) its input gradient, with the encoder's two heads as
+/// one product. Their time alone is the step's multiply bound.</summary>
+sealed class LayeredStepMultiplies : IDisposable
+{
+    readonly List<(Tensor A, Tensor B)> _products = [];
+
+    public LayeredStepMultiplies(int m, int rows, int d, int h, int layers, int j)
+    {
+        using var scope = torch.NewDisposeScope();
+        void Layer(int n, int inputs, int outputs, bool inputGradient)
+        {
+            Tensor a = torch.rand(n, inputs), w = torch.rand(outputs, inputs), dy = torch.rand(n, outputs);
+            _products.Add((a, w.t()));
+            _products.Add((dy.t(), a));
+            if (inputGradient) _products.Add((dy, w));
+        }
+        Layer(m, d, h, false);
+        for (int i = 1; i < layers; i++) Layer(m, h, h, true);
+        Layer(m, h, 2 * j, true);
+        Layer(rows, j, h, true);
+        for (int i = 1; i < layers; i++) Layer(rows, h, h, true);
+        Layer(rows, h, d, true);
+        scope.Detach(_products.SelectMany(p => new[] { p.A, p.B }));
+    }
+
+    /// <summary>GFLOP of one step's multiplies.</summary>
+    public double Gflop => _products.Sum(p => 2.0 * p.A.shape[0] * p.A.shape[1] * p.B.shape[1]) / 1e9;
+
+    /// <summary>Steps' multiplies per second: the median of <paramref name="repetitions"/> timings of about 0.3 s each.</summary>
+    public double StepsPerSecond(int repetitions)
+    {
+        int reps = Math.Max(3, (int)(30 / Math.Max(Gflop, 1e-3)));
+        var rates = new List<double>();
+        for (int r = 0; r < repetitions; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < reps; i++)
+                foreach (var (a, b) in _products) torch.mm(a, b).Dispose();
+            rates.Add(reps / clock.Elapsed.TotalSeconds);
+        }
+        rates.Sort();
+        return rates[rates.Count / 2];
+    }
+
+    public void Dispose()
+    {
+        foreach (var (a, b) in _products) { a.Dispose(); b.Dispose(); }
     }
 }
 
