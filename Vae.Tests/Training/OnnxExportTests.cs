@@ -76,4 +76,37 @@ public class OnnxExportTests
         Assert.Equal(["x"], session.InputMetadata.Keys);
         Assert.Equal(VaeCommand.BadUsage, Cli.Vae.Run("export", "--checkpoint", dir, "--format", "tflite").Code);
     }
+
+    [Theory]
+    [InlineData(DecoderLikelihood.Bernoulli, 1)]
+    [InlineData(DecoderLikelihood.GaussianSigmoidMean, 2)]
+    [InlineData(DecoderLikelihood.LinearGaussian, 1)]
+    public async Task OnnxItselfAcceptsTheExportedNetworksAndOneRowRunsAsTheModel(DecoderLikelihood likelihood, int hiddenLayers)
+    {
+        // The ONNX project's own checker (Debian's python3-onnx, full_check: the graph, its opset-17 operators and shape
+        // inference), not our writer's idea of the format; then a batch of one row through ONNX Runtime.
+        Assert.True(File.Exists("/usr/bin/python3"), "the test needs Debian's python3-onnx (apt-get install -y python3-onnx)");
+        using var model = VariationalAutoEncoder.Create(new VaeModelOptions { HiddenUnits = 20, HiddenLayers = hiddenLayers, LatentDimensions = 3, Likelihood = likelihood }, seed: 4);
+        string dir = TestEnvironment.NewTempDirectory();
+        string encoder = Path.Combine(dir, "encoder.onnx"), decoder = Path.Combine(dir, "decoder.onnx");
+        model.ExportOnnx(encoder, OnnxPart.Encoder);
+        model.ExportOnnx(decoder, OnnxPart.Decoder);
+        const string Check = """
+            import onnx, sys
+            for path in sys.argv[1:]:
+                m = onnx.load(path)
+                onnx.checker.check_model(m, full_check=True)
+                inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+                print(path, m.ir_version, m.opset_import[0].version, ",".join(o.name for o in inferred.graph.output))
+            """;
+        var (code, output, errors) = await TestEnvironment.RunProcessAsync("/usr/bin/python3", ["-c", Check, encoder, decoder], dir);
+        Assert.True(code == 0, $"onnx.checker refused an exported network: {errors}");
+        Assert.Contains($"{encoder} 8 17 mean,log_variance", output);
+        Assert.Contains($"{decoder} 8 17 {(likelihood == DecoderLikelihood.Bernoulli ? "mean" : "mean,log_variance")}", output);
+
+        var x = Rows(SmallMnist.Test, 1);
+        var q = model.Encode(x);
+        Close(q.Mean, RunOnnx(encoder, "x", x)["mean"], 1e-5);
+        Close(model.Decode(q.Mean), RunOnnx(decoder, "z", q.Mean)["mean"], 1e-5);
+    }
 }
