@@ -164,7 +164,7 @@ static class ReproduceVerb
             var (collected, unfinished) = IwaeTable.Collect(set, options);
             stdout.Write(IwaeTable.Markdown(collected));
             foreach (var name in unfinished) stdout.WriteLine($"unfinished: {name}");
-            stdout.WriteLine($"wrote {Path.Combine(options.OutputDirectory, "results.json")} and {Path.Combine(options.OutputDirectory, "table.md")}");
+            stdout.WriteLine($"wrote {Path.Combine(options.OutputDirectory, "results.json")}, table.md{(collected.Runs.Count > 0 ? $" and {IwaeTable.FigureFileName}" : "")}");
             return unfinished.Count == 0 ? VaeCommand.Ok : VaeCommand.Failure;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

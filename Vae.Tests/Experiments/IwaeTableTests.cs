@@ -60,6 +60,20 @@ public class IwaeTableTests
         Assert.Equal(table, File.ReadAllText(Path.Combine(dir, "table.md")));
     }
 
+    [Fact]
+    public void JobsTrainEachRunAsAProcessOfItsOwnAndTheCollectorWritesTheTable()
+    {
+        string dir = TestEnvironment.NewTempDirectory();
+        var (code, output, err) = Vae.Tests.Cli.Vae.Run([.. Small, "--jobs", "2", "--out", dir]);
+        Assert.True(code == VaeCommand.Ok, err + output);
+        foreach (string task in new[] { "task 0 (vae-k1): exit 0", "task 1 (vae-k2): exit 0", "task 2 (iwae-k2): exit 0" }) Assert.Contains(task, output);
+        Assert.Contains("| IWAE | 2 | iwae-k2 | 0.02 |", File.ReadAllText(Path.Combine(dir, "table.md")));
+        var results = ExperimentResults.FromJson(File.ReadAllText(Path.Combine(dir, "results.json")));
+        Assert.Equal([1, 2, 2], results.Runs.Select(r => r.K));
+        Assert.All(results.Runs, r => Assert.NotNull(r.EndPoint));
+        Assert.True(File.Exists(Path.Combine(dir, IwaeTable.FigureFileName)));
+    }
+
     static ExperimentRun Run(string name, string objective, int k, double? testIwae, int? active) =>
         new ExperimentRun("aevb", 50, Path.Combine("runs", name), true, [new EvaluationResult(60_000L * 3280, 1, -90, -91)],
             EndPoint: testIwae is double v
