@@ -22,8 +22,11 @@ let private runs =
       "AEVB, bfloat16 multiplies", AevbAlgorithm, model Bernoulli 1, { learner with MixedPrecision = true }
       "AEVB, dynamic binarisation", AevbAlgorithm, model Bernoulli 1, { learner with Binarize = true }
       "AEVB, Frey Face's sigmoid-mean Gaussian decoder", AevbAlgorithm, model GaussianSigmoidMean 1, learner
-      "AEVB, estimator A with L = 2 (autograd)", AevbAlgorithm, model Bernoulli 1, { learner with Estimator = A; Samples = 2 }
+      "AEVB, estimator A with L = 2 (hand-derived)", AevbAlgorithm, model Bernoulli 1, { learner with Estimator = A; Samples = 2 }
+      "AEVB, estimator A with L = 2 (autograd)", AevbAlgorithm, model Bernoulli 1, { learner with Estimator = A; Samples = 2; Gradient = Autograd }
       "AEVB, importance-weighted K = 3 with DReG", AevbAlgorithm, model Bernoulli 1, { learner with Estimator = Iwae; Samples = 3; EncoderGradient = DoublyReparameterised }
+      "AEVB, importance-weighted K = 3, two tanh layers, Adam (hand-derived, moments as vectors)", AevbAlgorithm, model Bernoulli 2,
+      { learner with Estimator = Iwae; Samples = 3; Optimizer = AdamOptimizer(Adam.burda 0.01 BurdaStages) }
       "AEVB, two tanh layers and Adam under Burda's schedule", AevbAlgorithm, model Bernoulli 2, { learner with Optimizer = AdamOptimizer(Adam.burda 0.01 BurdaStages) }
       "wake-sleep", WakeSleepAlgorithm, model Bernoulli 1, learner
       "wake-sleep, anglepy's recognition model", WakeSleepAlgorithm, model GaussianSigmoidMean 1, { learner with WakeSleep = Anglepy }

@@ -93,21 +93,29 @@ module internal HandDerivedSteps =
             else None
         { Gradient = gradient; GradientModel = VaeModel.ofVector m gradient; HeadsGradient = headsGradient; OutputGradient = outputGradient; Low = low; Layout = layout }
 
-    /// Whether the state's Adagrad keeps one accumulator for the whole parameter vector, as the fused steps update it.
+    /// Whether the state's optimiser keeps one accumulator (and, for Adam, one first moment) for the whole parameter
+    /// vector, as the fused steps update it.
     let private flat (s: TrainerState) =
         s.Optimizer.SumSquares.Length = 1 && s.Optimizer.SumSquares.[0].shape = s.Model.ParameterVector.shape
 
-    /// The state the fused steps train: the same model, and Adagrad's accumulators gathered into one vector laid out as
-    /// the parameter vector (a state already so is returned as it is).
+    /// The state the fused steps train: the same model, and the optimiser's accumulators (Adagrad's sums, Adam's two
+    /// moments) gathered into vectors laid out as the parameter vector (a state already so is returned as it is).
     let prepare (s: TrainerState) : TrainerState =
         if not (mlpDecoder s.Model) then invalidArg "s" "the fused steps need an MLP decoder (Bernoulli or Gaussian)"
         if flat s then s
-        else { s with Optimizer = { s.Optimizer with SumSquares = [| VaeModel.vectorOf s.Model.Config s.Optimizer.SumSquares |] } }
+        else
+            let gathered (ts: Tensor[]) = if ts.Length = 0 then ts else [| VaeModel.vectorOf s.Model.Config ts |]
+            { s with Optimizer = { s.Optimizer with SumSquares = gathered s.Optimizer.SumSquares; FirstMoments = gathered s.Optimizer.FirstMoments } }
 
-    /// Adagrad's accumulators of a state one per parameter tensor (in the order of VaeModel.parameters): views of the
-    /// vector of a state that prepare made, else the state's own.
-    let sumSquaresByParameter (s: TrainerState) : Tensor[] =
-        if flat s then VaeModel.tensors (VaeModel.ofVector s.Model.Config s.Optimizer.SumSquares.[0]) else s.Optimizer.SumSquares
+    let private byParameter (s: TrainerState) (ts: Tensor[]) =
+        if flat s && ts.Length = 1 then VaeModel.tensors (VaeModel.ofVector s.Model.Config ts.[0]) else ts
+
+    /// The optimiser's accumulators of a state one per parameter tensor (in the order of VaeModel.parameters): views of
+    /// the vector of a state that prepare made, else the state's own.
+    let sumSquaresByParameter (s: TrainerState) : Tensor[] = byParameter s s.Optimizer.SumSquares
+
+    /// Adam's first moments one per parameter tensor, as sumSquaresByParameter (none under Adagrad).
+    let firstMomentsByParameter (s: TrainerState) : Tensor[] = byParameter s s.Optimizer.FirstMoments
 
     let private requirePrepared (s: TrainerState) (w: FusedWorkspace) =
         if not (flat s) || w.Gradient.shape <> s.Model.ParameterVector.shape || w.Gradient.dtype <> s.Model.Config.DType then

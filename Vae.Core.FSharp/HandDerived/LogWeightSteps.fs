@@ -110,16 +110,20 @@ module internal LogWeightSteps =
                 .add_(m.ParameterVector.narrow(0L, 0L, weightCount), Torch.constant (-(float batch) / float n)) |> ignore
         perDatapoint
 
-    /// One step of Algorithm 1 (as Aevb.step: the same minibatch and noise draws, the same optimiser update per
-    /// parameter tensor, the same finiteness check), writing the gradient into gradient (a model of views of a vector
-    /// laid out as the state's). Returns the new state and the minibatch's mean estimate.
+    /// One step of Algorithm 1 (as Aevb.step: the same minibatch and noise draws, the same optimiser update, the same
+    /// finiteness check), writing the gradient into gradient (a model of views of a vector laid out as the state's). The
+    /// optimiser updates the whole parameter vector at once: the state's accumulators are vectors (HandDerivedSteps.prepare),
+    /// else it updates each parameter tensor as Aevb.step does. Returns the new state and the minibatch's mean estimate.
     let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (gradientModel: VaeModel) (weightCount: int64) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let perDatapoint = gradient c data.shape.[0] gradientModel weightCount s.Model x eps
-        let parameters, grads = VaeModel.tensors s.Model, VaeModel.tensors gradientModel
+        let flat = s.Optimizer.SumSquares.Length = 1 && s.Optimizer.SumSquares.[0].shape = s.Model.ParameterVector.shape
+        let parameters, grads =
+            if flat then [| s.Model.ParameterVector |], [| gradientModel.ParameterVector |]
+            else VaeModel.tensors s.Model, VaeModel.tensors gradientModel
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
         let opt = Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads
         { s with Optimizer = opt }, bound

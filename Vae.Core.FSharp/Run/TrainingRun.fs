@@ -88,11 +88,11 @@ module TrainingRun =
                 (sprintf "the hand-derived gradient covers AEVB (estimator B, L = 1) and wake-sleep with one-layer MLPs and Adagrad, and AEVB's estimator A and importance-weighted bound with a Bernoulli decoder, not this run (%s, estimator %A, L = %d, %A decoder, %d tanh layers, %s); choose auto or autograd"
                     (match s.Algorithm with AevbAlgorithm -> "AEVB" | WakeSleepAlgorithm -> "wake-sleep" | McemAlgorithm -> "Monte Carlo EM")
                     s.Learner.Estimator s.Learner.Samples state.Model.Config.Likelihood state.Model.Config.HiddenLayers (Optimizer.name s.Learner.Optimizer))
-        if fused s state then
+        if fused s state || logWeight s state then
             let prepared = HandDerivedSteps.prepare state
-            // prepare gathered the accumulators into one vector: the per-parameter ones are nobody's now.
+            // prepare gathered the accumulators into vectors: the per-parameter ones are nobody's now.
             if not (obj.ReferenceEquals(prepared.Optimizer.SumSquares, state.Optimizer.SumSquares)) then
-                for t in state.Optimizer.SumSquares do t.Dispose()
+                for t in Array.append state.Optimizer.SumSquares state.Optimizer.FirstMoments do t.Dispose()
             prepared
         else state
 
@@ -149,6 +149,7 @@ module TrainingRun =
                 match r.Settings.Algorithm, workspace with
                 | AevbAlgorithm, _ when logWeightGradient.IsSome ->
                     let gradient, weightCount = logWeightGradient.Value
+                    run <- { run with State = HandDerivedSteps.prepare r.State }
                     fun c data g s -> LogWeightSteps.step c data g gradient weightCount s
                 | AevbAlgorithm, Some w ->
                     // prepare copies nothing for a state that create or ofCheckpoint prepared.
@@ -223,7 +224,7 @@ module TrainingRun =
             [ for p in ps -> p.Name, p.Tensor
               for p, g in List.zip ps (List.ofArray (HandDerivedSteps.sumSquaresByParameter r.State)) -> secondMomentsPrefix s.Learner.Optimizer + p.Name, g
               if r.State.Optimizer.FirstMoments.Length > 0 then
-                  for p, m in List.zip ps (List.ofArray r.State.Optimizer.FirstMoments) -> "adam.m/" + p.Name, m
+                  for p, m in List.zip ps (List.ofArray (HandDerivedSteps.firstMomentsByParameter r.State)) -> "adam.m/" + p.Name, m
               yield "rng", r.Generator.get_state()
               match r.State.Mcmc with
               | Some mc -> yield "mcmc/chains", mc.Chains

@@ -296,7 +296,7 @@ static class Bench
                                           true, true, false, GradientChoice.Auto, paper.WakeSleep, Vae.Core.EncoderGradient.Reparameterised);
             TrainerState Burda() => Aevb.initFor(burda.Optimizer, VaeModelModule.create(new ModelConfig(784, 200, 50, Likelihood.Bernoulli, float32, 0.01, 2), Torch.generator(3)));
             int n = Math.Max(1, k == 50 ? steps / 10 : k == 5 ? steps / 2 : steps);
-            var fresh = Burda();
+            var fresh = HandDerivedSteps.prepare(Burda()); // the moments as vectors, as a run's hand-derived step keeps them
             var layout = VaeModelModule.layout(fresh.Model.Config);
             var gradient = VaeModelModule.ofVector(fresh.Model.Config, torch.zeros(layout.Count));
             double byHand = 20 * StepsPerSecond(s => LogWeightSteps.step(burda, mnist, g, gradient, layout.WeightCount, s).Item1, fresh, n, repetitions, 10);
