@@ -95,7 +95,7 @@ module internal HandDerivedSteps =
 
     /// Whether the state's optimiser keeps one accumulator (and, for Adam, one first moment) for the whole parameter
     /// vector, as the fused steps update it.
-    let private flat (s: TrainerState) =
+    let flat (s: TrainerState) =
         s.Optimizer.SumSquares.Length = 1 && s.Optimizer.SumSquares.[0].shape = s.Model.ParameterVector.shape
 
     /// The state the fused steps train: the same model, and the optimiser's accumulators (Adagrad's sums, Adam's two
@@ -158,11 +158,11 @@ module internal HandDerivedSteps =
             b.Gradient.narrow(0L, 0L, b.WeightCount).add_(b.Parameters.narrow(0L, 0L, b.WeightCount), Torch.constant (-(float m) / float n)) |> ignore
 
     // a W^T + bias.
-    let private affine (a: Tensor) (w: Tensor) (bias: Tensor) = torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
+    let affine (a: Tensor) (w: Tensor) (bias: Tensor) = torch.addmm(bias, a, w.t(), 1.0f, 1.0f)
     // target <- a^T bm (a weight's gradient).
     let private outer (target: Tensor) (a: Tensor) (bm: Tensor) = target.addmm_(a.t(), bm, 0.0f, 1.0f) |> ignore
     // Through tanh: da = dh (1 - h^2).
-    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.pow(Torch.two), Torch.constant -1.0)
+    let throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.pow(Torch.two), Torch.constant -1.0)
 
     /// The encoder's forward pass (Appendix C.2): h1 = tanh(W1 x + b1) and the heads [mu, log sigma^2] = W h1 + b [M; 2J].
     let private encoderForward (b: Operands) (x: Tensor) =

@@ -8,9 +8,9 @@ open TorchSharp
 /// eq. 8, their log-mean-exp), with either encoder gradient, for a Gaussian MLP encoder and a Bernoulli MLP decoder of
 /// any number of tanh layers, under Adagrad or Adam. Backpropagation is written out: the K·M latent points go through
 /// each decoder layer as one multiply, and each objective enters only through the weights w~ it puts on the log
-/// weights (1/L, or their softmax). Minibatch and noise are drawn as Aevb.step draws them and the optimiser updates
-/// each parameter tensor as there, so the run follows the autograd step's trajectory up to rounding (the property
-/// tests check the gradients against autograd in float64).
+/// weights (1/L, or their softmax). Minibatch and noise are drawn as Aevb.step draws them and the optimiser's update
+/// is Aevb.step's over the whole parameter vector at once, so the run follows the autograd step's trajectory up to
+/// rounding (the property tests check the gradients against autograd in float64).
 [<RequireQualifiedAccess>]
 module internal LogWeightSteps =
 
@@ -21,11 +21,8 @@ module internal LogWeightSteps =
         && (match m.Decoder with BernoulliDecoder _ -> true | _ -> false)
         && not c.MixedPrecision && c.Gradient <> OnePass
 
-    // a W^T + bias.
-    let private affine (a: Tensor) (l: Linear) = torch.addmm(l.Bias, a, l.Weight.t(), 1.0f, 1.0f)
-
-    // Through tanh: da = dh (1 - h^2).
-    let private throughTanh (dh: Tensor) (h: Tensor) = torch.addcmul(dh, dh, h.pow(Torch.two), Torch.constant -1.0)
+    let private affine (a: Tensor) (l: Linear) = HandDerivedSteps.affine a l.Weight l.Bias
+    let private throughTanh = HandDerivedSteps.throughTanh
 
     /// The tanh layers' outputs for input x, first layer first.
     let private forward (layers: Linear list) (x: Tensor) : Tensor list =
@@ -111,19 +108,17 @@ module internal LogWeightSteps =
         perDatapoint
 
     /// One step of Algorithm 1 (as Aevb.step: the same minibatch and noise draws, the same optimiser update, the same
-    /// finiteness check), writing the gradient into gradient (a model of views of a vector laid out as the state's). The
-    /// optimiser updates the whole parameter vector at once: the state's accumulators are vectors (HandDerivedSteps.prepare),
-    /// else it updates each parameter tensor as Aevb.step does. Returns the new state and the minibatch's mean estimate.
+    /// finiteness check) on a state from HandDerivedSteps.prepare, whose accumulators are vectors, so that the optimiser
+    /// updates the whole parameter vector at once; the gradient is written into gradientModel (a model of views of a
+    /// vector laid out as the state's). Returns the new state and the minibatch's mean estimate.
     let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (gradientModel: VaeModel) (weightCount: int64) (s: TrainerState) : TrainerState * float =
+        if not (HandDerivedSteps.flat s) then invalidArg "s" "this step trains a state from HandDerivedSteps.prepare (its optimiser's accumulators as vectors)"
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let x = Learner.minibatch c data g
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let perDatapoint = gradient c data.shape.[0] gradientModel weightCount s.Model x eps
-        let flat = s.Optimizer.SumSquares.Length = 1 && s.Optimizer.SumSquares.[0].shape = s.Model.ParameterVector.shape
-        let parameters, grads =
-            if flat then [| s.Model.ParameterVector |], [| gradientModel.ParameterVector |]
-            else VaeModel.tensors s.Model, VaeModel.tensors gradientModel
+        let parameters, grads = [| s.Model.ParameterVector |], [| gradientModel.ParameterVector |]
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
         let opt = Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads
         { s with Optimizer = opt }, bound

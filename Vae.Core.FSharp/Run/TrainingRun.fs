@@ -65,7 +65,8 @@ module TrainingRun =
         s.Learner.Gradient <> Autograd && s.Algorithm = AevbAlgorithm && LogWeightSteps.supports s.Learner state.Model
 
     /// The state a run with settings s starts from: checked for what mixed precision and the gradient choice need,
-    /// and, when the fused step trains it, with Adagrad's accumulators gathered into one vector (HandDerivedSteps.prepare).
+    /// and, when a hand-derived step trains it, with the optimiser's accumulators gathered into vectors laid out as the
+    /// parameter vector (HandDerivedSteps.prepare).
     let private forTraining (s: RunSettings) (state: TrainerState) : TrainerState =
         let adam = match s.Learner.Optimizer with AdamOptimizer _ -> true | AdagradOptimizer _ -> false
         if adam && s.Learner.WakeSleep <> SharedEncoder then
