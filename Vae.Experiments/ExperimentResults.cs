@@ -230,15 +230,19 @@ public static class ExperimentRuns
                 .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
                 .Select(r => Entry(r.Algorithm.Name(), r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
 
-    /// <summary>Every run of <paramref name="tasks"/> as its directory under <paramref name="directory"/> holds it, read
-    /// without training, and the names of those short of <paramref name="budget"/> (with the samples they reached).</summary>
+    /// <summary>Every run of <paramref name="tasks"/> as its directory under <paramref name="directory"/> (the task's
+    /// name) holds it, read without training, and the names of those short of <paramref name="budget"/> (with the
+    /// samples they reached).</summary>
     public static (IReadOnlyList<ExperimentRun> Runs, IReadOnlyList<string> Unfinished) Collect(IReadOnlyList<ExperimentTask> tasks, string directory, long budget)
     {
-        var runs = ReadExisting(tasks.Select(t => (t.LatentDimensions, t.Algorithm!.Value)), directory);
+        var runs = new List<ExperimentRun>();
         var unfinished = new List<string>();
         foreach (var t in tasks)
         {
-            long reached = runs.FirstOrDefault(r => r.LatentDimensions == t.LatentDimensions && r.Algorithm == t.Algorithm?.Name())?.Series.LastOrDefault()?.SamplesSeen ?? 0;
+            string dir = Path.Combine(directory, t.Name);
+            var series = ReadMetrics(Path.Combine(dir, "metrics.csv"));
+            if (series.Count > 0) runs.Add(Entry(t.Algorithm!.Value.Name(), t.LatentDimensions, dir, true, series));
+            long reached = series.LastOrDefault()?.SamplesSeen ?? 0;
             if (reached < budget) unfinished.Add(string.Create(CultureInfo.InvariantCulture, $"{t.Name} ({reached:N0} of {budget:N0} samples)"));
         }
         return (runs, unfinished);

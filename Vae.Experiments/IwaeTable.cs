@@ -134,17 +134,9 @@ public static class IwaeTable
     {
         Validate(data, options);
         var clock = Stopwatch.StartNew();
-        long budget = Budget(data, options);
-        var runs = new List<ExperimentRun>();
-        var unfinished = new List<string>();
-        foreach (var (objective, k) in Cells(options))
-        {
-            string dir = Path.Combine(options.OutputDirectory, RunName(objective, k));
-            var series = ExperimentRuns.ReadMetrics(Path.Combine(dir, "metrics.csv"));
-            if (series.Count > 0) runs.Add(Describe(ExperimentRuns.Entry(TrainingAlgorithm.Aevb.Name(), options.LatentDimensions, dir, true, series), objective, k));
-            long reached = series.LastOrDefault()?.SamplesSeen ?? 0;
-            if (reached < budget) unfinished.Add(string.Create(CultureInfo.InvariantCulture, $"{RunName(objective, k)} ({reached:N0} of {budget:N0} samples)"));
-        }
+        var cells = Cells(options).ToDictionary(c => RunName(c.Objective, c.K));
+        var (found, unfinished) = ExperimentRuns.Collect(Tasks(options), options.OutputDirectory, Budget(data, options));
+        var runs = found.Select(r => Describe(r, cells[Path.GetFileName(r.Directory)])).ToList();
         return (Save(data, options, runs, false, unfinished, clock.Elapsed.TotalSeconds), unfinished);
     }
 
@@ -224,7 +216,7 @@ public static class IwaeTable
         ],
     };
 
-    static ExperimentRun Describe(ExperimentRun run, TrainingObjective objective, int k) => run with { Objective = ObjectiveName(objective), K = k };
+    static ExperimentRun Describe(ExperimentRun run, (TrainingObjective Objective, int K) cell) => run with { Objective = ObjectiveName(cell.Objective), K = cell.K };
 
     static (IReadOnlyList<ExperimentRun> Runs, bool Cancelled) Train(DataSet data, IwaeTableOptions options, IReadOnlyList<(TrainingObjective Objective, int K)> cells,
         IProgress<string>? log, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
@@ -245,7 +237,7 @@ public static class IwaeTable
         var (runs, cancelled) = ExperimentRuns.RunPlanned(planned, options.OutputDirectory, data,
             new TrainingOptions { TotalSamples = Budget(data, options), EvaluateAt = Points(data, options), TrainEvaluationLimit = options.TrainEvaluationLimit },
             log, progress, cancellationToken, EndPointOf(options));
-        return ([.. runs.Zip(cells, (r, c) => Describe(r, c.Objective, c.K))], cancelled);
+        return ([.. runs.Zip(cells, Describe)], cancelled);
     }
 
     /// <summary>Writes results.json, table.md and (unless cancelled) the figure.</summary>
