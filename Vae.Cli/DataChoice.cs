@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Vae.Data;
-using Vae.Experiments;
 
 namespace Vae.Cli;
 
@@ -38,13 +37,6 @@ sealed record DataChoice(string Dataset, string? DataDir, string? DataFile, stri
     public static DataChoice FromFields(IReadOnlyDictionary<string, string> fields, string? cache, string? freyFace) =>
         new(fields.GetValueOrDefault("run.dataset") ?? (fields.GetValueOrDefault("dataset", "").StartsWith("Frey Face", StringComparison.Ordinal) ? "frey-face" : "mnist"), fields.GetValueOrDefault("run.data-dir"), fields.GetValueOrDefault("run.data-file"), cache, freyFace,
             fields.TryGetValue("run.ntrain", out var n) ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : null);
-
-    /// <summary>The images a model is evaluated or scored on (<see cref="EndPoint.ForModel"/>).</summary>
-    public static ImageData ForModel(IReadOnlyDictionary<string, string> settings, ImageData x, ulong binarizationSeed) =>
-        EndPoint.ForModel(settings, x, binarizationSeed);
-
-    /// <summary>Whether the checkpoint's model was trained with dynamic binarisation.</summary>
-    public static bool Binarized(IReadOnlyDictionary<string, string> settings) => EndPoint.TrainedOnBinaryImages(settings);
 
     public DataSet Load(TextWriter log)
     {

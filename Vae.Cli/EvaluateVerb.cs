@@ -53,8 +53,8 @@ static class EvaluateVerb
         var data = DataChoice.FromFields(settings, a.Get(Common.Cache), a.Get(Common.FreyFace));
         var set = data.Load(stderr);
         // A model trained with dynamic binarisation is evaluated on one fixed binary draw of the images, as in training.
-        bool binary = DataChoice.Binarized(settings);
-        ImageData First(ImageData x, ulong binarizationSeed) => DataChoice.ForModel(settings, points > 0 ? x.First(points) : x, binarizationSeed);
+        bool binary = EndPoint.TrainedOnBinaryImages(settings);
+        ImageData First(ImageData x, ulong binarizationSeed) => EndPoint.ForModel(settings, points > 0 ? x.First(points) : x, binarizationSeed);
         var test = First(set.Test, ImageData.TestBinarizationSeed);
         string description = binary && set.Name != "binarized-mnist"
             ? $"{set.Description}, binarized once (seeds: test {ImageData.TestBinarizationSeed}, train {ImageData.TrainEvaluationBinarizationSeed})" : set.Description;

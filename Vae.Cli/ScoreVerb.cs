@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Vae.Data;
+using Vae.Experiments;
 
 namespace Vae.Cli;
 
@@ -47,8 +48,8 @@ static class ScoreVerb
             data = train ? set.Train : set.Test;
             description = $"{set.Description}, {(train ? "training" : "test")} images";
         }
-        bool binary = DataChoice.Binarized(settings);
-        data = DataChoice.ForModel(settings, data, ImageData.TestBinarizationSeed);
+        bool binary = EndPoint.TrainedOnBinaryImages(settings);
+        data = EndPoint.ForModel(settings, data, ImageData.TestBinarizationSeed);
         var options = new ScoreOptions { ImportanceSamples = (int)a.Get(K), Seed = a.Get(Common.Seed) };
         var scores = model.Score(data, options, cancel);
         DatapointScores.WriteCsv(output, scores);
