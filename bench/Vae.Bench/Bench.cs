@@ -165,7 +165,7 @@ static class Bench
         using var reference = new StraightforwardVae(784, 500, 20, 0.02, 2);
         using var worker = WorkerProcess.Reference(m, threads, cache);
         using var python = pytorch.Start(m, threads, mixed);
-        using var multiplies = new StepMultiplies(m, 784, 500, 20, mixed ? torch.bfloat16 : torch.float32);
+        using var multiplies = new StepMultiplies(m, m, 784, 500, 1, 20, mixed ? torch.bfloat16 : torch.float32);
         // Warm-up: allocator, kernels, and Adagrad's accumulation phase for all.
         for (int i = 0; i < 110; i++) { state = HandDerivedSteps.step(config, data, g, buffers, state).Item1; reference.Step(data, m); multiplies.Run(); }
         worker.Run(110);
@@ -302,7 +302,7 @@ static class Bench
             double byHand = 20 * StepsPerSecond(s => LogWeightSteps.step(burda, mnist, g, gradient, layout.WeightCount, s).Item1, fresh, n, repetitions, 10);
             VaeModelModule.dispose(gradient);
             double byAutograd = 20 * StepsPerSecond(s => Aevb.step(burda, mnist, g, s).Item1, Burda(), n, repetitions, 10);
-            using var multiplies = new LayeredStepMultiplies(20, 20 * k, 784, 200, 2, 50);
+            using var multiplies = new StepMultiplies(20, 20 * k, 784, 200, 2, 50, torch.float32);
             double bound = 20 * multiplies.StepsPerSecond(repetitions);
             yield return ($"iwae-burda-k{k}-m20", byHand, string.Create(CultureInfo.InvariantCulture,
                 $"samples/s (hand-derived step; autograd {byAutograd:F0}, {byHand / byAutograd:F2}x; {byHand / bound:P0} of its multiplies alone, {bound:F0} samples/s at {multiplies.Gflop * bound / 20:F1} GFLOP/s)"));
@@ -381,7 +381,7 @@ static class Bench
     /// fused step of the model with M datapoints (StepMultiplies). The median of several timings.</summary>
     static double MatmulRate(int m, int d, int h, int j, ScalarType? dtype = null)
     {
-        using var multiplies = new StepMultiplies(m, d, h, j, dtype ?? torch.float32);
+        using var multiplies = new StepMultiplies(m, m, d, h, 1, j, dtype ?? torch.float32);
         double flops = FlopsPerSample(d, h, j) * m;
         int reps = Math.Max(3, (int)(5e8 / flops));
         var rates = new List<double>();
@@ -403,54 +403,21 @@ static class Bench
     }
 }
 
-/// <summary>The eleven matrix multiplies of one fused AEVB step of a D-H-J model with M datapoints, with the step's shapes
-/// and layouts: forward x W1ᵀ, h1 Wᵀ (both heads), z W4ᵀ, h2 W5ᵀ; backward each weight's gradient aᵀ b and the gradients
-/// δ W passed down (not the input's). Their FLOPs are Bench.FlopsPerSample × M: one Run is a step's multiply work alone.</summary>
-sealed class StepMultiplies : IDisposable
-{
-    readonly DisposeScope _scope = torch.NewDisposeScope();
-    readonly (Tensor A, Tensor B)[] _products;
-
-    public StepMultiplies(int m, int d, int h, int j, ScalarType dtype)
-    {
-        Tensor R(int rows, int cols) => torch.rand(rows, cols, dtype: dtype);
-        // Activations and backpropagated signals [M; .], weights [out; in] as the model stores them.
-        Tensor x = R(m, d), h1 = R(m, h), z = R(m, j), h2 = R(m, h), delta = R(m, d), da2 = R(m, h), dHeads = R(m, 2 * j), da1 = R(m, h);
-        Tensor w1 = R(h, d), heads = R(2 * j, h), w4 = R(h, j), w5 = R(d, h);
-        _products =
-        [
-            (x, w1.t()), (h1, heads.t()), (z, w4.t()), (h2, w5.t()),
-            (delta.t(), h2), (delta, w5), (da2.t(), z), (da2, w4), (dHeads.t(), h1), (dHeads, heads), (da1.t(), x),
-        ];
-        _scope.Detach(_products.SelectMany(p => new[] { p.A, p.B }));
-    }
-
-    public void Run()
-    {
-        foreach (var (a, b) in _products) torch.mm(a, b).Dispose();
-    }
-
-    public void Dispose()
-    {
-        foreach (var (a, b) in _products) { a.Dispose(); b.Dispose(); }
-        _scope.Dispose();
-    }
-}
-
 /// <summary>The matrix multiplies of one training step of an MLP VAE with <c>layers</c> tanh layers of <c>h</c> units,
-/// encoder rows <c>m</c> and decoder rows <c>rows</c> (k·M for k samples per datapoint): each layer's forward product,
-/// its weight gradient and (but for the encoder's first layer) its input gradient, with the encoder's two heads as
-/// one product. Their time alone is the step's multiply bound.</summary>
-sealed class LayeredStepMultiplies : IDisposable
+/// encoder rows <c>m</c> and decoder rows <c>rows</c> (k·M for k samples per datapoint), operands of <c>dtype</c>: each
+/// layer's forward product, its weight gradient and (but for the encoder's first layer) its input gradient, with the
+/// encoder's two heads as one product (the paper's step: one layer, rows = M, eleven products). Their time alone is
+/// the step's multiply bound.</summary>
+sealed class StepMultiplies : IDisposable
 {
     readonly List<(Tensor A, Tensor B)> _products = [];
 
-    public LayeredStepMultiplies(int m, int rows, int d, int h, int layers, int j)
+    public StepMultiplies(int m, int rows, int d, int h, int layers, int j, ScalarType dtype)
     {
         using var scope = torch.NewDisposeScope();
         void Layer(int n, int inputs, int outputs, bool inputGradient)
         {
-            Tensor a = torch.rand(n, inputs), w = torch.rand(outputs, inputs), dy = torch.rand(n, outputs);
+            Tensor a = torch.rand(n, inputs, dtype: dtype), w = torch.rand(outputs, inputs, dtype: dtype), dy = torch.rand(n, outputs, dtype: dtype);
             _products.Add((a, w.t()));
             _products.Add((dy.t(), a));
             if (inputGradient) _products.Add((dy, w));
@@ -467,6 +434,12 @@ sealed class LayeredStepMultiplies : IDisposable
     /// <summary>GFLOP of one step's multiplies.</summary>
     public double Gflop => _products.Sum(p => 2.0 * p.A.shape[0] * p.A.shape[1] * p.B.shape[1]) / 1e9;
 
+    /// <summary>One step's multiplies.</summary>
+    public void Run()
+    {
+        foreach (var (a, b) in _products) torch.mm(a, b).Dispose();
+    }
+
     /// <summary>Steps' multiplies per second: the median of <paramref name="repetitions"/> timings of about 0.3 s each.</summary>
     public double StepsPerSecond(int repetitions)
     {
@@ -475,8 +448,7 @@ sealed class LayeredStepMultiplies : IDisposable
         for (int r = 0; r < repetitions; r++)
         {
             var clock = Stopwatch.StartNew();
-            for (int i = 0; i < reps; i++)
-                foreach (var (a, b) in _products) torch.mm(a, b).Dispose();
+            for (int i = 0; i < reps; i++) Run();
             rates.Add(reps / clock.Elapsed.TotalSeconds);
         }
         rates.Sort();
