@@ -43,6 +43,10 @@ public sealed record MarginalLikelihoodOptions
     /// <see cref="MarginalLikelihoodEstimator.EstimateWithError"/> reports their mean and its standard error (a bound
     /// with one ε draw per datapoint varies by nats from draw to draw on Frey Face).</summary>
     public int Draws { get; init; } = 1;
+    /// <summary>Appendix D: a chain that did not move through one half of its samples (every proposal rejected) counts as
+    /// not mixed and is estimated again, continuing its chain. Off: such a chain's spike of a density estimate enters
+    /// the estimate, far too low, as in records made before 2026-12-07 (<c>vae verify</c> replays those so).</summary>
+    public bool RetryStuckChains { get; init; } = true;
 }
 
 /// <summary>An estimate repeated over independent draws.</summary>
@@ -135,7 +139,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         var config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, paper.Thinning,
             new HmcConfig(Options.LeapfrogSteps, paper.Hmc.TargetAcceptance, paper.Hmc.MaxAdaptFactor, paper.Hmc.RandomSign),
             paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes, paper.MixingTolerance, paper.MixingShift, paper.Retries,
-            paper.StartCandidates);
+            paper.StartCandidates, Options.RetryStuckChains);
         return MarginalLikelihood.ofModel(config, model, x, g);
     }
 

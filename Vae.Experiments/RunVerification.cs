@@ -141,9 +141,17 @@ public sealed class RunRecord
                 @"^Appendix D on the first (\d+) training and test images: (\d+) posterior samples, (\d+) leapfrog steps, burn-in (\d+)$");
             if (!m.Success) throw new InvalidDataException($"{results}: settings.estimator = '{e.GetString()}', expected \"Appendix D on the first N training and test images: P posterior samples, L leapfrog steps, burn-in B\"");
             int At(int i) => int.Parse(m.Groups[i].Value, CultureInfo.InvariantCulture);
-            return (new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal, PosteriorSamples = At(2), LeapfrogSteps = At(3), BurnIn = At(4) }, At(1));
+            return (new MarginalLikelihoodOptions
+            {
+                Method = MarginalLikelihoodMethod.HmcMarginal, PosteriorSamples = At(2), LeapfrogSteps = At(3), BurnIn = At(4), RetryStuckChains = RetriesStuckChains,
+            }, At(1));
         }
     }
+
+    /// <summary>Whether the run's Appendix D evaluations estimated stuck chains again
+    /// (<see cref="MarginalLikelihoodOptions.RetryStuckChains"/>): options.txt's <c>appendix_d_stuck_chains</c>; records
+    /// made before it was written kept them.</summary>
+    public bool RetriesStuckChains => Fields.TryGetValue("appendix_d_stuck_chains", out var v) && v == "estimated again";
 
     /// <summary>The training images the training bound was evaluated on: the experiment's <c>train_evaluation</c>
     /// setting in its <c>results.json</c> ("first N training images"), else every training image.</summary>
@@ -238,7 +246,10 @@ public static class RunVerification
             {
                 TotalSamples = recorded[^1].SamplesSeen, EvaluateAt = [.. recorded.Select(e => e.SamplesSeen)], TestData = data.Test,
                 TrainEvaluationLimit = record.TrainEvaluationLimit, TensorBoard = false, CheckpointInterval = null,
-                Estimator = estimator?.Options, MarginalLikelihoodPoints = estimator?.Points ?? new TrainingOptions().MarginalLikelihoodPoints,
+                // Monte Carlo EM's own evaluations (vae train's): Appendix D's defaults, stuck chains as recorded.
+                Estimator = estimator?.Options ?? (algorithm == TrainingAlgorithm.MonteCarloEm
+                    ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal, RetryStuckChains = record.RetriesStuckChains } : null),
+                MarginalLikelihoodPoints = estimator?.Points ?? new TrainingOptions().MarginalLikelihoodPoints,
                 Evaluated = e =>
                 {
                     var r = recorded.FirstOrDefault(x => x.SamplesSeen == e.SamplesSeen);

@@ -116,6 +116,9 @@ sealed class RunDirectory : IDisposable
                 ? [("standardize", (object)string.Create(CultureInfo.InvariantCulture, $"per feature, fitted on the training set (sum of log scales {st.LogScaleSum:R})"))]
                 : Array.Empty<(string, object)>(),
             ("seed", a.Seed),
+            // Runs whose evaluations are Appendix D's: how its stuck chains were treated (absent in older records).
+            .. (options.Estimator?.Method ?? (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm ? MarginalLikelihoodMethod.HmcMarginal : (MarginalLikelihoodMethod?)null)) == MarginalLikelihoodMethod.HmcMarginal
+                ? [("appendix_d_stuck_chains", (object)((options.Estimator?.RetryStuckChains ?? true) ? "estimated again" : "kept"))] : Array.Empty<(string, object)>(),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
             ("cpu", MachineFacts.Current().Cpu), ("kernels", NativeTuning.KernelPath),
             ("commit", BuildInfo.Commit ?? "unknown"),

@@ -24,7 +24,13 @@ module ImportanceWeighted =
                let eps = torch.randn([| int64 size; q.Mean.shape.[0]; q.Mean.shape.[1] |], dtype = q.Mean.dtype, generator = g)
                let z = Distributions.reparameterise q eps
                let logW = logJoint z - Distributions.gaussianLogDensityOfNoise q eps
-               let parts = if moments then [| logW.logsumexp(0L); (Torch.timesNumber logW 2.0).logsumexp(0L); logW.sum(0L); (logW * logW).sum(0L) |] else [| logW.logsumexp(0L) |]
+               // The sums of log w and (log w)^2 in float64: their difference, the ELBO's variance, cancels to nothing in
+               // float32 when log w is far from 0 and spreads little (ExtremeValueProperties).
+               let parts =
+                   if moments then
+                       use wide = logW.to_type(torch.float64)
+                       [| logW.logsumexp(0L); (Torch.timesNumber logW 2.0).logsumexp(0L); wide.sum(0L); (wide * wide).sum(0L) |]
+                   else [| logW.logsumexp(0L) |]
                yield parts |> Array.map (fun t -> t.MoveToOuterDisposeScope()) |]
 
     /// The sum over chunks of part i (log-sum-exp for the log-sum-exps), disposing the parts.
@@ -59,7 +65,7 @@ module ImportanceWeighted =
         let elbo = Torch.overNumber sum (float k)
         let elboVariance = (Torch.overNumber (sumSquares - Torch.timesNumber (elbo * elbo) (float k)) (float (k - 1))).clamp_min(Torch.constant 0.0)
         { LogLikelihood = bound; StandardError = (Torch.overNumber relativeVariance (float k)).sqrt()
-          Elbo = elbo; ElboStandardError = (Torch.overNumber elboVariance (float k)).sqrt() }
+          Elbo = elbo.to_type(lse.dtype); ElboStandardError = (Torch.overNumber elboVariance (float k)).sqrt().to_type(lse.dtype) }
 
     /// log p(x, z) for evaluation, as a function of z for the datapoints x [M; D], with fewer passes over the [K; M; D]
     /// logits of a Bernoulli decoder: sum_d x_d l_d = h . (W^T x) + b . x is a product over the H hidden units per

@@ -33,7 +33,11 @@ type MarginalLikelihoodConfig =
       Retries: int
       /// Chains start at the best, by log p(x, z), of this many draws from q(z|x) and as many from the prior
       /// (MarginalLikelihood.startingPoints); 0: at one draw from the prior, as the paper's code starts them.
-      StartCandidates: int }
+      StartCandidates: int
+      /// A chain that did not move through one half of its samples (every proposal rejected, as a step size shared by
+      /// the batch's chains leaves a chain with a narrow posterior) counts as not mixed and is estimated again; its
+      /// kernels would otherwise be spikes and its estimate far too low. False: as records made before 2026-12-07.
+      RetryStuckChains: bool }
 
 /// Estimators of the marginal likelihood log p(x).
 [<RequireQualifiedAccess>]
@@ -47,7 +51,7 @@ module MarginalLikelihood =
     let paper =
         { PosteriorSamples = 50; BurnIn = 1000; Thinning = 1; Hmc = { Hmc.paper with LeapfrogSteps = 4 }
           BandwidthMultiples = [ 0.25; 0.5; 0.75; 1.0; 1.5; 2.0 ]; InitialStepSize = 0.1; PerChainStepSizes = false
-          MixingTolerance = 2.0; MixingShift = 20.0; Retries = 3; StartCandidates = 500 }
+          MixingTolerance = 2.0; MixingShift = 20.0; Retries = 3; StartCandidates = 500; RetryStuckChains = true }
 
     /// Scott's factor n^(-1/(d+4)) for n samples in d dimensions.
     let scottFactor (n: int) (d: int) = Math.Pow(float n, -1.0 / float (d + 4))
@@ -122,7 +126,7 @@ module MarginalLikelihood =
     /// the best leave-one-out score); log p(x) = -log mean_l q(z_l) / p(x, z_l) over the second half, in log space.
     /// Returns the estimates [B], which chains have not mixed [B] (bool: the mean leave-one-out log q of the first
     /// half and the mean log q of the second half differ by more than MixingTolerance nats, or the halves' means by
-    /// more than MixingShift) and the chains' last positions [B; J].
+    /// more than MixingShift, or the chain did not move through one of its halves) and the chains' last positions [B; J].
     let estimateOnce (c: MarginalLikelihoodConfig) (logJoint: Tensor -> Tensor) (init: Tensor) (g: torch.Generator) : Tensor * Tensor * Tensor =
         if c.PosteriorSamples < 4 then invalidArg (nameof c) "Appendix D needs at least 4 posterior samples"
         use _ = torch.no_grad ()
@@ -149,7 +153,11 @@ module MarginalLikelihood =
         let cov = (Torch.overNumber (centred.transpose(1L, 2L).matmul(centred)) (float (half - 1L))).add(Torch.timesNumber (torch.eye(d, dtype = torch.float64)) 1e-12, Torch.one)
         let shift = est64.mean([| 1L |]) - fit64.mean([| 1L |])                                    // [B; J]
         let shiftStat = Torch.timesNumber ((shift * torch.linalg.solve(cov, shift.unsqueeze(-1L)).squeeze(-1L)).sum(-1L)) (float half / 2.0)
+        // A chain that stayed at one point through either half (every proposal rejected) has no spread to fit a density
+        // to: the ridge makes its kernels spikes, the estimate far too low, and both checks below read it as mixed.
+        let still (s: Tensor) = (s.amax([| 1L |]) - s.amin([| 1L |])).eq(Torch.constant 0.0).all(-1L)
         let unmixed = gap.abs().gt(Torch.constant c.MixingTolerance).logical_or(shiftStat.gt(Torch.constant c.MixingShift))
+        let unmixed = if c.RetryStuckChains then unmixed.logical_or(still fit).logical_or(still estimateZ) else unmixed
         let logRatio = logQ - estimateLogPxz.to_type(torch.float64)
         (Torch.plusNumber (logRatio.logsumexp(1L)) (-(Math.Log(float logRatio.shape.[1])))).neg().to_type(z.dtype), unmixed, z.select(1L, -1L)
 

@@ -43,9 +43,16 @@ module ElboEstimator =
         (VaeModel.logLikelihood m z x).mean([| 0L |]) - Distributions.klToStandardNormal q
 
     /// The importance-weighted bound (Burda et al. eq. 8): log (1/L) sum_l p(x, z_l) / q(z_l|x), the log-mean-exp of
-    /// L^A's terms.
+    /// L^A's terms. Its value is libtorch's logsumexp bit for bit; its gradient is sum_l w~_l d log w_l with the
+    /// normalised weights w~ = softmax(log w) themselves. (logsumexp differentiates to exp(log w - lse), which stops
+    /// summing to 1 in float32 once |log w| is so large that log L is below its rounding: L times the gradient.)
     let Iwae (m: VaeModel) (x: Tensor) (eps: Tensor) : Tensor =
-        (logWeights m x eps).logsumexp(0L).sub(Torch.constant (Math.Log(double eps.shape.[0])))
+        let logW = logWeights m x eps
+        let held = logW.detach()
+        // Weights of datapoints whose weights are all 0 (log w = -inf everywhere) are NaN: they take no gradient.
+        let normalised = torch.softmax(held, 0).nan_to_num(0.0)
+        let value = held.logsumexp(0L).sub(Torch.constant (Math.Log(double eps.shape.[0])))
+        value + (normalised * (logW - held)).sum(0L)
 
     /// The estimator of the given kind.
     let ofKind (kind: EstimatorKind) = match kind with A -> A | B -> B | Iwae -> Iwae

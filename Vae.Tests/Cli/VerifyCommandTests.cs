@@ -58,6 +58,14 @@ public class VerifyCommandTests
             Assert.True(code == VaeCommand.Ok, err + output);
             Assert.Contains("identical: 2 evaluations", output);
         }
+        // Each names how its Appendix D evaluations treated stuck chains; the committed records, made before, replay
+        // with such chains kept, as they were made.
+        foreach (string run in new[] { "j3-aevb", "j3-mcem" })
+            Assert.Contains("appendix_d_stuck_chains = estimated again", File.ReadAllLines(Path.Combine(dir, run, "options.txt")));
+        var committed = global::Vae.Experiments.RunRecord.Read(Path.Combine(TestEnvironment.RepositoryRoot, "docs", "results", "figure3-ntrain1000", "j3-mcem"));
+        Assert.False(committed.RetriesStuckChains);
+        Assert.False(committed.Estimator!.Value.Options.RetryStuckChains);
+        Assert.True(global::Vae.Experiments.RunRecord.Read(Path.Combine(dir, "j3-mcem")).Estimator!.Value.Options.RetryStuckChains);
         var mcem = File.ReadAllLines(Path.Combine(dir, "j3-mcem", "metrics.csv"));
         Assert.True(double.Parse(mcem[2].Split(',')[3], System.Globalization.CultureInfo.InvariantCulture) > -300, mcem[2]);
         // Without its results.json the record's values are taken for bounds, and the replay says they differ.

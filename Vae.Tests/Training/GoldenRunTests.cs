@@ -42,13 +42,20 @@ public class GoldenRunTests
         Assert.True(kl.Count(v => v > 1.0) >= activeDimensions, $"{algorithm}: KL per dimension {string.Join(", ", kl.Select(v => v.ToString("F2")))}");
     }
 
+    /// <summary>Appendix D's estimate on 50 training images of a short Monte Carlo EM run's model, against the exact
+    /// log p(x) of the same model on the same images (quadrature; J = 3), the independent anchor: before stuck chains were
+    /// estimated again (<see cref="MarginalLikelihoodOptions.RetryStuckChains"/>) it was 0.69 nats below.</summary>
     [Fact]
-    public void AShortMonteCarloEmRunEndsAtItsRecordedEstimate()
+    public void AShortMonteCarloEmRunsAppendixDEstimateIsItsExactLogLikelihood()
     {
         var trainer = ExperimentTrainer("mcem");
         var summary = trainer.Fit(Train200, new TrainingOptions { TotalSamples = 5 * 200 * 60, EvaluateEvery = 0, MarginalLikelihoodPoints = 50 });
-        double train = summary.Evaluations[^1].TrainBound;
-        Assert.True(Math.Abs(train - -155.21) <= 2 * Tolerance, $"mcem: Appendix D estimate {train:F2}, recorded -155.21");
+        double appendixD = summary.Evaluations[^1].TrainBound;
+        double exact = new MarginalLikelihoodEstimator(new() { Method = MarginalLikelihoodMethod.Exact })
+            .Estimate(trainer.Model, new Vae.Data.ImageData(50, 28, 28, Train200.Pixels[..(50 * 784)]));
+        double pinned = TestEnvironment.MklRunsAvx512 ? -154.52 : -155.43; // the two kernel paths' trajectories differ
+        Assert.True(Math.Abs(exact - pinned) <= 2 * Tolerance, $"mcem: exact log p(x) {exact:F4}, recorded {pinned:F2}");
+        Assert.True(Math.Abs(appendixD - exact) <= 0.1, $"mcem: Appendix D estimate {appendixD:F4}, exact {exact:F4}");
     }
 
     /// <summary>The SHA-256 of a model's parameter vector (its float32 bytes, in the vector's order).</summary>
@@ -72,7 +79,7 @@ public class GoldenRunTests
     [InlineData("aevb-estimator-a", "e61fc9472a4a4d84", "0ef054d9c41077f0")]
     [InlineData("aevb-estimator-a-autograd", "6b61d098caf48dea", "55fecb911285953e")]
     [InlineData("iwae-dreg", "ef016d7708d2946a", "96d7e409b3cf4890")]
-    [InlineData("iwae-dreg-autograd", "90bc527efdbaa752", "3d152ffb1d6913f8")]
+    [InlineData("iwae-dreg-autograd", "a91c705087a1ae30", "c2153ddfadc11065")]
     [InlineData("iwae-burda", "2cfe524c7eb927cd", "facc9346242f6c84")]
     [InlineData("wake-sleep", "c64e940efe87dd5f", "1d6de42bf7569f85")]
     [InlineData("wake-sleep-anglepy", "ff195e88e955d2eb", "86e84b06b3fcd6d6")]
