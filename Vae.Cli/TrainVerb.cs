@@ -70,6 +70,12 @@ static class TrainVerb
             trainer = Trainer.Resume(checkpoint);
             data = DataChoice.FromFields(VariationalAutoEncoder.ReadSettings(checkpoint), a.Get(Common.Cache), a.Get(Common.FreyFace));
             outDir = resume;
+            // Without --threads the run keeps the thread count it last trained with (float32 sums round by thread count).
+            if (!a.Has(Common.Threads) && Trainer.RecordedThreads(resume).Current is int recordedThreads && recordedThreads != threads)
+            {
+                stderr.WriteLine($"continuing with the run's {recordedThreads} threads (--threads changes it, and the record says so)");
+                TorchRuntime.Threads = threads = recordedThreads;
+            }
         }
         else
         {

@@ -238,27 +238,35 @@ public static class RunVerification
             throw new InvalidDataException($"{record.Directory}: options.txt records input = {model.InputDimension}, the data set has {train.Dimension} values per image");
         using Trainer trainer = ExperimentRuns.Create(algorithm, model, record.Options, data.Description);
         int threads = TorchRuntime.Threads;
-        TorchRuntime.Threads = record.Threads;
+        // The run's segments, each on its recorded thread count: the count it began with, then each change on resuming.
+        long end = recorded[^1].SamplesSeen;
+        var changes = Trainer.RecordedThreads(record.Directory).Changes.Where(c => c.FromSamples < end).ToList();
+        var segments = changes.Select((c, i) => (Threads: i == 0 ? record.Threads : changes[i - 1].Threads, Until: c.FromSamples))
+            .Append((Threads: changes.Count > 0 ? changes[^1].Threads : record.Threads, Until: end)).ToList();
         var compared = new List<EvaluationComparison>();
         try
         {
-            trainer.Fit(train, new TrainingOptions
+            foreach (var segment in segments)
             {
-                TotalSamples = recorded[^1].SamplesSeen, EvaluateAt = [.. recorded.Select(e => e.SamplesSeen)], TestData = data.Test,
-                TrainEvaluationLimit = record.TrainEvaluationLimit, TensorBoard = false, CheckpointInterval = null,
-                // Monte Carlo EM's own evaluations (vae train's): Appendix D's defaults, stuck chains as recorded.
-                Estimator = estimator?.Options ?? (algorithm == TrainingAlgorithm.MonteCarloEm
-                    ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal, RetryStuckChains = record.RetriesStuckChains } : null),
-                MarginalLikelihoodPoints = estimator?.Points ?? new TrainingOptions().MarginalLikelihoodPoints,
-                Evaluated = e =>
+                TorchRuntime.Threads = segment.Threads;
+                trainer.Fit(train, new TrainingOptions
                 {
-                    var r = recorded.FirstOrDefault(x => x.SamplesSeen == e.SamplesSeen);
-                    if (r is null) return;
-                    var c = new EvaluationComparison(e.SamplesSeen, r.TrainBound, r.TestBound, e.TrainBound, e.TestBound);
-                    compared.Add(c);
-                    progress?.Report(c);
-                },
-            }, cancellationToken: cancellationToken);
+                    TotalSamples = segment.Until, EvaluateAt = [.. recorded.Select(e => e.SamplesSeen)], TestData = data.Test,
+                    TrainEvaluationLimit = record.TrainEvaluationLimit, TensorBoard = false, CheckpointInterval = null,
+                    // Monte Carlo EM's own evaluations (vae train's): Appendix D's defaults, stuck chains as recorded.
+                    Estimator = estimator?.Options ?? (algorithm == TrainingAlgorithm.MonteCarloEm
+                        ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal, RetryStuckChains = record.RetriesStuckChains } : null),
+                    MarginalLikelihoodPoints = estimator?.Points ?? new TrainingOptions().MarginalLikelihoodPoints,
+                    Evaluated = e =>
+                    {
+                        var r = recorded.FirstOrDefault(x => x.SamplesSeen == e.SamplesSeen);
+                        if (r is null || compared.Any(done => done.SamplesSeen == e.SamplesSeen)) return;
+                        var c = new EvaluationComparison(e.SamplesSeen, r.TrainBound, r.TestBound, e.TrainBound, e.TestBound);
+                        compared.Add(c);
+                        progress?.Report(c);
+                    },
+                }, cancellationToken: cancellationToken);
+            }
         }
         finally { TorchRuntime.Threads = threads; }
         return new VerificationReport(record.Directory, compared, record.RecordedCpu, MachineFacts.Current().Cpu, NativeTuning.KernelPath, record.RecordedKernels);

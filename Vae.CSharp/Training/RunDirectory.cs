@@ -88,8 +88,36 @@ sealed class RunDirectory : IDisposable
         return new RunSchedule(Recorded("total_samples"), Recorded("evaluate_every"));
     }
 
+    /// <summary>The libtorch thread count a run began with and each later change (<c>threads</c> and <c>thread_changes</c>
+    /// in options.txt, "2 from 15000 samples; 1 from 30000 samples"): float32 sums round by thread count, so a run's
+    /// trajectory is its seed and these. None recorded: empty.</summary>
+    public static RunThreads ReadThreads(string path)
+    {
+        string file = System.IO.Path.Combine(path, OptionsFile);
+        if (!File.Exists(file)) return new RunThreads(null, []);
+        var lines = File.ReadAllLines(file);
+        string? Value(string key) => lines.FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal))?[(key.Length + 3)..];
+        int? first = int.TryParse(Value("threads"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int t) ? t : null;
+        var changes = new List<ThreadChange>();
+        foreach (string part in (Value("thread_changes") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var words = part.Split(' ');
+            if (words is not [var n, "from", var s, "samples"] || !int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out int threads)
+                || !long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long from))
+                throw new InvalidDataException($"{file}: thread_changes part '{part}', expected \"T from S samples\"");
+            changes.Add(new ThreadChange(threads, from));
+        }
+        return new RunThreads(first, changes);
+    }
+
     public void WriteOptions(Trainer trainer, ImageData train, TrainingOptions options)
     {
+        // A resumed run keeps the thread count it began with; a different count from here on is recorded as a change.
+        int threadsNow = TorchRuntime.Threads;
+        var recorded = trainer.SamplesSeen > 0 ? ReadThreads(Path) : new RunThreads(null, []);
+        int threadsBegun = recorded.First ?? threadsNow;
+        var changes = recorded.Changes.Where(c => c.FromSamples < trainer.SamplesSeen).ToList();
+        if ((changes.Count > 0 ? changes[^1].Threads : threadsBegun) != threadsNow) changes.Add(new ThreadChange(threadsNow, trainer.SamplesSeen));
         var m = trainer.ModelOptions;
         var a = trainer.Options;
         (string Key, object Value)[] lines =
@@ -119,7 +147,10 @@ sealed class RunDirectory : IDisposable
             // Runs whose evaluations are Appendix D's: how its stuck chains were treated (absent in older records).
             .. (options.Estimator?.Method ?? (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm ? MarginalLikelihoodMethod.HmcMarginal : (MarginalLikelihoodMethod?)null)) == MarginalLikelihoodMethod.HmcMarginal
                 ? [("appendix_d_stuck_chains", (object)((options.Estimator?.RetryStuckChains ?? true) ? "estimated again" : "kept"))] : Array.Empty<(string, object)>(),
-            ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", TorchSharp.torch.get_num_threads()),
+            ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", threadsBegun),
+            .. changes.Count > 0
+                ? [("thread_changes", (object)string.Join("; ", changes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Threads} from {c.FromSamples} samples"))))]
+                : Array.Empty<(string, object)>(),
             ("cpu", MachineFacts.Current().Cpu), ("kernels", NativeTuning.KernelPath),
             ("commit", BuildInfo.Commit ?? "unknown"),
             .. (options.CheckpointFields ?? new Dictionary<string, string>()).Select(kv => (kv.Key, (object)kv.Value)),

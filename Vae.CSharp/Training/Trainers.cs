@@ -123,6 +123,18 @@ public static class TrainingAlgorithms
 /// <param name="EvaluateEvery">The samples between evaluations, or null.</param>
 public sealed record RunSchedule(long? TotalSamples, long? EvaluateEvery);
 
+/// <summary>A run's libtorch thread count changed to <paramref name="Threads"/> when it resumed at
+/// <paramref name="FromSamples"/> samples.</summary>
+public sealed record ThreadChange(int Threads, long FromSamples);
+
+/// <summary>The libtorch thread counts a run trained with: the count it began with (null where its record does not say)
+/// and each change on resuming. float32 sums round by thread count, so these belong to a run's trajectory.</summary>
+public sealed record RunThreads(int? First, IReadOnlyList<ThreadChange> Changes)
+{
+    /// <summary>The thread count of the run's last segment.</summary>
+    public int? Current => Changes.Count > 0 ? Changes[^1].Threads : First;
+}
+
 /// <summary>Trains a <see cref="VariationalAutoEncoder"/> reproducibly: the same options and seed give
 /// bit-identical parameters, and a resumed run ends where an uninterrupted one does. See
 /// <see cref="AevbTrainer"/> and <see cref="WakeSleepTrainer"/>.</summary>
@@ -197,6 +209,14 @@ public abstract class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(runDirectory);
         return RunDirectory.ReadSchedule(runDirectory);
+    }
+
+    /// <summary>The thread counts a run directory's record gives its run (<c>threads</c> and <c>thread_changes</c> in
+    /// options.txt), so that a resumed run keeps its count unless told otherwise and a replay follows each change.</summary>
+    public static RunThreads RecordedThreads(string runDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(runDirectory);
+        return RunDirectory.ReadThreads(runDirectory);
     }
 
     /// <summary>Whether a directory holds a training run's record (its settings, as <see cref="Fit"/> writes them).</summary>

@@ -532,6 +532,38 @@ public class TrainCommandTests
         for (int i = 1; i < 5; i++) Assert.Equal(first, await Train());
     }
 
+    [Fact]
+    [Trait("Cores", "2")] // test.sh runs it alone: two libtorch threads beside another test would share a core
+    public async Task AResumeOnAnotherThreadCountIsRecordedAndVerifyReplaysEachSegmentOnItsOwn()
+    {
+        // float32 sums round by thread count (past Adagrad's warm-up of 10,000 samples, this model's 1- and 2-thread runs
+        // differ in the fourth decimal), so a resumed run's record must say when its count changed.
+        string cli = TestEnvironment.CliDll, dir = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        string[] settings = ["--latent", "5", "--hidden", "200", "--step-size", "0.05", "--eval-every", "5000", "--seed", "3"];
+        async Task<string> Vae(string[] args)
+        {
+            // OMP_NUM_THREADS = 1: a resume without --threads must keep the run's count all the same.
+            var (code, output, errors) = await TestEnvironment.RunProcessAsync("dotnet", ["exec", cli, .. args], TestEnvironment.RepositoryRoot,
+                                                                                 new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+            Assert.True(code == VaeCommand.Ok, errors + output);
+            return output;
+        }
+        string[] Options() => File.ReadAllLines(Path.Combine(dir, "options.txt"));
+        await Vae(["train", .. settings, "--samples", "15000", "--threads", "2", "--out", dir]);
+        await Vae(["train", "--resume", dir, "--samples", "20000"]);
+        Assert.Contains("threads = 2", Options());
+        Assert.DoesNotContain(Options(), l => l.StartsWith("thread_changes", StringComparison.Ordinal));
+        await Vae(["train", "--resume", dir, "--samples", "25000", "--threads", "1"]);
+        Assert.Contains("threads = 2", Options());
+        Assert.Contains("thread_changes = 1 from 20000 samples", Options());
+        Assert.Contains("identical: 5 evaluations", await Vae(["verify", dir]));
+        // The change is the record's: the same run on two threads throughout ends elsewhere.
+        string throughout = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
+        await Vae(["train", .. settings, "--samples", "25000", "--threads", "2", "--out", throughout]);
+        Assert.Equal(Curve(throughout).Take(4), Curve(dir).Take(4));
+        Assert.NotEqual(Curve(throughout).Last(), Curve(dir).Last());
+    }
+
     [Theory]
     [InlineData(2)]  // SIGINT, as Ctrl-C sends
     [InlineData(15)] // SIGTERM, as a scheduler or `kill` sends
