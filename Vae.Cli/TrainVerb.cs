@@ -197,10 +197,7 @@ static class TrainVerb
         stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
                               : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
         var fields = data.ToFields();
-        // A test hook: with VAE_HOLD_AFTER_EVALUATION=FILE the run writes FILE (its samples) at its first evaluation after
-        // a checkpoint exists and holds there until a signal cancels it, so that a test signals a run in a known state
-        // (a checkpoint on disk, the run directory locked), not after a guess at the machine's speed.
-        string? hold = Environment.GetEnvironmentVariable("VAE_HOLD_AFTER_EVALUATION");
+        var hold = Vae.Experiments.EvaluationHold.For(outDir, cancel); // a test hook (VAE_HOLD_AFTER_EVALUATION)
         var summary = trainer.Fit(set.Train, new TrainingOptions
         {
             TotalSamples = samples, EvaluateEvery = evalEvery, TestData = set.Test, RunDirectory = outDir, CheckpointFields = fields,
@@ -210,11 +207,7 @@ static class TrainVerb
             {
                 ProgressBar.Clear(stderr);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.SamplesSeen,12:N0} {r.Seconds,9:F1} {r.TrainBound,12:F2} {r.TestBound,12:F2}"));
-                if (hold is not null && !File.Exists(hold) && File.Exists(Trainer.CheckpointPath(outDir)))
-                {
-                    Vae.Core.Files.writeAtomically(hold, System.Text.Encoding.UTF8.GetBytes(r.SamplesSeen.ToString(CultureInfo.InvariantCulture)));
-                    cancel.WaitHandle.WaitOne();
-                }
+                hold?.Invoke(r);
             },
         }, new ProgressBar(stderr), cancel);
         ProgressBar.Clear(stderr);

@@ -147,7 +147,9 @@ public static class ExperimentRuns
         {
             // Estimates of an earlier end point no longer describe the model once it trains further.
             if (File.Exists(Path.Combine(directory, EndPointFileName))) File.Delete(Path.Combine(directory, EndPointFileName));
-            cancelled = trainer.Fit(train, options with { RunDirectory = directory }, progress, cancellationToken).Cancelled;
+            var hold = EvaluationHold.For(directory, cancellationToken); // a test hook (VAE_HOLD_AFTER_EVALUATION)
+            var evaluated = hold is null ? options.Evaluated : options.Evaluated + hold;
+            cancelled = trainer.Fit(train, options with { RunDirectory = directory, Evaluated = evaluated }, progress, cancellationToken).Cancelled;
         }
         return (skipped, ReadMetrics(metrics), cancelled);
     }

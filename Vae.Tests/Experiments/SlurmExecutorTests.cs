@@ -55,14 +55,18 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper o
     {
         string dir = TestEnvironment.NewTempDirectory(), reference = TestEnvironment.NewTempDirectory();
         string[] run = ["reproduce", "figure2", "--latent", "2", "--algorithms", "aevb", "--budget", "250000", "--train-eval", "500"];
-        var submitted = await Vae([.. run, "--out", dir, "--executor", "slurm"]);
+        // sbatch passes the submitting environment to the task, hook included.
+        string held = Path.Combine(TestEnvironment.NewTempDirectory(), "held");
+        var submitted = await TestEnvironment.RunProcessAsync("dotnet", [Cli, .. run, "--out", dir, "--executor", "slurm"], TestEnvironment.RepositoryRoot,
+            new Dictionary<string, string>(cluster.Environment) { [EvaluationHold.Variable] = held });
         Assert.True(submitted.ExitCode == 0, submitted.Errors);
         var submission = SlurmSubmission.Read(dir)!;
         string task = $"{submission.ArrayJobId}_0", log = Path.Combine(dir, "slurm", "logs", "task-0.out");
         string Log() => File.Exists(log) ? File.ReadAllText(log) : "";
 
-        // Signal the batch shell as Slurm's time-limit warning does, once the run has evaluated (so is mid-run).
-        await Until(() => ExperimentRuns.ReadMetrics(Path.Combine(dir, "j2-aevb", "metrics.csv")).Count > 0, "the task's first evaluation");
+        // Signal the batch shell as Slurm's time-limit warning does, once the run holds mid-run (EvaluationHold: at its
+        // first evaluation after a checkpoint exists), whatever the machine's speed.
+        await Until(() => File.Exists(held), "the task to hold at an evaluation with a checkpoint on disk");
         Assert.Equal(0, cluster.Command("scancel", "--signal=TERM", "--batch", task).Code);
         await Until(() => Log().Contains("exit 130"), "the task to checkpoint and stop");
         // Slurm holds a requeued job back for the credential lifetime (10 s on the test cluster), then starts it again.
