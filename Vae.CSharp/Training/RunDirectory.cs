@@ -74,6 +74,11 @@ sealed class RunDirectory : IDisposable
     /// <summary>Whether <paramref name="path"/> holds a run's record (<see cref="WriteOptions"/>'s file).</summary>
     public static bool HasRecord(string path) => File.Exists(System.IO.Path.Combine(path, OptionsFile));
 
+    /// <summary>Whether the record in <paramref name="path"/> says its Appendix D evaluations estimated stuck chains again
+    /// (<c>appendix_d_stuck_chains = estimated again</c>); records made before the line kept them.</summary>
+    public static bool RetriesStuckChains(string path) =>
+        File.ReadLines(System.IO.Path.Combine(path, OptionsFile)).Contains("appendix_d_stuck_chains = estimated again");
+
     /// <summary>The budget and evaluation interval that <see cref="WriteOptions"/> recorded in <paramref name="path"/>.</summary>
     public static RunSchedule ReadSchedule(string path)
     {

@@ -325,6 +325,12 @@ public abstract class Trainer : IDisposable
         double secondsBefore = Math.Max(recorded, _seconds ?? directory?.SecondsAtOrBefore(_run.Step) ?? 0);
         if (directory is not null) TensorBoardLog.CutTo(directory.Path, _run.SamplesSeen);
         using var board = directory is not null && options.TensorBoard ? new TensorBoardLog(directory.Path, train.Height, train.Width) : null;
+        // A resumed run keeps the rule its Appendix D evaluations began with: records made before stuck chains were
+        // estimated again have no appendix_d_stuck_chains line and kept them.
+        var appendixD = options.Estimator ?? (_run.Settings.Algorithm.IsMcemAlgorithm ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal } : null);
+        if (directory is not null && _run.SamplesSeen > 0 && appendixD is { Method: MarginalLikelihoodMethod.HmcMarginal, RetryStuckChains: true }
+            && RunDirectory.HasRecord(directory.Path) && !RunDirectory.RetriesStuckChains(directory.Path))
+            options = options with { Estimator = appendixD with { RetryStuckChains = false } };
         directory?.WriteOptions(this, train, options);
         var dtype = _run.Settings.Model.DType;
         using var trainTensor = train.ToTensor(dtype);

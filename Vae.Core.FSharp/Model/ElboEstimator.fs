@@ -52,7 +52,9 @@ module ElboEstimator =
         // Weights of datapoints whose weights are all 0 (log w = -inf everywhere) are NaN: they take no gradient.
         let normalised = torch.softmax(held, 0).nan_to_num(0.0)
         let value = held.logsumexp(0L).sub(Torch.constant (Math.Log(double eps.shape.[0])))
-        value + (normalised * (logW - held)).sum(0L)
+        // log w - held is 0, except where log w is infinite (NaN): zero there too, so that the value stays logsumexp's.
+        let zero = logW - held
+        value + (normalised * torch.where(held.isfinite(), zero, torch.zeros_like(zero))).sum(0L)
 
     /// The estimator of the given kind.
     let ofKind (kind: EstimatorKind) = match kind with A -> A | B -> B | Iwae -> Iwae
