@@ -91,6 +91,24 @@ public static class TestEnvironment
     {
         string dir = Path.Combine(Path.GetTempPath(), "vae-tests-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
+        TemporaryDirectories.Add(dir);
         return dir;
+    }
+
+    /// <summary>Every directory <see cref="NewTempDirectory"/> made, removed when the test process exits (tests may
+    /// hand theirs to child processes and fixtures that outlive the test itself).</summary>
+    static readonly System.Collections.Concurrent.ConcurrentBag<string> TemporaryDirectories = RemovedAtExit();
+
+    static System.Collections.Concurrent.ConcurrentBag<string> RemovedAtExit()
+    {
+        var made = new System.Collections.Concurrent.ConcurrentBag<string>();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            foreach (string dir in made)
+                try { Directory.Delete(dir, recursive: true); }
+                catch (IOException) { } // a child process killed mid-write may leave a file that vanishes under us
+                catch (UnauthorizedAccessException) { }
+        };
+        return made;
     }
 }
