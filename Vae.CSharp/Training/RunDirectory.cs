@@ -77,7 +77,9 @@ sealed class RunDirectory : IDisposable
     /// <summary>Whether the record in <paramref name="path"/> says its Appendix D evaluations estimated stuck chains again
     /// (<c>appendix_d_stuck_chains = estimated again</c>); records made before the line kept them.</summary>
     public static bool RetriesStuckChains(string path) =>
-        File.ReadLines(System.IO.Path.Combine(path, OptionsFile)).Contains("appendix_d_stuck_chains = estimated again");
+        File.ReadLines(System.IO.Path.Combine(path, OptionsFile)).Contains($"{StuckChainsField} = {StuckChainsRetried}");
+
+    const string StuckChainsField = "appendix_d_stuck_chains", StuckChainsRetried = "estimated again";
 
     /// <summary>The budget and evaluation interval that <see cref="WriteOptions"/> recorded in <paramref name="path"/>.</summary>
     public static RunSchedule ReadSchedule(string path)
@@ -151,7 +153,7 @@ sealed class RunDirectory : IDisposable
             ("seed", a.Seed),
             // Runs whose evaluations are Appendix D's: how its stuck chains were treated (absent in older records).
             .. (options.Estimator?.Method ?? (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm ? MarginalLikelihoodMethod.HmcMarginal : (MarginalLikelihoodMethod?)null)) == MarginalLikelihoodMethod.HmcMarginal
-                ? [("appendix_d_stuck_chains", (object)((options.Estimator?.RetryStuckChains ?? true) ? "estimated again" : "kept"))] : Array.Empty<(string, object)>(),
+                ? [(StuckChainsField, (object)((options.Estimator?.RetryStuckChains ?? true) ? StuckChainsRetried : "kept"))] : Array.Empty<(string, object)>(),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", threadsBegun),
             .. changes.Count > 0
                 ? [("thread_changes", (object)string.Join("; ", changes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Threads} from {c.FromSamples} samples"))))]

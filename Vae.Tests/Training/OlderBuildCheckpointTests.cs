@@ -1,4 +1,3 @@
-using System.Globalization;
 using Vae.Cli;
 using VaeTool = Vae.Tests.Cli.Vae;
 
@@ -20,8 +19,7 @@ public class OlderBuildCheckpointTests
 
     /// <summary>Each evaluation as (samples, training bound, test bound): the seconds are the machine's.</summary>
     static (long Samples, double Train, double Test)[] Evaluations(string run) =>
-        [.. File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1).Select(l => l.Split(','))
-            .Select(f => (long.Parse(f[0], CultureInfo.InvariantCulture), double.Parse(f[2], CultureInfo.InvariantCulture), double.Parse(f[3], CultureInfo.InvariantCulture)))];
+        [.. global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(run, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound))];
 
     static byte[] Parameters(Trainer trainer)
     {
