@@ -30,11 +30,10 @@ static class ExploreVerb
         using var model = VariationalAutoEncoder.Load(path);
         var (height, width) = PictureVerbs.ImageShape(a, model.Options.InputDimension);
         // A run directory's metrics.csv gives the learning curves; a lone model file has none.
-        string metrics = Path.Combine(directory, "metrics.csv");
-        var curve = File.Exists(metrics) ? ExperimentRuns.ReadMetrics(metrics) : [];
+        var curve = RunRecord.Exists(directory) ? RunRecord.Read(directory).Evaluations : [];
         model.ExportLatentSpacePage(output, new LatentSpacePageOptions
         {
-            Title = Path.GetFileName(Trainer.IsRunDirectory(directory) ? directory : path),
+            Title = Path.GetFileName(RunRecord.Exists(directory) ? directory : path),
             ImageHeight = height,
             ImageWidth = width,
             MaxSliders = (int)a.Get(Sliders),

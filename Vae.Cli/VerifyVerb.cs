@@ -24,7 +24,7 @@ static class VerifyVerb
     {
         int? evaluations = (int?)a.Get(Evaluations);
         string[] directories = File.Exists(target) && target.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
-            ? [.. Directory.GetDirectories(Path.GetDirectoryName(Path.GetFullPath(target))!).Where(Trainer.IsRunDirectory).Order(StringComparer.Ordinal)]
+            ? [.. Directory.GetDirectories(Path.GetDirectoryName(Path.GetFullPath(target))!).Where(RunRecord.Exists).Order(StringComparer.Ordinal)]
             : Directory.Exists(target) ? [target]
             : throw new UsageException($"run: {target}: expected a run directory or a results.json file");
         if (directories.Length == 0) throw new UsageException($"run: {target}: no run directories (with options.txt) beside it");
@@ -34,7 +34,7 @@ static class VerifyVerb
             var record = RunRecord.Read(directory);
             var data = DataChoice.FromFields(record.Fields, a.Get(Common.Cache), a.Get(Common.FreyFace)).Load(stderr);
             int count = Math.Min(evaluations ?? int.MaxValue, record.Evaluations.Count);
-            stdout.WriteLine($"{directory}: replaying {count} of {record.Evaluations.Count} evaluations ({record.Algorithm.Name()}, seed {record.Options.Seed}, {record.Threads} threads{string.Concat(Trainer.RecordedThreads(directory).Changes.Select(c => $", then {c.Threads} from {c.FromSamples:N0} samples"))})");
+            stdout.WriteLine($"{directory}: replaying {count} of {record.Evaluations.Count} evaluations ({record.Algorithm.Name()}, seed {record.Options.Seed}, {record.Threads.First} threads{string.Concat(record.Threads.Changes.Select(c => $", then {c.Threads} from {c.FromSamples:N0} samples"))})");
             stdout.WriteLine($"{"samples",12} {"recorded train",15} {"replayed train",15} {"recorded test",14} {"replayed test",14}");
             var progress = new SynchronousProgress<EvaluationComparison>(e => stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{e.SamplesSeen,12:N0} {e.RecordedTrain,15:F4} {e.ReplayedTrain,15:F4} {e.RecordedTest,14:F4} {e.ReplayedTest,14:F4}{(e.Identical ? "" : "  differs")}")));

@@ -131,14 +131,14 @@ public static class ExperimentRuns
     {
         string checkpoint = Trainer.CheckpointPath(directory);
         string metrics = Path.Combine(directory, "metrics.csv");
-        if (!File.Exists(checkpoint) && ReadMetrics(metrics) is { Count: > 0 } record)
+        if (!File.Exists(checkpoint) && Vae.RunRecord.ReadEvaluations(metrics) is { Count: > 0 } record)
             return record[^1].SamplesSeen >= options.TotalSamples ? (true, record, false)
                 : throw new InvalidDataException($"{directory}: holds a run's record to {record[^1].SamplesSeen} samples but no checkpoint, so it cannot continue to {options.TotalSamples}; remove the directory to train the run again");
         Trainer trainer;
         try { trainer = File.Exists(checkpoint) ? Trainer.Resume(checkpoint) : create(); }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return (false, ReadMetrics(metrics), true); // cancelled during section 5's step-size trials: nothing to keep
+            return (false, Vae.RunRecord.ReadEvaluations(metrics), true); // cancelled during section 5's step-size trials: nothing to keep
         }
         using var owned = trainer;
         bool skipped = trainer.SamplesSeen >= options.TotalSamples && File.Exists(checkpoint);
@@ -151,7 +151,7 @@ public static class ExperimentRuns
             var evaluated = hold is null ? options.Evaluated : options.Evaluated + hold;
             cancelled = trainer.Fit(train, options with { RunDirectory = directory, Evaluated = evaluated }, progress, cancellationToken).Cancelled;
         }
-        return (skipped, ReadMetrics(metrics), cancelled);
+        return (skipped, Vae.RunRecord.ReadEvaluations(metrics), cancelled);
     }
 
     /// <summary>A new trainer of the algorithm. With a
@@ -230,7 +230,7 @@ public static class ExperimentRuns
     public static IReadOnlyList<ExperimentRun> ReadExisting(IEnumerable<(int Latent, TrainingAlgorithm Algorithm)> runs, string directory) =>
         [.. runs.Select(r => (r.Latent, r.Algorithm, Dir: Path.Combine(directory, ExperimentTask.RunName(r.Latent, r.Algorithm))))
                 .Where(r => File.Exists(Path.Combine(r.Dir, "metrics.csv")))
-                .Select(r => Entry(r.Algorithm.Name(), r.Latent, r.Dir, true, ReadMetrics(Path.Combine(r.Dir, "metrics.csv"))))];
+                .Select(r => Entry(r.Algorithm.Name(), r.Latent, r.Dir, true, Vae.RunRecord.ReadEvaluations(Path.Combine(r.Dir, "metrics.csv"))))];
 
     /// <summary>Every run of <paramref name="tasks"/> as its directory under <paramref name="directory"/> (the task's
     /// name) holds it, read without training, and the names of those short of <paramref name="budget"/> (with the
@@ -242,7 +242,7 @@ public static class ExperimentRuns
         foreach (var t in tasks)
         {
             string dir = Path.Combine(directory, t.Name);
-            var series = ReadMetrics(Path.Combine(dir, "metrics.csv"));
+            var series = Vae.RunRecord.ReadEvaluations(Path.Combine(dir, "metrics.csv"));
             if (series.Count > 0) runs.Add(Entry(t.Algorithm!.Value.Name(), t.LatentDimensions, dir, true, series));
             long reached = series.LastOrDefault()?.SamplesSeen ?? 0;
             if (reached < budget) unfinished.Add(string.Create(CultureInfo.InvariantCulture, $"{t.Name} ({reached:N0} of {budget:N0} samples)"));
@@ -259,34 +259,13 @@ public static class ExperimentRuns
     static long? ReadSamplesPerIteration(string directory) =>
         long.TryParse(ReadOption(directory, "train_images"), NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) ? Vae.Core.Mcem.samplesPerIteration(n) : null;
 
-    /// <summary>The value of a <c>key = value</c> line of a run directory's options.txt, or null.</summary>
-    static string? ReadOption(string directory, string key)
-    {
-        string path = Path.Combine(directory, "options.txt");
-        if (!File.Exists(path)) return null;
-        string prefix = key + " = ";
-        return File.ReadLines(path).FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
-    }
+    /// <summary>The value of a <c>key = value</c> line of a run directory's options.txt (<see cref="Vae.RunRecord"/>), or null.</summary>
+    static string? ReadOption(string directory, string key) =>
+        Vae.RunRecord.Exists(directory) ? Vae.RunRecord.Read(directory).Fields.GetValueOrDefault(key) : null;
 
-    /// <summary>The evaluations in a run's metrics.csv, one per sample count (an evaluation repeated after a crash
-    /// between it and its checkpoint keeps its last value), in order of samples.</summary>
-    public static IReadOnlyList<EvaluationResult> ReadMetrics(string path)
-    {
-        if (!File.Exists(path)) return [];
-        var rows = new SortedDictionary<long, EvaluationResult>();
-        var lines = File.ReadAllLines(path);
-        for (int i = 1; i < lines.Length; i++)
-        {
-            var f = lines[i].Split(',');
-            double Num(int k, string field) => f.Length > k && f[k].Length == 0 ? double.NaN
-                : f.Length > k && double.TryParse(f[k], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
-                : throw new InvalidDataException($"{path}: line {i + 1}: field '{field}' = '{(f.Length > k ? f[k] : "")}', expected a number");
-            if (!long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long samples))
-                throw new InvalidDataException($"{path}: line {i + 1}: field 'samples' = '{f[0]}', expected an integer");
-            rows[samples] = new EvaluationResult(samples, Num(1, "seconds"), Num(2, "train_bound"), Num(3, "test_bound"));
-        }
-        return [.. rows.Values];
-    }
+    /// <summary>The evaluations in a run's metrics.csv (<see cref="Vae.RunRecord.ReadEvaluations"/>).</summary>
+    [Obsolete("Use Vae.RunRecord.ReadEvaluations (or RunRecord.Read(directory).Evaluations); removed in the next version.")]
+    public static IReadOnlyList<EvaluationResult> ReadMetrics(string path) => Vae.RunRecord.ReadEvaluations(path);
 
     /// <summary>The step size recorded in a run directory's options.txt, or null.</summary>
     static double? ReadStepSize(string directory) =>

@@ -69,7 +69,7 @@ public static class SeedSweep
     public static SweepResults Collect(string directory, IReadOnlyList<long> seeds, long budget, string settings)
     {
         ArgumentNullException.ThrowIfNull(seeds);
-        var runs = seeds.Select(s => new SeedRun(s, Path.Combine(directory, RunName(s)), ExperimentRuns.ReadMetrics(Path.Combine(directory, RunName(s), "metrics.csv")))).ToList();
+        var runs = seeds.Select(s => new SeedRun(s, Path.Combine(directory, RunName(s)), Vae.RunRecord.ReadEvaluations(Path.Combine(directory, RunName(s), "metrics.csv")))).ToList();
         var summary = runs.SelectMany(r => r.Series).GroupBy(e => e.SamplesSeen).OrderBy(g => g.Key)
             .Select(g =>
             {

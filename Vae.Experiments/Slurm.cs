@@ -131,7 +131,7 @@ public static class SlurmExecutor
         var states = new List<SlurmTaskStatus>();
         foreach (var task in submission.Tasks)
         {
-            var series = ExperimentRuns.ReadMetrics(Path.Combine(submission.Directory, task.Name, "metrics.csv"));
+            var series = Vae.RunRecord.ReadEvaluations(Path.Combine(submission.Directory, task.Name, "metrics.csv"));
             int? code = ExitCode(submission.Directory, $"task-{task.Index}");
             string state = queued.TryGetValue(task.Index.ToString(CultureInfo.InvariantCulture), out var q) ? q
                 : code switch { 0 => "COMPLETED", InterruptedExitCode => "INTERRUPTED", null => "UNKNOWN", _ => "FAILED" };

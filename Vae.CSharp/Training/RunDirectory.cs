@@ -24,20 +24,11 @@ sealed class RunDirectory : IDisposable
         Vae.Core.Files.writeAtomically(ClockPath, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{step} {seconds:R}\n")));
     }
 
-    string ClockPath => System.IO.Path.Combine(Path, "clock.txt");
+    string ClockPath => System.IO.Path.Combine(Path, RunRecord.ClockFile);
 
-    /// <summary>The training time recorded with the checkpoint of <paramref name="step"/>, or with an earlier one (a
-    /// kill between the two writes: a lower bound); null when there is none, it belongs to a later step, or it cannot
-    /// be read.</summary>
-    public double? SecondsAtOrBefore(long step)
-    {
-        string[] f;
-        try { f = File.Exists(ClockPath) ? File.ReadAllText(ClockPath).Split(' ', StringSplitOptions.TrimEntries) : []; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        return f.Length == 2 && long.TryParse(f[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) && s <= step
-               && double.TryParse(f[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double t) && t >= 0 && double.IsFinite(t) ? t : null;
-    }
-    string MetricsPath => System.IO.Path.Combine(Path, "metrics.csv");
+    /// <summary>The training time recorded with the checkpoint of <paramref name="step"/> (<see cref="RunRecord"/>'s).</summary>
+    public double? SecondsAtOrBefore(long step) => RunRecord.SecondsAtOrBefore(Path, step);
+    string MetricsPath => System.IO.Path.Combine(Path, RunRecord.MetricsFile);
 
     /// <summary>Why a directory could not be made at <paramref name="path"/>: an ancestor that is not a directory, a
     /// permission, or the system's own reason.</summary>
@@ -69,59 +60,11 @@ sealed class RunDirectory : IDisposable
         }
     }
 
-    const string OptionsFile = "options.txt";
-
-    /// <summary>Whether <paramref name="path"/> holds a run's record (<see cref="WriteOptions"/>'s file).</summary>
-    public static bool HasRecord(string path) => File.Exists(System.IO.Path.Combine(path, OptionsFile));
-
-    /// <summary>Whether the record in <paramref name="path"/> says its Appendix D evaluations estimated stuck chains again
-    /// (<c>appendix_d_stuck_chains = estimated again</c>); records made before the line kept them.</summary>
-    public static bool RetriesStuckChains(string path) =>
-        File.ReadLines(System.IO.Path.Combine(path, OptionsFile)).Contains($"{StuckChainsField} = {StuckChainsRetried}");
-
-    const string StuckChainsField = "appendix_d_stuck_chains", StuckChainsRetried = "estimated again";
-
-    /// <summary>The budget and evaluation interval that <see cref="WriteOptions"/> recorded in <paramref name="path"/>.</summary>
-    public static RunSchedule ReadSchedule(string path)
-    {
-        string file = System.IO.Path.Combine(path, OptionsFile);
-        if (!File.Exists(file)) return new RunSchedule(null, null);
-        var lines = File.ReadAllLines(file);
-        long? Recorded(string key)
-        {
-            string? line = lines.FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal));
-            return line is not null && long.TryParse(line[(key.Length + 3)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) && v >= 0 ? v : null;
-        }
-        return new RunSchedule(Recorded("total_samples"), Recorded("evaluate_every"));
-    }
-
-    /// <summary>The libtorch thread count a run began with and each later change (<c>threads</c> and <c>thread_changes</c>
-    /// in options.txt, "2 from 15000 samples; 1 from 30000 samples"): float32 sums round by thread count, so a run's
-    /// trajectory is its seed and these. None recorded: empty.</summary>
-    public static RunThreads ReadThreads(string path)
-    {
-        string file = System.IO.Path.Combine(path, OptionsFile);
-        if (!File.Exists(file)) return new RunThreads(null, []);
-        var lines = File.ReadAllLines(file);
-        string? Value(string key) => lines.FirstOrDefault(l => l.StartsWith(key + " = ", StringComparison.Ordinal))?[(key.Length + 3)..];
-        int? first = int.TryParse(Value("threads"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int t) ? t : null;
-        var changes = new List<ThreadChange>();
-        foreach (string part in (Value("thread_changes") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var words = part.Split(' ');
-            if (words is not [var n, "from", var s, "samples"] || !int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out int threads)
-                || !long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long from))
-                throw new InvalidDataException($"{file}: thread_changes part '{part}', expected \"T from S samples\"");
-            changes.Add(new ThreadChange(threads, from));
-        }
-        return new RunThreads(first, changes);
-    }
-
     public void WriteOptions(Trainer trainer, ImageData train, TrainingOptions options)
     {
         // A resumed run keeps the thread count it began with; a different count from here on is recorded as a change.
         int threadsNow = TorchRuntime.Threads;
-        var recorded = trainer.SamplesSeen > 0 ? ReadThreads(Path) : new RunThreads(null, []);
+        var recorded = trainer.SamplesSeen > 0 ? RunRecord.TryRead(Path)?.Threads ?? new RunThreads(null, []) : new RunThreads(null, []);
         int threadsBegun = recorded.First ?? threadsNow;
         var changes = recorded.Changes.Where(c => c.FromSamples < trainer.SamplesSeen).ToList();
         if ((changes.Count > 0 ? changes[^1].Threads : threadsBegun) != threadsNow) changes.Add(new ThreadChange(threadsNow, trainer.SamplesSeen));
@@ -153,7 +96,7 @@ sealed class RunDirectory : IDisposable
             ("seed", a.Seed),
             // Runs whose evaluations are Appendix D's: how its stuck chains were treated (absent in older records).
             .. (options.Estimator?.Method ?? (trainer.Algorithm == TrainingAlgorithm.MonteCarloEm ? MarginalLikelihoodMethod.HmcMarginal : (MarginalLikelihoodMethod?)null)) == MarginalLikelihoodMethod.HmcMarginal
-                ? [(StuckChainsField, (object)((options.Estimator?.RetryStuckChains ?? true) ? StuckChainsRetried : "kept"))] : Array.Empty<(string, object)>(),
+                ? [(RunRecord.StuckChainsField, (object)((options.Estimator?.RetryStuckChains ?? true) ? RunRecord.StuckChainsRetried : RunRecord.StuckChainsKept))] : Array.Empty<(string, object)>(),
             ("total_samples", options.TotalSamples), ("evaluate_every", options.EvaluateEvery), ("threads", threadsBegun),
             .. changes.Count > 0
                 ? [("thread_changes", (object)string.Join("; ", changes.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Threads} from {c.FromSamples} samples"))))]
@@ -164,7 +107,7 @@ sealed class RunDirectory : IDisposable
         ];
         var text = new StringBuilder();
         foreach (var (key, value) in lines) text.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{key} = {value}"));
-        Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, OptionsFile), Encoding.UTF8.GetBytes(text.ToString()));
+        Vae.Core.Files.writeAtomically(System.IO.Path.Combine(Path, RunRecord.OptionsFile), Encoding.UTF8.GetBytes(text.ToString()));
     }
 
     /// <summary>Cuts metrics.csv back to the rows at or before <paramref name="samples"/> (the checkpoint's), atomically,

@@ -208,7 +208,7 @@ public abstract class Trainer : IDisposable
     public static RunSchedule RecordedSchedule(string runDirectory)
     {
         ArgumentNullException.ThrowIfNull(runDirectory);
-        return RunDirectory.ReadSchedule(runDirectory);
+        return RunRecord.TryRead(runDirectory)?.Schedule ?? new RunSchedule(null, null);
     }
 
     /// <summary>The thread counts a run directory's record gives its run (<c>threads</c> and <c>thread_changes</c> in
@@ -216,14 +216,14 @@ public abstract class Trainer : IDisposable
     public static RunThreads RecordedThreads(string runDirectory)
     {
         ArgumentNullException.ThrowIfNull(runDirectory);
-        return RunDirectory.ReadThreads(runDirectory);
+        return RunRecord.TryRead(runDirectory)?.Threads ?? new RunThreads(null, []);
     }
 
     /// <summary>Whether a directory holds a training run's record (its settings, as <see cref="Fit"/> writes them).</summary>
     public static bool IsRunDirectory(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        return RunDirectory.HasRecord(directory);
+        return RunRecord.Exists(directory);
     }
 
     /// <summary>Continues the run saved in a checkpoint (a file, or a run directory holding a checkpoint),
@@ -329,7 +329,7 @@ public abstract class Trainer : IDisposable
         // estimated again have no appendix_d_stuck_chains line and kept them.
         var appendixD = options.Estimator ?? (_run.Settings.Algorithm.IsMcemAlgorithm ? new MarginalLikelihoodOptions { Method = MarginalLikelihoodMethod.HmcMarginal } : null);
         if (directory is not null && _run.SamplesSeen > 0 && appendixD is { Method: MarginalLikelihoodMethod.HmcMarginal, RetryStuckChains: true }
-            && RunDirectory.HasRecord(directory.Path) && !RunDirectory.RetriesStuckChains(directory.Path))
+            && RunRecord.TryRead(directory.Path) is { RetriesStuckChains: false })
             options = options with { Estimator = appendixD with { RetryStuckChains = false } };
         directory?.WriteOptions(this, train, options);
         var dtype = _run.Settings.Model.DType;

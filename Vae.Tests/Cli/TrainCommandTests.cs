@@ -82,7 +82,7 @@ public class TrainCommandTests
         // The checkpoint and the record both carry it: resume and vae verify train the same variant.
         using var resumed = Trainer.Resume(dir);
         Assert.Equal(variant, resumed.Options.WakeSleepVariant);
-        Assert.Equal(variant, global::Vae.Experiments.RunRecord.Read(dir).Options.WakeSleepVariant);
+        Assert.Equal(variant, RunRecord.Read(dir).Options.WakeSleepVariant);
     }
 
     [Theory]
@@ -105,7 +105,7 @@ public class TrainCommandTests
         Assert.Equal(TrainingObjective.ImportanceWeighted, resumed.Options.Objective);
         Assert.Equal(gradient, resumed.Options.EncoderGradient);
         Assert.Equal(3, resumed.Options.SamplesPerDatapoint);
-        var recorded = global::Vae.Experiments.RunRecord.Read(dir).Options;
+        var recorded = RunRecord.Read(dir).Options;
         Assert.Equal((TrainingObjective.ImportanceWeighted, gradient, 3), (recorded.Objective, recorded.EncoderGradient, recorded.SamplesPerDatapoint));
     }
 
@@ -506,7 +506,7 @@ public class TrainCommandTests
     }
 
     static IEnumerable<(long, double, double)> Curve(string runDirectory) =>
-        global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
+        RunRecord.ReadEvaluations(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
 
     [Theory]
     [Trait("Cores", "2")] // test.sh runs it alone: two libtorch threads beside another test would share a core

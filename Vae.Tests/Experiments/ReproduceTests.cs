@@ -339,12 +339,12 @@ public class ExperimentRunsTests
         string path = Path.Combine(TestEnvironment.NewTempDirectory(), "metrics.csv");
         // An evaluation repeated after a crash between it and its checkpoint: the last row wins.
         File.WriteAllLines(path, ["samples,seconds,train_bound,test_bound", "100,1.0,-200,-201", "200,2.0,-150,", "100,1.5,-199,-200"]);
-        var rows = ExperimentRuns.ReadMetrics(path);
+        var rows = RunRecord.ReadEvaluations(path);
         Assert.Equal([100L, 200], rows.Select(r => r.SamplesSeen));
         Assert.Equal(-199, rows[0].TrainBound);
         Assert.True(double.IsNaN(rows[1].TestBound));
         File.AppendAllLines(path, ["300,3.0,abc,-1"]);
-        var e = Assert.Throws<InvalidDataException>(() => ExperimentRuns.ReadMetrics(path));
+        var e = Assert.Throws<InvalidDataException>(() => RunRecord.ReadEvaluations(path));
         Assert.Contains("line 5", e.Message);
         Assert.Contains("train_bound", e.Message);
     }

@@ -9,7 +9,7 @@ public class SweepTests
     static readonly string[] Train = ["--latent", "2", "--ntrain", "2000", "--samples", "20000", "--eval-every", "10000"];
 
     static IEnumerable<(long, double, double)> Curve(string runDirectory) =>
-        ExperimentRuns.ReadMetrics(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
+        RunRecord.ReadEvaluations(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
 
     [Fact]
     public void EachSeedsCurveIsThatOfVaeTrainWithTheSeedAndTheSummaryIsTheirMeanAndSpread()

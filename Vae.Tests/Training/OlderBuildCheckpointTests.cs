@@ -19,7 +19,7 @@ public class OlderBuildCheckpointTests
 
     /// <summary>Each evaluation as (samples, training bound, test bound): the seconds are the machine's.</summary>
     static (long Samples, double Train, double Test)[] Evaluations(string run) =>
-        [.. global::Vae.Experiments.ExperimentRuns.ReadMetrics(Path.Combine(run, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound))];
+        [.. RunRecord.ReadEvaluations(Path.Combine(run, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound))];
 
     static byte[] Parameters(Trainer trainer)
     {

@@ -54,6 +54,40 @@ public class RunCheckpointTests
         Assert.Equal(new RunSchedule(null, null), Trainer.RecordedSchedule(empty));
     }
 
+    /// <summary>The run's record reads back, typed, what training wrote into its directory; a bad field is named with its
+    /// file and what was expected, and a directory without a record is refused by name.</summary>
+    [Fact]
+    public void ARunRecordReadsBackWhatTrainingWroteAndNamesABadField()
+    {
+        string dir = Train(3000);
+        var record = RunRecord.Read(dir);
+        Assert.Equal(TrainingAlgorithm.Aevb, record.Algorithm);
+        Assert.Equal(new RunSchedule(3000, 1000), record.Schedule);
+        Assert.Equal([1000L, 2000, 3000], record.Evaluations.Select(e => e.SamplesSeen));
+        Assert.Equal(1, record.Threads.First);
+        Assert.Empty(record.Threads.Changes);
+        Assert.Equal(NativeTuning.KernelPath, record.Kernels);
+        using (var trainer = Trainer.Resume(dir))
+        {
+            Assert.Equal(trainer.ModelOptions.LatentDimensions, record.Model.LatentDimensions);
+            // The record names the gradient path the run took, where the trainer keeps the setting that chose it.
+            var (t, r) = (trainer.Options, record.Options);
+            Assert.Equal((t.Seed, t.StepSize, t.BatchSize, t.Estimator, t.WarmUp, t.SamplesPerDatapoint, t.Optimizer, GradientComputation.HandDerived),
+                         (r.Seed, r.StepSize, r.BatchSize, r.Estimator, r.WarmUp, r.SamplesPerDatapoint, r.Optimizer, r.Gradient));
+        }
+
+        string options = Path.Combine(dir, "options.txt");
+        File.WriteAllLines(options, File.ReadAllLines(options).Select(l => l.StartsWith("batch = ", StringComparison.Ordinal) ? "batch = many" : l)
+            .Append("thread_changes = 2 from 1000 samples; two from 2000 samples"));
+        var broken = RunRecord.Read(dir);
+        var e = Assert.Throws<InvalidDataException>(() => broken.Options);
+        Assert.Equal($"{options}: field 'batch' = 'many', expected an integer", e.Message);
+        e = Assert.Throws<InvalidDataException>(() => broken.Threads);
+        Assert.Contains("thread_changes part 'two from 2000 samples'", e.Message);
+        string empty = TestEnvironment.NewTempDirectory();
+        Assert.Contains(Path.Combine(empty, "options.txt"), Assert.Throws<InvalidDataException>(() => RunRecord.Read(empty)).Message);
+    }
+
     static string Shape(JsonElement root, string tensor) =>
         string.Join(",", root.GetProperty(tensor).GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
 
