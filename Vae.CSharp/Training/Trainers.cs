@@ -415,16 +415,15 @@ public abstract class Trainer : IDisposable
             while (_run.Step < untilStep && !cancellationToken.IsCancellationRequested)
             {
                 long nextEval = NextEvaluation(_run.Step);
-                // Training pauses (between steps) for a checkpoint that falls due before the next evaluation.
-                using var pause = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                _run = TrainingRunModule.fit(trainTensor, nextEval, pause.Token, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, Microsoft.FSharp.Core.Unit>((run, bound) =>
+                // Training stops (between steps) for a checkpoint that falls due before the next evaluation, or when cancelled.
+                _run = TrainingRunModule.fitWhile(trainTensor, nextEval, Microsoft.FSharp.Core.FuncConvert.FromFunc<TrainingRun, double, bool>((run, bound) =>
                 {
                     _run = run; // the last good step's record, should the next step raise NonFiniteBoundException
                     double now = clock.Elapsed.TotalSeconds;
                     VaeTelemetry.Samples.Add(batch, tags);
                     if (VaeTelemetry.StepDuration.Enabled) VaeTelemetry.StepDuration.Record(now - lastStep, tags);
                     lastStep = now;
-                    if (now - lastSave >= every) pause.Cancel();
+                    bool checkpointDue = now - lastSave >= every;
                     runningSum += bound; runningCount++;
                     if (progress is not null && now - lastReport >= options.ProgressInterval.TotalSeconds)
                     {
@@ -434,7 +433,7 @@ public abstract class Trainer : IDisposable
                         VaeTelemetry.Throughput.Record(rate, tags);
                         runningSum = 0; runningCount = 0;
                     }
-                    return null!;
+                    return !checkpointDue && !cancellationToken.IsCancellationRequested;
                 }), _run);
                 if (_run.Step == nextEval || _run.Step == untilStep)
                 {

@@ -130,11 +130,11 @@ module TrainingRun =
             invalidArg "data" (sprintf "this Monte Carlo EM run has chains for %d training datapoints, the data hold %d" mc.Chains.shape.[0] n)
         | _ -> ()
 
-    /// Runs steps of the run's algorithm on data [N; D] until the step count reaches untilStep or cancellation is
-    /// requested (checked between steps: the current step always finishes). onStep receives the run
-    /// and the minibatch bound after each step. A non-finite bound raises NonFiniteBoundException and
-    /// leaves the parameters of the last good step.
-    let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
+    /// Runs steps of the run's algorithm on data [N; D] until the step count reaches untilStep or goOn, which receives
+    /// the run and the minibatch bound after each step, returns false: the stop condition of whoever owns the run (a
+    /// checkpoint falling due, a cancellation). A non-finite bound raises NonFiniteBoundException and leaves the
+    /// parameters of the last good step.
+    let fitWhile (data: Tensor) (untilStep: int64) (goOn: TrainingRun -> float -> bool) (r: TrainingRun) : TrainingRun =
         Torch.resolveVectorFunctions ()
         let mutable run = r
         // The hand-derived steps (same draws, same trajectory) need their scratch for as long as this call trains.
@@ -166,14 +166,21 @@ module TrainingRun =
             if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
                 run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
             requireTrainingSize data.shape.[0] run
-            while run.Step < untilStep && not cancel.IsCancellationRequested do
+            let mutable going = true
+            while going && run.Step < untilStep do
                 let state, bound = step run.Settings.Learner data run.Generator run.State
                 run <- { run with State = state; Step = run.Step + 1L }
-                onStep run bound
+                going <- goOn run bound
             run
         finally
             workspace |> Option.iter (fun w -> (w :> IDisposable).Dispose())
             logWeightGradient |> Option.iter (fun (gradient, _) -> VaeModel.dispose gradient)
+
+    /// fitWhile until the step count reaches untilStep or cancellation is requested (checked between steps: the current
+    /// step always finishes); onStep receives the run and the minibatch bound after each step.
+    let fit (data: Tensor) (untilStep: int64) (cancel: CancellationToken) (onStep: TrainingRun -> float -> unit) (r: TrainingRun) : TrainingRun =
+        if cancel.IsCancellationRequested then r
+        else fitWhile data untilStep (fun run bound -> onStep run bound; not cancel.IsCancellationRequested) r
 
     /// Training samples one step evaluates on a training set of n datapoints: M, or 5n for Monte Carlo EM (see SamplesSeen).
     let samplesPerStep (n: int64) (r: TrainingRun) : int64 =
