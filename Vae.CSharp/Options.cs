@@ -164,6 +164,15 @@ public sealed class AevbOptions
     /// <summary>The optimiser's global step size (Adagrad: the paper chose from 0.01, 0.02 and 0.1; Adam: Burda et al.
     /// start at 0.001).</summary>
     public double StepSize { get; init; } = 0.02;
+
+    /// <summary>The step size a run of <paramref name="optimizer"/> takes unless told otherwise: Adagrad 0.02 (the middle
+    /// of section 5's three), Adam 0.001 (Burda et al.'s first).</summary>
+    public static double DefaultStepSize(TrainingOptimizer optimizer) => optimizer switch
+    {
+        TrainingOptimizer.Adagrad => 0.02,
+        TrainingOptimizer.Adam => 0.001,
+        _ => throw new ArgumentOutOfRangeException(nameof(optimizer), optimizer, "optimizer: expected Adagrad or Adam"),
+    };
     /// <summary>Minibatches of squared gradients accumulated before Adagrad's first update.</summary>
     public int WarmUp { get; init; } = 100;
     /// <summary>Adagrad's regulariser under the square root.</summary>

@@ -27,7 +27,7 @@ static class BenchVerb
         long steps = a.Get(Steps);
         bool mixed = a.Get(Common.Precision) == "bfloat16";
         stderr.WriteLine("loading mnist");
-        var train = new DataChoice("mnist", null, null, a.Get(Common.Cache), null).Load(stderr).Train;
+        var train = DataChoice.Named("mnist", a.Get(Common.Cache)).Load(stderr).Train;
         using var trainer = new AevbTrainer(new VaeModelOptions(), new AevbOptions { MixedPrecision = mixed }, "MNIST");
         int batch = trainer.Options.BatchSize;
         trainer.Fit(train, new TrainingOptions { TotalSamples = WarmUpSteps * batch, EvaluateEvery = 0, TrainEvaluationLimit = batch, TensorBoard = false });

@@ -55,7 +55,7 @@ static class ReproduceVerb
 
     static int Figure2Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var data = new DataChoice(a.Get(Dataset) ?? "mnist", null, null, a.Get(Common.Cache), a.Get(Common.FreyFace));
+        var data = DataChoice.Named(a.Get(Dataset) ?? "mnist", a.Get(Common.Cache), a.Get(Common.FreyFace));
         var preset = data.Dataset == "mnist" ? Figure2Options.Mnist : Figure2Options.FreyFace;
         int threads = a.Threads(stderr);
         // --end-points N|all, as figure3's --end-points N; --end-point-k sets the importance-weighted estimate's K in both.
@@ -95,7 +95,7 @@ static class ReproduceVerb
     static int Figure3Run(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         int ntrain = (int)a.Get(NTrain);
-        var data = new DataChoice("mnist", null, null, a.Get(Common.Cache), null, ntrain);
+        var data = DataChoice.Named("mnist", a.Get(Common.Cache), ntrain: ntrain);
         var defaults = new Figure3Options();
         int threads = a.Threads(stderr);
         var estimator = defaults.Estimator with { BurnIn = (int)a.Get(BurnIn) };
@@ -128,7 +128,7 @@ static class ReproduceVerb
 
     static int IwaeTableRun(Arguments a, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        var data = new DataChoice("binarized-mnist", null, null, a.Get(Common.Cache), null);
+        var data = DataChoice.Named("binarized-mnist", a.Get(Common.Cache));
         var defaults = new IwaeTableOptions();
         int threads = a.Threads(stderr);
         var objectives = defaults.Objectives;
@@ -194,7 +194,7 @@ static class ReproduceVerb
         var sets = which.Zip(presets, (name, preset) =>
         {
             stderr.WriteLine($"loading {name}");
-            return (new DataChoice(name, null, null, a.Get(Common.Cache), a.Get(Common.FreyFace)).Load(stderr), preset);
+            return (DataChoice.Named(name, a.Get(Common.Cache), a.Get(Common.FreyFace)).Load(stderr), preset);
         }).ToList();
         if (a.Get(ExecutorVerb.Collect)) return Collected(Manifolds.Collect(sets, dir), dir, null, stdout);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Appendix A manifolds: J = 2 AEVB models of {string.Join(" and ", which)}, budget {budget:N0} samples each, seed {seed}, {threads} threads; {dir}"));

@@ -81,19 +81,21 @@ static class TrainVerb
         {
             data = DataChoice.From(a);
             string algorithm = a.Get(Algorithm);
-            bool frey = data.Dataset == "frey-face";
+            var paper = data.Source.PaperModel();
+            bool frey = paper.Likelihood == DecoderLikelihood.GaussianSigmoidMean;
             bool gaussian = a.Get(Likelihood) == "gaussian";
             if (a.Get(Standardize) && !gaussian) throw new UsageException("--standardize applies to --likelihood gaussian");
-            if (a.Has(Likelihood) && data.Dataset is not ("idx" or "npy"))
+            if (a.Has(Likelihood) && data.Source.HasPaperLikelihood)
                 throw new UsageException($"--likelihood applies to your own data (--dataset idx or npy); {data.Dataset} has its paper's decoder");
-            int latent = (int)(a.Get(Latent) ?? (frey ? 10 : 20));
-            int hidden = (int)(a.Get(Hidden) ?? (frey ? 200 : 500));
+            int latent = (int)(a.Get(Latent) ?? paper.LatentDimensions);
+            int hidden = (int)(a.Get(Hidden) ?? paper.HiddenUnits);
             bool adam = a.Get(OptimizerChoice) == "adam";
             if (!adam && a.Get(Schedule) != "constant") throw new UsageException("--schedule applies to --optimizer adam (Adagrad's step size is constant)");
             if (adam && a.Has(WarmUp)) throw new UsageException("--warm-up is Adagrad's; Adam has none");
             if (!adam && (a.Has(AdamBeta1) || a.Has(AdamBeta2) || a.Has(AdamEpsilon)))
                 throw new UsageException("--adam-beta1, --adam-beta2 and --adam-epsilon apply to --optimizer adam");
-            double? stepSize = adam && !a.Has(StepSize) ? 0.001 : a.StepSize(StepSize);
+            var optimizer = adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad;
+            double? stepSize = a.Has(StepSize) ? a.StepSize(StepSize) : AevbOptions.DefaultStepSize(optimizer);
             bool autoStep = stepSize is null;
             if (adam && autoStep) throw new UsageException("--step-size auto is section 5's choice of Adagrad's step size; give Adam's as a number (default 0.001)");
             bool iwae = a.Get(Objective) == "iwae";
@@ -106,15 +108,15 @@ static class TrainVerb
                 Estimator = a.Get(Estimator) == "a" ? SgvbEstimator.A : SgvbEstimator.B,
                 SamplesPerDatapoint = (int)a.Get(K),
                 EncoderGradient = a.Get(EncoderGradient) == "dreg" ? Vae.EncoderGradient.DoublyReparameterised : Vae.EncoderGradient.Reparameterised,
-                StepSize = stepSize ?? 0.02,
-                Optimizer = adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad,
+                StepSize = stepSize ?? AevbOptions.DefaultStepSize(optimizer),
+                Optimizer = optimizer,
                 Schedule = a.Get(Schedule) == "burda" ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
                 AdamBeta1 = a.Get(AdamBeta1), AdamBeta2 = a.Get(AdamBeta2), AdamEpsilon = a.Get(AdamEpsilon),
                 BatchSize = (int)a.Get(Batch),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
                 // Binarized MNIST is trained on a fresh binary draw per minibatch: its numbers are true log-likelihoods.
-                Binarize = a.Get(Binarize) == "dynamic" || data.Dataset == "binarized-mnist",
+                Binarize = a.Get(Binarize) == "dynamic" || data.Source.TrainsBinarized,
                 MixedPrecision = a.Get(Common.Precision) == "bfloat16",
                 Gradient = a.Get(Gradient) switch
                 {
@@ -126,15 +128,11 @@ static class TrainVerb
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double) || a.Get(HiddenLayers) != 1 || adam))
                 throw new UsageException("--precision bfloat16 applies to AEVB with estimator b, --k 1, one hidden layer, Adagrad and a Bernoulli decoder in float32 (mnist, idx or npy data)");
-            if (data.Dataset == "binarized-mnist" && a.Has(Binarize) && a.Get(Binarize) != "dynamic")
+            if (data.Source.TrainsBinarized && a.Has(Binarize) && a.Get(Binarize) != "dynamic")
                 throw new UsageException("--binarize: binarized-mnist is trained with dynamic binarisation (its test set is binary); use --dataset mnist for grey levels");
             if (aevb.Binarize && (frey || gaussian)) throw new UsageException("--binarize dynamic applies to [0, 1] data with a Bernoulli decoder, not frey-face or --likelihood gaussian");
-            string label = algorithm != "aevb" ? algorithm
-                : iwae ? $"aevb-iwae-k{aevb.SamplesPerDatapoint}" + (aevb.EncoderGradient == Vae.EncoderGradient.DoublyReparameterised ? "-dreg" : "")
-                : (aevb.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") + (aevb.SamplesPerDatapoint > 1 ? $"-l{aevb.SamplesPerDatapoint}" : "");
-            // Deeper networks and Adam name themselves, so that such a run never takes the paper's run's directory.
-            string variant = (a.Get(HiddenLayers) != 1 ? $"-layers{a.Get(HiddenLayers)}" : "") + (adam ? "-adam" : "");
-            outDir = a.Get(Out) ?? Path.Combine("runs", $"{data.Dataset}-j{latent}-{label}{variant}-seed{aevb.Seed}");
+            var trainingAlgorithm = TrainingAlgorithms.TryParse(algorithm, out var parsed) ? parsed : TrainingAlgorithm.Aevb;
+            outDir = a.Get(Out) ?? Path.Combine("runs", Trainer.RunName(data.Dataset, trainingAlgorithm, latent, (int)a.Get(HiddenLayers), aevb));
             if (File.Exists(Trainer.CheckpointPath(outDir)))
                 throw new UsageException($"--out: {outDir} already holds a run; continue it with --resume {outDir} or choose another --out");
             stderr.WriteLine($"loading {data.Dataset}");
@@ -144,7 +142,7 @@ static class TrainVerb
             var model = new VaeModelOptions
             {
                 InputDimension = set.Train.Dimension, LatentDimensions = latent, HiddenUnits = hidden, HiddenLayers = (int)a.Get(HiddenLayers),
-                Likelihood = frey ? DecoderLikelihood.GaussianSigmoidMean : gaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.Bernoulli,
+                Likelihood = data.Source.HasPaperLikelihood ? paper.Likelihood : gaussian ? DecoderLikelihood.Gaussian : DecoderLikelihood.Bernoulli,
                 DoublePrecision = a.Get(Double),
             };
             Trainer Create(AevbOptions o) => algorithm switch
@@ -196,7 +194,7 @@ static class TrainVerb
         bool mcem = trainer.Algorithm == TrainingAlgorithm.MonteCarloEm;
         stdout.WriteLine(mcem ? $"{"samples",12} {"seconds",9} {"train log p(x)",14} {"test log p(x)",14}   (Appendix D estimates, first 100 images)"
                               : $"{"samples",12} {"seconds",9} {"train bound",12} {"test bound",12}");
-        var fields = data.ToFields();
+        var fields = data.Source.CheckpointFields;
         var hold = Vae.Experiments.EvaluationHold.For(outDir, cancel); // a test hook (VAE_HOLD_AFTER_EVALUATION)
         var summary = trainer.Fit(set.Train, new TrainingOptions
         {

@@ -219,6 +219,21 @@ public abstract class Trainer : IDisposable
         return RunRecord.TryRead(runDirectory)?.Threads ?? new RunThreads(null, []);
     }
 
+    /// <summary>The name <c>vae train</c> gives a run directory when none is chosen: the data set, J, the algorithm with
+    /// its estimator or objective, deeper networks and Adam (so that such a run never takes the paper's run's
+    /// directory) and the seed, as <c>mnist-j20-aevb-b-seed0</c> or <c>binarized-mnist-j50-aevb-iwae-k5-layers2-adam-seed1</c>.</summary>
+    public static string RunName(string dataSet, TrainingAlgorithm algorithm, int latentDimensions, int hiddenLayers, AevbOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(dataSet);
+        ArgumentNullException.ThrowIfNull(options);
+        string label = algorithm != TrainingAlgorithm.Aevb ? algorithm.Name()
+            : options.Objective == TrainingObjective.ImportanceWeighted
+                ? $"aevb-iwae-k{options.SamplesPerDatapoint}" + (options.EncoderGradient == EncoderGradient.DoublyReparameterised ? "-dreg" : "")
+            : (options.Estimator == SgvbEstimator.A ? "aevb-a" : "aevb-b") + (options.SamplesPerDatapoint > 1 ? $"-l{options.SamplesPerDatapoint}" : "");
+        string variant = (hiddenLayers != 1 ? $"-layers{hiddenLayers}" : "") + (options.Optimizer == TrainingOptimizer.Adam ? "-adam" : "");
+        return string.Create(CultureInfo.InvariantCulture, $"{dataSet}-j{latentDimensions}-{label}{variant}-seed{options.Seed}");
+    }
+
     /// <summary>Whether a directory holds a training run's record (its settings, as <see cref="Fit"/> writes them).</summary>
     public static bool IsRunDirectory(string directory)
     {
