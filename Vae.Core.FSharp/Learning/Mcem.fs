@@ -104,6 +104,10 @@ module Mcem =
     /// the decoder, Adagrad's sums and the chains as the iteration found them.
     let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         let result = stepInScope c data g s
-        // The E-step's leapfrog gradients leave native memory that only finalizers free (Torch.releaseFinalizedMemory).
+        // The E-step's leapfrog gradients leave native memory that only finalizers free (Torch.releaseFinalizedMemory):
+        // every tensor is disposed in its scope (TorchSharp's scope statistics: 5280 made, 5280 disposed over 10
+        // iterations), yet without this collection `vae train --algorithm mcem --ntrain 1000 --latent 3 --hidden 100
+        // --samples 1000000` peaks at 1.50 GB resident instead of 0.98 GB (the same checkpoint bit for bit). Kept, once per
+        // iteration, until TorchSharp's untracked native objects are found.
         Torch.releaseFinalizedMemory ()
         result
