@@ -18,7 +18,7 @@ open Vae.Experiments
 
 let records = "docs/results"
 let run algorithm directory (perIteration: int64 option) =
-    let series = ExperimentRuns.ReadMetrics(System.IO.Path.Combine(records, directory, "metrics.csv"))
+    let series = RunRecord.Read(System.IO.Path.Combine(records, directory)).Evaluations
     ExperimentRun(algorithm, 3, directory, true, series, SamplesPerIteration = (perIteration |> Option.toNullable))
 let runs =
     [| run "aevb" "figure3-ntrain50000/j3-aevb" None
