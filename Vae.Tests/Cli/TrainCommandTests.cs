@@ -498,16 +498,6 @@ public class TrainCommandTests
         Assert.Equal(VaeCommand.BadUsage, Vae.Run("evaluate", "--checkpoint", path, "--points", "0").Code);
     }
 
-    static byte[] ModelBytes(string runDirectory)
-    {
-        string file = Path.Combine(TestEnvironment.NewTempDirectory(), "model.vae");
-        VariationalAutoEncoder.Load(Path.Combine(runDirectory, Trainer.CheckpointFileName)).Save(file);
-        return File.ReadAllBytes(file);
-    }
-
-    static IEnumerable<(long, double, double)> Curve(string runDirectory) =>
-        RunRecord.ReadEvaluations(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
-
     [Theory]
     [Trait("Cores", "2")] // test.sh runs it alone: two libtorch threads beside another test would share a core
     [InlineData("float32")]
@@ -560,8 +550,8 @@ public class TrainCommandTests
         // The change is the record's: the same run on two threads throughout ends elsewhere.
         string throughout = Path.Combine(TestEnvironment.NewTempDirectory(), "run");
         await Vae(["train", .. settings, "--samples", "16000", "--threads", "2", "--out", throughout]);
-        Assert.Equal(Curve(throughout).Take(7), Curve(dir).Take(7));
-        Assert.NotEqual(ModelBytes(throughout), ModelBytes(dir));
+        Assert.Equal(TestRecords.Curve(throughout).Take(7), TestRecords.Curve(dir).Take(7));
+        Assert.NotEqual(TestRecords.ModelBytes(throughout), TestRecords.ModelBytes(dir));
     }
 
     [Theory]
@@ -617,8 +607,8 @@ public class TrainCommandTests
         Assert.Equal(500_000, AevbTrainer.Resume(dir).SamplesSeen);
 
         Assert.Equal(VaeCommand.Ok, Vae.Run("train", "--resume", dir, "--threads", "1").Code);
-        Assert.Equal(ModelBytes(UninterruptedRun.Value), ModelBytes(dir));
-        Assert.Equal(Curve(UninterruptedRun.Value), Curve(dir));
+        Assert.Equal(TestRecords.ModelBytes(UninterruptedRun.Value), TestRecords.ModelBytes(dir));
+        Assert.Equal(TestRecords.Curve(UninterruptedRun.Value), TestRecords.Curve(dir));
     }
 
     static readonly string[] SignalledTraining =

@@ -10,13 +10,6 @@ public class ReproduceFigure2Tests
 {
     static readonly string[] Small = ["reproduce", "figure2", "--latent", "2", "--train-eval", "500", "--threads", "1"];
 
-    static (int Width, int Height) PngSize(string path)
-    {
-        byte[] b = File.ReadAllBytes(path);
-        Assert.Equal(new byte[] { 137, 80, 78, 71, 13, 10, 26, 10 }, b[..8]);
-        return (BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(20)));
-    }
-
     [Fact]
     public void WithoutLatentTheDatasetsFivePanelsAreReproduced()
     {
@@ -46,7 +39,7 @@ public class ReproduceFigure2Tests
             Assert.True(run.Series[^1].TestBound > run.Series[0].TestBound, $"{run.Algorithm}: {run.Series[0].TestBound} -> {run.Series[^1].TestBound}");
             Assert.True(File.Exists(Path.Combine(run.Directory, "checkpoint.safetensors")));
         }
-        Assert.Equal((420, 420), PngSize(Path.Combine(dir, "figure2.png")));
+        Assert.Equal((420, 420), TestRecords.PngSize(Path.Combine(dir, "figure2.png")));
         Assert.Contains("wrote", output);
 
         // Again: both runs are finished, so nothing trains and the curves are unchanged.

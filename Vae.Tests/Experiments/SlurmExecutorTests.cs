@@ -19,13 +19,6 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper o
         ExperimentResults.FromJson(File.ReadAllText(Path.Combine(directory, "results.json"))).Runs
             .SelectMany(r => r.Series.Select(e => (r.Algorithm, r.LatentDimensions, e.SamplesSeen, e.TrainBound, e.TestBound)));
 
-    static byte[] ModelBytes(string runDirectory)
-    {
-        string file = Path.Combine(TestEnvironment.NewTempDirectory(), "model.vae");
-        VariationalAutoEncoder.Load(Path.Combine(runDirectory, Trainer.CheckpointFileName)).Save(file);
-        return File.ReadAllBytes(file);
-    }
-
     [Fact]
     public async Task ASmallGridThroughSlurmGivesTheCurvesOfALocalRun()
     {
@@ -76,7 +69,7 @@ public sealed class SlurmExecutorTests(SlurmCluster cluster, ITestOutputHelper o
 
         var straight = await Vae([.. run, "--out", reference, "--threads", "1"]);
         Assert.True(straight.ExitCode == 0, straight.Errors);
-        Assert.Equal(ModelBytes(Path.Combine(reference, "j2-aevb")), ModelBytes(Path.Combine(dir, "j2-aevb")));
+        Assert.Equal(TestRecords.ModelBytes(Path.Combine(reference, "j2-aevb")), TestRecords.ModelBytes(Path.Combine(dir, "j2-aevb")));
         Assert.Equal(Curves(reference), Curves(dir));
     }
 

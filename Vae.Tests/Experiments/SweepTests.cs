@@ -8,9 +8,6 @@ public class SweepTests
 {
     static readonly string[] Train = ["--latent", "2", "--ntrain", "2000", "--samples", "20000", "--eval-every", "10000"];
 
-    static IEnumerable<(long, double, double)> Curve(string runDirectory) =>
-        RunRecord.ReadEvaluations(Path.Combine(runDirectory, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound));
-
     [Fact]
     public void EachSeedsCurveIsThatOfVaeTrainWithTheSeedAndTheSummaryIsTheirMeanAndSpread()
     {
@@ -19,8 +16,8 @@ public class SweepTests
         Assert.True(code == VaeCommand.Ok, err);
         var trained = Cli.Vae.Run(["train", .. Train, "--seed", "1", "--threads", "1", "--out", single]);
         Assert.True(trained.Code == VaeCommand.Ok, trained.Err);
-        Assert.Equal(Curve(single), Curve(Path.Combine(sweep, "seed-1")));
-        Assert.NotEqual(Curve(single), Curve(Path.Combine(sweep, "seed-0")));
+        Assert.Equal(TestRecords.Curve(single), TestRecords.Curve(Path.Combine(sweep, "seed-1")));
+        Assert.NotEqual(TestRecords.Curve(single), TestRecords.Curve(Path.Combine(sweep, "seed-0")));
 
         var results = SweepResults.FromJson(File.ReadAllText(Path.Combine(sweep, "results.json")));
         Assert.Equal([0L, 1, 2], results.Runs.Select(r => r.Seed));
@@ -49,7 +46,7 @@ public class SweepTests
         Ok(Cli.Vae.Run([.. sweep, "--out", stopped]));
         foreach (string seed in new[] { "seed-0", "seed-1", "seed-2" })
         {
-            Assert.Equal(Curve(Path.Combine(whole, seed)), Curve(Path.Combine(stopped, seed)));
+            Assert.Equal(TestRecords.Curve(Path.Combine(whole, seed)), TestRecords.Curve(Path.Combine(stopped, seed)));
             Assert.True(File.ReadAllBytes(Path.Combine(whole, seed, Trainer.CheckpointFileName)).SequenceEqual(File.ReadAllBytes(Path.Combine(stopped, seed, Trainer.CheckpointFileName))),
                         $"{seed}: the checkpoint differs from the uninterrupted sweep's");
         }
@@ -70,7 +67,7 @@ public class SweepTests
         Assert.Contains("2 runs, 2 at a time as processes of their own", output);
         Assert.Contains("task 1 (seed-5): exit 0", output);
         foreach (var seed in new[] { "seed-3", "seed-5" })
-            Assert.Equal(Curve(Path.Combine(here, seed)), Curve(Path.Combine(jobs, seed)));
+            Assert.Equal(TestRecords.Curve(Path.Combine(here, seed)), TestRecords.Curve(Path.Combine(jobs, seed)));
         Assert.Contains("finished at 20,000 samples", File.ReadAllText(Path.Combine(jobs, "local", "logs", "task-0.out")));
     }
 

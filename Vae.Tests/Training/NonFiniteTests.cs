@@ -6,13 +6,6 @@ namespace Vae.Tests.Training;
 /// every algorithm and gradient path, not only at step 0.</summary>
 public class NonFiniteTests
 {
-    static byte[] ModelBytes(string runDirectory)
-    {
-        string file = Path.Combine(TestEnvironment.NewTempDirectory(), "model.vae");
-        VariationalAutoEncoder.Load(Path.Combine(runDirectory, Trainer.CheckpointFileName)).Save(file);
-        return File.ReadAllBytes(file);
-    }
-
     [Theory]
     [InlineData("aevb", DecoderLikelihood.Gaussian, SgvbEstimator.B, "hand-derived")]
     [InlineData("aevb", DecoderLikelihood.Gaussian, SgvbEstimator.A, "autograd")]
@@ -44,7 +37,7 @@ public class NonFiniteTests
         long perStep = algorithm == "mcem" ? 5 * data.Count : options.BatchSize;
         var summary = New().Fit(data, new TrainingOptions { TotalSamples = e.Step * perStep, EvaluateEvery = 0, RunDirectory = clean });
         Assert.Equal(e.Step, summary.Steps);
-        Assert.Equal(ModelBytes(clean), ModelBytes(diverged));
+        Assert.Equal(TestRecords.ModelBytes(clean), TestRecords.ModelBytes(diverged));
         // The checkpoint is labelled with the last good step (and carries Monte Carlo EM's chains), so it resumes there.
         using var saved = Trainer.Resume(diverged);
         Assert.Equal(e.Step, saved.Step);

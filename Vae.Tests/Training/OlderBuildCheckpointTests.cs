@@ -17,10 +17,6 @@ public class OlderBuildCheckpointTests
         return target;
     }
 
-    /// <summary>Each evaluation as (samples, training bound, test bound): the seconds are the machine's.</summary>
-    static (long Samples, double Train, double Test)[] Evaluations(string run) =>
-        [.. RunRecord.ReadEvaluations(Path.Combine(run, "metrics.csv")).Select(e => (e.SamplesSeen, e.TrainBound, e.TestBound))];
-
     static byte[] Parameters(Trainer trainer)
     {
         using var v = trainer.Model.Core.ParameterVector.detach().contiguous();
@@ -37,8 +33,8 @@ public class OlderBuildCheckpointTests
         string run = CopyOf(Path.Combine(Fixture(fixture), "start"));
         var (code, _, err) = VaeTool.Run("train", "--resume", run, "--samples", "30000", "--threads", "1");
         Assert.True(code == VaeCommand.Ok, err);
-        var expected = Evaluations(Path.Combine(Fixture(fixture), "continued"));
-        var actual = Evaluations(run);
+        var expected = TestRecords.Curve(Path.Combine(Fixture(fixture), "continued"));
+        var actual = TestRecords.Curve(run);
         Assert.Equal(expected.Select(e => e.Samples), actual.Select(e => e.Samples));
         using var now = Trainer.Resume(run);
         using var then = Trainer.Resume(CopyOf(Path.Combine(Fixture(fixture), "continued")));

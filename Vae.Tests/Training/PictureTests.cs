@@ -5,21 +5,6 @@ namespace Vae.Tests.Training;
 public class PictureTests
 {
     /// <summary>Decodes a PNG written by ImageMosaic with SkiaSharp's decoder; checks that it is 8-bit grey.</summary>
-    static (int Width, int Height, byte[] Pixels) ReadPng(string path)
-    {
-        var b = File.ReadAllBytes(path);
-        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10 }, b[..8]);
-        Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(b, 12, 4));
-        Assert.Equal(8, b[24]); // bit depth
-        Assert.Equal(0, b[25]); // colour type: grey
-        using var bitmap = SkiaSharp.SKBitmap.Decode(b);
-        var pixels = new byte[bitmap.Width * bitmap.Height];
-        for (int y = 0; y < bitmap.Height; y++)
-            for (int x = 0; x < bitmap.Width; x++)
-                pixels[y * bitmap.Width + x] = bitmap.GetPixel(x, y).Red;
-        return (bitmap.Width, bitmap.Height, pixels);
-    }
-
     [Fact]
     public void MosaicPngHoldsTheImagesInAGridWithBorders()
     {
@@ -27,7 +12,7 @@ public class PictureTests
         for (int i = 0; i < 3; i++) for (int k = 0; k < 6; k++) images[i, k] = (i * 6 + k) / 17f;
         string path = Path.Combine(TestEnvironment.NewTempDirectory(), "m.png");
         ImageMosaic.SavePng(path, images, height: 2, width: 3, columns: 2);
-        var (w, h, px) = ReadPng(path);
+        var (w, h, px) = TestRecords.ReadGreyPng(path);
         Assert.Equal((2 * 4 + 1, 2 * 3 + 1), (w, h));
         Assert.Equal(0, px[1 * w + 1]);                 // image 0, pixel (0, 0)
         Assert.Equal(Math.Round(5 / 17.0 * 255), px[2 * w + 3]);  // image 0, pixel (1, 2)
@@ -57,10 +42,10 @@ public class PictureTests
         VariationalAutoEncoder.Create(new VaeModelOptions { HiddenUnits = 10, LatentDimensions = 2 }, seed: 3).Save(model);
         var (code, _, err) = Cli.Vae.Run("manifold", "--checkpoint", model, "--grid", "5", "--out", Path.Combine(dir, "m.png"));
         Assert.True(code == VaeCommand.Ok, err);
-        var m = ReadPng(Path.Combine(dir, "m.png"));
+        var m = TestRecords.ReadGreyPng(Path.Combine(dir, "m.png"));
         Assert.Equal((5 * 29 + 1, 5 * 29 + 1), (m.Width, m.Height));
         Assert.Equal(VaeCommand.Ok, Cli.Vae.Run("sample", "--checkpoint", model, "--count", "6", "--columns", "3", "--out", Path.Combine(dir, "s.png")).Code);
-        var s = ReadPng(Path.Combine(dir, "s.png"));
+        var s = TestRecords.ReadGreyPng(Path.Combine(dir, "s.png"));
         Assert.Equal((3 * 29 + 1, 2 * 29 + 1), (s.Width, s.Height));
         string j3 = Path.Combine(dir, "j3.vae");
         VariationalAutoEncoder.Create(new VaeModelOptions { HiddenUnits = 10, LatentDimensions = 3 }).Save(j3);
