@@ -23,7 +23,8 @@ public class CommittedModelTests
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
-            // MNIST J = 5, 10, 20 and 200, seed 0 (Figure 2's panels), re-trained from their records bit for bit: bounds over 20 draws.
+            // MNIST J = 3, 5, 10, 20 and 200, seed 0 (Figure 2's panels), re-trained from their records bit for bit: bounds over 20 draws.
+            ("figure2-mnist/j3-aevb.safetensors", "figure2-mnist/j3-aevb/elbo.json"),
             ("figure2-mnist/j5-aevb.safetensors", "figure2-mnist/j5-aevb/elbo.json"),
             ("figure2-mnist/j10-aevb.safetensors", "figure2-mnist/j10-aevb/elbo.json"),
             ("figure2-mnist/j20-aevb.safetensors", "figure2-mnist/j20-aevb/elbo.json"),
