@@ -27,6 +27,7 @@ static class ReproduceVerb
     static readonly Option<int[]> Ks = Opt.IntegerList("--k", "Burda et al.'s k, one row each (default: 1,5,50)", 1, 100_000);
     static readonly Option<string> Objectives = Opt.Text("--objectives", "vae (the lower bound averaged over k draws), iwae (the importance-weighted bound), or both, comma-separated (default: both)", "vae,iwae");
     static readonly Option<double> Passes = Opt.Number("--passes", "passes over the training set per run (Burda et al.'s schedule: 3280; fewer stop it early)", IwaeTableOptions.TotalPasses, 0, 1e6, minExclusive: true);
+    static readonly Option<string> IwaeWeightPrior = Opt.Choice("--weight-prior", "the paper's N(0, I) prior on the weights: off (Burda et al.'s maximum likelihood) or on", "off", "off", "on");
     static readonly Option<string> IwaeEndPoints = Opt.Text("--end-points", "each finished run's end point (test log p(x) by K importance samples, test bound, active units) on the first N test images, or all (the table; default)", "N|all");
     static readonly Option<long> TableK = Opt.Integer("--end-point-k", "the end point's K: importance samples per test image (Burda et al.: 5000; 0: no end point)", 5000, 0, 1_000_000);
     static readonly Option<long> EndPointK = Opt.Integer("--end-point-k", "with --end-points: the importance-weighted estimate with K samples beside it (Figure 2: on the test images), for AEVB and wake-sleep (0: none)", 5000, 0, 1_000_000);
@@ -47,7 +48,7 @@ static class ReproduceVerb
             manifolds.Add(o);
         manifolds.SetAction(p => ManifoldsRun(new Arguments(p), stdout, stderr, cancel));
         var iwae = new Command("iwae-table", "Burda et al. (2015) Table 1, MNIST with one stochastic layer: VAE and IWAE at k = 1, 5, 50 on binarized MNIST, test log p(x) with K = 5000");
-        foreach (var o in (Option[])[Ks, Objectives, Passes, TrainEval, IwaeEndPoints, TableK, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
+        foreach (var o in (Option[])[Ks, Objectives, Passes, IwaeWeightPrior, TrainEval, IwaeEndPoints, TableK, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
             iwae.Add(o);
         iwae.SetAction(p => IwaeTableRun(new Arguments(p), stdout, stderr, cancel));
         return new Command("reproduce", "Run one of the paper's experiments, or Burda et al.'s table: resumable runs, results.json and the figure") { figure2, figure3, manifolds, iwae };
@@ -144,6 +145,7 @@ static class ReproduceVerb
             Ks = a.List(Ks) ?? defaults.Ks,
             Objectives = objectives,
             Passes = a.Get(Passes),
+            WeightPrior = a.Get(IwaeWeightPrior) == "on",
             TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : defaults.TrainEvaluationLimit,
             TestK = (int)a.Get(TableK),
             EndPointImages = a.Get(IwaeEndPoints) switch

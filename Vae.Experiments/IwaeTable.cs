@@ -39,6 +39,9 @@ public sealed record IwaeTableOptions
     public double AdamBeta2 { get; init; } = 0.999;
     /// <summary>Adam's ε (10⁻⁴).</summary>
     public double AdamEpsilon { get; init; } = 1e-4;
+    /// <summary>The paper's N(0, I) prior on the weights (section 5's MAP objective); off by default, as neither Burda et
+    /// al.'s text nor their code puts a prior or weight decay on the parameters.</summary>
+    public bool WeightPrior { get; init; }
     /// <summary>The training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; } = 10_000;
     /// <summary>Each finished run's end point: the importance-weighted estimate of log p(x) with this K on the test images
@@ -230,7 +233,8 @@ public static class IwaeTable
         {
             Objective = objective, Estimator = objective == TrainingObjective.Elbo ? options.VaeEstimator : SgvbEstimator.B, SamplesPerDatapoint = k,
             BatchSize = options.BatchSize, Optimizer = TrainingOptimizer.Adam, StepSize = options.StepSize, Schedule = StepSizeSchedule.Burda,
-            AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, Binarize = true, Seed = options.Seed,
+            AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, WeightPrior = options.WeightPrior,
+            Binarize = true, Seed = options.Seed,
         };
         var planned = cells.Select(c => new PlannedRun(RunName(c.Objective, c.K), $"{(c.Objective == TrainingObjective.Elbo ? "VAE" : "IWAE")}, k = {c.K}",
             TrainingAlgorithm.Aevb, options.LatentDimensions, _ => new AevbTrainer(model, Aevb(c.Objective, c.K), data.Description)));
@@ -251,6 +255,7 @@ public static class IwaeTable
             ["networks"] = Invariant($"{data.Train.Dimension}-{string.Join("-", Enumerable.Repeat(options.HiddenUnits, options.HiddenLayers))}-{options.LatentDimensions} tanh, Bernoulli decoder"),
             ["objectives"] = Invariant($"vae: the lower bound averaged over k draws by estimator {options.VaeEstimator}; iwae: the importance-weighted bound (Burda et al. eq. 8)"),
             ["optimizer"] = Invariant($"Adam (beta1 {options.AdamBeta1}, beta2 {options.AdamBeta2}, epsilon {options.AdamEpsilon}), step size {options.StepSize}, Burda's schedule (3^i passes at 10^(-i/7) times the step size)"),
+            ["weight_prior"] = options.WeightPrior ? "N(0, I) on the weights, scaled by M/N (the paper's)" : "none (maximum likelihood, as Burda et al.)",
             ["batch"] = options.BatchSize.ToString(CultureInfo.InvariantCulture),
             ["passes"] = options.Passes.ToString(CultureInfo.InvariantCulture),
             ["initialisation"] = "N(0, 0.01^2) weights and biases (the paper's; Burda et al.'s code: Glorot)",

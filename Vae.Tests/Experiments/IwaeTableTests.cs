@@ -32,6 +32,8 @@ public class IwaeTableTests
             Assert.Equal(("200", "2", "50", "20"), (o["hidden"], o["hidden_layers"], o["latent"], o["batch"]));
             Assert.Equal(("Adam", "0.001", "Burda", "dynamic"), (o["optimizer"], o["step_size"], o["step_size_schedule"], o["binarize"]));
             Assert.Equal(run.K.ToString(), o["samples_per_datapoint"]);
+            // Maximum likelihood, as Burda et al.'s text and code: no prior on the weights.
+            Assert.Equal("False", o["weight_prior"]);
             // The VAE rows average k log weights by estimator A, as Burda et al.'s code; the IWAE rows name their objective.
             Assert.Equal(run.Objective == "vae" ? "A" : "ImportanceWeighted", run.Objective == "vae" ? o["estimator"] : o["objective"]);
             Assert.Equal(1200, run.Series[^1].SamplesSeen);
@@ -43,6 +45,7 @@ public class IwaeTableTests
             Assert.InRange(end["active_units"].GetInt32(), 0, 50);
             Assert.Equal(50, end["latent_activity"].GetArrayLength());
         }
+        Assert.StartsWith("none", results.Settings["weight_prior"]);
         string table = File.ReadAllText(Path.Combine(dir, "table.md"));
         Assert.Contains("| IWAE | 1 | vae-k1 |", table);
         Assert.Contains("| 86.76 |", table);
