@@ -77,6 +77,17 @@ public enum TrainingOptimizer
     Adam,
 }
 
+/// <summary>Which update Adam makes.</summary>
+public enum AdamVariant
+{
+    /// <summary>Kingma and Ba (2015), Algorithm 1: both moments start at zero, and each step moves by the moments that
+    /// include its gradient.</summary>
+    KingmaBa,
+    /// <summary>Burda et al.'s code (optimizers.py): the second moments start at 1, and each step moves by the moments
+    /// of the gradients before it (Theano applies the updates at once), so the first step moves nothing.</summary>
+    BurdaCode,
+}
+
 /// <summary>How Adam's step size changes over training.</summary>
 public enum StepSizeSchedule
 {
@@ -183,6 +194,8 @@ public sealed class AevbOptions
     public double AdamBeta2 { get; init; } = 0.999;
     /// <summary>Added to the root of Adam's squared-gradient average (Burda et al.: 1e-4).</summary>
     public double AdamEpsilon { get; init; } = 1e-4;
+    /// <summary>Adam's update: Kingma and Ba's (the default, as Burda et al.'s text), or their code's.</summary>
+    public AdamVariant AdamVariant { get; init; }
     /// <summary>How Adam's step size changes over training (Adagrad's is constant).</summary>
     public StepSizeSchedule Schedule { get; init; }
     /// <summary>Use the N(0, I) prior on weights (not biases), scaled by M/N.</summary>
@@ -222,6 +235,9 @@ public sealed class AevbOptions
         if (!Enum.IsDefined(Schedule)) throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "schedule: expected Constant or Burda");
         if (Optimizer == TrainingOptimizer.Adagrad && Schedule != StepSizeSchedule.Constant)
             throw new ArgumentException("schedule: Adagrad's step size is constant; set Optimizer = Adam for a schedule", nameof(Schedule));
+        if (!Enum.IsDefined(AdamVariant)) throw new ArgumentOutOfRangeException(nameof(AdamVariant), AdamVariant, "Adam's variant: expected KingmaBa or BurdaCode");
+        if (Optimizer != TrainingOptimizer.Adam && AdamVariant != AdamVariant.KingmaBa)
+            throw new ArgumentException("AdamVariant: Adam's update; set Optimizer = Adam", nameof(AdamVariant));
         if (!(AdamBeta1 >= 0 && AdamBeta1 < 1)) throw new ArgumentOutOfRangeException(nameof(AdamBeta1), AdamBeta1, "Adam's beta1: expected a number in [0, 1)");
         if (!(AdamBeta2 >= 0 && AdamBeta2 < 1)) throw new ArgumentOutOfRangeException(nameof(AdamBeta2), AdamBeta2, "Adam's beta2: expected a number in [0, 1)");
         if (!(AdamEpsilon > 0) || !double.IsFinite(AdamEpsilon)) throw new ArgumentOutOfRangeException(nameof(AdamEpsilon), AdamEpsilon, "Adam's epsilon: expected a positive number");
@@ -230,7 +246,8 @@ public sealed class AevbOptions
     /// <summary>The core's optimiser settings with the given step size.</summary>
     Vae.Core.OptimizerConfig CoreOptimizer(double stepSize) => Optimizer == TrainingOptimizer.Adam
         ? Vae.Core.OptimizerConfig.NewAdamOptimizer(new Vae.Core.AdamConfig(stepSize, AdamBeta1, AdamBeta2, AdamEpsilon,
-            Schedule == StepSizeSchedule.Burda ? Vae.Core.StepSizeSchedule.BurdaStages : Vae.Core.StepSizeSchedule.ConstantStepSize))
+            Schedule == StepSizeSchedule.Burda ? Vae.Core.StepSizeSchedule.BurdaStages : Vae.Core.StepSizeSchedule.ConstantStepSize,
+            AdamVariant == AdamVariant.BurdaCode ? Vae.Core.AdamVariant.BurdaCode : Vae.Core.AdamVariant.KingmaBa))
         : Vae.Core.OptimizerConfig.NewAdagradOptimizer(new Vae.Core.AdagradConfig(stepSize, WarmUp, Regulariser));
 
     internal Vae.Core.LearnerConfig ToCore() => ToCore(StepSize);
@@ -267,6 +284,7 @@ public sealed class AevbOptions
             WarmUp = adagrad?.WarmUp ?? defaults.WarmUp, Regulariser = adagrad?.Regulariser ?? defaults.Regulariser,
             AdamBeta1 = adam?.Beta1 ?? defaults.AdamBeta1, AdamBeta2 = adam?.Beta2 ?? defaults.AdamBeta2, AdamEpsilon = adam?.Epsilon ?? defaults.AdamEpsilon,
             Schedule = adam is { } a && a.Schedule.IsBurdaStages ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
+            AdamVariant = adam is { } b && b.Variant.IsBurdaCode ? AdamVariant.BurdaCode : AdamVariant.KingmaBa,
             WeightPrior = c.WeightPrior, Binarize = c.Binarize, MixedPrecision = c.MixedPrecision, Seed = seed,
             Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived
                 : c.Gradient.IsOnePass ? GradientComputation.OnePass : GradientComputation.Auto,

@@ -29,6 +29,7 @@ static class TrainVerb
     public static readonly Option<double> AdamBeta1 = Opt.Number("--adam-beta1", "Adam's decay of its average of gradients (Burda et al.'s text: 0.9; their code: 0.99)", new AevbOptions().AdamBeta1, 0, 1);
     public static readonly Option<double> AdamBeta2 = Opt.Number("--adam-beta2", "Adam's decay of its average of squared gradients", new AevbOptions().AdamBeta2, 0, 1);
     public static readonly Option<double> AdamEpsilon = Opt.Number("--adam-epsilon", "added to the root of Adam's squared-gradient average", new AevbOptions().AdamEpsilon, 0, double.PositiveInfinity, minExclusive: true);
+    public static readonly Option<string> AdamVariantChoice = Opt.Choice("--adam-variant", "Adam's update: kingma-ba (Algorithm 1; Burda et al.'s text) or burda-code (their code: second moments from 1, each step moving by the moments before its gradient)", "kingma-ba", "kingma-ba", "burda-code");
     public static readonly Option<string> WeightPrior = Opt.Choice("--weight-prior", "the N(0, I) prior on the weights, scaled by M/N: on (the paper's MAP objective, section 5) or off (maximum likelihood, as Burda et al.)", "on", "on", "off");
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
@@ -42,7 +43,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, WeightPrior, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -93,8 +94,8 @@ static class TrainVerb
             bool adam = a.Get(OptimizerChoice) == "adam";
             if (!adam && a.Get(Schedule) != "constant") throw new UsageException("--schedule applies to --optimizer adam (Adagrad's step size is constant)");
             if (adam && a.Has(WarmUp)) throw new UsageException("--warm-up is Adagrad's; Adam has none");
-            if (!adam && (a.Has(AdamBeta1) || a.Has(AdamBeta2) || a.Has(AdamEpsilon)))
-                throw new UsageException("--adam-beta1, --adam-beta2 and --adam-epsilon apply to --optimizer adam");
+            if (!adam && (a.Has(AdamBeta1) || a.Has(AdamBeta2) || a.Has(AdamEpsilon) || a.Has(AdamVariantChoice)))
+                throw new UsageException("--adam-beta1, --adam-beta2, --adam-epsilon and --adam-variant apply to --optimizer adam");
             var optimizer = adam ? TrainingOptimizer.Adam : TrainingOptimizer.Adagrad;
             double? stepSize = a.Has(StepSize) ? a.StepSize(StepSize) : AevbOptions.DefaultStepSize(optimizer);
             bool autoStep = stepSize is null;
@@ -113,6 +114,7 @@ static class TrainVerb
                 Optimizer = optimizer,
                 Schedule = a.Get(Schedule) == "burda" ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
                 AdamBeta1 = a.Get(AdamBeta1), AdamBeta2 = a.Get(AdamBeta2), AdamEpsilon = a.Get(AdamEpsilon),
+                AdamVariant = a.Get(AdamVariantChoice) == "burda-code" ? Vae.AdamVariant.BurdaCode : Vae.AdamVariant.KingmaBa,
                 BatchSize = (int)a.Get(Batch),
                 WeightPrior = a.Get(WeightPrior) == "on",
                 WarmUp = (int)a.Get(WarmUp),

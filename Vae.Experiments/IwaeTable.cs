@@ -35,6 +35,8 @@ public sealed record IwaeTableOptions
     public double StepSize { get; init; } = 0.001;
     /// <summary>Adam's β₁ (Burda et al.'s text: 0.9; their code: 0.99).</summary>
     public double AdamBeta1 { get; init; } = 0.9;
+    /// <summary>Adam's update (Burda et al.'s text: Kingma and Ba's; their code: <see cref="AdamVariant.BurdaCode"/>).</summary>
+    public AdamVariant AdamVariant { get; init; }
     /// <summary>Adam's β₂ (0.999).</summary>
     public double AdamBeta2 { get; init; } = 0.999;
     /// <summary>Adam's ε (10⁻⁴).</summary>
@@ -233,7 +235,7 @@ public static class IwaeTable
         {
             Objective = objective, Estimator = objective == TrainingObjective.Elbo ? options.VaeEstimator : SgvbEstimator.B, SamplesPerDatapoint = k,
             BatchSize = options.BatchSize, Optimizer = TrainingOptimizer.Adam, StepSize = options.StepSize, Schedule = StepSizeSchedule.Burda,
-            AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, WeightPrior = options.WeightPrior,
+            AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, AdamVariant = options.AdamVariant, WeightPrior = options.WeightPrior,
             Binarize = true, Seed = options.Seed,
         };
         var planned = cells.Select(c => new PlannedRun(RunName(c.Objective, c.K), $"{(c.Objective == TrainingObjective.Elbo ? "VAE" : "IWAE")}, k = {c.K}",
@@ -254,7 +256,7 @@ public static class IwaeTable
             ["train_images"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
             ["networks"] = Invariant($"{data.Train.Dimension}-{string.Join("-", Enumerable.Repeat(options.HiddenUnits, options.HiddenLayers))}-{options.LatentDimensions} tanh, Bernoulli decoder"),
             ["objectives"] = Invariant($"vae: the lower bound averaged over k draws by estimator {options.VaeEstimator}; iwae: the importance-weighted bound (Burda et al. eq. 8)"),
-            ["optimizer"] = Invariant($"Adam (beta1 {options.AdamBeta1}, beta2 {options.AdamBeta2}, epsilon {options.AdamEpsilon}), step size {options.StepSize}, Burda's schedule (3^i passes at 10^(-i/7) times the step size)"),
+            ["optimizer"] = Invariant($"Adam ({(options.AdamVariant == AdamVariant.BurdaCode ? "Burda et al.'s code's update, " : "")}beta1 {options.AdamBeta1}, beta2 {options.AdamBeta2}, epsilon {options.AdamEpsilon}), step size {options.StepSize}, Burda's schedule (3^i passes at 10^(-i/7) times the step size)"),
             ["weight_prior"] = options.WeightPrior ? "N(0, I) on the weights, scaled by M/N (the paper's)" : "none (maximum likelihood, as Burda et al.)",
             ["batch"] = options.BatchSize.ToString(CultureInfo.InvariantCulture),
             ["passes"] = options.Passes.ToString(CultureInfo.InvariantCulture),

@@ -10,17 +10,22 @@ open TorchSharp
 open Vae.Properties.Generators
 open Vae.Core
 
-/// Adam's ascent (Kingma & Ba 2015, Algorithm 1 with section 2's folded bias corrections) over plain arrays.
+/// Adam's ascent over plain arrays: Kingma & Ba 2015, Algorithm 1 with section 2's folded bias corrections; or, for
+/// BurdaCode, yburda/iwae's optimizers.py read as Theano runs it: v from 1, and all updates computed from the values
+/// before the step, so theta moves by the old moments.
 let private referenceAdam (c: AdamConfig) (eta: float -> float) (theta: float[]) (gradients: float[][]) =
-    let m, v = Array.zeroCreate theta.Length, Array.zeroCreate theta.Length
+    let m = Array.zeroCreate theta.Length
+    let v = Array.create theta.Length (if c.Variant = BurdaCode then 1.0 else 0.0)
     let theta = Array.copy theta
     gradients |> Array.iteri (fun step g ->
         let t = float (step + 1)
         let alpha = eta (float step) * Math.Sqrt(1.0 - c.Beta2 ** t) / (1.0 - c.Beta1 ** t)
         for i in 0 .. theta.Length - 1 do
-            m.[i] <- c.Beta1 * m.[i] + (1.0 - c.Beta1) * g.[i]
-            v.[i] <- c.Beta2 * v.[i] + (1.0 - c.Beta2) * g.[i] * g.[i]
-            theta.[i] <- theta.[i] + alpha * m.[i] / (Math.Sqrt v.[i] + c.Epsilon))
+            let m', v' = c.Beta1 * m.[i] + (1.0 - c.Beta1) * g.[i], c.Beta2 * v.[i] + (1.0 - c.Beta2) * g.[i] * g.[i]
+            let mStep, vStep = if c.Variant = BurdaCode then m.[i], v.[i] else m', v'
+            theta.[i] <- theta.[i] + alpha * mStep / (Math.Sqrt vStep + c.Epsilon)
+            m.[i] <- m'
+            v.[i] <- v')
     theta
 
 let private values (t: Tensor) = t.contiguous().data<double>().ToArray()
@@ -28,15 +33,15 @@ let private values (t: Tensor) = t.contiguous().data<double>().ToArray()
 [<Tests>]
 let tests =
     testList "Adam" [
-        testPropertyWithConfig (config 30) "Adam's steps equal the float64 reference over plain arrays to 1e-13" <| fun (seed: int) (steps: PositiveInt) ->
+        testPropertyWithConfig (config 30) "Adam's steps (Kingma & Ba's and Burda et al.'s code's) equal the float64 reference over plain arrays to 1e-13" <| fun (seed: int) (steps: PositiveInt) (burdaCode: bool) ->
             use _ = torch.NewDisposeScope()
             let g = Torch.generator (int64 seed)
             let n = 1 + abs seed % 7
-            let c = { Adam.burda 0.01 ConstantStepSize with Beta1 = 0.5 + 0.49 * (float (abs seed % 100) / 100.0) }
+            let c = { Adam.burda 0.01 ConstantStepSize with Beta1 = 0.5 + 0.49 * (float (abs seed % 100) / 100.0); Variant = if burdaCode then BurdaCode else KingmaBa }
             let theta0 = torch.randn([| int64 n |], dtype = f64, generator = g)
             let gradients = [| for _ in 1 .. size steps 1 40 -> torch.randn([| int64 n |], dtype = f64, generator = g) * 3.0 |]
             let p = theta0.clone()
-            let mutable s = Adam.init [| p |]
+            let mutable s = Adam.initFor c [| p |]
             for gr in gradients do s <- Adam.ascend c c.StepSize s [| p |] [| gr |]
             let expected = referenceAdam c (fun _ -> c.StepSize) (values theta0) (gradients |> Array.map values)
             s.Steps = int64 gradients.Length
@@ -52,6 +57,21 @@ let tests =
             for _ in 1 .. 3000 do s <- Adam.ascend c c.StepSize s [| p |] [| a - p |]
             // A constant step size leaves Adam within about a step of the maximum.
             Expect.isLessThan ((p - a).abs().max().item<double> ()) 0.1 "theta near the maximum"
+
+        testCase "Burda et al.'s code's Adam: the first step moves nothing, the second moves by the first gradient over a second moment from 1" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let c = { Adam.burda 0.01 ConstantStepSize with Beta1 = 0.99; Variant = BurdaCode }
+            let p = torch.tensor([| 0.5; -1.0 |], dtype = f64)
+            let g1 = torch.tensor([| 2.0; -3.0 |], dtype = f64)
+            let s = Adam.initFor c [| p |]
+            Expect.sequenceEqual (values s.SumSquares.[0]) [| 1.0; 1.0 |] "v starts at 1"
+            let s = Adam.ascend c c.StepSize s [| p |] [| g1 |]
+            Expect.sequenceEqual (values p) [| 0.5; -1.0 |] "the first step moves nothing"
+            let _ = Adam.ascend c c.StepSize s [| p |] [| torch.zeros([| 2L |], dtype = f64) |]
+            // Step 2: alpha = eta sqrt(1 - b2^2) / (1 - b1^2), m = 0.01 g1, v = 0.999 + 0.001 g1^2.
+            let alpha = 0.01 * Math.Sqrt(1.0 - 0.999 ** 2.0) / (1.0 - 0.99 ** 2.0)
+            let expected = [| 0.5 + alpha * 0.02 / (Math.Sqrt(0.999 + 0.004) + 1e-4); -1.0 + alpha * -0.03 / (Math.Sqrt(0.999 + 0.009) + 1e-4) |]
+            Expect.isTrue (Array.forall2 (fun (a: float) b -> abs (a - b) < 1e-15) (values p) expected) (sprintf "%A against %A" (values p) expected)
 
         testCase "Adam refuses a state without first moments, naming Adam.init" <| fun () ->
             let p = torch.zeros([| 3L |], dtype = f64)
@@ -112,13 +132,14 @@ let tests =
                 Expect.isFalse (sameBits before run.State.Model.ParameterVector) (sprintf "%A moved its parameters" algorithm)
                 Expect.isTrue (run.State.Optimizer.FirstMoments |> Array.exists (fun m -> m.abs().sum().item<float32> () > 0.0f)) (sprintf "%A's first moments" algorithm)
 
-        testCase "an Adam run stopped at a checkpoint and resumed ends with the uninterrupted run's parameters, bit for bit" <| fun () ->
+        for variant in [ KingmaBa; BurdaCode ] do
+          testCase (sprintf "an Adam run (%s) stopped at a checkpoint and resumed ends with the uninterrupted run's parameters, bit for bit" (AdamVariant.name variant)) <| fun () ->
             use _ = torch.NewDisposeScope()
             let data = torch.bernoulli(torch.rand([| 60L; 12L |], generator = Torch.generator 3L), generator = Torch.generator 4L)
             let settings =
                 { Algorithm = AevbAlgorithm
                   Model = { InputDim = 12; HiddenUnits = 8; LatentDim = 2; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1; HiddenLayers = 2 }
-                  Learner = { LearnerConfig.paper 0.02 with BatchSize = 20; Optimizer = AdamOptimizer(Adam.burda 0.01 BurdaStages) }
+                  Learner = { LearnerConfig.paper 0.02 with BatchSize = 20; Optimizer = AdamOptimizer { Adam.burda 0.01 BurdaStages with Variant = variant } }
                   Seed = 5L; Dataset = "adam" }
             let fit until (r: TrainingRun) = TrainingRun.fit data until Threading.CancellationToken.None (fun _ _ -> ()) r
             let whole = TrainingRun.create settings |> fit 30L

@@ -85,7 +85,7 @@ sealed class RunDirectory : IDisposable
             // Adagrad's lines as the paper's runs have always had them; Adam's under a line naming the optimiser.
             .. a.Optimizer == TrainingOptimizer.Adam
                 ? new (string, object)[] { ("optimizer", a.Optimizer), ("step_size", a.StepSize), ("adam_beta1", a.AdamBeta1), ("adam_beta2", a.AdamBeta2),
-                                           ("adam_epsilon", a.AdamEpsilon), ("step_size_schedule", a.Schedule) }
+                                           ("adam_epsilon", a.AdamEpsilon), ("step_size_schedule", a.Schedule), ("adam_variant", a.AdamVariant) }
                 : [("step_size", a.StepSize), ("warm_up", a.WarmUp), ("regulariser", a.Regulariser)],
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
             ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("gradient", trainer.GradientPath),

@@ -129,6 +129,9 @@ public sealed class RunRecord
         WarmUp = Adam ? Defaults.WarmUp : Int("warm_up"), Regulariser = Adam ? Defaults.Regulariser : Double("regulariser"),
         AdamBeta1 = Adam ? Double("adam_beta1") : Defaults.AdamBeta1, AdamBeta2 = Adam ? Double("adam_beta2") : Defaults.AdamBeta2,
         AdamEpsilon = Adam ? Double("adam_epsilon") : Defaults.AdamEpsilon,
+        // Absent in records written before Burda et al.'s code's variant existed: Kingma and Ba's.
+        AdamVariant = Adam && Fields.ContainsKey("adam_variant")
+            ? Parse("adam_variant", "KingmaBa or BurdaCode", s => (Enum.TryParse<AdamVariant>(s, out var v) && Enum.IsDefined(v), v)) : AdamVariant.KingmaBa,
         Schedule = Adam ? Parse("step_size_schedule", "Constant or Burda", s => (Enum.TryParse<StepSizeSchedule>(s, out var v), v)) : StepSizeSchedule.Constant,
         WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),

@@ -11,6 +11,16 @@ type StepSizeSchedule =
     /// of 1e-3): 1, 0.72, 0.52, 0.37, 0.27, 0.19, 0.14 and 0.1 times it. After the last stage its rate continues.
     | BurdaStages
 
+/// Which update Adam makes: Kingma & Ba's, or the one Burda et al.'s code runs.
+type AdamVariant =
+    /// Kingma & Ba (2015), Algorithm 1: both moments start at zero and step t moves by the moments that include its
+    /// gradient.
+    | KingmaBa
+    /// Burda et al.'s code (yburda/iwae, optimizers.py:16-33): the second moments start at 1, and Theano applies the
+    /// updates at once, so step t moves by the moments of the t - 1 gradients before it with step t's bias corrections;
+    /// the first step moves nothing.
+    | BurdaCode
+
 /// Adam's settings (Kingma & Ba 2015). Burda et al. (2015) train with step size 0.001 under their schedule, beta1 =
 /// 0.9, beta2 = 0.999 and epsilon = 1e-4.
 type AdamConfig =
@@ -21,7 +31,9 @@ type AdamConfig =
       Beta2: float
       /// Added to the root of the squared gradients' average.
       Epsilon: float
-      Schedule: StepSizeSchedule }
+      Schedule: StepSizeSchedule
+      /// Kingma & Ba's update, or Burda et al.'s code's.
+      Variant: AdamVariant }
 
 [<RequireQualifiedAccess>]
 module StepSizeSchedule =
@@ -45,20 +57,39 @@ module StepSizeSchedule =
     /// The name a checkpoint and options.txt record.
     let name = function ConstantStepSize -> "constant" | BurdaStages -> "burda"
 
+[<RequireQualifiedAccess>]
+module AdamVariant =
+
+    /// The name a checkpoint records.
+    let name = function KingmaBa -> "kingma-ba" | BurdaCode -> "burda-code"
+
+    /// The variant a checkpoint names, or None.
+    let tryParse = function "kingma-ba" -> Some KingmaBa | "burda-code" -> Some BurdaCode | _ -> None
+
 /// Adam (Kingma & Ba 2015, Algorithm 1 with the bias corrections in the step size, as their section 2 allows) as
 /// gradient ascent: at step t = 1, 2, ..., m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2 and
 /// theta <- theta + eta sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt v + epsilon). v lives in OptimizerState.SumSquares and m
-/// in FirstMoments.
+/// in FirstMoments. Burda et al.'s code's variant (BurdaCode) starts v at 1 and moves theta before updating m and v.
 [<RequireQualifiedAccess>]
 module Adam =
 
     /// Burda et al.'s settings (section 5) with the given step size and schedule.
     let burda (stepSize: float) (schedule: StepSizeSchedule) : AdamConfig =
-        { StepSize = stepSize; Beta1 = 0.9; Beta2 = 0.999; Epsilon = 1e-4; Schedule = schedule }
+        { StepSize = stepSize; Beta1 = 0.9; Beta2 = 0.999; Epsilon = 1e-4; Schedule = schedule; Variant = KingmaBa }
 
-    /// Zero moments shaped like the parameters.
+    /// Zero moments shaped like the parameters (Kingma & Ba's start).
     let init (parameters: Tensor[]) : OptimizerState =
         { OptimizerState.zeros parameters with FirstMoments = parameters |> Array.map (fun p -> torch.zeros_like(p)) }
+
+    /// The moments the variant starts from: zero, or (BurdaCode) first moments zero and second moments one.
+    let initFor (c: AdamConfig) (parameters: Tensor[]) : OptimizerState =
+        let s = init parameters
+        match c.Variant with
+        | KingmaBa -> s
+        | BurdaCode ->
+            use _ = torch.no_grad ()
+            for v in s.SumSquares do v.fill_(Torch.one) |> ignore
+            s
 
     /// One ascent step with step size eta (the schedule's for this step), in place on the parameters and moments.
     let ascend (c: AdamConfig) (eta: float) (s: OptimizerState) (parameters: Tensor[]) (gradients: Tensor[]) : OptimizerState =
@@ -71,10 +102,14 @@ module Adam =
         use alpha = Torch.scalar (eta * sqrt (1.0 - c.Beta2 ** t) / (1.0 - c.Beta1 ** t))
         let b1, b2, eps = Torch.constant c.Beta1, Torch.constant c.Beta2, Torch.constant c.Epsilon
         let oneMinusB1, oneMinusB2 = Torch.constant (1.0 - c.Beta1), Torch.constant (1.0 - c.Beta2)
+        let move (p: Tensor) (m: Tensor) (v: Tensor) =
+            use denominator = v.sqrt().add_(eps, Torch.one)
+            p.addcdiv_(m, denominator, alpha) |> ignore
         for i in 0 .. parameters.Length - 1 do
             let g, m, v = gradients.[i], s.FirstMoments.[i], s.SumSquares.[i]
+            // Burda et al.'s code moves by the moments before this gradient; Kingma & Ba by those after it.
+            if c.Variant = BurdaCode then move parameters.[i] m v
             m.mul_(b1).add_(g, oneMinusB1) |> ignore
             v.mul_(b2).addcmul_(g, g, oneMinusB2) |> ignore
-            use denominator = v.sqrt().add_(eps, Torch.one)
-            parameters.[i].addcdiv_(m, denominator, alpha) |> ignore
+            if c.Variant = KingmaBa then move parameters.[i] m v
         { s with Steps = s.Steps + 1L }

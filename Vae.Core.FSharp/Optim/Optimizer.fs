@@ -27,7 +27,7 @@ module Optimizer =
     let init (o: OptimizerConfig) (parameters: Tensor[]) : OptimizerState =
         match o with
         | AdagradOptimizer _ -> Adagrad.init parameters
-        | AdamOptimizer _ -> Adam.init parameters
+        | AdamOptimizer a -> Adam.initFor a parameters
 
     /// The name a checkpoint and options.txt record.
     let name = function AdagradOptimizer _ -> "adagrad" | AdamOptimizer _ -> "adam"

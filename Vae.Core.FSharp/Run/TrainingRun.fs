@@ -219,7 +219,7 @@ module TrainingRun =
                | AdagradOptimizer a -> [ "aevb.warm_up", string a.WarmUp; "aevb.regulariser", inv a.Regulariser ]
                | AdamOptimizer a ->
                    [ "aevb.optimizer", "adam"; "aevb.adam_beta1", inv a.Beta1; "aevb.adam_beta2", inv a.Beta2; "aevb.adam_epsilon", inv a.Epsilon
-                     "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule ])
+                     "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule; "aevb.adam_variant", AdamVariant.name a.Variant ])
             @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
             @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
             @ (match r.State.Mcmc with
@@ -266,8 +266,13 @@ module TrainingRun =
                     match field "aevb.step_size_schedule" with
                     | "constant" -> ConstantStepSize | "burda" -> BurdaStages
                     | v -> fail (sprintf "field 'aevb.step_size_schedule' = '%s', expected constant or burda" v)
+                // Absent in checkpoints written before Burda et al.'s code's variant existed: Kingma & Ba's.
+                let variant =
+                    match c.Fields.TryFind "aevb.adam_variant" with
+                    | None -> KingmaBa
+                    | Some v -> AdamVariant.tryParse v |> Option.defaultWith (fun () -> fail (sprintf "field 'aevb.adam_variant' = '%s', expected kingma-ba or burda-code" v))
                 AdamOptimizer { StepSize = positive "aevb.step_size"; Beta1 = beta "aevb.adam_beta1"; Beta2 = beta "aevb.adam_beta2"
-                                Epsilon = positive "aevb.adam_epsilon"; Schedule = schedule }
+                                Epsilon = positive "aevb.adam_epsilon"; Schedule = schedule; Variant = variant }
             | Some v -> fail (sprintf "field 'aevb.optimizer' = '%s', expected adagrad or adam" v)
         let aevb =
             { Estimator = estimator; Samples = int "aevb.samples"; BatchSize = int "aevb.batch"

@@ -34,6 +34,7 @@ public class IwaeTableTests
             Assert.Equal(run.K.ToString(), o["samples_per_datapoint"]);
             // Maximum likelihood, as Burda et al.'s text and code: no prior on the weights.
             Assert.Equal("False", o["weight_prior"]);
+            Assert.Equal(("0.9", "KingmaBa"), (o["adam_beta1"], o["adam_variant"]));
             // The VAE rows average k log weights by estimator A, as Burda et al.'s code; the IWAE rows name their objective.
             Assert.Equal(run.Objective == "vae" ? "A" : "ImportanceWeighted", run.Objective == "vae" ? o["estimator"] : o["objective"]);
             Assert.Equal(1200, run.Series[^1].SamplesSeen);
