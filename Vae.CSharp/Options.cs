@@ -32,6 +32,16 @@ public enum GradientComputation
     OnePass,
 }
 
+/// <summary>The order in which minibatches take the training data.</summary>
+public enum MinibatchOrder
+{
+    /// <summary>M datapoints drawn uniformly with replacement at every step (the paper's code).</summary>
+    WithReplacement,
+    /// <summary>Consecutive blocks of M datapoints in the data's own order, the same every pass, continuing from the
+    /// start when the data ends (Burda et al.'s code: no shuffling).</summary>
+    InOrder,
+}
+
 /// <summary>How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.</summary>
 public enum WakeSleepVariant
 {
@@ -212,6 +222,9 @@ public sealed class AevbOptions
     /// <summary>Wake-sleep's recognition model and fantasies (<see cref="WakeSleepVariant.SharedEncoder"/> by default);
     /// AEVB and Monte Carlo EM refuse <see cref="WakeSleepVariant.Anglepy"/>.</summary>
     public WakeSleepVariant WakeSleepVariant { get; init; }
+    /// <summary>How minibatches take the training data (<see cref="MinibatchOrder.WithReplacement"/>, the paper's, by
+    /// default); Monte Carlo EM, which takes all of it, refuses <see cref="MinibatchOrder.InOrder"/>.</summary>
+    public MinibatchOrder MinibatchOrder { get; init; }
     /// <summary>The seed of initialisation and of all sampling during training.</summary>
     public long Seed { get; init; }
 
@@ -235,6 +248,7 @@ public sealed class AevbOptions
         if (!Enum.IsDefined(Schedule)) throw new ArgumentOutOfRangeException(nameof(Schedule), Schedule, "schedule: expected Constant or Burda");
         if (Optimizer == TrainingOptimizer.Adagrad && Schedule != StepSizeSchedule.Constant)
             throw new ArgumentException("schedule: Adagrad's step size is constant; set Optimizer = Adam for a schedule", nameof(Schedule));
+        if (!Enum.IsDefined(MinibatchOrder)) throw new ArgumentOutOfRangeException(nameof(MinibatchOrder), MinibatchOrder, "minibatch order: expected WithReplacement or InOrder");
         if (!Enum.IsDefined(AdamVariant)) throw new ArgumentOutOfRangeException(nameof(AdamVariant), AdamVariant, "Adam's variant: expected KingmaBa or BurdaCode");
         if (Optimizer != TrainingOptimizer.Adam && AdamVariant != AdamVariant.KingmaBa)
             throw new ArgumentException("AdamVariant: Adam's update; set Optimizer = Adam", nameof(AdamVariant));
@@ -263,7 +277,8 @@ public sealed class AevbOptions
             _ => Vae.Core.GradientChoice.Auto,
         },
         WakeSleepVariant == WakeSleepVariant.Anglepy ? Vae.Core.WakeSleepVariant.Anglepy : Vae.Core.WakeSleepVariant.SharedEncoder,
-        EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised);
+        EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised,
+        MinibatchOrder == MinibatchOrder.InOrder ? Vae.Core.MinibatchOrder.InOrder : Vae.Core.MinibatchOrder.WithReplacement);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize) => FromCore(ToCore(stepSize), Seed);
@@ -289,6 +304,7 @@ public sealed class AevbOptions
             Gradient = c.Gradient.IsAutograd ? GradientComputation.Autograd : c.Gradient.IsHandDerived ? GradientComputation.HandDerived
                 : c.Gradient.IsOnePass ? GradientComputation.OnePass : GradientComputation.Auto,
             WakeSleepVariant = c.WakeSleep.IsAnglepy ? WakeSleepVariant.Anglepy : WakeSleepVariant.SharedEncoder,
+            MinibatchOrder = c.Order.IsInOrder ? MinibatchOrder.InOrder : MinibatchOrder.WithReplacement,
         };
     }
 }

@@ -30,6 +30,7 @@ static class TrainVerb
     public static readonly Option<double> AdamBeta2 = Opt.Number("--adam-beta2", "Adam's decay of its average of squared gradients", new AevbOptions().AdamBeta2, 0, 1);
     public static readonly Option<double> AdamEpsilon = Opt.Number("--adam-epsilon", "added to the root of Adam's squared-gradient average", new AevbOptions().AdamEpsilon, 0, double.PositiveInfinity, minExclusive: true);
     public static readonly Option<string> AdamVariantChoice = Opt.Choice("--adam-variant", "Adam's update: kingma-ba (Algorithm 1; Burda et al.'s text) or burda-code (their code: second moments from 1, each step moving by the moments before its gradient)", "kingma-ba", "kingma-ba", "burda-code");
+    public static readonly Option<string> MinibatchOrderChoice = Opt.Choice("--minibatch-order", "how minibatches take the training data: with-replacement (drawn at every step, the paper's code) or in-order (the data's order, the same every pass: Burda et al.'s code)", "with-replacement", "with-replacement", "in-order");
     public static readonly Option<string> WeightPrior = Opt.Choice("--weight-prior", "the N(0, I) prior on the weights, scaled by M/N: on (the paper's MAP objective, section 5) or off (maximum likelihood, as Burda et al.)", "on", "on", "off");
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
@@ -43,7 +44,7 @@ static class TrainVerb
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -117,6 +118,7 @@ static class TrainVerb
                 AdamVariant = a.Get(AdamVariantChoice) == "burda-code" ? Vae.AdamVariant.BurdaCode : Vae.AdamVariant.KingmaBa,
                 BatchSize = (int)a.Get(Batch),
                 WeightPrior = a.Get(WeightPrior) == "on",
+                MinibatchOrder = a.Get(MinibatchOrderChoice) == "in-order" ? Vae.MinibatchOrder.InOrder : Vae.MinibatchOrder.WithReplacement,
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
                 // Binarized MNIST is trained on a fresh binary draw per minibatch: its numbers are true log-likelihoods.
@@ -128,6 +130,8 @@ static class TrainVerb
                 },
                 WakeSleepVariant = a.Get(WakeSleepVariant) == "anglepy" ? Vae.WakeSleepVariant.Anglepy : Vae.WakeSleepVariant.SharedEncoder,
             };
+            if (algorithm == "mcem" && aevb.MinibatchOrder != Vae.MinibatchOrder.WithReplacement)
+                throw new UsageException("--minibatch-order applies to AEVB and wake-sleep; Monte Carlo EM takes the whole training set at every iteration");
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double) || a.Get(HiddenLayers) != 1 || adam))

@@ -44,6 +44,9 @@ public sealed record IwaeTableOptions
     /// <summary>The paper's N(0, I) prior on the weights (section 5's MAP objective); off by default, as neither Burda et
     /// al.'s text nor their code puts a prior or weight decay on the parameters.</summary>
     public bool WeightPrior { get; init; }
+    /// <summary>How minibatches take the training data (Burda et al.'s text: not stated; their code:
+    /// <see cref="MinibatchOrder.InOrder"/>); drawn with replacement by default, the paper's.</summary>
+    public MinibatchOrder MinibatchOrder { get; init; }
     /// <summary>The training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; } = 10_000;
     /// <summary>Each finished run's end point: the importance-weighted estimate of log p(x) with this K on the test images
@@ -236,6 +239,7 @@ public static class IwaeTable
             Objective = objective, Estimator = objective == TrainingObjective.Elbo ? options.VaeEstimator : SgvbEstimator.B, SamplesPerDatapoint = k,
             BatchSize = options.BatchSize, Optimizer = TrainingOptimizer.Adam, StepSize = options.StepSize, Schedule = StepSizeSchedule.Burda,
             AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, AdamVariant = options.AdamVariant, WeightPrior = options.WeightPrior,
+            MinibatchOrder = options.MinibatchOrder,
             Binarize = true, Seed = options.Seed,
         };
         var planned = cells.Select(c => new PlannedRun(RunName(c.Objective, c.K), $"{(c.Objective == TrainingObjective.Elbo ? "VAE" : "IWAE")}, k = {c.K}",
@@ -259,6 +263,7 @@ public static class IwaeTable
             ["optimizer"] = Invariant($"Adam ({(options.AdamVariant == AdamVariant.BurdaCode ? "Burda et al.'s code's update, " : "")}beta1 {options.AdamBeta1}, beta2 {options.AdamBeta2}, epsilon {options.AdamEpsilon}), step size {options.StepSize}, Burda's schedule (3^i passes at 10^(-i/7) times the step size)"),
             ["weight_prior"] = options.WeightPrior ? "N(0, I) on the weights, scaled by M/N (the paper's)" : "none (maximum likelihood, as Burda et al.)",
             ["batch"] = options.BatchSize.ToString(CultureInfo.InvariantCulture),
+            ["minibatch_order"] = options.MinibatchOrder == MinibatchOrder.InOrder ? "the data's order, the same every pass (Burda et al.'s code)" : "drawn with replacement at every step (the paper's)",
             ["passes"] = options.Passes.ToString(CultureInfo.InvariantCulture),
             ["initialisation"] = "N(0, 0.01^2) weights and biases (the paper's; Burda et al.'s code: Glorot)",
             ["binarization"] = "a fresh binary draw of each training image per minibatch; test images binarized once",

@@ -142,6 +142,20 @@ let binarisation =
             let x = { Count = 50; Height = 2; Width = 3; Pixels = Array.init 300 (fun _ -> float32 (r.Next 2)) }
             (Images.binarisedOnce s x).Pixels = x.Pixels
 
+        testCase "in-order minibatches take the data's rows in order, the same every pass, continuing from the start; they draw nothing" <| fun () ->
+            use _ = TorchSharp.torch.NewDisposeScope()
+            // Seven rows holding their own index, minibatches of three: step t takes rows 3t, 3t + 1, 3t + 2 modulo 7.
+            let data = TorchSharp.torch.arange(7L, dtype = TorchSharp.torch.float32).unsqueeze(1L)
+            let c = { Vae.Core.LearnerConfig.paper 0.02 with BatchSize = 3; Order = Vae.Core.InOrder }
+            let g = Vae.Core.Torch.generator 1L
+            let before = g.get_state().data<byte>().ToArray()
+            let rows step = (Vae.Core.Learner.minibatchAt c data g step).squeeze(1L).data<float32>().ToArray() |> Array.map int
+            Expect.sequenceEqual [| for t in 0L .. 4L -> rows t |] [| [| 0; 1; 2 |]; [| 3; 4; 5 |]; [| 6; 0; 1 |]; [| 2; 3; 4 |]; [| 5; 6; 0 |] |] "steps 0-4"
+            Expect.sequenceEqual (rows 7L) (rows 0L) "step 7 (21 rows on) starts the pass again"
+            Expect.sequenceEqual (rows 7_000_000_001L) (rows 1L) "and so far on"
+            Expect.sequenceEqual (g.get_state().data<byte>().ToArray()) before "no random draw"
+            Expect.throwsT<System.ArgumentException> (fun () -> Vae.Core.Learner.minibatch c data g |> ignore) "the step-free minibatch refuses the in-order setting"
+
         testPropertyWithConfig bConfig "dynamic binarisation draws each minibatch afresh, averaging to the grey levels" <| fun (seed: int) ->
             use _ = TorchSharp.torch.NewDisposeScope()
             let grey = greyLevels seed

@@ -23,10 +23,10 @@ let private maxAbs (a: Tensor) (b: Tensor) = (a - b).abs().max().item<double> ()
 
 /// 150 steps (past Adagrad's warm-up) of an autograd step and of its fused counterpart from the same model and seed, in
 /// float64: the minibatch bounds, the parameters, Adagrad's state and the generators' states agree to rounding.
-let private followsTrajectoryWith (variant: WakeSleepVariant) (decoder: Likelihood) reference fused =
+let private followsTrajectoryIn (order: MinibatchOrder) (variant: WakeSleepVariant) (decoder: Likelihood) reference fused =
     use _ = torch.NewDisposeScope()
     let data = torch.rand([| 300L; 20L |], dtype = f64, generator = Torch.generator 5L)
-    let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleep = variant }
+    let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleep = variant; Order = order }
     let init () = Aevb.init (modelOf decoder 3 20 8 3 |> WakeSleepVariant.initialise variant)
     let mutable expected = init ()
     let gr = Torch.generator 9L
@@ -47,6 +47,7 @@ let private followsTrajectoryWith (variant: WakeSleepVariant) (decoder: Likeliho
     // The generators made the same draws: they are in the same state.
     Expect.equal (gf.get_state().data<byte>().ToArray()) (gr.get_state().data<byte>().ToArray()) "the generators' states"
 
+let private followsTrajectoryWith = followsTrajectoryIn WithReplacement
 let private followsTrajectory = followsTrajectoryWith SharedEncoder
 
 [<Tests>]
@@ -126,6 +127,10 @@ let wakeSleep =
 
         testTheory "fused wake-sleep with anglepy's recognition model and fantasies follows WakeSleep.step's trajectory" (List.ofArray mlpDecoders) <| fun decoder ->
             followsTrajectoryWith Anglepy decoder WakeSleep.step HandDerivedSteps.wakeSleepStep
+
+        testCase "with in-order minibatches (Burda et al.'s code) fused AEVB and wake-sleep follow their autograd steps" <| fun () ->
+            followsTrajectoryIn InOrder SharedEncoder Bernoulli Aevb.step HandDerivedSteps.step
+            followsTrajectoryIn InOrder SharedEncoder Bernoulli WakeSleep.step HandDerivedSteps.wakeSleepStep
 
         testTheory "a NaN in the decoder or the encoder stops the fused wake-sleep step before any update" [ "decoder"; "encoder" ] <| fun network ->
             use _ = torch.NewDisposeScope()

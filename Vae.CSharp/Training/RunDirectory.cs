@@ -90,6 +90,8 @@ sealed class RunDirectory : IDisposable
             ("weight_prior", a.WeightPrior), ("binarize", a.Binarize ? "dynamic" : "none (grey levels)"),
             ("precision", a.MixedPrecision ? "bfloat16 matrix multiplies, float32 weights" : "float32"), ("gradient", trainer.GradientPath),
             .. trainer.Algorithm == TrainingAlgorithm.WakeSleep ? [("wake_sleep_variant", (object)a.WakeSleepVariant)] : Array.Empty<(string, object)>(),
+            // In-order minibatches only, so that the paper's records keep their lines.
+            .. a.MinibatchOrder == MinibatchOrder.InOrder ? [("minibatch_order", (object)a.MinibatchOrder)] : Array.Empty<(string, object)>(),
             .. trainer.Model.Standardization is { } st
                 ? [("standardize", (object)string.Create(CultureInfo.InvariantCulture, $"per feature, fitted on the training set (sum of log scales {st.LogScaleSum:R})"))]
                 : Array.Empty<(string, object)>(),

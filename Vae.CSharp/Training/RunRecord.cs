@@ -133,6 +133,8 @@ public sealed class RunRecord
         AdamVariant = Adam && Fields.ContainsKey("adam_variant")
             ? Parse("adam_variant", "KingmaBa or BurdaCode", s => (Enum.TryParse<AdamVariant>(s, out var v) && Enum.IsDefined(v), v)) : AdamVariant.KingmaBa,
         Schedule = Adam ? Parse("step_size_schedule", "Constant or Burda", s => (Enum.TryParse<StepSizeSchedule>(s, out var v), v)) : StepSizeSchedule.Constant,
+        MinibatchOrder = Fields.ContainsKey("minibatch_order")
+            ? Parse("minibatch_order", "WithReplacement or InOrder", s => (Enum.TryParse<MinibatchOrder>(s, out var v) && Enum.IsDefined(v), v)) : MinibatchOrder.WithReplacement,
         WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
         // The path the run took (Trainer.GradientPath); bfloat16 multiplies are the precision field's.

@@ -300,7 +300,7 @@ module internal HandDerivedSteps =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let b = operands w s.Model
-        let x = Learner.minibatch c data g
+        let x = Learner.minibatchAt c data g s.Optimizer.Steps
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         // The one-pass float32 step leaves the weight prior to its Adagrad pass; the bfloat16 step keeps its own pass
         // (its recorded trajectories).
@@ -372,7 +372,7 @@ module internal HandDerivedSteps =
         use _ = torch.no_grad ()
         let b = operands w s.Model
         let m = s.Model
-        let x = Learner.minibatch c data g
+        let x = Learner.minibatchAt c data g s.Optimizer.Steps
         let eps = ElboEstimator.noise 1 c.BatchSize m g
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
         // Bernoulli draws refuse probabilities that are not numbers: a decoder gone non-finite is reported as such.

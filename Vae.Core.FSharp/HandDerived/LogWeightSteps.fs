@@ -115,7 +115,7 @@ module internal LogWeightSteps =
         if not (HandDerivedSteps.flat s) then invalidArg "s" "this step trains a state from HandDerivedSteps.prepare (its optimiser's accumulators as vectors)"
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
-        let x = Learner.minibatch c data g
+        let x = Learner.minibatchAt c data g s.Optimizer.Steps
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let perDatapoint = gradient c data.shape.[0] gradientModel weightCount s.Model x eps
         let parameters, grads = [| s.Model.ParameterVector |], [| gradientModel.ParameterVector |]

@@ -57,7 +57,7 @@ module Aevb =
     /// per datapoint. Raises NonFiniteBoundException, before any update, when the estimate or a gradient is not finite.
     let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
-        let x = Learner.minibatch c data g
+        let x = Learner.minibatchAt c data g s.Optimizer.Steps
         let eps = ElboEstimator.noise c.Samples c.BatchSize s.Model g
         let parameters = VaeModel.tensors s.Model
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps

@@ -27,6 +27,14 @@ type WakeSleepVariant =
 
 /// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
 /// weight prior, binarisation, precision and the gradient path; LearnerConfig.paper gives section 5's settings.
+/// The order in which minibatches take the training data.
+type MinibatchOrder =
+    /// M datapoints drawn uniformly with replacement at every step (the paper's code, anglepy).
+    | WithReplacement
+    /// Consecutive blocks of M datapoints in the data's own order, the same every pass, continuing from the start when
+    /// the data ends (Burda et al.'s code, train.py: no shuffling).
+    | InOrder
+
 type LearnerConfig =
     { Estimator: EstimatorKind
       /// Samples L of eps per datapoint (the paper: 1).
@@ -48,7 +56,9 @@ type LearnerConfig =
       WakeSleep: WakeSleepVariant
       /// The encoder's gradient of the importance-weighted bound (Reparameterised by default); only estimator Iwae
       /// takes DoublyReparameterised.
-      EncoderGradient: EncoderGradient }
+      EncoderGradient: EncoderGradient
+      /// How minibatches take the training data (WithReplacement by default, the paper's).
+      Order: MinibatchOrder }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -66,7 +76,7 @@ module LearnerConfig =
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Optimizer.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
-          WakeSleep = SharedEncoder; EncoderGradient = Reparameterised }
+          WakeSleep = SharedEncoder; EncoderGradient = Reparameterised; Order = WithReplacement }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
 /// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and
@@ -113,12 +123,24 @@ module WakeSleepVariant =
 [<RequireQualifiedAccess>]
 module Learner =
 
-    /// Draws a minibatch of M datapoints by random indices (with replacement, as the paper's code),
-    /// binarised when asked.
-    let minibatch (c: LearnerConfig) (data: Tensor) (g: torch.Generator) : Tensor =
-        let idx = torch.randint(0L, data.shape.[0], [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
+    /// The minibatch of optimiser step `step` (from 0): M datapoints by random indices (WithReplacement, as the paper's
+    /// code) or rows step M, ..., step M + M - 1 modulo N (InOrder), binarised by a fresh draw when asked.
+    let minibatchAt (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (step: int64) : Tensor =
+        let n = data.shape.[0]
+        let idx =
+            match c.Order with
+            | WithReplacement -> torch.randint(0L, n, [| int64 c.BatchSize |], dtype = torch.int64, generator = g)
+            | InOrder ->
+                let start = (step % n) * int64 c.BatchSize % n
+                torch.tensor([| for i in 0L .. int64 c.BatchSize - 1L -> (start + i) % n |], dtype = torch.int64)
         let x = data.index_select(0L, idx)
         if c.Binarize then torch.bernoulli(x, generator = g) else x
+
+    /// A minibatch drawn with replacement (the paper's order); the in-order minibatch depends on the step, so it is
+    /// minibatchAt's.
+    let minibatch (c: LearnerConfig) (data: Tensor) (g: torch.Generator) : Tensor =
+        if c.Order <> WithReplacement then invalidArg "c" "Order = InOrder takes the minibatch of a step: use Learner.minibatchAt"
+        minibatchAt c data g 0L
 
     /// Passes over a training set of n datapoints that the given optimiser steps made: steps M / n (a step-size
     /// schedule's clock).

@@ -28,7 +28,7 @@ module WakeSleep =
         let check = Learner.requireFinite s.Optimizer.Steps
 
         // Wake phase.
-        let x = Learner.minibatch c data g
+        let x = Learner.minibatchAt c data g s.Optimizer.Steps
         let q = VaeModel.encode m x
         let eps = ElboEstimator.noise 1 c.BatchSize m g
         let z = (Distributions.reparameterise q eps).detach()

@@ -77,6 +77,8 @@ module TrainingRun =
             invalidArg "Estimator" "the importance-weighted bound is an objective of AEVB (wake-sleep and Monte Carlo EM have their own)"
         if s.Learner.EncoderGradient = DoublyReparameterised && s.Learner.Estimator <> Iwae then
             invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" s.Learner.Estimator)
+        if s.Learner.Order <> WithReplacement && s.Algorithm = McemAlgorithm then
+            invalidArg "Order" "Monte Carlo EM takes the whole training set at every iteration; it has no minibatch order"
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         if s.Learner.Gradient = OnePass && s.Algorithm <> AevbAlgorithm then
@@ -222,6 +224,8 @@ module TrainingRun =
                      "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule; "aevb.adam_variant", AdamVariant.name a.Variant ])
             @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
             @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
+            // Written for the in-order minibatches only, so that the paper's checkpoints keep their fields.
+            @ (if s.Learner.Order = InOrder then [ "aevb.minibatch_order", "in-order" ] else [])
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -299,7 +303,13 @@ module TrainingRun =
                 match c.Fields.TryFind "aevb.encoder_gradient" with
                 | None | Some "reparameterised" -> Reparameterised
                 | Some "doubly-reparameterised" -> DoublyReparameterised
-                | Some v -> fail (sprintf "field 'aevb.encoder_gradient' = '%s', expected reparameterised or doubly-reparameterised" v) }
+                | Some v -> fail (sprintf "field 'aevb.encoder_gradient' = '%s', expected reparameterised or doubly-reparameterised" v)
+              // Written for in-order minibatches only; absent: drawn with replacement, as the paper's.
+              Order =
+                match c.Fields.TryFind "aevb.minibatch_order" with
+                | None | Some "with-replacement" -> WithReplacement
+                | Some "in-order" -> InOrder
+                | Some v -> fail (sprintf "field 'aevb.minibatch_order' = '%s', expected with-replacement or in-order" v) }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -331,6 +341,7 @@ module TrainingRun =
                     match e.ParamName with
                     | "Gradient" -> "aevb.gradient"
                     | "WakeSleep" -> "aevb.wake_sleep_variant"
+                    | "Order" -> "aevb.minibatch_order"
                     | _ -> "aevb.mixed_precision"
                 r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }
