@@ -44,27 +44,6 @@ public class AdamTrainingTests
         Assert.Contains("identical: 2 evaluations", verified.Out);
     }
 
-    [Fact]
-    public void BurdasCodesAdamIsRecordedResumedAndReplayedAndTakesAnotherPath()
-    {
-        string root = TestEnvironment.NewTempDirectory();
-        string[] Run(string dir, params string[] more) => ["train", "--ntrain", "1000", "--latent", "3", "--hidden", "20", "--batch", "20", "--optimizer", "adam",
-                                                          "--adam-beta1", "0.99", "--samples", "4000", "--eval-every", "2000", "--threads", "1", "--out", dir, .. more];
-        string text = Path.Combine(root, "text"), code = Path.Combine(root, "code");
-        var a = Cli.Vae.Run(Run(text));
-        Assert.True(a.Code == VaeCommand.Ok, a.Err);
-        var b = Cli.Vae.Run(Run(code, "--adam-variant", "burda-code"));
-        Assert.True(b.Code == VaeCommand.Ok, b.Err);
-        Assert.Contains("adam_variant = BurdaCode", File.ReadAllLines(Path.Combine(code, "options.txt")));
-        // The same draws; the update differs from the first step (which moves nothing under the code's).
-        Assert.NotEqual(File.ReadAllText(Path.Combine(text, "metrics.csv")), File.ReadAllText(Path.Combine(code, "metrics.csv")));
-        using (var resumed = Trainer.Resume(code)) Assert.Equal(AdamVariant.BurdaCode, resumed.Options.AdamVariant);
-        Assert.Equal(AdamVariant.BurdaCode, RunRecord.Read(code).Options.AdamVariant);
-        var verified = Cli.Vae.Run("verify", code);
-        Assert.True(verified.Code == VaeCommand.Ok, verified.Err + verified.Out);
-        Assert.Contains("identical: 2 evaluations", verified.Out);
-    }
-
     [Theory]
     [InlineData("--adam-variant", "burda-code")]
     [InlineData("--optimizer", "adam", "--adam-variant", "theano")]

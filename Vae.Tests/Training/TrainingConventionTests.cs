@@ -3,8 +3,8 @@ using Vae.Cli;
 namespace Vae.Tests.Training;
 
 /// <summary>Conventions that separate the paper's runs from Burda et al.'s as settings of <c>vae train</c>: the N(0, I)
-/// prior on the weights (section 5's MAP objective; off for maximum likelihood) and the minibatch order (drawn with
-/// replacement, or the data's order as Burda et al.'s code). The paper's stay the defaults; each is recorded, resumed
+/// prior on the weights (section 5's MAP objective; off for maximum likelihood), the minibatch order (drawn with
+/// replacement, or the data's order as Burda et al.'s code) and Adam's update (Kingma and Ba's, or their code's). The paper's stay the defaults; each is recorded, resumed
 /// and replayed like every other setting.</summary>
 public class TrainingConventionTests
 {
@@ -12,41 +12,40 @@ public class TrainingConventionTests
         ["train", "--ntrain", "1000", "--latent", "3", "--hidden", "20", "--batch", "20", "--step-size", "0.1",
          "--samples", "4000", "--eval-every", "2000", "--threads", "1", "--out", dir, .. more];
 
-    [Fact]
-    public void WithoutTheWeightPriorARunRecordsItTakesAnotherPathAndVerifyReplaysIt()
+    /// <summary>Each convention: the setting, the line its run records, the line the comparison run records (null: none,
+    /// so that the paper's records keep their lines; every Adam run names its variant), and the setting as the resumed
+    /// trainer and the run record read it.</summary>
+    public static TheoryData<string[], string, string?, string> Conventions => new()
     {
-        string root = TestEnvironment.NewTempDirectory();
-        string on = Path.Combine(root, "on"), off = Path.Combine(root, "off");
-        var paper = Cli.Vae.Run(Tiny(on));
-        Assert.True(paper.Code == VaeCommand.Ok, paper.Err);
-        var ml = Cli.Vae.Run(Tiny(off, "--weight-prior", "off"));
-        Assert.True(ml.Code == VaeCommand.Ok, ml.Err);
-        Assert.Contains("weight_prior = True", File.ReadAllLines(Path.Combine(on, "options.txt")));
-        Assert.Contains("weight_prior = False", File.ReadAllLines(Path.Combine(off, "options.txt")));
-        // The same seed and draws; only the prior's gradient differs, so the trajectories part.
-        Assert.NotEqual(File.ReadAllText(Path.Combine(on, "metrics.csv")), File.ReadAllText(Path.Combine(off, "metrics.csv")));
-        using (var resumed = Trainer.Resume(off)) Assert.False(resumed.Options.WeightPrior);
-        var verified = Cli.Vae.Run("verify", off);
-        Assert.True(verified.Code == VaeCommand.Ok, verified.Err + verified.Out);
-        Assert.Contains("identical: 2 evaluations", verified.Out);
-    }
+        { ["--weight-prior", "off"], "weight_prior = False", "weight_prior = True", "WeightPrior=False" },
+        { ["--minibatch-order", "in-order"], "minibatch_order = InOrder", null, "MinibatchOrder=InOrder" },
+        { ["--optimizer", "adam", "--adam-variant", "burda-code"], "adam_variant = BurdaCode", "adam_variant = KingmaBa", "AdamVariant=BurdaCode" },
+    };
 
-    [Fact]
-    public void InOrderMinibatchesAreRecordedTakeAnotherPathAndVerifyReplaysThem()
+    static string Read(AevbOptions o) => $"WeightPrior={o.WeightPrior} MinibatchOrder={o.MinibatchOrder} AdamVariant={o.AdamVariant}";
+
+    [Theory]
+    [MemberData(nameof(Conventions))]
+    public void AConventionIsRecordedResumedTakesAnotherPathAndVerifyReplaysIt(string[] setting, string recorded, string? paperRecorded, string read)
     {
         string root = TestEnvironment.NewTempDirectory();
-        string drawn = Path.Combine(root, "drawn"), inOrder = Path.Combine(root, "in-order");
-        var a = Cli.Vae.Run(Tiny(drawn));
+        string paper = Path.Combine(root, "paper"), other = Path.Combine(root, "other");
+        // The comparison run differs in the convention alone (Adam's variant is compared with Kingma and Ba's Adam).
+        string[] baseline = setting[0] == "--optimizer" ? setting[..2] : [];
+        var a = Cli.Vae.Run(Tiny(paper, baseline));
         Assert.True(a.Code == VaeCommand.Ok, a.Err);
-        var b = Cli.Vae.Run(Tiny(inOrder, "--minibatch-order", "in-order"));
+        var b = Cli.Vae.Run(Tiny(other, setting));
         Assert.True(b.Code == VaeCommand.Ok, b.Err);
-        // The paper's records keep their lines; the in-order run names its order.
-        Assert.DoesNotContain(File.ReadAllLines(Path.Combine(drawn, "options.txt")), l => l.StartsWith("minibatch_order", StringComparison.Ordinal));
-        Assert.Contains("minibatch_order = InOrder", File.ReadAllLines(Path.Combine(inOrder, "options.txt")));
-        Assert.NotEqual(File.ReadAllText(Path.Combine(drawn, "metrics.csv")), File.ReadAllText(Path.Combine(inOrder, "metrics.csv")));
-        using (var resumed = Trainer.Resume(inOrder)) Assert.Equal(MinibatchOrder.InOrder, resumed.Options.MinibatchOrder);
-        Assert.Equal(MinibatchOrder.InOrder, RunRecord.Read(inOrder).Options.MinibatchOrder);
-        var verified = Cli.Vae.Run("verify", inOrder);
+        var paperLines = File.ReadAllLines(Path.Combine(paper, "options.txt"));
+        string field = recorded[..recorded.IndexOf(' ')];
+        if (paperRecorded is null) Assert.DoesNotContain(paperLines, l => l.StartsWith(field + " ", StringComparison.Ordinal));
+        else Assert.Contains(paperRecorded, paperLines);
+        Assert.Contains(recorded, File.ReadAllLines(Path.Combine(other, "options.txt")));
+        // The same seed and draws; only the convention differs, so the trajectories part.
+        Assert.NotEqual(File.ReadAllText(Path.Combine(paper, "metrics.csv")), File.ReadAllText(Path.Combine(other, "metrics.csv")));
+        using (var resumed = Trainer.Resume(other)) Assert.Contains(read, Read(resumed.Options));
+        Assert.Contains(read, Read(RunRecord.Read(other).Options));
+        var verified = Cli.Vae.Run("verify", other);
         Assert.True(verified.Code == VaeCommand.Ok, verified.Err + verified.Out);
         Assert.Contains("identical: 2 evaluations", verified.Out);
     }
