@@ -147,8 +147,8 @@ static class ReproduceVerb
             Passes = a.Get(Passes),
             WeightPrior = a.Get(IwaeWeightPrior) == "on",
             AdamBeta1 = a.Get(TrainVerb.AdamBeta1),
-            MinibatchOrder = a.Get(TrainVerb.MinibatchOrderChoice) == "in-order" ? MinibatchOrder.InOrder : MinibatchOrder.WithReplacement,
-            AdamVariant = a.Get(TrainVerb.AdamVariantChoice) == "burda-code" ? AdamVariant.BurdaCode : AdamVariant.KingmaBa,
+            MinibatchOrder = TrainVerb.MinibatchOrderOf(a),
+            AdamVariant = TrainVerb.AdamVariantOf(a),
             TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : defaults.TrainEvaluationLimit,
             TestK = (int)a.Get(TableK),
             EndPointImages = a.Get(IwaeEndPoints) switch

@@ -43,6 +43,11 @@ static class TrainVerb
     public static readonly Option<bool> Double = Opt.Flag("--double", "float64 parameters and arithmetic");
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
+    /// <summary>Adam's update as <see cref="AdamVariantChoice"/> names it (also read by vae reproduce iwae-table).</summary>
+    public static Vae.AdamVariant AdamVariantOf(Arguments a) => a.Get(AdamVariantChoice) == "burda-code" ? Vae.AdamVariant.BurdaCode : Vae.AdamVariant.KingmaBa;
+    /// <summary>The minibatch order as <see cref="MinibatchOrderChoice"/> names it (also read by vae reproduce iwae-table).</summary>
+    public static Vae.MinibatchOrder MinibatchOrderOf(Arguments a) => a.Get(MinibatchOrderChoice) == "in-order" ? Vae.MinibatchOrder.InOrder : Vae.MinibatchOrder.WithReplacement;
+
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
     public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
@@ -115,10 +120,10 @@ static class TrainVerb
                 Optimizer = optimizer,
                 Schedule = a.Get(Schedule) == "burda" ? StepSizeSchedule.Burda : StepSizeSchedule.Constant,
                 AdamBeta1 = a.Get(AdamBeta1), AdamBeta2 = a.Get(AdamBeta2), AdamEpsilon = a.Get(AdamEpsilon),
-                AdamVariant = a.Get(AdamVariantChoice) == "burda-code" ? Vae.AdamVariant.BurdaCode : Vae.AdamVariant.KingmaBa,
+                AdamVariant = AdamVariantOf(a),
                 BatchSize = (int)a.Get(Batch),
                 WeightPrior = a.Get(WeightPrior) == "on",
-                MinibatchOrder = a.Get(MinibatchOrderChoice) == "in-order" ? Vae.MinibatchOrder.InOrder : Vae.MinibatchOrder.WithReplacement,
+                MinibatchOrder = MinibatchOrderOf(a),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
                 // Binarized MNIST is trained on a fresh binary draw per minibatch: its numbers are true log-likelihoods.

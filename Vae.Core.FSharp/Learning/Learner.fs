@@ -25,8 +25,6 @@ type WakeSleepVariant =
     /// start, and fantasies drawn as its generative models draw them (VaeModel.sampleDataUnclipped).
     | Anglepy
 
-/// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
-/// weight prior, binarisation, precision and the gradient path; LearnerConfig.paper gives section 5's settings.
 /// The order in which minibatches take the training data.
 type MinibatchOrder =
     /// M datapoints drawn uniformly with replacement at every step (the paper's code, anglepy).
@@ -35,6 +33,8 @@ type MinibatchOrder =
     /// the data ends (Burda et al.'s code, train.py: no shuffling).
     | InOrder
 
+/// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
+/// weight prior, binarisation, precision and the gradient path; LearnerConfig.paper gives section 5's settings.
 type LearnerConfig =
     { Estimator: EstimatorKind
       /// Samples L of eps per datapoint (the paper: 1).
