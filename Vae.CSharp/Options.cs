@@ -42,6 +42,26 @@ public enum MinibatchOrder
     InOrder,
 }
 
+/// <summary>How a run's parameters are first drawn.</summary>
+public enum ParameterInitialization
+{
+    /// <summary>Every weight and bias from N(0, σ²), σ = <see cref="VaeModelOptions.InitialStandardDeviation"/> (the paper: 0.01).</summary>
+    PaperNormal,
+    /// <summary>Every weight matrix uniform on ±√(6 / (fan-in + fan-out)) (Glorot and Bengio 2010), every bias 0: Burda
+    /// et al.'s code.</summary>
+    GlorotUniform,
+}
+
+/// <summary>The decoder's output bias at the start of training.</summary>
+public enum DecoderOutputBias
+{
+    /// <summary>As the initialisation drew it (the paper's).</summary>
+    Drawn,
+    /// <summary>The logit of the training data's per-pixel mean, clipped to [0.001, 0.999], set before the first step
+    /// (Burda et al.'s code); Bernoulli decoders only.</summary>
+    TrainingMeanLogit,
+}
+
 /// <summary>How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.</summary>
 public enum WakeSleepVariant
 {
@@ -225,6 +245,12 @@ public sealed class AevbOptions
     /// <summary>How minibatches take the training data (<see cref="MinibatchOrder.WithReplacement"/>, the paper's, by
     /// default); Monte Carlo EM, which takes all of it, refuses <see cref="MinibatchOrder.InOrder"/>.</summary>
     public MinibatchOrder MinibatchOrder { get; init; }
+    /// <summary>How the parameters are first drawn (<see cref="ParameterInitialization.PaperNormal"/>, the paper's, by
+    /// default).</summary>
+    public ParameterInitialization Initialization { get; init; }
+    /// <summary>The decoder's output bias before the first step (<see cref="DecoderOutputBias.Drawn"/>, the paper's, by
+    /// default); a Gaussian decoder refuses <see cref="DecoderOutputBias.TrainingMeanLogit"/>.</summary>
+    public DecoderOutputBias DecoderOutputBias { get; init; }
     /// <summary>The seed of initialisation and of all sampling during training.</summary>
     public long Seed { get; init; }
 
@@ -249,6 +275,8 @@ public sealed class AevbOptions
         if (Optimizer == TrainingOptimizer.Adagrad && Schedule != StepSizeSchedule.Constant)
             throw new ArgumentException("schedule: Adagrad's step size is constant; set Optimizer = Adam for a schedule", nameof(Schedule));
         if (!Enum.IsDefined(MinibatchOrder)) throw new ArgumentOutOfRangeException(nameof(MinibatchOrder), MinibatchOrder, "minibatch order: expected WithReplacement or InOrder");
+        if (!Enum.IsDefined(Initialization)) throw new ArgumentOutOfRangeException(nameof(Initialization), Initialization, "initialization: expected PaperNormal or GlorotUniform");
+        if (!Enum.IsDefined(DecoderOutputBias)) throw new ArgumentOutOfRangeException(nameof(DecoderOutputBias), DecoderOutputBias, "decoder output bias: expected Drawn or TrainingMeanLogit");
         if (!Enum.IsDefined(AdamVariant)) throw new ArgumentOutOfRangeException(nameof(AdamVariant), AdamVariant, "Adam's variant: expected KingmaBa or BurdaCode");
         if (Optimizer != TrainingOptimizer.Adam && AdamVariant != AdamVariant.KingmaBa)
             throw new ArgumentException("AdamVariant: Adam's update; set Optimizer = Adam", nameof(AdamVariant));
@@ -278,7 +306,9 @@ public sealed class AevbOptions
         },
         WakeSleepVariant == WakeSleepVariant.Anglepy ? Vae.Core.WakeSleepVariant.Anglepy : Vae.Core.WakeSleepVariant.SharedEncoder,
         EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised,
-        MinibatchOrder == MinibatchOrder.InOrder ? Vae.Core.MinibatchOrder.InOrder : Vae.Core.MinibatchOrder.WithReplacement);
+        MinibatchOrder == MinibatchOrder.InOrder ? Vae.Core.MinibatchOrder.InOrder : Vae.Core.MinibatchOrder.WithReplacement,
+        Initialization == ParameterInitialization.GlorotUniform ? Vae.Core.Initialization.GlorotUniform : Vae.Core.Initialization.PaperNormal,
+        DecoderOutputBias == DecoderOutputBias.TrainingMeanLogit ? Vae.Core.DecoderOutputBias.TrainingMeanLogit : Vae.Core.DecoderOutputBias.Drawn);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize) => FromCore(ToCore(stepSize), Seed);
@@ -305,6 +335,8 @@ public sealed class AevbOptions
                 : c.Gradient.IsOnePass ? GradientComputation.OnePass : GradientComputation.Auto,
             WakeSleepVariant = c.WakeSleep.IsAnglepy ? WakeSleepVariant.Anglepy : WakeSleepVariant.SharedEncoder,
             MinibatchOrder = c.Order.IsInOrder ? MinibatchOrder.InOrder : MinibatchOrder.WithReplacement,
+            Initialization = c.Initialization.IsGlorotUniform ? ParameterInitialization.GlorotUniform : ParameterInitialization.PaperNormal,
+            DecoderOutputBias = c.OutputBias.IsTrainingMeanLogit ? DecoderOutputBias.TrainingMeanLogit : DecoderOutputBias.Drawn,
         };
     }
 }

@@ -47,6 +47,12 @@ public sealed record IwaeTableOptions
     /// <summary>How minibatches take the training data (Burda et al.'s text: not stated; their code:
     /// <see cref="MinibatchOrder.InOrder"/>); drawn with replacement by default, the paper's.</summary>
     public MinibatchOrder MinibatchOrder { get; init; }
+    /// <summary>How the parameters are first drawn (Burda et al.'s text: not stated; their code:
+    /// <see cref="ParameterInitialization.GlorotUniform"/>); the paper's N(0, 0.01²) by default.</summary>
+    public ParameterInitialization Initialization { get; init; }
+    /// <summary>The decoder's output bias before the first step (their code:
+    /// <see cref="DecoderOutputBias.TrainingMeanLogit"/>); as drawn by default.</summary>
+    public DecoderOutputBias DecoderOutputBias { get; init; }
     /// <summary>The training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; } = 10_000;
     /// <summary>Each finished run's end point: the importance-weighted estimate of log p(x) with this K on the test images
@@ -239,7 +245,7 @@ public static class IwaeTable
             Objective = objective, Estimator = objective == TrainingObjective.Elbo ? options.VaeEstimator : SgvbEstimator.B, SamplesPerDatapoint = k,
             BatchSize = options.BatchSize, Optimizer = TrainingOptimizer.Adam, StepSize = options.StepSize, Schedule = StepSizeSchedule.Burda,
             AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, AdamVariant = options.AdamVariant, WeightPrior = options.WeightPrior,
-            MinibatchOrder = options.MinibatchOrder,
+            MinibatchOrder = options.MinibatchOrder, Initialization = options.Initialization, DecoderOutputBias = options.DecoderOutputBias,
             Binarize = true, Seed = options.Seed,
         };
         var planned = cells.Select(c => new PlannedRun(RunName(c.Objective, c.K), $"{(c.Objective == TrainingObjective.Elbo ? "VAE" : "IWAE")}, k = {c.K}",
@@ -265,7 +271,10 @@ public static class IwaeTable
             ["batch"] = options.BatchSize.ToString(CultureInfo.InvariantCulture),
             ["minibatch_order"] = options.MinibatchOrder == MinibatchOrder.InOrder ? "the data's order, the same every pass (Burda et al.'s code)" : "drawn with replacement at every step (the paper's)",
             ["passes"] = options.Passes.ToString(CultureInfo.InvariantCulture),
-            ["initialisation"] = "N(0, 0.01^2) weights and biases (the paper's; Burda et al.'s code: Glorot)",
+            ["initialisation"] = (options.Initialization == ParameterInitialization.GlorotUniform
+                    ? "weights uniform on +-sqrt(6 / (fan-in + fan-out)), biases 0 (Glorot and Bengio; Burda et al.'s code)"
+                    : "N(0, 0.01^2) weights and biases (the paper's; Burda et al.'s code: Glorot)")
+                + (options.DecoderOutputBias == DecoderOutputBias.TrainingMeanLogit ? "; the decoder's output bias at the logit of the training mean (their code)" : ""),
             ["binarization"] = "a fresh binary draw of each training image per minibatch; test images binarized once",
             ["train_evaluation"] = options.TrainEvaluationLimit is int n ? $"first {n} training images, binarized once" : "all training images, binarized once",
             ["evaluation_points"] = string.Join(" ", Points(data, options)),

@@ -92,6 +92,9 @@ sealed class RunDirectory : IDisposable
             .. trainer.Algorithm == TrainingAlgorithm.WakeSleep ? [("wake_sleep_variant", (object)a.WakeSleepVariant)] : Array.Empty<(string, object)>(),
             // In-order minibatches only, so that the paper's records keep their lines.
             .. a.MinibatchOrder == MinibatchOrder.InOrder ? [("minibatch_order", (object)a.MinibatchOrder)] : Array.Empty<(string, object)>(),
+            // Burda et al.'s code's initialisation, likewise only when chosen.
+            .. a.Initialization != ParameterInitialization.PaperNormal ? [("initialization", (object)a.Initialization)] : Array.Empty<(string, object)>(),
+            .. a.DecoderOutputBias != DecoderOutputBias.Drawn ? [("decoder_output_bias", (object)a.DecoderOutputBias)] : Array.Empty<(string, object)>(),
             .. trainer.Model.Standardization is { } st
                 ? [("standardize", (object)string.Create(CultureInfo.InvariantCulture, $"per feature, fitted on the training set (sum of log scales {st.LogScaleSum:R})"))]
                 : Array.Empty<(string, object)>(),

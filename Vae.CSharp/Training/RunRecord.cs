@@ -135,6 +135,10 @@ public sealed class RunRecord
         Schedule = Adam ? Parse("step_size_schedule", "Constant or Burda", s => (Enum.TryParse<StepSizeSchedule>(s, out var v), v)) : StepSizeSchedule.Constant,
         MinibatchOrder = Fields.ContainsKey("minibatch_order")
             ? Parse("minibatch_order", "WithReplacement or InOrder", s => (Enum.TryParse<MinibatchOrder>(s, out var v) && Enum.IsDefined(v), v)) : MinibatchOrder.WithReplacement,
+        Initialization = Fields.ContainsKey("initialization")
+            ? Parse("initialization", "PaperNormal or GlorotUniform", s => (Enum.TryParse<ParameterInitialization>(s, out var v) && Enum.IsDefined(v), v)) : ParameterInitialization.PaperNormal,
+        DecoderOutputBias = Fields.ContainsKey("decoder_output_bias")
+            ? Parse("decoder_output_bias", "Drawn or TrainingMeanLogit", s => (Enum.TryParse<DecoderOutputBias>(s, out var v) && Enum.IsDefined(v), v)) : DecoderOutputBias.Drawn,
         WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
         // The path the run took (Trainer.GradientPath); bfloat16 multiplies are the precision field's.

@@ -58,7 +58,11 @@ type LearnerConfig =
       /// takes DoublyReparameterised.
       EncoderGradient: EncoderGradient
       /// How minibatches take the training data (WithReplacement by default, the paper's).
-      Order: MinibatchOrder }
+      Order: MinibatchOrder
+      /// How the run's parameters are first drawn (PaperNormal by default, section 5's).
+      Initialization: Initialization
+      /// The decoder's output bias before the first step (Drawn by default, the paper's).
+      OutputBias: DecoderOutputBias }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -76,7 +80,8 @@ module LearnerConfig =
     /// The paper's settings: estimator B, L = 1, M = 100, Adagrad with the given step size, weight prior, grey levels.
     let paper (stepSize: float) =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Optimizer.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
-          WakeSleep = SharedEncoder; EncoderGradient = Reparameterised; Order = WithReplacement }
+          WakeSleep = SharedEncoder; EncoderGradient = Reparameterised; Order = WithReplacement
+          Initialization = PaperNormal; OutputBias = Drawn }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
 /// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and

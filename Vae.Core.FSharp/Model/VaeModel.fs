@@ -32,6 +32,22 @@ type ModelConfig =
       /// decoder has none; the encoder still has these.
       HiddenLayers: int }
 
+/// How a model's parameters are first drawn.
+type Initialization =
+    /// Every weight and bias from N(0, InitStd^2) (the paper, section 5: 0.01).
+    | PaperNormal
+    /// Every weight matrix [out; in] uniform on +-sqrt(6 / (in + out)) (Glorot and Bengio 2010), every bias 0:
+    /// Burda et al.'s code (nnet.Linear.random).
+    | GlorotUniform
+
+/// The decoder's output bias at the start of training.
+type DecoderOutputBias =
+    /// As the initialisation drew it.
+    | Drawn
+    /// The logit of the training data's per-pixel mean, clipped to [0.001, 0.999], set before the first step
+    /// (Burda et al.'s code: datasets.get_train_bias_np); Bernoulli decoders only.
+    | TrainingMeanLogit
+
 /// The decoder network.
 type Decoder =
     | BernoulliDecoder of BernoulliMlp
@@ -184,6 +200,39 @@ module VaeModel =
         let m = ofTensors c drawn
         for t in drawn do t.Dispose()
         m
+
+    /// Redraws the model's parameters as Glorot and Bengio's uniform initialisation (Burda et al.'s code): every weight
+    /// matrix [out; in] uniform on +-sqrt(6 / (in + out)) from generator g (in the order of parameters), every bias and
+    /// the linear-Gaussian decoder's log-variances 0. The model is changed in place and returned.
+    let glorotUniform (g: torch.Generator) (m: VaeModel) : VaeModel =
+        use _ = torch.no_grad ()
+        for p in parameters m do
+            if p.IsWeight then
+                let a = sqrt (6.0 / float (p.Tensor.shape.[0] + p.Tensor.shape.[1]))
+                use u = torch.rand(p.Tensor.shape, dtype = p.Tensor.dtype, generator = g)
+                p.Tensor.copy_(u.mul_(Torch.constant (2.0 * a)).sub_(Torch.constant a)) |> ignore
+            else p.Tensor.zero_() |> ignore
+        m
+
+    /// The model initialised as i says from generator g: PaperNormal leaves create's draws; GlorotUniform redraws them.
+    let initialise (i: Initialization) (g: torch.Generator) (m: VaeModel) : VaeModel =
+        match i with
+        | PaperNormal -> m
+        | GlorotUniform -> glorotUniform g m
+
+    /// Sets a Bernoulli decoder's output bias to the logit of data's per-column mean clipped to [0.001, 0.999] (Burda et
+    /// al.'s code), so that the untrained decoder's means are the training set's; in place, returning the model.
+    let withOutputBiasAtDataMean (data: Tensor) (m: VaeModel) : VaeModel =
+        match m.Decoder with
+        | BernoulliDecoder p ->
+            if data.dim() <> 2L || data.shape.[1] <> p.Logits.Bias.shape.[0] then
+                invalidArg "data" (sprintf "the decoder's output bias needs data [N; %d], got shape %A" p.Logits.Bias.shape.[0] data.shape)
+            use _ = torch.no_grad ()
+            use mean = data.mean([| 0L |], ``type`` = torch.float64).clamp(Torch.constant 0.001, Torch.constant 0.999)
+            use logit = mean.log().sub_(mean.neg().log1p_())
+            p.Logits.Bias.copy_(logit) |> ignore
+            m
+        | _ -> invalidArg "m" "the output bias at the logit of the data's mean is a Bernoulli decoder's"
 
     /// Makes every parameter a leaf that records gradients (or stops recording).
     let requireGrad (on: bool) (m: VaeModel) : VaeModel =

@@ -79,6 +79,8 @@ module TrainingRun =
             invalidArg "EncoderGradient" (sprintf "the doubly reparameterised gradient is of the importance-weighted bound; estimator %A has none" s.Learner.Estimator)
         if s.Learner.Order <> WithReplacement && s.Algorithm = McemAlgorithm then
             invalidArg "Order" "Monte Carlo EM takes the whole training set at every iteration; it has no minibatch order"
+        if s.Learner.OutputBias = TrainingMeanLogit && state.Model.Config.Likelihood <> Bernoulli then
+            invalidArg "OutputBias" (sprintf "the output bias at the logit of the training mean is a Bernoulli decoder's; this decoder is %A" state.Model.Config.Likelihood)
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         if s.Learner.Gradient = OnePass && s.Algorithm <> AevbAlgorithm then
@@ -121,7 +123,7 @@ module TrainingRun =
     /// A new run: the model initialised from the seed's generator, which then drives training.
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
-        let model = VaeModel.create s.Model g |> WakeSleepVariant.initialise s.Learner.WakeSleep
+        let model = VaeModel.create s.Model g |> VaeModel.initialise s.Learner.Initialization g |> WakeSleepVariant.initialise s.Learner.WakeSleep
         { Settings = s; State = forTraining s (Aevb.initFor s.Learner.Optimizer model); Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
@@ -164,6 +166,9 @@ module TrainingRun =
                 | AevbAlgorithm, _ -> Aevb.step
                 | WakeSleepAlgorithm, _ -> WakeSleep.step
                 | McemAlgorithm, _ -> Mcem.step
+            // Burda et al.'s output bias is set from the data the run trains on, before its first step.
+            if r.Step = 0L && r.Settings.Learner.OutputBias = TrainingMeanLogit then
+                VaeModel.withOutputBiasAtDataMean data run.State.Model |> ignore
             // MCEM's chains are created on first use, when the training set's size is known.
             if r.Settings.Algorithm = McemAlgorithm && r.State.Mcmc.IsNone then
                 run <- { run with State = { run.State with Mcmc = Some(Mcem.initChains run.State.Model data.shape.[0] run.Generator) } }
@@ -226,6 +231,9 @@ module TrainingRun =
             @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
             // Written for the in-order minibatches only, so that the paper's checkpoints keep their fields.
             @ (if s.Learner.Order = InOrder then [ "aevb.minibatch_order", "in-order" ] else [])
+            // Burda et al.'s code's initialisation, likewise written only when chosen.
+            @ (if s.Learner.Initialization = GlorotUniform then [ "aevb.initialization", "glorot-uniform" ] else [])
+            @ (if s.Learner.OutputBias = TrainingMeanLogit then [ "aevb.decoder_output_bias", "training-mean-logit" ] else [])
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -252,6 +260,16 @@ module TrainingRun =
             match field "algorithm" with
             | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm | "mcem" -> McemAlgorithm
             | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb, wake-sleep or mcem" v)
+        // An optional field naming one of a setting's values; absent: the value runs had before the field existed.
+        let choice (name: string) (absent: 'a) (values: (string * 'a) list) : 'a =
+            match c.Fields.TryFind name with
+            | None -> absent
+            | Some v ->
+                match List.tryFind (fst >> (=) v) values with
+                | Some(_, x) -> x
+                | None ->
+                    let names = List.map fst values
+                    fail (sprintf "field '%s' = '%s', expected %s or %s" name v (String.concat ", " (List.take (names.Length - 1) names)) (List.last names))
         let estimator =
             match field "aevb.estimator" with
             | "a" -> A | "b" -> B | "iwae" -> Iwae
@@ -285,31 +303,17 @@ module TrainingRun =
               // Absent in checkpoints written before the option existed: float32.
               MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision"
               // Absent in checkpoints written before the choice existed: auto, as they trained.
-              Gradient =
-                match c.Fields.TryFind "aevb.gradient" with
-                | None | Some "auto" -> Auto
-                | Some "autograd" -> Autograd
-                | Some "hand-derived" -> HandDerived
-                | Some "one-pass" -> OnePass
-                | Some v -> fail (sprintf "field 'aevb.gradient' = '%s', expected auto, autograd, hand-derived or one-pass" v)
+              Gradient = choice "aevb.gradient" Auto [ "auto", Auto; "autograd", Autograd; "hand-derived", HandDerived; "one-pass", OnePass ]
               // Absent in checkpoints written before the variant existed, and in other algorithms': the shared encoder.
-              WakeSleep =
-                match c.Fields.TryFind "aevb.wake_sleep_variant" with
-                | None | Some "shared-encoder" -> SharedEncoder
-                | Some "anglepy" -> Anglepy
-                | Some v -> fail (sprintf "field 'aevb.wake_sleep_variant' = '%s', expected shared-encoder or anglepy" v)
+              WakeSleep = choice "aevb.wake_sleep_variant" SharedEncoder [ "shared-encoder", SharedEncoder; "anglepy", Anglepy ]
               // Written for the importance-weighted bound only; absent otherwise: reparameterised.
               EncoderGradient =
-                match c.Fields.TryFind "aevb.encoder_gradient" with
-                | None | Some "reparameterised" -> Reparameterised
-                | Some "doubly-reparameterised" -> DoublyReparameterised
-                | Some v -> fail (sprintf "field 'aevb.encoder_gradient' = '%s', expected reparameterised or doubly-reparameterised" v)
+                choice "aevb.encoder_gradient" Reparameterised [ "reparameterised", Reparameterised; "doubly-reparameterised", DoublyReparameterised ]
               // Written for in-order minibatches only; absent: drawn with replacement, as the paper's.
-              Order =
-                match c.Fields.TryFind "aevb.minibatch_order" with
-                | None | Some "with-replacement" -> WithReplacement
-                | Some "in-order" -> InOrder
-                | Some v -> fail (sprintf "field 'aevb.minibatch_order' = '%s', expected with-replacement or in-order" v) }
+              Order = choice "aevb.minibatch_order" WithReplacement [ "with-replacement", WithReplacement; "in-order", InOrder ]
+              // Written only when chosen; absent: the paper's N(0, 0.01^2) draws and the drawn output bias.
+              Initialization = choice "aevb.initialization" PaperNormal [ "paper-normal", PaperNormal; "glorot-uniform", GlorotUniform ]
+              OutputBias = choice "aevb.decoder_output_bias" Drawn [ "drawn", Drawn; "training-mean-logit", TrainingMeanLogit ] }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -342,6 +346,7 @@ module TrainingRun =
                     | "Gradient" -> "aevb.gradient"
                     | "WakeSleep" -> "aevb.wake_sleep_variant"
                     | "Order" -> "aevb.minibatch_order"
+                    | "OutputBias" -> "aevb.decoder_output_bias"
                     | _ -> "aevb.mixed_precision"
                 r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }

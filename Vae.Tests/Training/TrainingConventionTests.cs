@@ -4,8 +4,9 @@ namespace Vae.Tests.Training;
 
 /// <summary>Conventions that separate the paper's runs from Burda et al.'s as settings of <c>vae train</c>: the N(0, I)
 /// prior on the weights (section 5's MAP objective; off for maximum likelihood), the minibatch order (drawn with
-/// replacement, or the data's order as Burda et al.'s code) and Adam's update (Kingma and Ba's, or their code's). The paper's stay the defaults; each is recorded, resumed
-/// and replayed like every other setting.</summary>
+/// replacement, or the data's order as Burda et al.'s code), Adam's update (Kingma and Ba's, or their code's) and the
+/// initialisation (the paper's N(0, 0.01²), or their code's Glorot weights and output bias at the training mean). The
+/// paper's stay the defaults; each is recorded, resumed and replayed like every other setting.</summary>
 public class TrainingConventionTests
 {
     static string[] Tiny(string dir, params string[] more) =>
@@ -20,9 +21,12 @@ public class TrainingConventionTests
         { ["--weight-prior", "off"], "weight_prior = False", "weight_prior = True", "WeightPrior=False" },
         { ["--minibatch-order", "in-order"], "minibatch_order = InOrder", null, "MinibatchOrder=InOrder" },
         { ["--optimizer", "adam", "--adam-variant", "burda-code"], "adam_variant = BurdaCode", "adam_variant = KingmaBa", "AdamVariant=BurdaCode" },
+        { ["--init", "glorot-uniform"], "initialization = GlorotUniform", null, "Initialization=GlorotUniform" },
+        { ["--decoder-output-bias", "training-mean-logit"], "decoder_output_bias = TrainingMeanLogit", null, "DecoderOutputBias=TrainingMeanLogit" },
     };
 
-    static string Read(AevbOptions o) => $"WeightPrior={o.WeightPrior} MinibatchOrder={o.MinibatchOrder} AdamVariant={o.AdamVariant}";
+    static string Read(AevbOptions o) =>
+        $"WeightPrior={o.WeightPrior} MinibatchOrder={o.MinibatchOrder} AdamVariant={o.AdamVariant} Initialization={o.Initialization} DecoderOutputBias={o.DecoderOutputBias}";
 
     [Theory]
     [MemberData(nameof(Conventions))]
@@ -54,6 +58,7 @@ public class TrainingConventionTests
     [InlineData("--weight-prior", "maybe")]
     [InlineData("--minibatch-order", "shuffled")]
     [InlineData("--algorithm", "mcem", "--minibatch-order", "in-order")]
+    [InlineData("--init", "xavier")]
     public void BadConventionsAreRefusedNamingTheOption(params string[] args)
     {
         var (code, _, err) = Cli.Vae.Run(Tiny(Path.Combine(TestEnvironment.NewTempDirectory(), "x"), args));
@@ -66,5 +71,14 @@ public class TrainingConventionTests
     {
         var e = Assert.ThrowsAny<ArgumentException>(() => new McemTrainer(SmallMnist.Model, new AevbOptions { MinibatchOrder = MinibatchOrder.InOrder }));
         Assert.Contains("Order", e.Message);
+    }
+
+    [Fact]
+    public void AGaussianDecoderRefusesTheOutputBiasAtTheTrainingMean()
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => new AevbTrainer(new VaeModelOptions { InputDimension = 6, HiddenUnits = 4, LatentDimensions = 2, Likelihood = DecoderLikelihood.Gaussian },
+                                                                        new AevbOptions { DecoderOutputBias = DecoderOutputBias.TrainingMeanLogit }));
+        Assert.Contains("OutputBias", e.Message);
+        Assert.Contains("Bernoulli", e.Message);
     }
 }
