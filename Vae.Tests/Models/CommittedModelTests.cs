@@ -20,6 +20,7 @@ public class CommittedModelTests
             ("figure2-frey-face/j5-aevb-seed1.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-1/end-point.json"),
             ("figure2-frey-face/j5-aevb-seed2.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-2/end-point.json"),
             ("figure2-frey-face-diagnosis/j10-wake-sleep-anglepy.safetensors", "figure2-frey-face-diagnosis/j10-wake-sleep-anglepy/end-point.json"),
+            ("figure2-mnist-diagnosis/j200-wake-sleep-anglepy.safetensors", "figure2-mnist-diagnosis/j200-wake-sleep-anglepy-1e8/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
