@@ -1,5 +1,5 @@
-/// The numbers at their extremes, in the dtype training uses (float32): log-variances of +-50, importance weights
-/// that are all zero (log w = -inf), log-weights far from zero whose spread is small, a kernel density estimate of
+/// The numbers at their extremes, in the dtype training uses (float32, and the bfloat16 multiplies of mixed precision):
+/// log-variances of +-50 for each decoder (Frey Face's sigmoid-mean Gaussian among them), importance weights that are all zero (log w = -inf), log-weights far from zero whose spread is small, a kernel density estimate of
 /// identical samples, and an HMC chain that never moves.
 module Vae.Properties.ExtremeValueProperties
 
@@ -32,7 +32,7 @@ let private valueAndGradient (estimator: VaeModel -> Tensor -> Tensor -> Tensor)
 [<Tests>]
 let tests =
     testList "extreme values" [
-        for likelihood in [ Bernoulli; Gaussian ] do
+        for likelihood in [ Bernoulli; Gaussian; GaussianSigmoidMean ] do
             for logVar in [ 50.0; -50.0 ] do
                 for name, estimator in [ "A", ElboEstimator.A; "B", ElboEstimator.B; "IWAE", ElboEstimator.Iwae ] do
                     testCase (sprintf "estimator %s and its gradient at log-variances of %+g are finite in float32 and equal float64's (%A decoder)" name logVar likelihood) <| fun () ->
@@ -51,6 +51,29 @@ let tests =
                         let scale = g64 |> Array.map abs |> Array.max
                         Array.iteri2 (fun i (a: float) (b: float) ->
                             if abs (a - b) > 1e-4 * scale then failtestf "gradient entry %d: float32 %g, float64 %g (largest %g)" i a b scale) g32 g64
+
+        for logVar in [ 50.0; -50.0 ] do
+          testCase (sprintf "the hand-derived float32, one-pass and bfloat16 gradients at encoder log-variances of %+g are finite and equal float64 autograd's" logVar) <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let m64, m32 = pair Bernoulli logVar
+            let g = Torch.generator 5L
+            let x = torch.rand([| 4L; 6L |], dtype = f64, generator = g)
+            let eps = torch.randn([| 4L; 3L |], dtype = f64, generator = g)
+            let paper = { LearnerConfig.paper 0.02 with BatchSize = 4 }
+            let objective, perDatapoint = Aevb.objective paper 1000L (VaeModel.requireGrad true m64) x (eps.unsqueeze(0L))
+            let expected = torch.autograd.grad([| objective |], VaeModel.tensors m64) |> Seq.toArray
+            let meanBound = perDatapoint.mean().item<double> ()
+            // bfloat16 keeps 8 bits of mantissa: its multiplies' rounding bounds its tolerance, as at ordinary values.
+            for name, c, tolerance in [ "hand-derived", paper, 1e-4; "one-pass", { paper with Gradient = OnePass }, 1e-4; "bfloat16", { paper with MixedPrecision = true }, 0.02 ] do
+                use w = HandDerivedSteps.workspace c m32.Config
+                let bound = (HandDerivedSteps.gradient c 1000L w m32 (x.to_type(f32)) (eps.to_type(f32))).item<float32> () |> float
+                let actual = VaeModel.tensors w.GradientModel
+                Expect.isTrue (actual |> Array.forall (fun t -> t.isfinite().all().item<bool> ())) (sprintf "%s: every gradient entry finite" name)
+                let worst =
+                    Array.map2 (fun (a: Tensor) (b: Tensor) -> (a.to_type(f64) - b).norm().item<double> () / max 1e-12 (b.norm().item<double> ())) actual expected
+                    |> Array.max
+                Expect.isLessThan worst tolerance (sprintf "%s: the largest relative error of a parameter's gradient" name)
+                Expect.isLessThan (abs (bound - meanBound)) (tolerance * abs meanBound) (sprintf "%s: the minibatch's mean bound (%g against %g)" name bound meanBound)
 
         testCase "importance weights all zero give a bound and scores of -inf, never NaN, and leave other datapoints' alone" <| fun () ->
             use _ = torch.NewDisposeScope()
