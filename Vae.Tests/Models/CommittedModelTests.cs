@@ -21,6 +21,9 @@ public class CommittedModelTests
             ("figure2-frey-face/j5-aevb-seed2.safetensors", "figure2-frey-face-seeds/j5-aevb/seed-2/end-point.json"),
             ("figure2-frey-face-diagnosis/j10-wake-sleep-anglepy.safetensors", "figure2-frey-face-diagnosis/j10-wake-sleep-anglepy/end-point.json"),
             ("figure2-mnist-diagnosis/j200-wake-sleep-anglepy.safetensors", "figure2-mnist-diagnosis/j200-wake-sleep-anglepy-1e8/elbo.json"),
+            // Figure 3's N_train = 50,000 panel runs, re-trained from their records bit for bit: exact log p(x) on 10 images.
+            ("figure3-ntrain50000/j3-aevb.safetensors", "figure3-ntrain50000/j3-aevb/exact-10.json"),
+            ("figure3-ntrain50000/j3-wake-sleep.safetensors", "figure3-ntrain50000/j3-wake-sleep/exact-10.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
