@@ -24,6 +24,7 @@ public class CommittedModelTests
             // Figure 3's N_train = 50,000 panel runs, re-trained from their records bit for bit: exact log p(x) on 10 images.
             ("figure3-ntrain50000/j3-aevb.safetensors", "figure3-ntrain50000/j3-aevb/exact-10.json"),
             ("figure3-ntrain50000/j3-wake-sleep.safetensors", "figure3-ntrain50000/j3-wake-sleep/exact-10.json"),
+            ("figure3-ntrain50000/j3-mcem.safetensors", "figure3-ntrain50000/j3-mcem/exact-10.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
