@@ -54,7 +54,10 @@ let tests =
             Expect.floatClose { absolute = 1e-5; relative = 1e-6 } bias.[0] (log (0.001 / 0.999)) "an all-zero column clips at 0.001"
             Array.iteri2 (fun j b e -> Expect.floatClose { absolute = 1e-5; relative = 1e-6 } b e (sprintf "column %d" j)) bias expected
 
-        testCase "a run with Burda et al.'s initialisation draws Glorot's weights, sets the output bias from its training data before the first step and keeps it on resume" <| fun () ->
+        // Estimator B trains by autograd here (two tanh layers, Adam); the importance-weighted bound by the hand-derived
+        // log-weight step, which must see the bias too.
+        for estimator, samples, path in [ B, 1, "autograd"; Iwae, 2, "hand-derived" ] do
+          testCase (sprintf "a run with Burda et al.'s initialisation draws Glorot's weights, sets the output bias from its training data before the first step and keeps it on resume (%s)" path) <| fun () ->
             use _ = torch.NewDisposeScope()
             let rows = greyRows 40 8 4
             let data = dataOf rows
@@ -62,10 +65,12 @@ let tests =
             // Their code's Adam moves nothing at its first step: after it the parameters are the initial ones.
             let settings =
                 { Algorithm = AevbAlgorithm; Model = c; Seed = 9L; Dataset = "init"
-                  Learner = { LearnerConfig.paper 0.02 with BatchSize = 10; Binarize = true; Optimizer = AdamOptimizer { Adam.burda 0.001 BurdaStages with Variant = BurdaCode }
+                  Learner = { LearnerConfig.paper 0.02 with BatchSize = 10; Binarize = true; Estimator = estimator; Samples = samples
+                                                            Optimizer = AdamOptimizer { Adam.burda 0.001 BurdaStages with Variant = BurdaCode }
                                                             Initialization = GlorotUniform; OutputBias = TrainingMeanLogit } }
             let fit (d: Tensor) until (r: TrainingRun) = TrainingRun.fit d until System.Threading.CancellationToken.None (fun _ _ -> ()) r
             let start = TrainingRun.create settings
+            Expect.equal (TrainingRun.gradientPath start) path "the gradient path under test"
             let bias (r: TrainingRun) = match r.State.Model.Decoder with BernoulliDecoder p -> p.Logits.Bias.clone() | _ -> failwith "Bernoulli"
             Expect.isTrue (bias start |> fun b -> b.eq(Torch.constant 0.0).all().item<bool> ()) "Glorot's biases are 0 until the run sees its data"
             let g = Torch.generator 9L
