@@ -62,6 +62,17 @@ public enum DecoderOutputBias
     TrainingMeanLogit,
 }
 
+/// <summary>What the encoder's scale head computes, in the coordinates the optimiser steps in. The model always stores
+/// log σ² = W h + b, so evaluation and export never see the choice.</summary>
+public enum EncoderScaleHead
+{
+    /// <summary>log σ² = W h + b, the optimiser stepping on W and b (the paper's code).</summary>
+    LogVariance,
+    /// <summary>log σ = W′ h + b′ (Burda et al.'s code: σ = exp of a linear layer): the model keeps W = 2 W′ and b = 2 b′,
+    /// whose initial draws are doubled, and Adam steps on W′ and b′. AEVB with Adam only.</summary>
+    LogStandardDeviation,
+}
+
 /// <summary>How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.</summary>
 public enum WakeSleepVariant
 {
@@ -251,6 +262,9 @@ public sealed class AevbOptions
     /// <summary>The decoder's output bias before the first step (<see cref="DecoderOutputBias.Drawn"/>, the paper's, by
     /// default); a Gaussian decoder refuses <see cref="DecoderOutputBias.TrainingMeanLogit"/>.</summary>
     public DecoderOutputBias DecoderOutputBias { get; init; }
+    /// <summary>The coordinates of the encoder's scale head (<see cref="EncoderScaleHead.LogVariance"/>, the paper's, by
+    /// default); wake-sleep, Monte Carlo EM and Adagrad refuse <see cref="EncoderScaleHead.LogStandardDeviation"/>.</summary>
+    public EncoderScaleHead EncoderScaleHead { get; init; }
     /// <summary>The seed of initialisation and of all sampling during training.</summary>
     public long Seed { get; init; }
 
@@ -277,6 +291,9 @@ public sealed class AevbOptions
         if (!Enum.IsDefined(MinibatchOrder)) throw new ArgumentOutOfRangeException(nameof(MinibatchOrder), MinibatchOrder, "minibatch order: expected WithReplacement or InOrder");
         if (!Enum.IsDefined(Initialization)) throw new ArgumentOutOfRangeException(nameof(Initialization), Initialization, "initialization: expected PaperNormal or GlorotUniform");
         if (!Enum.IsDefined(DecoderOutputBias)) throw new ArgumentOutOfRangeException(nameof(DecoderOutputBias), DecoderOutputBias, "decoder output bias: expected Drawn or TrainingMeanLogit");
+        if (!Enum.IsDefined(EncoderScaleHead)) throw new ArgumentOutOfRangeException(nameof(EncoderScaleHead), EncoderScaleHead, "encoder scale head: expected LogVariance or LogStandardDeviation");
+        if (Optimizer != TrainingOptimizer.Adam && EncoderScaleHead != EncoderScaleHead.LogVariance)
+            throw new ArgumentException("EncoderScaleHead: the log-σ head is Burda et al.'s parameterisation under Adam; set Optimizer = Adam", nameof(EncoderScaleHead));
         if (!Enum.IsDefined(AdamVariant)) throw new ArgumentOutOfRangeException(nameof(AdamVariant), AdamVariant, "Adam's variant: expected KingmaBa or BurdaCode");
         if (Optimizer != TrainingOptimizer.Adam && AdamVariant != AdamVariant.KingmaBa)
             throw new ArgumentException("AdamVariant: Adam's update; set Optimizer = Adam", nameof(AdamVariant));
@@ -308,7 +325,8 @@ public sealed class AevbOptions
         EncoderGradient == EncoderGradient.DoublyReparameterised ? Vae.Core.EncoderGradient.DoublyReparameterised : Vae.Core.EncoderGradient.Reparameterised,
         MinibatchOrder == MinibatchOrder.InOrder ? Vae.Core.MinibatchOrder.InOrder : Vae.Core.MinibatchOrder.WithReplacement,
         Initialization == ParameterInitialization.GlorotUniform ? Vae.Core.Initialization.GlorotUniform : Vae.Core.Initialization.PaperNormal,
-        DecoderOutputBias == DecoderOutputBias.TrainingMeanLogit ? Vae.Core.DecoderOutputBias.TrainingMeanLogit : Vae.Core.DecoderOutputBias.Drawn);
+        DecoderOutputBias == DecoderOutputBias.TrainingMeanLogit ? Vae.Core.DecoderOutputBias.TrainingMeanLogit : Vae.Core.DecoderOutputBias.Drawn,
+        EncoderScaleHead == EncoderScaleHead.LogStandardDeviation ? Vae.Core.EncoderScaleHead.LogStandardDeviation : Vae.Core.EncoderScaleHead.LogVariance);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize) => FromCore(ToCore(stepSize), Seed);
@@ -337,6 +355,7 @@ public sealed class AevbOptions
             MinibatchOrder = c.Order.IsInOrder ? MinibatchOrder.InOrder : MinibatchOrder.WithReplacement,
             Initialization = c.Initialization.IsGlorotUniform ? ParameterInitialization.GlorotUniform : ParameterInitialization.PaperNormal,
             DecoderOutputBias = c.OutputBias.IsTrainingMeanLogit ? DecoderOutputBias.TrainingMeanLogit : DecoderOutputBias.Drawn,
+            EncoderScaleHead = c.ScaleHead.IsLogStandardDeviation ? EncoderScaleHead.LogStandardDeviation : EncoderScaleHead.LogVariance,
         };
     }
 }

@@ -48,7 +48,7 @@ static class ReproduceVerb
             manifolds.Add(o);
         manifolds.SetAction(p => ManifoldsRun(new Arguments(p), stdout, stderr, cancel));
         var iwae = new Command("iwae-table", "Burda et al. (2015) Table 1, MNIST with one stochastic layer: VAE and IWAE at k = 1, 5, 50 on binarized MNIST, test log p(x) with K = 5000");
-        foreach (var o in (Option[])[Ks, Objectives, Passes, IwaeWeightPrior, TrainVerb.AdamBeta1, TrainVerb.AdamVariantChoice, TrainVerb.MinibatchOrderChoice, TrainVerb.InitializationChoice, TrainVerb.OutputBiasChoice, TrainEval, IwaeEndPoints, TableK, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
+        foreach (var o in (Option[])[Ks, Objectives, Passes, IwaeWeightPrior, TrainVerb.AdamBeta1, TrainVerb.AdamVariantChoice, TrainVerb.MinibatchOrderChoice, TrainVerb.InitializationChoice, TrainVerb.OutputBiasChoice, TrainVerb.ScaleHeadChoice, TrainEval, IwaeEndPoints, TableK, Common.Seed, Common.Threads, Out, Common.Cache, .. ExecutorVerb.All])
             iwae.Add(o);
         iwae.SetAction(p => IwaeTableRun(new Arguments(p), stdout, stderr, cancel));
         return new Command("reproduce", "Run one of the paper's experiments, or Burda et al.'s table: resumable runs, results.json and the figure") { figure2, figure3, manifolds, iwae };
@@ -150,6 +150,7 @@ static class ReproduceVerb
             MinibatchOrder = TrainVerb.MinibatchOrderOf(a),
             Initialization = TrainVerb.InitializationOf(a),
             DecoderOutputBias = TrainVerb.OutputBiasOf(a),
+            EncoderScaleHead = TrainVerb.ScaleHeadOf(a),
             AdamVariant = TrainVerb.AdamVariantOf(a),
             TrainEvaluationLimit = a.Get(TrainEval) is long limit ? (int)limit : defaults.TrainEvaluationLimit,
             TestK = (int)a.Get(TableK),

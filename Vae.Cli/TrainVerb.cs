@@ -33,6 +33,7 @@ static class TrainVerb
     public static readonly Option<string> MinibatchOrderChoice = Opt.Choice("--minibatch-order", "how minibatches take the training data: with-replacement (drawn at every step, the paper's code) or in-order (the data's order, the same every pass: Burda et al.'s code)", "with-replacement", "with-replacement", "in-order");
     public static readonly Option<string> InitializationChoice = Opt.Choice("--init", "how the parameters are first drawn: paper-normal (N(0, 0.01^2), section 5) or glorot-uniform (weights uniform on +-sqrt(6 / (fan-in + fan-out)), biases 0: Burda et al.'s code)", "paper-normal", "paper-normal", "glorot-uniform");
     public static readonly Option<string> OutputBiasChoice = Opt.Choice("--decoder-output-bias", "the Bernoulli decoder's output bias before the first step: drawn (as --init draws it) or training-mean-logit (the logit of the training set's per-pixel mean clipped to [0.001, 0.999]: Burda et al.'s code)", "drawn", "drawn", "training-mean-logit");
+    public static readonly Option<string> ScaleHeadChoice = Opt.Choice("--encoder-scale-head", "the coordinates Adam steps the encoder's scale head in: log-variance (log sigma^2 = W h + b, the paper's) or log-standard-deviation (log sigma = W' h + b', the model keeping W = 2 W': Burda et al.'s code); AEVB with --optimizer adam", "log-variance", "log-variance", "log-standard-deviation");
     public static readonly Option<string> WeightPrior = Opt.Choice("--weight-prior", "the N(0, I) prior on the weights, scaled by M/N: on (the paper's MAP objective, section 5) or off (maximum likelihood, as Burda et al.)", "on", "on", "off");
     public static readonly Option<long> WarmUp = Opt.Integer("--warm-up", "Adagrad updates that only accumulate squared gradients before the first step (anglepy's step_adagrad: 10)", new AevbOptions().WarmUp, 0, 1_000_000_000);
     public static readonly Option<long?> Samples = Opt.OptionalInteger("--samples", "the budget in training samples (default 10^6; a resumed run keeps its own)", 1);
@@ -55,8 +56,11 @@ static class TrainVerb
     /// <summary>The decoder's output bias as <see cref="OutputBiasChoice"/> names it (also read by vae reproduce iwae-table).</summary>
     public static DecoderOutputBias OutputBiasOf(Arguments a) => a.Get(OutputBiasChoice) == "training-mean-logit" ? DecoderOutputBias.TrainingMeanLogit : DecoderOutputBias.Drawn;
 
+    /// <summary>The encoder's scale head as <see cref="ScaleHeadChoice"/> names it (also read by vae reproduce iwae-table).</summary>
+    public static EncoderScaleHead ScaleHeadOf(Arguments a) => a.Get(ScaleHeadChoice) == "log-standard-deviation" ? EncoderScaleHead.LogStandardDeviation : EncoderScaleHead.LogVariance;
+
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, InitializationChoice, OutputBiasChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, InitializationChoice, OutputBiasChoice, ScaleHeadChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -133,6 +137,7 @@ static class TrainVerb
                 MinibatchOrder = MinibatchOrderOf(a),
                 Initialization = InitializationOf(a),
                 DecoderOutputBias = OutputBiasOf(a),
+                EncoderScaleHead = ScaleHeadOf(a),
                 WarmUp = (int)a.Get(WarmUp),
                 Seed = a.Get(Common.Seed),
                 // Binarized MNIST is trained on a fresh binary draw per minibatch: its numbers are true log-likelihoods.
@@ -148,6 +153,8 @@ static class TrainVerb
                 throw new UsageException("--minibatch-order applies to AEVB and wake-sleep; Monte Carlo EM takes the whole training set at every iteration");
             if (aevb.DecoderOutputBias != DecoderOutputBias.Drawn && (frey || gaussian))
                 throw new UsageException("--decoder-output-bias training-mean-logit applies to a Bernoulli decoder, not frey-face or --likelihood gaussian");
+            if (aevb.EncoderScaleHead != EncoderScaleHead.LogVariance && (algorithm != "aevb" || !adam))
+                throw new UsageException("--encoder-scale-head log-standard-deviation applies to --algorithm aevb with --optimizer adam (Burda et al.'s parameterisation)");
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double) || a.Get(HiddenLayers) != 1 || adam))

@@ -53,6 +53,9 @@ public sealed record IwaeTableOptions
     /// <summary>The decoder's output bias before the first step (their code:
     /// <see cref="DecoderOutputBias.TrainingMeanLogit"/>); as drawn by default.</summary>
     public DecoderOutputBias DecoderOutputBias { get; init; }
+    /// <summary>The coordinates Adam steps the encoder's scale head in (their code:
+    /// <see cref="EncoderScaleHead.LogStandardDeviation"/>); log σ², the paper's, by default.</summary>
+    public EncoderScaleHead EncoderScaleHead { get; init; }
     /// <summary>The training bound on at most this many training images (all when null).</summary>
     public int? TrainEvaluationLimit { get; init; } = 10_000;
     /// <summary>Each finished run's end point: the importance-weighted estimate of log p(x) with this K on the test images
@@ -246,6 +249,7 @@ public static class IwaeTable
             BatchSize = options.BatchSize, Optimizer = TrainingOptimizer.Adam, StepSize = options.StepSize, Schedule = StepSizeSchedule.Burda,
             AdamBeta1 = options.AdamBeta1, AdamBeta2 = options.AdamBeta2, AdamEpsilon = options.AdamEpsilon, AdamVariant = options.AdamVariant, WeightPrior = options.WeightPrior,
             MinibatchOrder = options.MinibatchOrder, Initialization = options.Initialization, DecoderOutputBias = options.DecoderOutputBias,
+            EncoderScaleHead = options.EncoderScaleHead,
             Binarize = true, Seed = options.Seed,
         };
         var planned = cells.Select(c => new PlannedRun(RunName(c.Objective, c.K), $"{(c.Objective == TrainingObjective.Elbo ? "VAE" : "IWAE")}, k = {c.K}",
@@ -264,7 +268,8 @@ public static class IwaeTable
         {
             ["label"] = "binarized MNIST",
             ["train_images"] = data.Train.Count.ToString(CultureInfo.InvariantCulture),
-            ["networks"] = Invariant($"{data.Train.Dimension}-{string.Join("-", Enumerable.Repeat(options.HiddenUnits, options.HiddenLayers))}-{options.LatentDimensions} tanh, Bernoulli decoder"),
+            ["networks"] = Invariant($"{data.Train.Dimension}-{string.Join("-", Enumerable.Repeat(options.HiddenUnits, options.HiddenLayers))}-{options.LatentDimensions} tanh, Bernoulli decoder")
+                + (options.EncoderScaleHead == EncoderScaleHead.LogStandardDeviation ? "; the encoder's scale head log sigma = W' h + b', Adam stepping on W' and b' (their code; the model stores log sigma^2)" : ""),
             ["objectives"] = Invariant($"vae: the lower bound averaged over k draws by estimator {options.VaeEstimator}; iwae: the importance-weighted bound (Burda et al. eq. 8)"),
             ["optimizer"] = Invariant($"Adam ({(options.AdamVariant == AdamVariant.BurdaCode ? "Burda et al.'s code's update, " : "")}beta1 {options.AdamBeta1}, beta2 {options.AdamBeta2}, epsilon {options.AdamEpsilon}), step size {options.StepSize}, Burda's schedule (3^i passes at 10^(-i/7) times the step size)"),
             ["weight_prior"] = options.WeightPrior ? "N(0, I) on the weights, scaled by M/N (the paper's)" : "none (maximum likelihood, as Burda et al.)",

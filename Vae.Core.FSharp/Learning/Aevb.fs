@@ -63,5 +63,7 @@ module Aevb =
         let objective, perDatapoint = objective c data.shape.[0] s.Model x eps
         let grads = gradients c data.shape.[0] s.Model x eps objective
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
-        let opt = Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads
+        let opt =
+            EncoderScaleHead.ascendIn c.ScaleHead (EncoderScaleHead.pairs s.Model grads) (fun () ->
+                Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads)
         { s with Optimizer = opt }, bound

@@ -33,6 +33,15 @@ type MinibatchOrder =
     /// the data ends (Burda et al.'s code, train.py: no shuffling).
     | InOrder
 
+/// What the encoder's scale head computes from its last tanh layer h, in the coordinates the optimiser steps in. The
+/// model always stores log sigma^2 = W h + b (eq. 10's parameterisation), so evaluation and export never see the choice.
+type EncoderScaleHead =
+    /// log sigma^2 = W h + b, the optimiser stepping on W and b (the paper's code, anglepy).
+    | LogVariance
+    /// log sigma = W' h + b' (Burda et al.'s code: sigma = exp(Linear(h)), iwae.py's sigma_network): the model keeps
+    /// W = 2 W' and b = 2 b', and the optimiser steps on W' and b' (EncoderScaleHead.ascendIn). Adam runs only.
+    | LogStandardDeviation
+
 /// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
 /// weight prior, binarisation, precision and the gradient path; LearnerConfig.paper gives section 5's settings.
 type LearnerConfig =
@@ -62,7 +71,9 @@ type LearnerConfig =
       /// How the run's parameters are first drawn (PaperNormal by default, section 5's).
       Initialization: Initialization
       /// The decoder's output bias before the first step (Drawn by default, the paper's).
-      OutputBias: DecoderOutputBias }
+      OutputBias: DecoderOutputBias
+      /// The coordinates of the encoder's scale head (LogVariance by default, the paper's).
+      ScaleHead: EncoderScaleHead }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -81,7 +92,7 @@ module LearnerConfig =
     let paper (stepSize: float) =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Optimizer.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
           WakeSleep = SharedEncoder; EncoderGradient = Reparameterised; Order = WithReplacement
-          Initialization = PaperNormal; OutputBias = Drawn }
+          Initialization = PaperNormal; OutputBias = Drawn; ScaleHead = LogVariance }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
 /// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and
@@ -123,6 +134,51 @@ module WakeSleepVariant =
         match v with
         | SharedEncoder -> VaeModel.sampleData m z g
         | Anglepy -> VaeModel.sampleDataUnclipped m z g
+
+/// Burda et al.'s log-sigma head (EncoderScaleHead.LogStandardDeviation) as coordinates of the optimiser: their W' and
+/// b' are half the model's log-variance head, so a step on (W', b') with gradient 2 dL/dW is the model's head halved,
+/// stepped and doubled. Halving and doubling are exact in binary floating point, so the step is theirs bit for bit.
+[<RequireQualifiedAccess>]
+module EncoderScaleHead =
+
+    /// log sigma^2 = factor log sigma.
+    let factor = 2.0
+
+    /// The parameters of the head, as VaeModel.parameters names them.
+    let parameterNames = [ "encoder.logvar.weight"; "encoder.logvar.bias" ]
+
+    /// The name a checkpoint and options.txt record.
+    let name = function LogVariance -> "log-variance" | LogStandardDeviation -> "log-standard-deviation"
+
+    /// The model a run with the head starts from: its draws are of W' and b', so the model's head is twice them.
+    let initialise (h: EncoderScaleHead) (m: VaeModel) : VaeModel =
+        if h = LogStandardDeviation then
+            use _ = torch.no_grad ()
+            m.Encoder.LogVar.Weight.mul_(Torch.constant factor) |> ignore
+            m.Encoder.LogVar.Bias.mul_(Torch.constant factor) |> ignore
+        m
+
+    /// The head's (parameter, gradient) pairs for gradients in VaeModel.tensors' order.
+    let pairs (m: VaeModel) (gradients: Tensor[]) : (Tensor * Tensor) list =
+        VaeModel.parameters m
+        |> List.mapi (fun i p -> i, p)
+        |> List.filter (fun (_, p) -> List.contains p.Name parameterNames)
+        |> List.map (fun (i, p) -> p.Tensor, gradients.[i])
+
+    /// Runs an optimiser step (ascend) in the head's coordinates: under LogStandardDeviation the head's parameters are
+    /// halved and its gradients doubled (in place) before the step, and the parameters doubled after it.
+    let ascendIn (h: EncoderScaleHead) (head: (Tensor * Tensor) list) (ascend: unit -> OptimizerState) : OptimizerState =
+        match h with
+        | LogVariance -> ascend ()
+        | LogStandardDeviation ->
+            let scaleAll (ts: Tensor seq) (k: float) =
+                use _ = torch.no_grad ()
+                for t in ts do t.mul_(Torch.constant k) |> ignore
+            scaleAll (List.map fst head) (1.0 / factor)
+            scaleAll (List.map snd head) factor
+            let s = ascend ()
+            scaleAll (List.map fst head) factor
+            s
 
 /// The pieces every learner shares: the minibatch draw, the weight prior and the finiteness check.
 [<RequireQualifiedAccess>]

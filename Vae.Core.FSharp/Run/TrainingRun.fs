@@ -81,6 +81,8 @@ module TrainingRun =
             invalidArg "Order" "Monte Carlo EM takes the whole training set at every iteration; it has no minibatch order"
         if s.Learner.OutputBias = TrainingMeanLogit && state.Model.Config.Likelihood <> Bernoulli then
             invalidArg "OutputBias" (sprintf "the output bias at the logit of the training mean is a Bernoulli decoder's; this decoder is %A" state.Model.Config.Likelihood)
+        if s.Learner.ScaleHead = LogStandardDeviation && (not adam || s.Algorithm <> AevbAlgorithm) then
+            invalidArg "ScaleHead" "the log-sigma head (Burda et al.'s code) is a parameterisation of AEVB under Adam; train it with AEVB and Adam"
         if s.Learner.MixedPrecision && s.Algorithm <> AevbAlgorithm then
             invalidArg "MixedPrecision" "mixed precision applies to AEVB only (wake-sleep and Monte Carlo EM train in the model's dtype)"
         if s.Learner.Gradient = OnePass && s.Algorithm <> AevbAlgorithm then
@@ -124,6 +126,7 @@ module TrainingRun =
     let create (s: RunSettings) : TrainingRun =
         let g = Torch.generator s.Seed
         let model = VaeModel.create s.Model g |> VaeModel.initialise s.Learner.Initialization g |> WakeSleepVariant.initialise s.Learner.WakeSleep
+                    |> EncoderScaleHead.initialise s.Learner.ScaleHead
         { Settings = s; State = forTraining s (Aevb.initFor s.Learner.Optimizer model); Generator = g; Step = 0L }
 
     /// Checks that a run can train on n datapoints: a Monte Carlo EM run's chains belong to the training set
@@ -234,6 +237,7 @@ module TrainingRun =
             // Burda et al.'s code's initialisation, likewise written only when chosen.
             @ (if s.Learner.Initialization = GlorotUniform then [ "aevb.initialization", "glorot-uniform" ] else [])
             @ (if s.Learner.OutputBias = TrainingMeanLogit then [ "aevb.decoder_output_bias", "training-mean-logit" ] else [])
+            @ (if s.Learner.ScaleHead = LogStandardDeviation then [ "aevb.encoder_scale_head", EncoderScaleHead.name LogStandardDeviation ] else [])
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -313,7 +317,8 @@ module TrainingRun =
               Order = choice "aevb.minibatch_order" WithReplacement [ "with-replacement", WithReplacement; "in-order", InOrder ]
               // Written only when chosen; absent: the paper's N(0, 0.01^2) draws and the drawn output bias.
               Initialization = choice "aevb.initialization" PaperNormal [ "paper-normal", PaperNormal; "glorot-uniform", GlorotUniform ]
-              OutputBias = choice "aevb.decoder_output_bias" Drawn [ "drawn", Drawn; "training-mean-logit", TrainingMeanLogit ] }
+              OutputBias = choice "aevb.decoder_output_bias" Drawn [ "drawn", Drawn; "training-mean-logit", TrainingMeanLogit ]
+              ScaleHead = choice "aevb.encoder_scale_head" LogVariance [ for h in [ LogVariance; LogStandardDeviation ] -> EncoderScaleHead.name h, h ] }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -347,6 +352,7 @@ module TrainingRun =
                     | "WakeSleep" -> "aevb.wake_sleep_variant"
                     | "Order" -> "aevb.minibatch_order"
                     | "OutputBias" -> "aevb.decoder_output_bias"
+                    | "ScaleHead" -> "aevb.encoder_scale_head"
                     | _ -> "aevb.mixed_precision"
                 r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }

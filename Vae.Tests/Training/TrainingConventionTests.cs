@@ -5,8 +5,8 @@ namespace Vae.Tests.Training;
 /// <summary>Conventions that separate the paper's runs from Burda et al.'s as settings of <c>vae train</c>: the N(0, I)
 /// prior on the weights (section 5's MAP objective; off for maximum likelihood), the minibatch order (drawn with
 /// replacement, or the data's order as Burda et al.'s code), Adam's update (Kingma and Ba's, or their code's) and the
-/// initialisation (the paper's N(0, 0.01²), or their code's Glorot weights and output bias at the training mean). The
-/// paper's stay the defaults; each is recorded, resumed and replayed like every other setting.</summary>
+/// initialisation (the paper's N(0, 0.01²), or their code's Glorot weights and output bias at the training mean) and the
+/// encoder's scale head (log σ², or their code's log σ). The paper's stay the defaults; each is recorded, resumed and replayed like every other setting.</summary>
 public class TrainingConventionTests
 {
     static string[] Tiny(string dir, params string[] more) =>
@@ -23,10 +23,11 @@ public class TrainingConventionTests
         { ["--optimizer", "adam", "--adam-variant", "burda-code"], "adam_variant = BurdaCode", "adam_variant = KingmaBa", "AdamVariant=BurdaCode" },
         { ["--init", "glorot-uniform"], "initialization = GlorotUniform", null, "Initialization=GlorotUniform" },
         { ["--decoder-output-bias", "training-mean-logit"], "decoder_output_bias = TrainingMeanLogit", null, "DecoderOutputBias=TrainingMeanLogit" },
+        { ["--optimizer", "adam", "--encoder-scale-head", "log-standard-deviation"], "encoder_scale_head = LogStandardDeviation", null, "EncoderScaleHead=LogStandardDeviation" },
     };
 
     static string Read(AevbOptions o) =>
-        $"WeightPrior={o.WeightPrior} MinibatchOrder={o.MinibatchOrder} AdamVariant={o.AdamVariant} Initialization={o.Initialization} DecoderOutputBias={o.DecoderOutputBias}";
+        $"WeightPrior={o.WeightPrior} MinibatchOrder={o.MinibatchOrder} AdamVariant={o.AdamVariant} Initialization={o.Initialization} DecoderOutputBias={o.DecoderOutputBias} EncoderScaleHead={o.EncoderScaleHead}";
 
     [Theory]
     [MemberData(nameof(Conventions))]
@@ -59,6 +60,9 @@ public class TrainingConventionTests
     [InlineData("--minibatch-order", "shuffled")]
     [InlineData("--algorithm", "mcem", "--minibatch-order", "in-order")]
     [InlineData("--init", "xavier")]
+    [InlineData("--optimizer", "adam", "--encoder-scale-head", "log-sigma")]
+    [InlineData("--encoder-scale-head", "log-standard-deviation")]
+    [InlineData("--algorithm", "wake-sleep", "--optimizer", "adam", "--encoder-scale-head", "log-standard-deviation")]
     public void BadConventionsAreRefusedNamingTheOption(params string[] args)
     {
         var (code, _, err) = Cli.Vae.Run(Tiny(Path.Combine(TestEnvironment.NewTempDirectory(), "x"), args));
