@@ -35,6 +35,19 @@ type TrainingRun =
     member r.SamplesSeen =
         r.Step * (match r.State.Mcmc with Some mc -> Mcem.samplesPerIteration mc.Chains.shape.[0] | None -> int64 r.Settings.Learner.BatchSize)
 
+/// A setting a checkpoint records as one of named values: its field, the LearnerConfig field it sets (named in
+/// errors), the value a checkpoint without the field means, and every value's name. The writer and the reader both
+/// use one table per setting, so each name is spelled once.
+type internal RecordedChoice<'a when 'a: equality> =
+    { Field: string; Setting: string; Absent: 'a; Names: ('a * string) list }
+    /// The name the field records for v.
+    member c.NameOf(v: 'a) = c.Names |> List.pick (fun (x, n) -> if x = v then Some n else None)
+    /// The field's entry.
+    member c.Entry(v: 'a) = [ c.Field, c.NameOf v ]
+    /// The field's entry when v differs from what its absence means, else none (so that the paper's checkpoints keep
+    /// their fields).
+    member c.EntryWhenChosen(v: 'a) = if v = c.Absent then [] else c.Entry v
+
 [<RequireQualifiedAccess>]
 module TrainingRun =
 
@@ -103,14 +116,44 @@ module TrainingRun =
             prepared
         else state
 
+    // The settings a checkpoint records by name. Absent means: the value runs had before the field existed, or (for the
+    // fields written only when chosen) the paper's.
+    let private gradientChoice =
+        { Field = "aevb.gradient"; Setting = "Gradient"; Absent = Auto
+          Names = [ Auto, "auto"; Autograd, "autograd"; HandDerived, "hand-derived"; OnePass, "one-pass" ] }
+    let private wakeSleepChoice =
+        { Field = "aevb.wake_sleep_variant"; Setting = "WakeSleep"; Absent = SharedEncoder; Names = [ SharedEncoder, "shared-encoder"; Anglepy, "anglepy" ] }
+    let private encoderGradientChoice =
+        { Field = "aevb.encoder_gradient"; Setting = "EncoderGradient"; Absent = Reparameterised
+          Names = [ Reparameterised, "reparameterised"; DoublyReparameterised, "doubly-reparameterised" ] }
+    let private orderChoice =
+        { Field = "aevb.minibatch_order"; Setting = "Order"; Absent = WithReplacement; Names = [ WithReplacement, "with-replacement"; InOrder, "in-order" ] }
+    let private initializationChoice =
+        { Field = "aevb.initialization"; Setting = "Initialization"; Absent = PaperNormal; Names = [ PaperNormal, "paper-normal"; GlorotUniform, "glorot-uniform" ] }
+    let private outputBiasChoice =
+        { Field = "aevb.decoder_output_bias"; Setting = "OutputBias"; Absent = Drawn; Names = [ Drawn, "drawn"; TrainingMeanLogit, "training-mean-logit" ] }
+    let private scaleHeadChoice =
+        { Field = "aevb.encoder_scale_head"; Setting = "ScaleHead"; Absent = LogVariance
+          Names = [ for h in [ LogVariance; LogStandardDeviation ] -> h, EncoderScaleHead.name h ] }
+    let private adamVariantChoice =
+        { Field = "aevb.adam_variant"; Setting = "Optimizer"; Absent = KingmaBa; Names = [ for v in [ KingmaBa; BurdaCode ] -> v, AdamVariant.name v ] }
+
+    /// The field that records each LearnerConfig setting a run can be refused for.
+    let private fieldOfSetting =
+        Map.ofList
+            [ gradientChoice.Setting, gradientChoice.Field; wakeSleepChoice.Setting, wakeSleepChoice.Field
+              encoderGradientChoice.Setting, encoderGradientChoice.Field; orderChoice.Setting, orderChoice.Field
+              initializationChoice.Setting, initializationChoice.Field; outputBiasChoice.Setting, outputBiasChoice.Field
+              scaleHeadChoice.Setting, scaleHeadChoice.Field; "Estimator", "aevb.estimator"; "MixedPrecision", "aevb.mixed_precision" ]
+
     /// The wake-sleep variant as a checkpoint field's text.
-    let wakeSleepVariantName = function SharedEncoder -> "shared-encoder" | Anglepy -> "anglepy"
+    let wakeSleepVariantName (v: WakeSleepVariant) = wakeSleepChoice.NameOf v
 
     /// The gradient choice as a checkpoint field's text.
-    let gradientName = function Auto -> "auto" | Autograd -> "autograd" | HandDerived -> "hand-derived" | OnePass -> "one-pass"
+    let gradientName (g: GradientChoice) = gradientChoice.NameOf g
 
     /// The checkpoint's and options.txt's name of an encoder gradient.
-    let encoderGradientName = function Reparameterised -> "reparameterised" | DoublyReparameterised -> "doubly-reparameterised"
+    let encoderGradientName (g: EncoderGradient) = encoderGradientChoice.NameOf g
 
     /// How the run's steps compute their gradient, as reported in run headers and options.txt: "hand-derived" (HandDerivedSteps),
     /// "hand-derived, bfloat16 multiplies" (HandDerivedSteps with mixed precision), "hand-derived, one-pass float32"
@@ -219,25 +262,24 @@ module TrainingRun =
               "aevb.weight_prior", string s.Learner.WeightPrior
               "aevb.binarize", string s.Learner.Binarize
               "aevb.mixed_precision", string s.Learner.MixedPrecision
-              "aevb.gradient", gradientName s.Learner.Gradient
               "seed", string s.Seed
               "dataset", s.Dataset
               "progress.step", string r.Step
               "progress.optimizer_steps", string r.State.Optimizer.Steps ]
+            @ gradientChoice.Entry s.Learner.Gradient
             // Adagrad's fields as the paper's runs have always written them; Adam's under a field naming the optimiser.
             @ (match s.Learner.Optimizer with
                | AdagradOptimizer a -> [ "aevb.warm_up", string a.WarmUp; "aevb.regulariser", inv a.Regulariser ]
                | AdamOptimizer a ->
                    [ "aevb.optimizer", "adam"; "aevb.adam_beta1", inv a.Beta1; "aevb.adam_beta2", inv a.Beta2; "aevb.adam_epsilon", inv a.Epsilon
-                     "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule; "aevb.adam_variant", AdamVariant.name a.Variant ])
-            @ (if s.Algorithm = WakeSleepAlgorithm then [ "aevb.wake_sleep_variant", wakeSleepVariantName s.Learner.WakeSleep ] else [])
-            @ (if s.Learner.Estimator = Iwae then [ "aevb.encoder_gradient", encoderGradientName s.Learner.EncoderGradient ] else [])
-            // Written for the in-order minibatches only, so that the paper's checkpoints keep their fields.
-            @ (if s.Learner.Order = InOrder then [ "aevb.minibatch_order", "in-order" ] else [])
-            // Burda et al.'s code's initialisation, likewise written only when chosen.
-            @ (if s.Learner.Initialization = GlorotUniform then [ "aevb.initialization", "glorot-uniform" ] else [])
-            @ (if s.Learner.OutputBias = TrainingMeanLogit then [ "aevb.decoder_output_bias", "training-mean-logit" ] else [])
-            @ (if s.Learner.ScaleHead = LogStandardDeviation then [ "aevb.encoder_scale_head", EncoderScaleHead.name LogStandardDeviation ] else [])
+                     "aevb.step_size_schedule", StepSizeSchedule.name a.Schedule ] @ adamVariantChoice.Entry a.Variant)
+            @ (if s.Algorithm = WakeSleepAlgorithm then wakeSleepChoice.Entry s.Learner.WakeSleep else [])
+            @ (if s.Learner.Estimator = Iwae then encoderGradientChoice.Entry s.Learner.EncoderGradient else [])
+            // Burda et al.'s code's conventions, written only when chosen, so that the paper's checkpoints keep their fields.
+            @ orderChoice.EntryWhenChosen s.Learner.Order
+            @ initializationChoice.EntryWhenChosen s.Learner.Initialization
+            @ outputBiasChoice.EntryWhenChosen s.Learner.OutputBias
+            @ scaleHeadChoice.EntryWhenChosen s.Learner.ScaleHead
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -264,16 +306,16 @@ module TrainingRun =
             match field "algorithm" with
             | "aevb" -> AevbAlgorithm | "wake-sleep" -> WakeSleepAlgorithm | "mcem" -> McemAlgorithm
             | v -> fail (sprintf "field 'algorithm' = '%s', expected aevb, wake-sleep or mcem" v)
-        // An optional field naming one of a setting's values; absent: the value runs had before the field existed.
-        let choice (name: string) (absent: 'a) (values: (string * 'a) list) : 'a =
-            match c.Fields.TryFind name with
-            | None -> absent
+        // An optional field naming one of a setting's values; absent: the value its table says.
+        let choice (t: RecordedChoice<'a>) : 'a =
+            match c.Fields.TryFind t.Field with
+            | None -> t.Absent
             | Some v ->
-                match List.tryFind (fst >> (=) v) values with
-                | Some(_, x) -> x
+                match List.tryFind (snd >> (=) v) t.Names with
+                | Some(x, _) -> x
                 | None ->
-                    let names = List.map fst values
-                    fail (sprintf "field '%s' = '%s', expected %s or %s" name v (String.concat ", " (List.take (names.Length - 1) names)) (List.last names))
+                    let names = List.map snd t.Names
+                    fail (sprintf "field '%s' = '%s', expected %s or %s" t.Field v (String.concat ", " (List.take (names.Length - 1) names)) (List.last names))
         let estimator =
             match field "aevb.estimator" with
             | "a" -> A | "b" -> B | "iwae" -> Iwae
@@ -293,10 +335,7 @@ module TrainingRun =
                     | "constant" -> ConstantStepSize | "burda" -> BurdaStages
                     | v -> fail (sprintf "field 'aevb.step_size_schedule' = '%s', expected constant or burda" v)
                 // Absent in checkpoints written before Burda et al.'s code's variant existed: Kingma & Ba's.
-                let variant =
-                    match c.Fields.TryFind "aevb.adam_variant" with
-                    | None -> KingmaBa
-                    | Some v -> AdamVariant.tryParse v |> Option.defaultWith (fun () -> fail (sprintf "field 'aevb.adam_variant' = '%s', expected kingma-ba or burda-code" v))
+                let variant = choice adamVariantChoice
                 AdamOptimizer { StepSize = positive "aevb.step_size"; Beta1 = beta "aevb.adam_beta1"; Beta2 = beta "aevb.adam_beta2"
                                 Epsilon = positive "aevb.adam_epsilon"; Schedule = schedule; Variant = variant }
             | Some v -> fail (sprintf "field 'aevb.optimizer' = '%s', expected adagrad or adam" v)
@@ -307,18 +346,16 @@ module TrainingRun =
               // Absent in checkpoints written before the option existed: float32.
               MixedPrecision = c.Fields.ContainsKey "aevb.mixed_precision" && bool "aevb.mixed_precision"
               // Absent in checkpoints written before the choice existed: auto, as they trained.
-              Gradient = choice "aevb.gradient" Auto [ "auto", Auto; "autograd", Autograd; "hand-derived", HandDerived; "one-pass", OnePass ]
+              Gradient = choice gradientChoice
               // Absent in checkpoints written before the variant existed, and in other algorithms': the shared encoder.
-              WakeSleep = choice "aevb.wake_sleep_variant" SharedEncoder [ "shared-encoder", SharedEncoder; "anglepy", Anglepy ]
+              WakeSleep = choice wakeSleepChoice
               // Written for the importance-weighted bound only; absent otherwise: reparameterised.
-              EncoderGradient =
-                choice "aevb.encoder_gradient" Reparameterised [ "reparameterised", Reparameterised; "doubly-reparameterised", DoublyReparameterised ]
-              // Written for in-order minibatches only; absent: drawn with replacement, as the paper's.
-              Order = choice "aevb.minibatch_order" WithReplacement [ "with-replacement", WithReplacement; "in-order", InOrder ]
-              // Written only when chosen; absent: the paper's N(0, 0.01^2) draws and the drawn output bias.
-              Initialization = choice "aevb.initialization" PaperNormal [ "paper-normal", PaperNormal; "glorot-uniform", GlorotUniform ]
-              OutputBias = choice "aevb.decoder_output_bias" Drawn [ "drawn", Drawn; "training-mean-logit", TrainingMeanLogit ]
-              ScaleHead = choice "aevb.encoder_scale_head" LogVariance [ for h in [ LogVariance; LogStandardDeviation ] -> EncoderScaleHead.name h, h ] }
+              EncoderGradient = choice encoderGradientChoice
+              // Written only when chosen; absent: the paper's order, draws, output bias and head.
+              Order = choice orderChoice
+              Initialization = choice initializationChoice
+              OutputBias = choice outputBiasChoice
+              ScaleHead = choice scaleHeadChoice }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType
@@ -346,13 +383,6 @@ module TrainingRun =
             try forTraining settings state
             with :? ArgumentException as e ->
                 // Name the field whose setting is refused (ArgumentException's message carries its own parameter note).
-                let field =
-                    match e.ParamName with
-                    | "Gradient" -> "aevb.gradient"
-                    | "WakeSleep" -> "aevb.wake_sleep_variant"
-                    | "Order" -> "aevb.minibatch_order"
-                    | "OutputBias" -> "aevb.decoder_output_bias"
-                    | "ScaleHead" -> "aevb.encoder_scale_head"
-                    | _ -> "aevb.mixed_precision"
+                let field = fieldOfSetting.TryFind e.ParamName |> Option.defaultValue "aevb.mixed_precision"
                 r.Fail(sprintf "field '%s': %s" field e.Message)
         { Settings = settings; State = state; Generator = g; Step = count "progress.step" }
