@@ -159,7 +159,7 @@ module EncoderScaleHead =
         m
 
     /// The head's (parameter, gradient) pairs for gradients in VaeModel.tensors' order.
-    let pairs (m: VaeModel) (gradients: Tensor[]) : (Tensor * Tensor) list =
+    let internal pairs (m: VaeModel) (gradients: Tensor[]) : (Tensor * Tensor) list =
         VaeModel.parameters m
         |> List.mapi (fun i p -> i, p)
         |> List.filter (fun (_, p) -> List.contains p.Name parameterNames)
