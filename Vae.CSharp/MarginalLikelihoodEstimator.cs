@@ -37,6 +37,10 @@ public sealed record MarginalLikelihoodOptions
     /// log p(x, z), of draws from q(z|x) and from the prior. For a model trained without an encoder (Monte Carlo EM)
     /// 100 transitions leave stuck chains and absurd estimates.</summary>
     public int BurnIn { get; init; } = 1000;
+    /// <summary>Appendix D's chains start at the best, by log p(x, z), of this many draws from q(z|x) and as many from the
+    /// prior; 0 starts each at one draw from the prior, as the paper's code does (anglepy's <c>hmc_est.py</c> with
+    /// <c>gen_xz</c>).</summary>
+    public int StartCandidates { get; init; } = MarginalLikelihood.paper.StartCandidates;
     /// <summary>The seed of all sampling.</summary>
     public long Seed { get; init; }
     /// <summary>Independent repetitions of the estimate, with seeds <see cref="Seed"/>, <see cref="Seed"/> + 1, ...:
@@ -70,6 +74,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         if (o.PosteriorSamples < 4) throw new ArgumentOutOfRangeException(nameof(o.PosteriorSamples), o.PosteriorSamples, "posterior samples: expected at least 4");
         if (o.LeapfrogSteps < 1) throw new ArgumentOutOfRangeException(nameof(o.LeapfrogSteps), o.LeapfrogSteps, "leapfrog steps: expected at least 1");
         if (o.BurnIn < 0) throw new ArgumentOutOfRangeException(nameof(o.BurnIn), o.BurnIn, "burn-in: expected at least 0");
+        if (o.StartCandidates < 0) throw new ArgumentOutOfRangeException(nameof(o.StartCandidates), o.StartCandidates, "start candidates: expected at least 0 (0: one draw from the prior)");
         if (o.Draws < 1) throw new ArgumentOutOfRangeException(nameof(o.Draws), o.Draws, "draws: expected at least 1");
         return o;
     }
@@ -139,7 +144,7 @@ public sealed class MarginalLikelihoodEstimator(MarginalLikelihoodOptions? optio
         var config = new MarginalLikelihoodConfig(Options.PosteriorSamples, Options.BurnIn, paper.Thinning,
             new HmcConfig(Options.LeapfrogSteps, paper.Hmc.TargetAcceptance, paper.Hmc.MaxAdaptFactor, paper.Hmc.RandomSign),
             paper.BandwidthMultiples, paper.InitialStepSize, paper.PerChainStepSizes, paper.MixingTolerance, paper.MixingShift, paper.Retries,
-            paper.StartCandidates, Options.RetryStuckChains);
+            Options.StartCandidates, Options.RetryStuckChains);
         return MarginalLikelihood.ofModel(config, model, x, g);
     }
 

@@ -16,6 +16,7 @@ static class EvaluateVerb
     static readonly Option<long> PosteriorSamples = Opt.Integer("--posterior-samples", "hmc-marginal: HMC posterior samples per datapoint", 50, 4, 100_000);
     static readonly Option<long> Leapfrog = Opt.Integer("--leapfrog", "hmc-marginal: leapfrog steps per HMC transition", 4, 1, 10_000);
     static readonly Option<long> BurnIn = Opt.Integer("--burn-in", "hmc-marginal: burn-in transitions", new MarginalLikelihoodOptions().BurnIn, 0, 10_000_000);
+    static readonly Option<long> StartCandidates = Opt.Integer("--start-candidates", "hmc-marginal: chains start at the best of this many draws from q(z|x) and as many from the prior; 0: at one draw from the prior (the paper's code)", new MarginalLikelihoodOptions().StartCandidates, 0, 1_000_000);
     static readonly Option<long> Draws = Opt.Integer("--draws", "repeat each estimate with seeds SEED, SEED+1, ... and report the mean and its standard error", 1, 1, 100_000);
     static readonly Option<bool> Json = Opt.Flag("--json", "print one JSON object");
 
@@ -23,7 +24,7 @@ static class EvaluateVerb
     public static Command Command(TextWriter stdout, TextWriter stderr)
     {
         var command = new Command("evaluate", "Estimate a model's log-likelihood on its data set's test (and training) images");
-        foreach (var o in (Option[])[Common.Checkpoint, Estimator, K, Points, PosteriorSamples, Leapfrog, BurnIn, Common.Seed, Draws, Common.Threads, Common.Cache, Common.FreyFace, Common.Precision, Json])
+        foreach (var o in (Option[])[Common.Checkpoint, Estimator, K, Points, PosteriorSamples, Leapfrog, BurnIn, StartCandidates, Common.Seed, Draws, Common.Threads, Common.Cache, Common.FreyFace, Common.Precision, Json])
             command.Add(o);
         command.SetAction(p => Run(new Arguments(p), stdout, stderr));
         return command;
@@ -38,6 +39,7 @@ static class EvaluateVerb
         int posteriorSamples = (int)a.Get(PosteriorSamples);
         int leapfrog = (int)a.Get(Leapfrog);
         int burnIn = (int)a.Get(BurnIn);
+        int startCandidates = (int)a.Get(StartCandidates);
         long seed = a.Get(Common.Seed);
         int draws = (int)a.Get(Draws);
         bool mixed = a.Get(Common.Precision) == "bfloat16";
@@ -78,7 +80,7 @@ static class EvaluateVerb
             var method = estimator switch { "elbo" => MarginalLikelihoodMethod.Elbo, "iwae" => MarginalLikelihoodMethod.ImportanceWeighted, "exact" => MarginalLikelihoodMethod.Exact, _ => MarginalLikelihoodMethod.HmcMarginal };
             var estimatorObject = new MarginalLikelihoodEstimator(new MarginalLikelihoodOptions
             {
-                Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, Seed = seed,
+                Method = method, ImportanceSamples = k, MixedPrecision = mixed, PosteriorSamples = posteriorSamples, LeapfrogSteps = leapfrog, BurnIn = burnIn, StartCandidates = startCandidates, Seed = seed,
                 Draws = draws,
             });
             var train = First(set.Train, ImageData.TrainEvaluationBinarizationSeed);
@@ -91,7 +93,8 @@ static class EvaluateVerb
                 MarginalLikelihoodMethod.Elbo => "lower bound",
                 MarginalLikelihoodMethod.ImportanceWeighted => $"importance-weighted, K = {k}{(mixed ? ", bfloat16 output multiply" : "")}",
                 MarginalLikelihoodMethod.Exact => "quadrature to 0.01 nats",
-                _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps",
+                _ => $"Appendix D: {posteriorSamples} HMC posterior samples after {burnIn} burn-in transitions, {leapfrog} leapfrog steps, "
+                     + (startCandidates == 0 ? "chains from one prior draw" : $"chains from the best of {startCandidates} + {startCandidates} draws"),
             };
             double Se(string set) => results.TryGetValue($"{set}_{key}_se", out var v) ? (double)v : double.NaN;
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"train ({train.Count} images) {estimator} ({detail}): {onTrain:F3} nats per datapoint{Error(Se("train"))}"));

@@ -45,7 +45,8 @@ public static class EndPoint
     /// <summary>Each estimator on <paramref name="train"/> and <paramref name="test"/>, and each of
     /// <paramref name="testEstimators"/> on <paramref name="test"/> alone: the fields <c>train_points</c>,
     /// <c>test_points</c>, and per estimator <c>train_{key}</c> (not for a test-only one), <c>test_{key}</c> and its
-    /// settings (<c>k</c>; <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>); with more than one draw, also the
+    /// settings (<c>k</c>; <c>posterior_samples</c>, <c>leapfrog</c>, <c>burn_in</c>, <c>start_candidates</c> when not the
+    /// default); with more than one draw, also the
     /// standard errors <c>train_{key}_se</c> and <c>test_{key}_se</c> and <c>{key}_draws</c>.</summary>
     public static Dictionary<string, object> Estimate(VariationalAutoEncoder model, ImageData train, ImageData test,
                                                       IEnumerable<MarginalLikelihoodOptions> estimators, CancellationToken cancellationToken = default,
@@ -77,6 +78,8 @@ public static class EndPoint
             if (o.Method == MarginalLikelihoodMethod.HmcMarginal)
             {
                 fields["posterior_samples"] = o.PosteriorSamples; fields["leapfrog"] = o.LeapfrogSteps; fields["burn_in"] = o.BurnIn;
+                // Only when it differs from the default, so that the records made before the setting keep their fields.
+                if (o.StartCandidates != new MarginalLikelihoodOptions().StartCandidates) fields["start_candidates"] = o.StartCandidates;
             }
         }
         return fields;

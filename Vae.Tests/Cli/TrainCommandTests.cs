@@ -412,6 +412,16 @@ public class TrainCommandTests
         Assert.InRange(train, -600, -50);
         Assert.InRange(test, -600, -50);
         Assert.Equal(30, hmc.RootElement.GetProperty("train_points").GetInt32());
+        Assert.False(hmc.RootElement.TryGetProperty("start_candidates", out _), "the default start is not a field, as in older records");
+        // The paper's code's start (one prior draw per chain) reaches the estimator: the same seed, other chains.
+        var (priorCode, priorJson, priorErr) = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "hmc-marginal", "--points", "30", "--posterior-samples", "20", "--leapfrog", "3", "--start-candidates", "0", "--json", "--threads", "1");
+        Assert.True(priorCode == VaeCommand.Ok, priorErr);
+        using var prior = JsonDocument.Parse(priorJson);
+        Assert.Equal(0, prior.RootElement.GetProperty("start_candidates").GetInt32());
+        Assert.NotEqual(train, prior.RootElement.GetProperty("train_hmc_marginal").GetDouble());
+        var negative = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "hmc-marginal", "--start-candidates", "-1");
+        Assert.Equal(VaeCommand.BadUsage, negative.Code);
+        Assert.Contains("--start-candidates", negative.Err);
         var elbo = Vae.Run("evaluate", "--checkpoint", dir, "--estimator", "elbo", "--points", "30", "--json", "--threads", "1");
         using var elboDoc = JsonDocument.Parse(elbo.Out);
         Assert.True(elboDoc.RootElement.TryGetProperty("train_elbo", out _));
