@@ -69,7 +69,8 @@ public enum EncoderScaleHead
     /// <summary>log σ² = W h + b, the optimiser stepping on W and b (the paper's code).</summary>
     LogVariance,
     /// <summary>log σ = W′ h + b′ (Burda et al.'s code: σ = exp of a linear layer): the model keeps W = 2 W′ and b = 2 b′,
-    /// whose initial draws are doubled, and Adam steps on W′ and b′. AEVB with Adam only.</summary>
+    /// whose initial draws are doubled, and Adam steps on W′ and b′. AEVB with Adam only. The weight prior, when on,
+    /// stays on the model's W (Burda et al. train without one).</summary>
     LogStandardDeviation,
 }
 

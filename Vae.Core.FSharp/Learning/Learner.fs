@@ -39,7 +39,8 @@ type EncoderScaleHead =
     /// log sigma^2 = W h + b, the optimiser stepping on W and b (the paper's code, anglepy).
     | LogVariance
     /// log sigma = W' h + b' (Burda et al.'s code: sigma = exp(Linear(h)), iwae.py's sigma_network): the model keeps
-    /// W = 2 W' and b = 2 b', and the optimiser steps on W' and b' (EncoderScaleHead.ascendIn). Adam runs only.
+    /// W = 2 W' and b = 2 b', and the optimiser steps on W' and b' (EncoderScaleHead.ascendIn). Adam runs only. The
+    /// weight prior, when on, stays on the model's parameters, as for every run (Burda et al. train without one).
     | LogStandardDeviation
 
 /// What every learner (AEVB, wake-sleep, Monte Carlo EM) is configured by: the estimator, the minibatch, Adagrad, the
@@ -176,9 +177,8 @@ module EncoderScaleHead =
                 for t in ts do t.mul_(Torch.constant k) |> ignore
             scaleAll (List.map fst head) (1.0 / factor)
             scaleAll (List.map snd head) factor
-            let s = ascend ()
-            scaleAll (List.map fst head) factor
-            s
+            // The model's head is whole again whatever the step raises.
+            try ascend () finally scaleAll (List.map fst head) factor
 
 /// The pieces every learner shares: the minibatch draw, the weight prior and the finiteness check.
 [<RequireQualifiedAccess>]
