@@ -74,6 +74,16 @@ public enum EncoderScaleHead
     LogStandardDeviation,
 }
 
+/// <summary>When wake-sleep's sleep phase draws its fantasies.</summary>
+public enum WakeSleepOrder
+{
+    /// <summary>Both phases' gradients before either update, from the same decoder.</summary>
+    GradientsFirst,
+    /// <summary>The paper's code (anglepy's <c>step_wakesleep</c>): the wake phase updates the decoder, then the sleep
+    /// phase draws its fantasies from the updated decoder. Trained by autograd.</summary>
+    WakeUpdateFirst,
+}
+
 /// <summary>How wake-sleep (the paper's baseline) parameterises its recognition model and draws its fantasies.</summary>
 public enum WakeSleepVariant
 {
@@ -254,6 +264,9 @@ public sealed class AevbOptions
     /// <summary>Wake-sleep's recognition model and fantasies (<see cref="WakeSleepVariant.SharedEncoder"/> by default);
     /// AEVB and Monte Carlo EM refuse <see cref="WakeSleepVariant.Anglepy"/>.</summary>
     public WakeSleepVariant WakeSleepVariant { get; init; }
+    /// <summary>Wake-sleep's phase order (<see cref="WakeSleepOrder.GradientsFirst"/> by default); AEVB and Monte Carlo
+    /// EM refuse <see cref="WakeSleepOrder.WakeUpdateFirst"/>.</summary>
+    public WakeSleepOrder WakeSleepOrder { get; init; }
     /// <summary>How minibatches take the training data (<see cref="MinibatchOrder.WithReplacement"/>, the paper's, by
     /// default); Monte Carlo EM, which takes all of it, refuses <see cref="MinibatchOrder.InOrder"/>.</summary>
     public MinibatchOrder MinibatchOrder { get; init; }
@@ -292,6 +305,7 @@ public sealed class AevbOptions
         if (!Enum.IsDefined(MinibatchOrder)) throw new ArgumentOutOfRangeException(nameof(MinibatchOrder), MinibatchOrder, "minibatch order: expected WithReplacement or InOrder");
         if (!Enum.IsDefined(Initialization)) throw new ArgumentOutOfRangeException(nameof(Initialization), Initialization, "initialization: expected PaperNormal or GlorotUniform");
         if (!Enum.IsDefined(DecoderOutputBias)) throw new ArgumentOutOfRangeException(nameof(DecoderOutputBias), DecoderOutputBias, "decoder output bias: expected Drawn or TrainingMeanLogit");
+        if (!Enum.IsDefined(WakeSleepOrder)) throw new ArgumentOutOfRangeException(nameof(WakeSleepOrder), WakeSleepOrder, "wake-sleep order: expected GradientsFirst or WakeUpdateFirst");
         if (!Enum.IsDefined(EncoderScaleHead)) throw new ArgumentOutOfRangeException(nameof(EncoderScaleHead), EncoderScaleHead, "encoder scale head: expected LogVariance or LogStandardDeviation");
         if (Optimizer != TrainingOptimizer.Adam && EncoderScaleHead != EncoderScaleHead.LogVariance)
             throw new ArgumentException("EncoderScaleHead: the log-σ head is Burda et al.'s parameterisation under Adam; set Optimizer = Adam", nameof(EncoderScaleHead));
@@ -327,7 +341,8 @@ public sealed class AevbOptions
         MinibatchOrder == MinibatchOrder.InOrder ? Vae.Core.MinibatchOrder.InOrder : Vae.Core.MinibatchOrder.WithReplacement,
         Initialization == ParameterInitialization.GlorotUniform ? Vae.Core.Initialization.GlorotUniform : Vae.Core.Initialization.PaperNormal,
         DecoderOutputBias == DecoderOutputBias.TrainingMeanLogit ? Vae.Core.DecoderOutputBias.TrainingMeanLogit : Vae.Core.DecoderOutputBias.Drawn,
-        EncoderScaleHead == EncoderScaleHead.LogStandardDeviation ? Vae.Core.EncoderScaleHead.LogStandardDeviation : Vae.Core.EncoderScaleHead.LogVariance);
+        EncoderScaleHead == EncoderScaleHead.LogStandardDeviation ? Vae.Core.EncoderScaleHead.LogStandardDeviation : Vae.Core.EncoderScaleHead.LogVariance,
+        WakeSleepOrder == WakeSleepOrder.WakeUpdateFirst ? Vae.Core.WakeSleepOrder.WakeUpdateFirst : Vae.Core.WakeSleepOrder.GradientsFirst);
 
     /// <summary>These options with another step size (the rest unchanged).</summary>
     internal AevbOptions WithStepSize(double stepSize) => FromCore(ToCore(stepSize), Seed);
@@ -357,6 +372,7 @@ public sealed class AevbOptions
             Initialization = c.Initialization.IsGlorotUniform ? ParameterInitialization.GlorotUniform : ParameterInitialization.PaperNormal,
             DecoderOutputBias = c.OutputBias.IsTrainingMeanLogit ? DecoderOutputBias.TrainingMeanLogit : DecoderOutputBias.Drawn,
             EncoderScaleHead = c.ScaleHead.IsLogStandardDeviation ? EncoderScaleHead.LogStandardDeviation : EncoderScaleHead.LogVariance,
+            WakeSleepOrder = c.WakeSleepOrder.IsWakeUpdateFirst ? WakeSleepOrder.WakeUpdateFirst : WakeSleepOrder.GradientsFirst,
         };
     }
 }

@@ -44,6 +44,7 @@ static class TrainVerb
     public static readonly Option<string> Out = Opt.Text("--out", "the run directory (default: runs/<dataset>-j<J>-<algorithm>-seed<S>)", "DIR");
     public static readonly Option<string> Resume = Opt.Text("--resume", "continue the run in DIR from its checkpoint", "DIR");
     public static readonly Option<bool> Double = Opt.Flag("--double", "float64 parameters and arithmetic");
+    public static readonly Option<string> WakeSleepOrderChoice = Opt.Choice("--wake-sleep-order", "wake-sleep's phases: gradients-first (both gradients before either update) or wake-update-first (the decoder moves, then fantasies from it: the paper's code; trained by autograd)", "gradients-first", "gradients-first", "wake-update-first");
     public static readonly Option<string> WakeSleepVariant = Opt.Choice("--wake-sleep-variant", "wake-sleep's recognition model and fantasies: the AEVB encoder with clipped fantasies, or the paper's code's (anglepy: log-variance 0.1 W h + b from zero, unclipped fantasies)", "shared-encoder", "shared-encoder", "anglepy");
 
     /// <summary>Adam's update as <see cref="AdamVariantChoice"/> names it (also read by vae reproduce iwae-table).</summary>
@@ -60,7 +61,7 @@ static class TrainVerb
     public static EncoderScaleHead ScaleHeadOf(Arguments a) => a.Get(ScaleHeadChoice) == "log-standard-deviation" ? EncoderScaleHead.LogStandardDeviation : EncoderScaleHead.LogVariance;
 
     /// <summary>The options that set up a run (a resumed run keeps them from its checkpoint), shared with vae sweep.</summary>
-    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, InitializationChoice, OutputBiasChoice, ScaleHeadChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, Double, .. DataChoice.All];
+    public static readonly Option[] RunSettings = [Algorithm, NTrain, Latent, Hidden, HiddenLayers, Likelihood, Standardize, Objective, Estimator, K, EncoderGradient, StepSize, OptimizerChoice, Schedule, AdamBeta1, AdamBeta2, AdamEpsilon, AdamVariantChoice, WeightPrior, MinibatchOrderChoice, InitializationChoice, OutputBiasChoice, ScaleHeadChoice, Batch, WarmUp, Binarize, Common.Precision, Gradient, WakeSleepVariant, WakeSleepOrderChoice, Double, .. DataChoice.All];
 
     /// <summary><c>vae train</c>.</summary>
     public static Command Command(TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -148,6 +149,7 @@ static class TrainVerb
                     "autograd" => GradientComputation.Autograd, "hand-derived" => GradientComputation.HandDerived, "one-pass" => GradientComputation.OnePass, _ => GradientComputation.Auto,
                 },
                 WakeSleepVariant = a.Get(WakeSleepVariant) == "anglepy" ? Vae.WakeSleepVariant.Anglepy : Vae.WakeSleepVariant.SharedEncoder,
+                WakeSleepOrder = a.Get(WakeSleepOrderChoice) == "wake-update-first" ? Vae.WakeSleepOrder.WakeUpdateFirst : Vae.WakeSleepOrder.GradientsFirst,
             };
             if (algorithm == "mcem" && aevb.MinibatchOrder != Vae.MinibatchOrder.WithReplacement)
                 throw new UsageException("--minibatch-order applies to AEVB and wake-sleep; Monte Carlo EM takes the whole training set at every iteration");
@@ -155,6 +157,8 @@ static class TrainVerb
                 throw new UsageException("--decoder-output-bias training-mean-logit applies to a Bernoulli decoder, not frey-face or --likelihood gaussian");
             if (aevb.EncoderScaleHead != EncoderScaleHead.LogVariance && (algorithm != "aevb" || !adam))
                 throw new UsageException("--encoder-scale-head log-standard-deviation applies to --algorithm aevb with --optimizer adam (Burda et al.'s parameterisation)");
+            if (aevb.WakeSleepOrder != Vae.WakeSleepOrder.GradientsFirst && algorithm != "wake-sleep")
+                throw new UsageException("--wake-sleep-order applies to --algorithm wake-sleep");
             if (aevb.WakeSleepVariant != Vae.WakeSleepVariant.SharedEncoder && algorithm != "wake-sleep")
                 throw new UsageException("--wake-sleep-variant applies to --algorithm wake-sleep");
             if (aevb.MixedPrecision && (algorithm != "aevb" || frey || gaussian || iwae || aevb.Estimator != SgvbEstimator.B || aevb.SamplesPerDatapoint != 1 || a.Get(Double) || a.Get(HiddenLayers) != 1 || adam))

@@ -35,9 +35,10 @@ let private anglepyFantasies (r: VaeModel) (z: Tensor) (g: torch.Generator) : Te
 
 /// One step of anglepy's wake-sleep (wzoptim.step_wakesleep) on reference parameters r in anglepy's coordinates:
 /// autograd gradients of log p(x, z) (decoder) and log q(zp|xp) (encoder, raw W) with the N(0, 1) weight prior scaled
-/// by M/N, and Adagrad written out per tensor, w += eta g / sqrt(G + 1e-8) after the warm-up. Both gradients are taken
-/// before either update, and draws are made in WakeSleep.step's order, so that only the coordinates differ.
-let private anglepyStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (r: VaeModel) (sums: Tensor[]) (steps: int64) =
+/// by M/N, and Adagrad written out per tensor, w += eta g / sqrt(G + 1e-8) after the warm-up. With wakeFirst the decoder
+/// moves before the fantasies are drawn (step_wakesleep's order), else both gradients are taken before either update;
+/// draws are made in WakeSleep.step's order, so that only the coordinates differ.
+let private anglepyStep (wakeFirst: bool) (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (r: VaeModel) (sums: Tensor[]) (steps: int64) =
     use _ = torch.NewDisposeScope()
     let n = float data.shape.[0]
     let x = Learner.minibatch c data g
@@ -49,16 +50,20 @@ let private anglepyStep (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (
     let decoder, encoder = VaeModel.decoderParameters r, VaeModel.encoderParameters r
     let wake = (VaeModel.logLikelihood r z x + Distributions.standardNormalLogDensity z).sum() + weightPrior decoder
     let wakeGrads = torch.autograd.grad([| wake |], decoder |> List.map (fun p -> p.Tensor) |> List.toArray) |> Seq.toArray
+    let adagrad = Optimizer.adagrad c.Optimizer
+    // Adagrad on the tensors of ps from index first (sums are in encoder @ decoder order).
+    let update (first: int) (ps: NamedParameter list) (grads: Tensor[]) =
+        use _ = torch.no_grad ()
+        grads |> Array.iteri (fun k gr ->
+            sums.[first + k].add_(gr * gr) |> ignore
+            if steps > int64 adagrad.WarmUp then ps.[k].Tensor.add_(gr * adagrad.StepSize / (sums.[first + k] + 1e-8).sqrt()) |> ignore)
+    if wakeFirst then update encoder.Length decoder wakeGrads
     let zp = torch.randn([| int64 c.BatchSize; int64 r.Config.LatentDim |], dtype = f64, generator = g)
     let xp = Torch.noGrad (fun () -> anglepyFantasies r zp g)
     let sleep = (Distributions.gaussianLogDensity (anglepyEncode r xp) zp).sum() + weightPrior encoder
     let sleepGrads = torch.autograd.grad([| sleep |], encoder |> List.map (fun p -> p.Tensor) |> List.toArray) |> Seq.toArray
-    use _ = torch.no_grad ()
-    let ps = encoder @ decoder |> List.map (fun p -> p.Tensor) |> List.toArray
-    let adagrad = Optimizer.adagrad c.Optimizer
-    Array.append sleepGrads wakeGrads |> Array.iteri (fun i gr ->
-        sums.[i].add_(gr * gr) |> ignore
-        if steps > int64 adagrad.WarmUp then ps.[i].add_(gr * adagrad.StepSize / (sums.[i] + 1e-8).sqrt()) |> ignore)
+    update 0 encoder sleepGrads
+    if not wakeFirst then update encoder.Length decoder wakeGrads
 
 /// A float64 model with parameters spread wide enough that every term matters.
 let private modelOf (likelihood: Likelihood) (seed: int64) =
@@ -67,10 +72,12 @@ let private modelOf (likelihood: Likelihood) (seed: int64) =
 [<Tests>]
 let tests =
     testList "wake-sleep variants" [
-        testTheory "anglepy's recognition model trained as W' = 0.1 W follows anglepy's own coordinates: W' = 0.1 W after 60 steps" [ Bernoulli; GaussianSigmoidMean ] <| fun likelihood ->
+        // In both phase orders: step_wakesleep's own (the decoder moves, then the fantasies) and gradients first.
+        testTheory "anglepy's recognition model trained as W' = 0.1 W follows anglepy's own coordinates: W' = 0.1 W after 60 steps"
+            [ for l in [ Bernoulli; GaussianSigmoidMean ] do for o in [ GradientsFirst; WakeUpdateFirst ] -> l, o ] <| fun (likelihood, order) ->
             use _ = torch.NewDisposeScope()
             let data = torch.rand([| 200L; 12L |], dtype = f64, generator = Torch.generator 4L)
-            let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleep = Anglepy; Optimizer = AdagradOptimizer { Adagrad.paper 0.05 with WarmUp = 5 } }
+            let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleep = Anglepy; WakeSleepOrder = order; Optimizer = AdagradOptimizer { Adagrad.paper 0.05 with WarmUp = 5 } }
             // A start with non-zero log-variance weights, so that their scale is exercised from the first step.
             let mutable ours = Aevb.init (modelOf likelihood 3L)
             let reference = VaeModel.copy ours.Model
@@ -80,13 +87,33 @@ let tests =
             let gOurs, gReference = Torch.generator 8L, Torch.generator 8L
             for step in 0L .. 59L do
                 ours <- fst (WakeSleep.step c data gOurs ours)
-                anglepyStep c data gReference reference sums step
+                anglepyStep (order = WakeUpdateFirst) c data gReference reference sums step
             let expected = VaeModel.tensors (VaeModel.copy reference)
             Torch.noGrad (fun () -> expected.[4].mul_(Torch.constant 0.1) |> ignore) // encoder.logvar.weight: W' = 0.1 W
             Expect.equal (VaeModel.parameters ours.Model).[4].Name WakeSleepVariant.scaledParameter "the scaled parameter's place"
             let worst = Array.map2 maxAbs (VaeModel.tensors ours.Model) expected |> Array.max
             Expect.isLessThan worst 1e-10 "every parameter, in the model's coordinates"
             Expect.isGreaterThan (maxAbs expected.[4] ((VaeModel.tensors (modelOf likelihood 3L)).[4])) 1e-3 "the log-variance weights moved"
+
+        testCase "when the decoder has moved first and the sleep phase is not finite, the step raises with every parameter and accumulator as before" <| fun () ->
+            use _ = torch.NewDisposeScope()
+            let data = torch.rand([| 50L; 12L |], dtype = f64, generator = Torch.generator 4L)
+            let c = { LearnerConfig.paper 0.05 with BatchSize = 10; WakeSleepOrder = WakeUpdateFirst; Optimizer = AdagradOptimizer { Adagrad.paper 0.05 with WarmUp = 0 } }
+            // Past Adagrad's first step (it moves from step WarmUp + 1), so that the decoder's update is a real one.
+            let pastFirst (s: TrainerState) = { s with Optimizer = { s.Optimizer with Steps = 5L } }
+            let s = pastFirst (Aevb.init (modelOf Bernoulli 3L))
+            // q's variance underflows to 0: the wake phase (z = the mean, log q of the noise) stays finite, the sleep
+            // phase's log q(zp|xp) does not.
+            Torch.noGrad (fun () -> s.Model.Encoder.LogVar.Weight.zero_() |> ignore; s.Model.Encoder.LogVar.Bias.fill_(Torch.scalar -1e4) |> ignore)
+            let before = VaeModel.tensors s.Model |> Array.map (fun t -> t.detach().clone())
+            let sumsBefore = s.Optimizer.SumSquares |> Array.map (fun t -> t.clone())
+            Expect.throwsT<NonFiniteBoundException> (fun () -> WakeSleep.step c data (Torch.generator 1L) s |> ignore) "the sleep phase is refused"
+            Array.iteri2 (fun i (a: Tensor) (b: Tensor) -> Expect.isTrue (sameBits a b) (sprintf "parameter %d" i)) before (VaeModel.tensors s.Model)
+            Array.iteri2 (fun i (a: Tensor) (b: Tensor) -> Expect.isTrue (sameBits a b) (sprintf "accumulator %d" i)) sumsBefore s.Optimizer.SumSquares
+            // The same step with a finite encoder moves the decoder (the check above is not vacuous).
+            let fine = pastFirst (Aevb.init (modelOf Bernoulli 3L))
+            let moved = fst (WakeSleep.step c data (Torch.generator 1L) fine)
+            Expect.isFalse (sameBits (VaeModel.tensors (modelOf Bernoulli 3L)).[6] (VaeModel.tensors moved.Model).[6]) "a finite step moves the decoder"
 
         testCase "a run with anglepy's recognition model starts from a zero log-variance layer and the shared encoder's other draws" <| fun () ->
             use _ = torch.NewDisposeScope()

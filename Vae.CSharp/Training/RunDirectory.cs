@@ -96,6 +96,7 @@ sealed class RunDirectory : IDisposable
             .. a.Initialization != ParameterInitialization.PaperNormal ? [("initialization", (object)a.Initialization)] : Array.Empty<(string, object)>(),
             .. a.DecoderOutputBias != DecoderOutputBias.Drawn ? [("decoder_output_bias", (object)a.DecoderOutputBias)] : Array.Empty<(string, object)>(),
             .. a.EncoderScaleHead != EncoderScaleHead.LogVariance ? [("encoder_scale_head", (object)a.EncoderScaleHead)] : Array.Empty<(string, object)>(),
+            .. a.WakeSleepOrder != WakeSleepOrder.GradientsFirst ? [("wake_sleep_order", (object)a.WakeSleepOrder)] : Array.Empty<(string, object)>(),
             .. trainer.Model.Standardization is { } st
                 ? [("standardize", (object)string.Create(CultureInfo.InvariantCulture, $"per feature, fitted on the training set (sum of log scales {st.LogScaleSum:R})"))]
                 : Array.Empty<(string, object)>(),

@@ -141,6 +141,8 @@ public sealed class RunRecord
             ? Parse("decoder_output_bias", "Drawn or TrainingMeanLogit", s => (Enum.TryParse<DecoderOutputBias>(s, out var v) && Enum.IsDefined(v), v)) : DecoderOutputBias.Drawn,
         EncoderScaleHead = Fields.ContainsKey("encoder_scale_head")
             ? Parse("encoder_scale_head", "LogVariance or LogStandardDeviation", s => (Enum.TryParse<EncoderScaleHead>(s, out var v) && Enum.IsDefined(v), v)) : EncoderScaleHead.LogVariance,
+        WakeSleepOrder = Fields.ContainsKey("wake_sleep_order")
+            ? Parse("wake_sleep_order", "GradientsFirst or WakeUpdateFirst", s => (Enum.TryParse<WakeSleepOrder>(s, out var v) && Enum.IsDefined(v), v)) : WakeSleepOrder.GradientsFirst,
         WeightPrior = Parse("weight_prior", "True or False", s => (bool.TryParse(s, out bool b), b)),
         Binarize = Field("binarize") == "dynamic", MixedPrecision = Field("precision").StartsWith("bfloat16", StringComparison.Ordinal),
         // The path the run took (Trainer.GradientPath); bfloat16 multiplies are the precision field's.

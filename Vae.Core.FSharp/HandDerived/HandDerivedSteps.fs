@@ -56,8 +56,9 @@ module internal HandDerivedSteps =
         && (not (onePass c) || (m.Config.DType = torch.float32 && bernoulli m))
 
     /// Whether the fused wake-sleep step computes this configuration (otherwise use WakeSleep.step): an MLP decoder,
-    /// one tanh layer per MLP, Adagrad, no one-pass step.
-    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool = mlpDecoder m && oneTanhLayer m && usesAdagrad c && not (onePass c)
+    /// one tanh layer per MLP, Adagrad, no one-pass step, both phases' gradients before either update.
+    let supportsWakeSleep (c: LearnerConfig) (m: VaeModel) : bool =
+        mlpDecoder m && oneTanhLayer m && usesAdagrad c && not (onePass c) && c.WakeSleepOrder = GradientsFirst
 
     /// Raises ArgumentException, naming what differs, when a one-pass step is asked of a setting it lacks.
     let requireSupported (c: LearnerConfig) (m: VaeModel) =

@@ -25,6 +25,15 @@ type WakeSleepVariant =
     /// start, and fantasies drawn as its generative models draw them (VaeModel.sampleDataUnclipped).
     | Anglepy
 
+/// When wake-sleep's sleep phase draws its fantasies: before or after the wake phase's update of the decoder.
+type WakeSleepOrder =
+    /// Both phases' gradients before either update, from the same decoder (so that a non-finite value in either phase
+    /// leaves every parameter unchanged).
+    | GradientsFirst
+    /// The paper's code (anglepy's step_wakesleep, wzoptim.py:222-263): the wake phase updates the decoder, then the
+    /// sleep phase draws its fantasies from the updated decoder and updates the encoder.
+    | WakeUpdateFirst
+
 /// The order in which minibatches take the training data.
 type MinibatchOrder =
     /// M datapoints drawn uniformly with replacement at every step (the paper's code, anglepy).
@@ -74,7 +83,9 @@ type LearnerConfig =
       /// The decoder's output bias before the first step (Drawn by default, the paper's).
       OutputBias: DecoderOutputBias
       /// The coordinates of the encoder's scale head (LogVariance by default, the paper's).
-      ScaleHead: EncoderScaleHead }
+      ScaleHead: EncoderScaleHead
+      /// Wake-sleep's phase order (GradientsFirst by default); other algorithms refuse WakeUpdateFirst.
+      WakeSleepOrder: WakeSleepOrder }
 
 /// Persistent Markov chains of Monte Carlo EM: one latent point per training datapoint, and the
 /// HMC step size being tuned.
@@ -93,7 +104,7 @@ module LearnerConfig =
     let paper (stepSize: float) =
         { Estimator = B; Samples = 1; BatchSize = 100; Optimizer = Optimizer.paper stepSize; WeightPrior = true; Binarize = false; MixedPrecision = false; Gradient = Auto
           WakeSleep = SharedEncoder; EncoderGradient = Reparameterised; Order = WithReplacement
-          Initialization = PaperNormal; OutputBias = Drawn; ScaleHead = LogVariance }
+          Initialization = PaperNormal; OutputBias = Drawn; ScaleHead = LogVariance; WakeSleepOrder = GradientsFirst }
 
 /// anglepy's wake-sleep recognition model trained in the model's own coordinates: the model stores W' = 0.1 W, so it
 /// stays an ordinary Gaussian MLP encoder (evaluation and export unchanged). Adagrad on W with step size eta and

@@ -13,10 +13,11 @@ module WakeSleep =
     /// One step on training data [N; D], in place:
     /// wake: z ~ q(z|x) on a minibatch; ascend log p(x, z) + (M/N) log p(theta) w.r.t. the decoder's theta;
     /// sleep: (z, x) ~ p(z) p(x|z); ascend log q(z|x) + (M/N) log p(phi) w.r.t. the encoder's phi.
-    /// Both gradients are taken before either update (the paper's code draws the fantasies after the
-    /// wake update; the difference is one step), so that a non-finite value in either phase raises
-    /// NonFiniteBoundException with every parameter unchanged. Both phases share one Adagrad step
-    /// count. Returns the minibatch's mean bound log p(x, z) - log q(z|x) under its own recognition model.
+    /// With GradientsFirst both gradients are taken before either update; with WakeUpdateFirst (the paper's code) the
+    /// decoder moves before the fantasies are drawn, and is put back, with its optimiser state, when the sleep phase is
+    /// not finite. Either way a non-finite value raises NonFiniteBoundException with every parameter unchanged, and the
+    /// draws are the same. Both phases share one optimiser step count. Returns the minibatch's mean bound
+    /// log p(x, z) - log q(z|x) under its own recognition model.
     let step (c: LearnerConfig) (data: Tensor) (g: torch.Generator) (s: TrainerState) : TrainerState * float =
         use _ = torch.NewDisposeScope()
         let m = s.Model
@@ -36,6 +37,19 @@ module WakeSleep =
         let wake = Learner.withWeightPrior c data.shape.[0] decoder (logPxz.sum())
         let wakeGrads = torch.autograd.grad([| wake |], tensors decoder) |> Seq.toArray
         let bound = check ((logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean()) wakeGrads
+        let passes = Learner.passes c data.shape.[0] s.Optimizer.Steps
+        let ascendDecoder () =
+            match c.Optimizer with
+            | AdagradOptimizer a -> Adagrad.ascend a decState (tensors decoder) wakeGrads |> ignore
+            | AdamOptimizer _ -> Optimizer.ascend c.Optimizer passes decState (tensors decoder) wakeGrads |> ignore
+        // The paper's code's order: the decoder moves first; copies put it back if the sleep phase fails.
+        let kept =
+            match c.WakeSleepOrder with
+            | GradientsFirst -> [||]
+            | WakeUpdateFirst ->
+                let copies = [| for t in Array.concat [ tensors decoder; decState.SumSquares; decState.FirstMoments ] -> t, t.detach().clone() |]
+                ascendDecoder ()
+                copies
 
         // Sleep phase: fantasies (z, x) from the generative model.
         let zp = torch.randn([| int64 c.BatchSize; int64 m.Config.LatentDim |], dtype = m.Config.DType, generator = g)
@@ -48,16 +62,16 @@ module WakeSleep =
                 sleep + (w * w).sum() * (-0.5 * WakeSleepVariant.extraPrecision c.WakeSleep * float c.BatchSize / float data.shape.[0])
             else sleep
         let sleepGrads = torch.autograd.grad([| sleep |], tensors encoder) |> Seq.toArray
-        check sleep sleepGrads |> ignore
+        try check sleep sleepGrads |> ignore
+        with _ ->
+            Torch.noGrad (fun () -> for t, copy in kept do t.copy_(copy) |> ignore)
+            reraise ()
 
+        if c.WakeSleepOrder = GradientsFirst then ascendDecoder ()
         match c.Optimizer with
         | AdagradOptimizer a ->
-            Adagrad.ascend a decState (tensors decoder) wakeGrads |> ignore
             // anglepy's scaled log-variance weights take their own settings (WakeSleepVariant).
             let settings = [| for p in encoder -> WakeSleepVariant.adagradFor c.WakeSleep a p.Name |]
             Adagrad.ascendEach settings encState (tensors encoder) sleepGrads |> ignore
-        | AdamOptimizer _ ->
-            let passes = Learner.passes c data.shape.[0] s.Optimizer.Steps
-            Optimizer.ascend c.Optimizer passes decState (tensors decoder) wakeGrads |> ignore
-            Optimizer.ascend c.Optimizer passes encState (tensors encoder) sleepGrads |> ignore
+        | AdamOptimizer _ -> Optimizer.ascend c.Optimizer passes encState (tensors encoder) sleepGrads |> ignore
         { s with Optimizer = { s.Optimizer with Steps = s.Optimizer.Steps + 1L } }, bound

@@ -84,6 +84,8 @@ module TrainingRun =
         let adam = match s.Learner.Optimizer with AdamOptimizer _ -> true | AdagradOptimizer _ -> false
         if adam && s.Learner.WakeSleep <> SharedEncoder then
             invalidArg "WakeSleep" "anglepy's recognition model is trained in rescaled coordinates that Adagrad's settings describe; train it with Adagrad"
+        if s.Learner.WakeSleepOrder <> GradientsFirst && s.Algorithm <> WakeSleepAlgorithm then
+            invalidArg "WakeSleepOrder" "the order of the wake and sleep phases applies to wake-sleep only"
         if s.Learner.WakeSleep <> SharedEncoder && s.Algorithm <> WakeSleepAlgorithm then
             invalidArg "WakeSleep" "anglepy's recognition model and fantasies apply to wake-sleep only"
         if s.Learner.Estimator = Iwae && s.Algorithm <> AevbAlgorithm then
@@ -135,6 +137,9 @@ module TrainingRun =
     let private scaleHeadChoice =
         { Field = "aevb.encoder_scale_head"; Setting = "ScaleHead"; Absent = LogVariance
           Names = [ for h in [ LogVariance; LogStandardDeviation ] -> h, EncoderScaleHead.name h ] }
+    let private wakeSleepOrderChoice =
+        { Field = "aevb.wake_sleep_order"; Setting = "WakeSleepOrder"; Absent = GradientsFirst
+          Names = [ GradientsFirst, "gradients-first"; WakeUpdateFirst, "wake-update-first" ] }
     let private adamVariantChoice =
         { Field = "aevb.adam_variant"; Setting = "Optimizer"; Absent = KingmaBa; Names = [ for v in [ KingmaBa; BurdaCode ] -> v, AdamVariant.name v ] }
 
@@ -144,7 +149,7 @@ module TrainingRun =
             [ gradientChoice.Setting, gradientChoice.Field; wakeSleepChoice.Setting, wakeSleepChoice.Field
               encoderGradientChoice.Setting, encoderGradientChoice.Field; orderChoice.Setting, orderChoice.Field
               initializationChoice.Setting, initializationChoice.Field; outputBiasChoice.Setting, outputBiasChoice.Field
-              scaleHeadChoice.Setting, scaleHeadChoice.Field; "Estimator", "aevb.estimator"; "MixedPrecision", "aevb.mixed_precision" ]
+              scaleHeadChoice.Setting, scaleHeadChoice.Field; wakeSleepOrderChoice.Setting, wakeSleepOrderChoice.Field; "Estimator", "aevb.estimator"; "MixedPrecision", "aevb.mixed_precision" ]
 
     /// The wake-sleep variant as a checkpoint field's text.
     let wakeSleepVariantName (v: WakeSleepVariant) = wakeSleepChoice.NameOf v
@@ -280,6 +285,7 @@ module TrainingRun =
             @ initializationChoice.EntryWhenChosen s.Learner.Initialization
             @ outputBiasChoice.EntryWhenChosen s.Learner.OutputBias
             @ scaleHeadChoice.EntryWhenChosen s.Learner.ScaleHead
+            @ wakeSleepOrderChoice.EntryWhenChosen s.Learner.WakeSleepOrder
             @ (match r.State.Mcmc with
                | Some mc -> [ "mcmc.chains", string mc.Chains.shape.[0]; "mcmc.step_size", inv mc.StepSize
                               "mcmc.samples_per_iteration", Mcem.samplesPerIterationField ]
@@ -355,7 +361,8 @@ module TrainingRun =
               Order = choice orderChoice
               Initialization = choice initializationChoice
               OutputBias = choice outputBiasChoice
-              ScaleHead = choice scaleHeadChoice }
+              ScaleHead = choice scaleHeadChoice
+              WakeSleepOrder = choice wakeSleepOrderChoice }
         if aevb.Samples < 1 || aevb.BatchSize < 1 then fail "fields 'aevb.samples' and 'aevb.batch' must be at least 1"
         let shell = ModelCheckpoint.read file c
         let dtype = shell.Config.DType

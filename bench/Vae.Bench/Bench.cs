@@ -293,7 +293,7 @@ static class Bench
         foreach (int k in new[] { 1, 5, 50 })
         {
             var burda = new LearnerConfig(EstimatorKind.Iwae, k, 20, OptimizerConfig.NewAdamOptimizer(Adam.burda(0.001, Vae.Core.StepSizeSchedule.BurdaStages)),
-                                          true, true, false, GradientChoice.Auto, paper.WakeSleep, Vae.Core.EncoderGradient.Reparameterised, paper.Order, paper.Initialization, paper.OutputBias, paper.ScaleHead);
+                                          true, true, false, GradientChoice.Auto, paper.WakeSleep, Vae.Core.EncoderGradient.Reparameterised, paper.Order, paper.Initialization, paper.OutputBias, paper.ScaleHead, paper.WakeSleepOrder);
             TrainerState Burda() => Aevb.initFor(burda.Optimizer, VaeModelModule.create(new ModelConfig(784, 200, 50, Likelihood.Bernoulli, float32, 0.01, 2), Torch.generator(3)));
             int n = Math.Max(1, k == 50 ? steps / 10 : k == 5 ? steps / 2 : steps);
             var fresh = HandDerivedSteps.prepare(Burda()); // the moments as vectors, as a run's hand-derived step keeps them
@@ -368,7 +368,7 @@ static class Bench
     {
         var paper = LearnerConfigModule.paper(0.02);
         return new LearnerConfig(paper.Estimator, paper.Samples, m, paper.Optimizer, paper.WeightPrior, paper.Binarize, mixed,
-            onePass ? GradientChoice.OnePass : paper.Gradient, paper.WakeSleep, paper.EncoderGradient, paper.Order, paper.Initialization, paper.OutputBias, paper.ScaleHead);
+            onePass ? GradientChoice.OnePass : paper.Gradient, paper.WakeSleep, paper.EncoderGradient, paper.Order, paper.Initialization, paper.OutputBias, paper.ScaleHead, paper.WakeSleepOrder);
     }
 
     static double Median(IEnumerable<double> xs)
