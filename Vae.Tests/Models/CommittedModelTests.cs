@@ -28,6 +28,7 @@ public class CommittedModelTests
             // Figure 3's N_train = 1000 settings, trained again on AVX-512 kernels (their records were made on AVX2 ones).
             ("figure3-ntrain1000/j3-aevb.safetensors", "figure3-ntrain1000-reruns/j3-aevb/exact-10.json"),
             ("figure3-ntrain1000/j3-wake-sleep.safetensors", "figure3-ntrain1000-reruns/j3-wake-sleep/exact-10.json"),
+            ("figure3-ntrain1000/j3-mcem.safetensors", "figure3-ntrain1000-reruns/j3-mcem/exact-10.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.02.safetensors", "figure3-ntrain50000-conventions/aevb-step0.02/elbo.json"),
             ("figure3-ntrain50000-conventions/aevb-step0.01.safetensors", "figure3-ntrain50000-conventions/aevb-step0.01/exact-10.json"),
             ("examples/fashion-mnist-j3.safetensors", "score-example/fashion-model/end-point.json"),
