@@ -29,8 +29,8 @@ $vae data fetch frey-face || echo "warning: Frey Face could not be acquired (set
 
 
 results=$(mktemp -d)
-# One xunit process per core: the experiments, examples, committed models and collection races beside the rest (about
-# 570 and 560 s of tests each by the times of the CI of 94d2c36), each single-threaded and one test at a time (xunit.runner.json); then, alone,
+# One xunit process per core: the experiments, examples, committed models and collection races beside the rest (563
+# and 549 s in the CI of 3f035bb), each single-threaded and one test at a time (xunit.runner.json); then, alone,
 # the tests that run libtorch on two threads (trait Cores=2), since two threads collapse on a busy core. The signal
 # tests stay in the foreground part: a background job ignores SIGINT. Each part's console log follows when it ends.
 xunit_part() {
