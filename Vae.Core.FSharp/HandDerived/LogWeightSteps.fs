@@ -120,7 +120,7 @@ module internal LogWeightSteps =
         let perDatapoint = gradient c data.shape.[0] gradientModel weightCount s.Model x eps
         let parameters, grads = [| s.Model.ParameterVector |], [| gradientModel.ParameterVector |]
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
-        let head = [ s.Model.Encoder.LogVar.Weight, gradientModel.Encoder.LogVar.Weight; s.Model.Encoder.LogVar.Bias, gradientModel.Encoder.LogVar.Bias ]
+        let head () = [ s.Model.Encoder.LogVar.Weight, gradientModel.Encoder.LogVar.Weight; s.Model.Encoder.LogVar.Bias, gradientModel.Encoder.LogVar.Bias ]
         let opt =
             EncoderScaleHead.ascendIn c.ScaleHead head (fun () ->
                 Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads)

@@ -64,6 +64,6 @@ module Aevb =
         let grads = gradients c data.shape.[0] s.Model x eps objective
         let bound = Learner.requireFinite s.Optimizer.Steps (perDatapoint.mean()) grads
         let opt =
-            EncoderScaleHead.ascendIn c.ScaleHead (EncoderScaleHead.pairs s.Model grads) (fun () ->
+            EncoderScaleHead.ascendIn c.ScaleHead (fun () -> EncoderScaleHead.pairs s.Model grads) (fun () ->
                 Optimizer.ascend c.Optimizer (Learner.passes c data.shape.[0] s.Optimizer.Steps) s.Optimizer parameters grads)
         { s with Optimizer = opt }, bound

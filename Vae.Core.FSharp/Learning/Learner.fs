@@ -177,12 +177,14 @@ module EncoderScaleHead =
         |> List.filter (fun (_, p) -> List.contains p.Name parameterNames)
         |> List.map (fun (i, p) -> p.Tensor, gradients.[i])
 
-    /// Runs an optimiser step (ascend) in the head's coordinates: under LogStandardDeviation the head's parameters are
-    /// halved and its gradients doubled (in place) before the step, and the parameters doubled after it.
-    let ascendIn (h: EncoderScaleHead) (head: (Tensor * Tensor) list) (ascend: unit -> OptimizerState) : OptimizerState =
+    /// Runs an optimiser step (ascend) in the head's coordinates: under LogStandardDeviation the head's (parameter,
+    /// gradient) pairs are halved and doubled (in place) before the step, and the parameters doubled after it; under
+    /// LogVariance the pairs are never asked for.
+    let ascendIn (h: EncoderScaleHead) (headOf: unit -> (Tensor * Tensor) list) (ascend: unit -> OptimizerState) : OptimizerState =
         match h with
         | LogVariance -> ascend ()
         | LogStandardDeviation ->
+            let head = headOf ()
             let scaleAll (ts: Tensor seq) (k: float) =
                 use _ = torch.no_grad ()
                 for t in ts do t.mul_(Torch.constant k) |> ignore

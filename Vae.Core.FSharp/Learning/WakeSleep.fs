@@ -38,10 +38,7 @@ module WakeSleep =
         let wakeGrads = torch.autograd.grad([| wake |], tensors decoder) |> Seq.toArray
         let bound = check ((logPxz - Distributions.gaussianLogDensityOfNoise q eps).mean()) wakeGrads
         let passes = Learner.passes c data.shape.[0] s.Optimizer.Steps
-        let ascendDecoder () =
-            match c.Optimizer with
-            | AdagradOptimizer a -> Adagrad.ascend a decState (tensors decoder) wakeGrads |> ignore
-            | AdamOptimizer _ -> Optimizer.ascend c.Optimizer passes decState (tensors decoder) wakeGrads |> ignore
+        let ascendDecoder () = Optimizer.ascend c.Optimizer passes decState (tensors decoder) wakeGrads |> ignore
         // The paper's code's order: the decoder moves first; copies put it back if the sleep phase fails.
         let kept =
             match c.WakeSleepOrder with
