@@ -141,7 +141,7 @@ let tests =
                   Model = { InputDim = 12; HiddenUnits = 8; LatentDim = 2; Likelihood = Bernoulli; DType = torch.float32; InitStd = 0.1; HiddenLayers = 2 }
                   Learner = { LearnerConfig.paper 0.02 with BatchSize = 20; Optimizer = AdamOptimizer { Adam.burda 0.01 BurdaStages with Variant = variant } }
                   Seed = 5L; Dataset = "adam" }
-            let fit until (r: TrainingRun) = TrainingRun.fit data until Threading.CancellationToken.None (fun _ _ -> ()) r
+            let fit = fitTo data
             let whole = TrainingRun.create settings |> fit 30L
             let half = TrainingRun.create settings |> fit 13L
             let bytes = Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty half)

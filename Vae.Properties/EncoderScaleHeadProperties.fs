@@ -50,8 +50,6 @@ let private theirs (s: RunSettings) (x: Tensor) (steps: int) : Tensor =
     use _ = torch.no_grad ()
     VaeModel.vectorOf s.Model (VaeModel.tensors (model ()))
 
-let private fit (x: Tensor) until (r: TrainingRun) = TrainingRun.fit x until System.Threading.CancellationToken.None (fun _ _ -> ()) r
-
 [<Tests>]
 let tests =
     testList "encoder scale head" [
@@ -67,7 +65,7 @@ let tests =
                 let s = settingsWith encoderGradient estimator samples variant LogStandardDeviation
                 let start = TrainingRun.create s
                 Expect.equal (TrainingRun.gradientPath start) (path.Split(',').[0]) "the gradient path under test"
-                let run = fit x 6L start
+                let run = fitTo x 6L start
                 let expected = theirs s x 6
                 if path = "autograd" then Expect.isTrue (sameBits run.State.Model.ParameterVector expected) "the parameters of Adam on Burda et al.'s coordinates, bit for bit"
                 else
@@ -75,7 +73,7 @@ let tests =
                     let gap = run.State.Model.ParameterVector.sub(expected).abs().max().item<float> ()
                     Expect.isLessThan gap 1e-10 "the parameters of Adam on Burda et al.'s coordinates"
                 // The setting matters at this size: the log-variance head's run ends elsewhere.
-                let plain = fit x 6L (TrainingRun.create (settingsWith encoderGradient estimator samples variant LogVariance))
+                let plain = fitTo x 6L (TrainingRun.create (settingsWith encoderGradient estimator samples variant LogVariance))
                 Expect.isGreaterThan (plain.State.Model.ParameterVector.sub(expected).abs().max().item<float> ()) 1e-4 "the log-variance run differs"
 
         testCase "the head's draws are doubled into the model's log-variance head and nothing else changes" <| fun () ->
@@ -91,11 +89,11 @@ let tests =
             use _ = torch.NewDisposeScope()
             let x = data ()
             let s = settings Iwae 3 BurdaCode LogStandardDeviation
-            let whole = TrainingRun.create s |> fit x 9L
-            let bytes = Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty (TrainingRun.create s |> fit x 4L))
+            let whole = TrainingRun.create s |> fitTo x 9L
+            let bytes = Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty (TrainingRun.create s |> fitTo x 4L))
             let resumed = TrainingRun.ofCheckpoint "head.vae" (Checkpoint.ofBytes "head.vae" bytes)
             Expect.equal resumed.Settings.Learner.ScaleHead LogStandardDeviation "the checkpoint keeps the head"
-            Expect.isTrue (sameBits whole.State.Model.ParameterVector (fit x 9L resumed).State.Model.ParameterVector) "the parameters"
+            Expect.isTrue (sameBits whole.State.Model.ParameterVector (fitTo x 9L resumed).State.Model.ParameterVector) "the parameters"
             let paper = Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty (TrainingRun.create (settings Iwae 3 BurdaCode LogVariance)))
             let fields = (Checkpoint.ofBytes "paper.vae" paper).Fields
             Expect.isFalse (fields.ContainsKey "aevb.encoder_scale_head") "a log-variance run writes no head field, as before the setting"

@@ -29,6 +29,10 @@ let size (n: PositiveInt) lo hi = lo + n.Get % (hi - lo + 1)
 /// Whether two tensors have the same shape and the same values, bit for bit (a NaN never equals).
 let sameBits (a: torch.Tensor) (b: torch.Tensor) = a.shape = b.shape && a.eq(b).all().item<bool> ()
 
+/// The run trained on data until it has taken `steps` steps, uncancelled and reporting nothing.
+let fitTo (data: torch.Tensor) (steps: int64) (r: Vae.Core.TrainingRun) : Vae.Core.TrainingRun =
+    Vae.Core.TrainingRun.fit data steps System.Threading.CancellationToken.None (fun _ _ -> ()) r
+
 /// A reader is total on its input: it returns a well-formed value or raises DataFormatException,
 /// never another exception (a crash) and never a value that contradicts itself (garbage).
 let total (read: byte[] -> 'T) (wellFormed: 'T -> bool) (bytes: byte[]) : bool =

@@ -68,7 +68,7 @@ let tests =
                   Learner = { LearnerConfig.paper 0.02 with BatchSize = 10; Binarize = true; Estimator = estimator; Samples = samples
                                                             Optimizer = AdamOptimizer { Adam.burda 0.001 BurdaStages with Variant = BurdaCode }
                                                             Initialization = GlorotUniform; OutputBias = TrainingMeanLogit } }
-            let fit (d: Tensor) until (r: TrainingRun) = TrainingRun.fit d until System.Threading.CancellationToken.None (fun _ _ -> ()) r
+            let fit = fitTo
             let start = TrainingRun.create settings
             Expect.equal (TrainingRun.gradientPath start) path "the gradient path under test"
             let bias (r: TrainingRun) = match r.State.Model.Decoder with BernoulliDecoder p -> p.Logits.Bias.clone() | _ -> failwith "Bernoulli"

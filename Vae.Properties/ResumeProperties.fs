@@ -42,7 +42,7 @@ let tests =
                 let settings = { Algorithm = algorithm; Model = config; Learner = learner; Seed = 9L; Dataset = "resume" }
                 // Monte Carlo EM's steps are whole EM iterations.
                 let stop, until = if algorithm = McemAlgorithm then 2L, 5L else 11L, 24L
-                let fit steps (r: TrainingRun) = TrainingRun.fit data steps System.Threading.CancellationToken.None (fun _ _ -> ()) r
+                let fit = fitTo data
                 let bytes (r: TrainingRun) = Checkpoint.toBytes (TrainingRun.toCheckpoint Map.empty r)
                 let whole = TrainingRun.create settings |> fit until
                 let stopped = bytes (TrainingRun.create settings |> fit stop)
